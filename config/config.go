@@ -1,0 +1,506 @@
+// Package config holds clvflow's configuration: built-in defaults, then a
+// YAML file (clvflow.yaml, path by --config or CLVFLOW_CONFIG), then
+// CLVFLOW_* environment variables, then command-line flags. The merged result
+// is validated once at start-up; every error names the key and the fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix is the prefix of environment variables that set config keys:
+// storage.secret_key is CLVFLOW_STORAGE_SECRET_KEY.
+const EnvPrefix = "CLVFLOW"
+
+// Config is the whole effective configuration.
+type Config struct {
+	Temporal  Temporal  `mapstructure:"temporal" yaml:"temporal" json:"temporal"`
+	Storage   Storage   `mapstructure:"storage" yaml:"storage" json:"storage"`
+	ONNX      ONNX      `mapstructure:"onnx" yaml:"onnx" json:"onnx"`
+	Approvals Approvals `mapstructure:"approvals" yaml:"approvals" json:"approvals"`
+	Gate      Gate      `mapstructure:"gate" yaml:"gate" json:"gate"`
+	Training  Training  `mapstructure:"training" yaml:"training" json:"training"`
+	Serving   Serving   `mapstructure:"serving" yaml:"serving" json:"serving"`
+	Dev       Dev       `mapstructure:"dev" yaml:"dev" json:"dev"`
+}
+
+// Temporal says where the Temporal cluster is and which task queues to use.
+type Temporal struct {
+	Address      string `mapstructure:"address" yaml:"address" json:"address"`
+	Namespace    string `mapstructure:"namespace" yaml:"namespace" json:"namespace"`
+	TaskQueue    string `mapstructure:"task_queue" yaml:"task_queue" json:"task_queue"`
+	GPUTaskQueue string `mapstructure:"gpu_task_queue" yaml:"gpu_task_queue" json:"gpu_task_queue"`
+	// TrainOnGPUQueue sends training activities to GPUTaskQueue. Off by
+	// default: training then runs on TaskQueue (the CPU path is complete).
+	TrainOnGPUQueue bool   `mapstructure:"train_on_gpu_queue" yaml:"train_on_gpu_queue" json:"train_on_gpu_queue"`
+	UIURL           string `mapstructure:"ui_url" yaml:"ui_url" json:"ui_url"`
+	TLS             TLS    `mapstructure:"tls" yaml:"tls" json:"tls"`
+	APIKey          string `mapstructure:"api_key" yaml:"api_key" json:"api_key" secret:"true"`
+}
+
+// TLS configures a TLS client connection.
+type TLS struct {
+	Enabled    bool   `mapstructure:"enabled" yaml:"enabled" json:"enabled"`
+	CAFile     string `mapstructure:"ca_file" yaml:"ca_file" json:"ca_file"`
+	CertFile   string `mapstructure:"cert_file" yaml:"cert_file" json:"cert_file"`
+	KeyFile    string `mapstructure:"key_file" yaml:"key_file" json:"key_file"`
+	ServerName string `mapstructure:"server_name" yaml:"server_name" json:"server_name"`
+}
+
+// Storage says where the S3-compatible object store (MinIO) is.
+type Storage struct {
+	Endpoint       string `mapstructure:"endpoint" yaml:"endpoint" json:"endpoint"`
+	AccessKey      string `mapstructure:"access_key" yaml:"access_key" json:"access_key" secret:"true"`
+	SecretKey      string `mapstructure:"secret_key" yaml:"secret_key" json:"secret_key" secret:"true"`
+	Region         string `mapstructure:"region" yaml:"region" json:"region"`
+	UseTLS         bool   `mapstructure:"use_tls" yaml:"use_tls" json:"use_tls"`
+	CAFile         string `mapstructure:"ca_file" yaml:"ca_file" json:"ca_file"`
+	DatasetsBucket string `mapstructure:"datasets_bucket" yaml:"datasets_bucket" json:"datasets_bucket"`
+	ModelsBucket   string `mapstructure:"models_bucket" yaml:"models_bucket" json:"models_bucket"`
+	RegistryBucket string `mapstructure:"registry_bucket" yaml:"registry_bucket" json:"registry_bucket"`
+	// CredentialsFile is a file with ACCESS_KEY/SECRET_KEY lines (written by
+	// `clvflow dev up`); used when access_key/secret_key are empty.
+	CredentialsFile string `mapstructure:"credentials_file" yaml:"credentials_file" json:"credentials_file"`
+}
+
+// ONNX configures the ONNX Runtime library.
+type ONNX struct {
+	LibraryPath    string `mapstructure:"library_path" yaml:"library_path" json:"library_path"`
+	IntraOpThreads int    `mapstructure:"intra_op_threads" yaml:"intra_op_threads" json:"intra_op_threads"`
+}
+
+// Approvals configures who may approve a model and how long a pipeline waits.
+type Approvals struct {
+	Approvers []string      `mapstructure:"approvers" yaml:"approvers" json:"approvers"`
+	Timeout   time.Duration `mapstructure:"timeout" yaml:"timeout" json:"timeout"`
+}
+
+// Gate holds the declarative thresholds a challenger must pass.
+type Gate struct {
+	MinGiniLift           float64 `mapstructure:"min_gini_lift" yaml:"min_gini_lift" json:"min_gini_lift"`
+	MaxChampionRegression float64 `mapstructure:"max_champion_regression" yaml:"max_champion_regression" json:"max_champion_regression"`
+	MaxDecileMAPE         float64 `mapstructure:"max_decile_mape" yaml:"max_decile_mape" json:"max_decile_mape"`
+	ParityTolerance       float64 `mapstructure:"parity_tolerance" yaml:"parity_tolerance" json:"parity_tolerance"`
+	MinTestCustomers      int     `mapstructure:"min_test_customers" yaml:"min_test_customers" json:"min_test_customers"`
+}
+
+// Training holds defaults for training runs.
+type Training struct {
+	Seed         uint64   `mapstructure:"seed" yaml:"seed" json:"seed"`
+	HorizonDays  int      `mapstructure:"horizon_days" yaml:"horizon_days" json:"horizon_days"`
+	TestFraction float64  `mapstructure:"test_fraction" yaml:"test_fraction" json:"test_fraction"`
+	Models       []string `mapstructure:"models" yaml:"models" json:"models"`
+	SeqWeeks     int      `mapstructure:"seq_weeks" yaml:"seq_weeks" json:"seq_weeks"`
+	// MaxRejectedFraction is the share of input rows validation may reject
+	// before the dataset is refused.
+	MaxRejectedFraction float64 `mapstructure:"max_rejected_fraction" yaml:"max_rejected_fraction" json:"max_rejected_fraction"`
+}
+
+// Serving configures `clvflow serve`.
+type Serving struct {
+	Listen         string        `mapstructure:"listen" yaml:"listen" json:"listen"`
+	AuthToken      string        `mapstructure:"auth_token" yaml:"auth_token" json:"auth_token" secret:"true"`
+	ModelAlias     string        `mapstructure:"model_alias" yaml:"model_alias" json:"model_alias"`
+	ReloadInterval time.Duration `mapstructure:"reload_interval" yaml:"reload_interval" json:"reload_interval"`
+	MaxBodyBytes   int64         `mapstructure:"max_body_bytes" yaml:"max_body_bytes" json:"max_body_bytes"`
+}
+
+// Dev configures the local development stack (`clvflow dev up`).
+type Dev struct {
+	StateDir       string `mapstructure:"state_dir" yaml:"state_dir" json:"state_dir"`
+	TemporalPort   int    `mapstructure:"temporal_port" yaml:"temporal_port" json:"temporal_port"`
+	TemporalUIPort int    `mapstructure:"temporal_ui_port" yaml:"temporal_ui_port" json:"temporal_ui_port"`
+	MinIOPort      int    `mapstructure:"minio_port" yaml:"minio_port" json:"minio_port"`
+	ToolsDir       string `mapstructure:"tools_dir" yaml:"tools_dir" json:"tools_dir"`
+}
+
+// Default returns the built-in defaults: a local dev stack on 127.0.0.1.
+func Default() Config {
+	return Config{
+		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "clvflow-cpu", GPUTaskQueue: "clvflow-gpu", UIURL: "http://127.0.0.1:8233"},
+		Storage: Storage{Endpoint: "127.0.0.1:9000", Region: "us-east-1", DatasetsBucket: "clvflow-datasets", ModelsBucket: "clvflow-models",
+			RegistryBucket: "clvflow-registry", CredentialsFile: ".clvflow/minio/credentials"},
+		ONNX:      ONNX{IntraOpThreads: 1},
+		Approvals: Approvals{Timeout: 72 * time.Hour},
+		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
+		Training:  Training{Seed: 42, HorizonDays: 0, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5},
+		Serving:   Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
+		Dev:       Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
+	}
+}
+
+// Keys returns every config key (section.key) in sorted order.
+func Keys() []string {
+	var keys []string
+	walk(reflect.TypeOf(Config{}), "", func(key string, _ reflect.StructField) { keys = append(keys, key) })
+	sort.Strings(keys)
+	return keys
+}
+
+func walk(t reflect.Type, prefix string, fn func(key string, f reflect.StructField)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("mapstructure")
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			walk(f.Type, key, fn)
+			continue
+		}
+		fn(key, f)
+	}
+}
+
+// EnvName returns the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// LoadOptions say where to read configuration from.
+type LoadOptions struct {
+	// File is an explicit config file path; empty means $CLVFLOW_CONFIG, then
+	// ./clvflow.yaml if it exists.
+	File string
+	// Flags are command-line flags bound to keys (flag name → key).
+	Flags    *pflag.FlagSet
+	FlagKeys map[string]string
+	// Getenv replaces os.Getenv (tests).
+	Getenv func(string) string
+}
+
+// Load merges defaults, file, environment and flags, then validates.
+func Load(opts LoadOptions) (Config, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	v := viper.New()
+	def := Default()
+	var defMap map[string]any
+	if err := mapstructure.Decode(def, &defMap); err != nil {
+		return Config{}, err
+	}
+	setDefaults(v, "", defMap)
+
+	file := opts.File
+	if file == "" {
+		file = getenv("CLVFLOW_CONFIG")
+	}
+	explicit := file != ""
+	if file == "" {
+		if _, err := os.Stat("clvflow.yaml"); err == nil {
+			file = "clvflow.yaml"
+		}
+	}
+	if file != "" {
+		if err := mergeFile(v, file); err != nil {
+			if !explicit && errors.Is(err, os.ErrNotExist) {
+				file = ""
+			} else {
+				return Config{}, err
+			}
+		}
+	}
+	for _, key := range Keys() {
+		if val, ok := lookupEnv(getenv, EnvName(key)); ok {
+			v.Set(key, val)
+		}
+	}
+	if opts.Flags != nil {
+		for flag, key := range opts.FlagKeys {
+			f := opts.Flags.Lookup(flag)
+			if f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	var cfg Config
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           &cfg,
+		WeaklyTypedInput: true,
+		ErrorUnused:      false,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			stringToSliceHook(),
+		),
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	if err := dec.Decode(v.AllSettings()); err != nil {
+		return Config{}, fmt.Errorf("config: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	val := getenv(name)
+	return val, val != ""
+}
+
+func setDefaults(v *viper.Viper, prefix string, m map[string]any) {
+	for k, val := range m {
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		if sub, ok := val.(map[string]any); ok {
+			setDefaults(v, key, sub)
+			continue
+		}
+		v.SetDefault(key, val)
+	}
+}
+
+// mergeFile reads a YAML config file, rejecting unknown keys so that a typo
+// does not silently fall back to a default.
+func mergeFile(v *viper.Viper, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("config file %s does not exist (set by --config or CLVFLOW_CONFIG): %w", path, err)
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("config file %s: not valid YAML: %v", path, err)
+	}
+	known := map[string]bool{}
+	for _, k := range Keys() {
+		known[k] = true
+		for i := range k {
+			if k[i] == '.' {
+				known[k[:i]] = true
+			}
+		}
+	}
+	var unknown []string
+	var check func(prefix string, m map[string]any)
+	check = func(prefix string, m map[string]any) {
+		for k, val := range m {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			if !known[key] {
+				unknown = append(unknown, key)
+				continue
+			}
+			if sub, ok := val.(map[string]any); ok {
+				check(key, sub)
+			}
+		}
+	}
+	check("", raw)
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config file %s: unknown key(s) %s; `clvflow config keys` lists the valid ones", path, strings.Join(unknown, ", "))
+	}
+	v.SetConfigType("yaml")
+	return v.MergeConfigMap(raw)
+}
+
+func stringToSliceHook() mapstructure.DecodeHookFuncType {
+	return func(from, to reflect.Type, data any) (any, error) {
+		if from.Kind() != reflect.String || to.Kind() != reflect.Slice {
+			return data, nil
+		}
+		s := strings.TrimSpace(data.(string))
+		s = strings.TrimPrefix(strings.TrimSuffix(s, "]"), "[")
+		if s == "" {
+			return []string{}, nil
+		}
+		parts := strings.Split(s, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return parts, nil
+	}
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+var bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// Validate checks the configuration once; each problem names the key, its
+// environment variable and what to do.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("%s (env %s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+	}
+	hostPort := func(key, val string) {
+		if _, port, err := net.SplitHostPort(val); err != nil || port == "" {
+			bad(key, "%q is not host:port, e.g. 127.0.0.1:7233", val)
+		} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			bad(key, "port %q is not in 1..65535", port)
+		}
+	}
+	hostPort("temporal.address", c.Temporal.Address)
+	if c.Temporal.Namespace == "" {
+		bad("temporal.namespace", "must not be empty (the dev server uses \"default\")")
+	}
+	if c.Temporal.TaskQueue == "" {
+		bad("temporal.task_queue", "must not be empty (default clvflow-cpu)")
+	}
+	if c.Temporal.TrainOnGPUQueue && c.Temporal.GPUTaskQueue == "" {
+		bad("temporal.gpu_task_queue", "must be set when temporal.train_on_gpu_queue is true")
+	}
+	if c.Temporal.TLS.CertFile != "" && c.Temporal.TLS.KeyFile == "" || c.Temporal.TLS.CertFile == "" && c.Temporal.TLS.KeyFile != "" {
+		bad("temporal.tls.cert_file", "cert_file and key_file must be set together")
+	}
+	hostPort("storage.endpoint", c.Storage.Endpoint)
+	for key, b := range map[string]string{"storage.datasets_bucket": c.Storage.DatasetsBucket, "storage.models_bucket": c.Storage.ModelsBucket, "storage.registry_bucket": c.Storage.RegistryBucket} {
+		if !bucketRe.MatchString(b) {
+			bad(key, "%q is not a valid bucket name (3-63 chars: lower-case letters, digits, '.', '-')", b)
+		}
+	}
+	if c.ONNX.IntraOpThreads < 1 {
+		bad("onnx.intra_op_threads", "must be ≥ 1, got %d", c.ONNX.IntraOpThreads)
+	}
+	if c.Approvals.Timeout <= 0 {
+		bad("approvals.timeout", "must be a positive duration like 72h, got %s", c.Approvals.Timeout)
+	}
+	for _, a := range c.Approvals.Approvers {
+		if strings.TrimSpace(a) == "" {
+			bad("approvals.approvers", "contains an empty name")
+		}
+	}
+	if c.Gate.ParityTolerance <= 0 {
+		bad("gate.parity_tolerance", "must be > 0, got %g", c.Gate.ParityTolerance)
+	}
+	if c.Gate.MaxDecileMAPE <= 0 {
+		bad("gate.max_decile_mape", "must be > 0, got %g", c.Gate.MaxDecileMAPE)
+	}
+	if c.Gate.MaxChampionRegression < 0 {
+		bad("gate.max_champion_regression", "must be ≥ 0, got %g", c.Gate.MaxChampionRegression)
+	}
+	if c.Gate.MinTestCustomers < 1 {
+		bad("gate.min_test_customers", "must be ≥ 1, got %d", c.Gate.MinTestCustomers)
+	}
+	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
+		bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)
+	}
+	if c.Training.HorizonDays < 0 {
+		bad("training.horizon_days", "must be ≥ 0 (0 = derive from the data), got %d", c.Training.HorizonDays)
+	}
+	if c.Training.SeqWeeks < 4 {
+		bad("training.seq_weeks", "must be ≥ 4, got %d", c.Training.SeqWeeks)
+	}
+	if c.Training.MaxRejectedFraction < 0 || c.Training.MaxRejectedFraction > 1 {
+		bad("training.max_rejected_fraction", "must be in [0,1], got %g", c.Training.MaxRejectedFraction)
+	}
+	for _, m := range c.Training.Models {
+		switch m {
+		case "naive", "bgnbd", "ziln", "seq":
+		default:
+			bad("training.models", "unknown model %q (choose from naive, bgnbd, ziln, seq)", m)
+		}
+	}
+	hostPort("serving.listen", c.Serving.Listen)
+	if c.Serving.ModelAlias == "" {
+		bad("serving.model_alias", "must not be empty (default champion)")
+	}
+	if c.Serving.ReloadInterval <= 0 {
+		bad("serving.reload_interval", "must be a positive duration like 10s")
+	}
+	if c.Serving.MaxBodyBytes < 1024 {
+		bad("serving.max_body_bytes", "must be ≥ 1024, got %d", c.Serving.MaxBodyBytes)
+	}
+	for key, p := range map[string]int{"dev.temporal_port": c.Dev.TemporalPort, "dev.temporal_ui_port": c.Dev.TemporalUIPort, "dev.minio_port": c.Dev.MinIOPort} {
+		if p <= 0 || p > 65535 {
+			bad(key, "port %d is not in 1..65535", p)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.Strings(errs)
+	return fmt.Errorf("%w:\n  %s", ErrInvalid, strings.Join(errs, "\n  "))
+}
+
+// Redacted returns the config as YAML with every secret replaced by a
+// marker that shows only whether it is set.
+func (c Config) Redacted() ([]byte, error) {
+	cp := c
+	redact(reflect.ValueOf(&cp).Elem())
+	return yaml.Marshal(cp)
+}
+
+func redact(v reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			redact(f)
+			continue
+		}
+		if t.Field(i).Tag.Get("secret") == "true" && f.Kind() == reflect.String {
+			if f.String() != "" {
+				f.SetString("<redacted>")
+			} else {
+				f.SetString("<unset>")
+			}
+		}
+	}
+}
+
+// LoadCredentials fills storage access/secret keys from CredentialsFile when
+// they are not set directly. The file has KEY=VALUE lines (ACCESS_KEY,
+// SECRET_KEY), as written by `clvflow dev up`.
+func (c *Config) LoadCredentials() error {
+	if c.Storage.AccessKey != "" && c.Storage.SecretKey != "" {
+		return nil
+	}
+	if c.Storage.CredentialsFile == "" {
+		return fmt.Errorf("storage.access_key / storage.secret_key are not set (env CLVFLOW_STORAGE_ACCESS_KEY, CLVFLOW_STORAGE_SECRET_KEY) and storage.credentials_file is empty")
+	}
+	b, err := os.ReadFile(c.Storage.CredentialsFile)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("storage credentials not set and %s does not exist: run `clvflow dev up` for a local stack, or set CLVFLOW_STORAGE_ACCESS_KEY and CLVFLOW_STORAGE_SECRET_KEY", c.Storage.CredentialsFile)
+		}
+		return fmt.Errorf("storage.credentials_file: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ACCESS_KEY":
+			if c.Storage.AccessKey == "" {
+				c.Storage.AccessKey = val
+			}
+		case "SECRET_KEY":
+			if c.Storage.SecretKey == "" {
+				c.Storage.SecretKey = val
+			}
+		}
+	}
+	if c.Storage.AccessKey == "" || c.Storage.SecretKey == "" {
+		return fmt.Errorf("storage credentials file %s lacks ACCESS_KEY or SECRET_KEY", c.Storage.CredentialsFile)
+	}
+	return nil
+}

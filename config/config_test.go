@@ -1,0 +1,158 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func envMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsValidate(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults must validate: %v", err)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clvflow.yaml")
+	if err := os.WriteFile(file, []byte("temporal:\n  namespace: fromfile\n  tls:\n    server_name: tfile\nstorage:\n  endpoint: minio.example:9000\napprovals:\n  approvers: [alice, bob]\n  timeout: 2h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("temporal-address", "", "")
+	if err := fs.Parse([]string{"--temporal-address", "flaghost:7000"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(LoadOptions{File: file, Flags: fs, FlagKeys: map[string]string{"temporal-address": "temporal.address"},
+		Getenv: envMap(map[string]string{"CLVFLOW_STORAGE_ENDPOINT": "envhost:9001", "CLVFLOW_TEMPORAL_ADDRESS": "envhost:7233", "CLVFLOW_GATE_MAX_DECILE_MAPE": "0.3"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"file", cfg.Temporal.Namespace, "fromfile"},
+		{"nested file", cfg.Temporal.TLS.ServerName, "tfile"},
+		{"env beats file", cfg.Storage.Endpoint, "envhost:9001"},
+		{"flag beats env", cfg.Temporal.Address, "flaghost:7000"},
+		{"default kept", cfg.Temporal.TaskQueue, "clvflow-cpu"},
+		{"list", strings.Join(cfg.Approvals.Approvers, ","), "alice,bob"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.Approvals.Timeout != 2*time.Hour {
+		t.Errorf("timeout %s", cfg.Approvals.Timeout)
+	}
+	if cfg.Gate.MaxDecileMAPE != 0.3 {
+		t.Errorf("env float: %g", cfg.Gate.MaxDecileMAPE)
+	}
+}
+
+func TestEnvList(t *testing.T) {
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_APPROVALS_APPROVERS": "ann, ben", "CLVFLOW_CONFIG": ""})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Approvals.Approvers, "|") != "ann|ben" {
+		t.Fatalf("approvers %q", cfg.Approvals.Approvers)
+	}
+}
+
+func TestErrorsNameKeyAndEnv(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CLVFLOW_TEMPORAL_ADDRESS": "nocolon"}, "temporal.address (env CLVFLOW_TEMPORAL_ADDRESS)"},
+		{map[string]string{"CLVFLOW_STORAGE_DATASETS_BUCKET": "Bad_Bucket"}, "storage.datasets_bucket"},
+		{map[string]string{"CLVFLOW_TRAINING_TEST_FRACTION": "1.5"}, "training.test_fraction"},
+		{map[string]string{"CLVFLOW_TRAINING_MODELS": "naive,xgboost"}, `unknown model "xgboost"`},
+		{map[string]string{"CLVFLOW_APPROVALS_TIMEOUT": "-1h"}, "approvals.timeout"},
+	}
+	for _, c := range cases {
+		_, err := Load(LoadOptions{Getenv: envMap(c.env)})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("env %v: error %v, want it to mention %q", c.env, err, c.want)
+		}
+		if err != nil && strings.Contains(c.want, "(env") && !errors.Is(err, ErrInvalid) {
+			t.Errorf("want ErrInvalid, got %v", err)
+		}
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(typo, []byte("temporal:\n  adress: x:1\n"), 0o600)
+	badYAML := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("temporal: [\n"), 0o600)
+	for file, want := range map[string]string{
+		typo:                            "unknown key(s) temporal.adress",
+		badYAML:                         "not valid YAML",
+		filepath.Join(dir, "none.yaml"): "does not exist",
+	} {
+		_, err := Load(LoadOptions{File: file, Getenv: envMap(nil)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v want %q", file, err, want)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := Default()
+	c.Storage.SecretKey = "supersecretvalue"
+	c.Serving.AuthToken = "tok3n"
+	out, err := c.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	if strings.Contains(s, "supersecretvalue") || strings.Contains(s, "tok3n") {
+		t.Fatalf("secret leaked:\n%s", s)
+	}
+	if !strings.Contains(s, "<redacted>") || !strings.Contains(s, "access_key: <unset>") {
+		t.Fatalf("markers missing:\n%s", s)
+	}
+	if c.Storage.SecretKey != "supersecretvalue" {
+		t.Fatal("Redacted must not modify the receiver")
+	}
+}
+
+func TestLoadCredentials(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "cred")
+	os.WriteFile(f, []byte("ACCESS_KEY=ak\nSECRET_KEY=sk=with=eq\n"), 0o600)
+	c := Default()
+	c.Storage.CredentialsFile = f
+	if err := c.LoadCredentials(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.AccessKey != "ak" || c.Storage.SecretKey != "sk=with=eq" {
+		t.Fatalf("got %q %q", c.Storage.AccessKey, c.Storage.SecretKey)
+	}
+	c2 := Default()
+	c2.Storage.CredentialsFile = filepath.Join(dir, "missing")
+	if err := c2.LoadCredentials(); err == nil || !strings.Contains(err.Error(), "clvflow dev up") {
+		t.Fatalf("want actionable error, got %v", err)
+	}
+}
+
+func TestKeysAndEnvNames(t *testing.T) {
+	keys := strings.Join(Keys(), " ")
+	for _, k := range []string{"temporal.tls.ca_file", "storage.secret_key", "onnx.library_path", "approvals.approvers", "serving.listen"} {
+		if !strings.Contains(keys, k) {
+			t.Errorf("missing key %s", k)
+		}
+	}
+	if EnvName("temporal.tls.ca_file") != "CLVFLOW_TEMPORAL_TLS_CA_FILE" {
+		t.Fatal(EnvName("temporal.tls.ca_file"))
+	}
+}
