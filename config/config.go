@@ -137,7 +137,7 @@ func Default() Config {
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
-		Training:  Training{Seed: 42, HorizonDays: 0, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5},
+		Training:  Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5},
 		Serving:   Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
 		Dev:       Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
@@ -402,8 +402,8 @@ func (c Config) Validate() error {
 	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
 		bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)
 	}
-	if c.Training.HorizonDays < 0 {
-		bad("training.horizon_days", "must be ≥ 0 (0 = derive from the data), got %d", c.Training.HorizonDays)
+	if c.Training.HorizonDays < 1 {
+		bad("training.horizon_days", "must be ≥ 1 day, got %d", c.Training.HorizonDays)
 	}
 	if c.Training.SeqWeeks < 4 {
 		bad("training.seq_weeks", "must be ≥ 4, got %d", c.Training.SeqWeeks)

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/internal/searchattr"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.temporal.io/sdk/client"
 )
 
@@ -315,6 +317,10 @@ func startMinIO() (*MinIOServer, error) {
 			return nil, err
 		}
 		hc := &http.Client{Timeout: time.Second}
+		mc, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+		if err != nil {
+			return nil, err
+		}
 		err = waitReady(cmd, 60*time.Second, func() error {
 			resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
 			if err != nil {
@@ -324,7 +330,12 @@ func startMinIO() (*MinIOServer, error) {
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("health: %s", resp.Status)
 			}
-			return nil
+			// The health endpoint answers slightly before S3 calls work
+			// (XMinioServerNotInitialized): wait for a signed request too.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err = mc.ListBuckets(ctx)
+			return err
 		})
 		if err == nil {
 			return s, nil

@@ -1,0 +1,250 @@
+package btyd
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/optimize"
+)
+
+// FitOptions tunes the maximum-likelihood fits. The zero value selects the
+// defaults, which are what the clvflow pipeline uses.
+type FitOptions struct {
+	// MaxIterations caps the BFGS major iterations of each run (default 1000).
+	MaxIterations int
+	// GradTol stops BFGS when the infinity norm of the gradient of the mean
+	// negative log-likelihood per customer, taken in log-parameter space, is
+	// below it (default 1e-10).
+	GradTol float64
+	// Start optionally adds a starting point (natural-scale parameters in the
+	// order of the model, e.g. r, alpha, a, b); it is tried before the
+	// built-in starts. All entries must be finite and > 0.
+	Start []float64
+}
+
+const (
+	defaultMaxIterations = 1000
+	defaultGradTol       = 1e-10
+	// thetaLimit bounds every log-parameter: parameters stay in
+	// [e^-30, e^30] ≈ [9.4e-14, 1.1e13]. Beyond it the objective is evaluated
+	// at the clamped point plus a quadratic penalty, which keeps it finite and
+	// smooth enough for the line search while the MLE escapes to a boundary.
+	thetaLimit = 30.0
+	// convergedGradTol is the gradient norm (mean log-likelihood per customer,
+	// log-parameter space) below which a fit is reported as converged.
+	convergedGradTol = 1e-6
+)
+
+func (o FitOptions) withDefaults() FitOptions {
+	if o.MaxIterations <= 0 {
+		o.MaxIterations = defaultMaxIterations
+	}
+	if o.GradTol <= 0 {
+		o.GradTol = defaultGradTol
+	}
+	return o
+}
+
+// startTheta converts natural-scale user start parameters to log space.
+func (o FitOptions) startTheta(names []string) ([]float64, error) {
+	if o.Start == nil {
+		return nil, nil
+	}
+	if len(o.Start) != len(names) {
+		return nil, fmt.Errorf("btyd: FitOptions.Start has %d values, want %d (%v)", len(o.Start), len(names), names)
+	}
+	theta := make([]float64, len(names))
+	for i, v := range o.Start {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("btyd: FitOptions.Start %s = %v, must be finite and > 0", names[i], v)
+		}
+		theta[i] = math.Log(v)
+	}
+	return theta, nil
+}
+
+// logObjective evaluates the mean negative log-likelihood per customer at the
+// log-parameters theta and, when grad is non-nil, stores its gradient with
+// respect to theta in grad. It must return a finite value for every theta
+// with |theta_i| ≤ thetaLimit.
+type logObjective func(theta, grad []float64) float64
+
+// bounded wraps obj with the clamp-and-penalty rule described at thetaLimit.
+func bounded(obj logObjective) logObjective {
+	return func(theta, grad []float64) float64 {
+		clamped := make([]float64, len(theta))
+		pen := 0.0
+		for i, v := range theta {
+			c := math.Max(-thetaLimit, math.Min(thetaLimit, v))
+			if math.IsNaN(v) {
+				c = 0
+			}
+			clamped[i] = c
+			pen += 0.5 * (v - c) * (v - c)
+		}
+		f := obj(clamped, grad)
+		if grad != nil {
+			for i, v := range theta {
+				if v != clamped[i] {
+					grad[i] = v - clamped[i]
+				}
+			}
+		}
+		if math.IsNaN(f) {
+			return math.Inf(1)
+		}
+		return f + pen
+	}
+}
+
+// cachedProblem evaluates value and gradient together (they share almost all
+// the work) and serves gonum's separate Func and Grad calls from one pass.
+type cachedProblem struct {
+	obj   logObjective
+	x     []float64
+	f     float64
+	g     []float64
+	valid bool
+}
+
+func (c *cachedProblem) eval(x []float64) {
+	if c.valid && slices.Equal(c.x, x) {
+		return
+	}
+	if c.g == nil {
+		c.g = make([]float64, len(x))
+	}
+	c.x = append(c.x[:0], x...)
+	c.f = c.obj(x, c.g)
+	c.valid = true
+}
+
+func (c *cachedProblem) problem() optimize.Problem {
+	return optimize.Problem{
+		Func: func(x []float64) float64 { c.eval(x); return c.f },
+		Grad: func(grad, x []float64) { c.eval(x); copy(grad, c.g) },
+	}
+}
+
+// fitOutcome is the result of minimizeLog.
+type fitOutcome struct {
+	theta      []float64
+	f          float64 // penalised objective at theta
+	iterations int
+	gradNorm   float64 // infinity norm of the gradient at theta
+	notes      []string
+}
+
+// minimizeLog minimises obj from every start with BFGS and keeps the best
+// point; if that point is not stationary it is polished with Nelder-Mead and
+// BFGS is re-run from there. Optimiser
+// errors (line-search failures at the precision limit are common near a
+// boundary) are not fatal: the best finite point found is kept and the
+// error is recorded in notes.
+func minimizeLog(obj logObjective, starts [][]float64, opts FitOptions) (fitOutcome, error) {
+	obj = bounded(obj)
+	var best fitOutcome
+	best.f = math.Inf(1)
+	total := 0
+	consider := func(x []float64, f float64) {
+		if f < best.f && !math.IsNaN(f) {
+			best.f = f
+			best.theta = slices.Clone(x)
+		}
+	}
+	runBFGS := func(start []float64, label string) {
+		cp := &cachedProblem{obj: obj}
+		settings := &optimize.Settings{
+			GradientThreshold: opts.GradTol,
+			MajorIterations:   opts.MaxIterations,
+			Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 25},
+		}
+		res, err := optimize.Minimize(cp.problem(), start, settings, &optimize.BFGS{})
+		if res != nil {
+			total += res.MajorIterations
+			consider(res.X, res.F)
+		}
+		if err != nil && !isBenignStop(err) {
+			best.notes = append(best.notes, fmt.Sprintf("BFGS from %s: %v", label, err))
+		}
+	}
+	for i, s := range starts {
+		if f := obj(s, nil); math.IsInf(f, 0) || math.IsNaN(f) {
+			best.notes = append(best.notes, fmt.Sprintf("start %d skipped: objective not finite", i))
+			continue
+		}
+		runBFGS(s, fmt.Sprintf("start %d", i))
+	}
+	if best.theta == nil {
+		return best, errors.New("btyd: no starting point gave a finite log-likelihood")
+	}
+	gradNorm := func(theta []float64) float64 {
+		g := make([]float64, len(theta))
+		obj(theta, g)
+		n := 0.0
+		for _, v := range g {
+			n = math.Max(n, math.Abs(v))
+		}
+		return n
+	}
+	// Nelder-Mead polish, only when BFGS stopped short of a stationary point
+	// (typically a line search defeated by rounding): it is derivative-free,
+	// so it can still move there. A BFGS run from the polished point follows.
+	if gradNorm(best.theta) > convergedGradTol {
+		res, err := optimize.Minimize(
+			optimize.Problem{Func: func(x []float64) float64 { return obj(x, nil) }},
+			slices.Clone(best.theta),
+			&optimize.Settings{
+				FuncEvaluations: 3000,
+				Converger:       &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 200},
+			},
+			&optimize.NelderMead{SimplexSize: 0.05},
+		)
+		if res != nil {
+			total += res.MajorIterations
+			before := best.f
+			consider(res.X, res.F)
+			if best.f < before {
+				runBFGS(slices.Clone(best.theta), "Nelder-Mead polish")
+			}
+		}
+		if err != nil && !isBenignStop(err) {
+			best.notes = append(best.notes, fmt.Sprintf("Nelder-Mead polish: %v", err))
+		}
+	}
+	best.f = obj(best.theta, nil)
+	best.gradNorm = gradNorm(best.theta)
+	best.iterations = total
+	return best, nil
+}
+
+// isBenignStop reports whether an optimiser error only means "no further
+// progress possible in floating point", which is how BFGS ends at a flat
+// optimum or on a boundary; the best point found is still valid.
+func isBenignStop(err error) bool {
+	return errors.Is(err, optimize.ErrNoProgress) ||
+		errors.Is(err, optimize.ErrLinesearcherFailure) ||
+		errors.Is(err, optimize.ErrNonDescentDirection)
+}
+
+// atLimit lists the parameters whose log lies at (or within 1 of) thetaLimit.
+func atLimit(theta []float64, names []string) []string {
+	var out []string
+	for i, v := range theta {
+		if math.Abs(v) >= thetaLimit-1 {
+			out = append(out, fmt.Sprintf("%s=%.3g", names[i], math.Exp(v)))
+		}
+	}
+	return out
+}
+
+// clampTheta returns theta limited to the allowed box.
+func clampTheta(theta []float64) []float64 {
+	out := make([]float64, len(theta))
+	for i, v := range theta {
+		out[i] = math.Max(-thetaLimit, math.Min(thetaLimit, v))
+	}
+	return out
+}

@@ -1,0 +1,361 @@
+package dataset
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// parsedRow is the result of parsing one data record.
+type parsedRow struct {
+	customer []byte
+	time     time.Time
+	amount   float64
+	rule     Rule
+	msg      string
+}
+
+func (r *parsedRow) fail(rule Rule, format string, a ...any) {
+	r.rule = rule
+	r.msg = fmt.Sprintf(format, a...)
+}
+
+// rowParser parses the data records of one format.
+type rowParser interface {
+	parse(rec []byte, out *parsedRow)
+	// csvDelim is the CSV delimiter, or 0 for whitespace-separated input
+	// (no quoting).
+	csvDelim() byte
+}
+
+// normName lower-cases a column name and drops spaces, '_', '-' and '.'.
+func normName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
+		switch r {
+		case ' ', '_', '-', '.', '\t', '"':
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// ---- CDNOW ----
+
+type cdnowParser struct {
+	sp    fieldSplitter
+	ncols int // 4 or 5 once known
+}
+
+// newCDNOW inspects the first record; it returns whether it is a header.
+func newCDNOW(first []byte) (*cdnowParser, bool) {
+	p := &cdnowParser{}
+	f := p.sp.splitSpace(first)
+	if n := len(f); n == 4 || n == 5 {
+		if _, ok := parseCompactDate(f[n-3]); ok {
+			p.ncols = n
+			return p, false
+		}
+	}
+	for _, c := range first {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			if n := len(f); n == 4 || n == 5 {
+				p.ncols = n
+			}
+			return p, true
+		}
+	}
+	return p, false
+}
+
+func (p *cdnowParser) csvDelim() byte { return 0 }
+
+func (p *cdnowParser) parse(rec []byte, out *parsedRow) {
+	f := p.sp.splitSpace(rec)
+	if p.ncols == 0 && (len(f) == 4 || len(f) == 5) {
+		p.ncols = len(f)
+	}
+	if p.ncols == 0 || len(f) != p.ncols {
+		want := "4 or 5"
+		if p.ncols != 0 {
+			want = fmt.Sprint(p.ncols)
+		}
+		out.fail(RuleColumnCount, "%d columns, want %s", len(f), want)
+		return
+	}
+	off := p.ncols - 4
+	out.customer = stripZeros(f[off])
+	t, ok := parseCompactDate(f[off+1])
+	if !ok {
+		out.fail(RuleBadTime, "unparsable date %q (want YYYYMMDD)", f[off+1])
+		return
+	}
+	out.time = t
+	cds, why, ok := parseDecimal(f[off+2])
+	if !ok {
+		out.fail(RuleBadNumber, "unparsable number of CDs %q (%s)", f[off+2], why)
+		return
+	}
+	dollars, why, ok := parseDecimal(f[off+3])
+	if !ok {
+		out.fail(RuleBadNumber, "unparsable dollar value %q (%s)", f[off+3], why)
+		return
+	}
+	if cds <= 0 {
+		out.fail(RuleNonPositiveQuantity, "number of CDs %s ≤ 0", f[off+2])
+		return
+	}
+	out.amount = dollars
+}
+
+// ---- CSV (Online Retail and generic) ----
+
+// csvParser handles Online Retail and generic CSV files: both are a header
+// plus rows mapped by column index.
+type csvParser struct {
+	sp       fieldSplitter
+	delim    byte
+	ncols    int
+	customer int
+	time     int
+	amount   int // -1 when quantity × price
+	quantity int
+	price    int
+	invoice  int // -1 when absent
+	tp       *timeParser
+	names    []string
+}
+
+func (p *csvParser) csvDelim() byte { return p.delim }
+
+func (p *csvParser) parse(rec []byte, out *parsedRow) {
+	f := p.sp.splitCSV(rec, p.delim)
+	if len(f) != p.ncols {
+		out.fail(RuleColumnCount, "%d columns, want %d", len(f), p.ncols)
+		return
+	}
+	out.customer = normalizeID(f[p.customer])
+	if len(out.customer) == 0 {
+		out.fail(RuleMissingCustomer, "missing customer id (column %q)", p.names[p.customer])
+		return
+	}
+	if p.invoice >= 0 {
+		if inv := f[p.invoice]; len(inv) > 0 && (inv[0] == 'C' || inv[0] == 'c') {
+			out.fail(RuleCancellation, "cancellation invoice %q", inv)
+			return
+		}
+	}
+	t, ok := p.tp.parse(f[p.time])
+	if !ok {
+		out.fail(RuleBadTime, "unparsable time %q", f[p.time])
+		return
+	}
+	out.time = t
+	if p.amount >= 0 {
+		v, why, ok := parseDecimal(f[p.amount])
+		if !ok {
+			out.fail(RuleBadNumber, "unparsable %s %q (%s)", p.names[p.amount], f[p.amount], why)
+			return
+		}
+		out.amount = v
+		return
+	}
+	q, why, ok := parseDecimal(f[p.quantity])
+	if !ok {
+		out.fail(RuleBadNumber, "unparsable %s %q (%s)", p.names[p.quantity], f[p.quantity], why)
+		return
+	}
+	pr, why, ok := parseDecimal(f[p.price])
+	if !ok {
+		out.fail(RuleBadNumber, "unparsable %s %q (%s)", p.names[p.price], f[p.price], why)
+		return
+	}
+	if q <= 0 {
+		out.fail(RuleNonPositiveQuantity, "%s %s ≤ 0", p.names[p.quantity], f[p.quantity])
+		return
+	}
+	if pr <= 0 {
+		out.fail(RuleNonPositivePrice, "%s %s ≤ 0", p.names[p.price], f[p.price])
+		return
+	}
+	out.amount = q * pr
+	if out.amount > maxFloat {
+		out.fail(RuleBadNumber, "amount %s × %s overflows", f[p.quantity], f[p.price])
+	}
+}
+
+const maxFloat = 1.7976931348623157e308
+
+// Online Retail column names (normalised) of both header variants.
+var onlineRetailColumns = struct{ invoice, quantity, date, price, customer []string }{
+	invoice:  []string{"invoiceno", "invoice"},
+	quantity: []string{"quantity"},
+	date:     []string{"invoicedate"},
+	price:    []string{"unitprice", "price"},
+	customer: []string{"customerid"},
+}
+
+func isOnlineRetailHeader(names []string) bool {
+	_, err := onlineRetailIndexes(names)
+	return err == nil
+}
+
+func onlineRetailIndexes(names []string) ([5]int, error) {
+	var idx [5]int
+	var missing []string
+	for k, alts := range [][]string{onlineRetailColumns.invoice, onlineRetailColumns.quantity,
+		onlineRetailColumns.date, onlineRetailColumns.price, onlineRetailColumns.customer} {
+		idx[k] = findColumn(names, alts)
+		if idx[k] < 0 {
+			missing = append(missing, alts[0])
+		}
+	}
+	if missing != nil {
+		return idx, fmt.Errorf("missing column(s) %s", strings.Join(missing, ", "))
+	}
+	return idx, nil
+}
+
+// findColumn returns the index of the first header name (normalised) equal
+// to one of alts (normalised), trying alts in order.
+func findColumn(names []string, alts []string) int {
+	for _, a := range alts {
+		a = normName(a)
+		for i, n := range names {
+			if normName(n) == a {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func headerNames(fields [][]byte) []string {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = string(f)
+	}
+	return names
+}
+
+func newOnlineRetail(header []byte, file string) (*csvParser, error) {
+	p := &csvParser{delim: ','}
+	names := headerNames(p.sp.splitCSV(header, ','))
+	idx, err := onlineRetailIndexes(names)
+	if err != nil {
+		return nil, &Error{File: file, Line: 1, Err: ErrBadHeader, Msg: fmt.Sprintf(
+			"not an Online Retail header: %v in %s (want InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country or Invoice,...,Price,Customer ID,Country, comma-separated)",
+			err, quoteStrings(names))}
+	}
+	p.ncols = len(names)
+	p.names = names
+	p.invoice, p.quantity, p.time, p.price, p.customer = idx[0], idx[1], idx[2], idx[3], idx[4]
+	p.amount = -1
+	p.tp = newTimeParser("", onlineRetailLayouts)
+	return p, nil
+}
+
+func quoteStrings(s []string) string {
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = fmt.Sprintf("%q", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// Guessed generic CSV column names, most specific first.
+var (
+	guessCustomer = []string{"customer_id", "customerid", "customer", "cust_id", "client_id", "user_id", "member_id", "customer_key"}
+	guessTime     = []string{"timestamp", "invoice_date", "order_date", "transaction_date", "purchase_date", "datetime", "date", "time", "created_at", "ts"}
+	guessAmount   = []string{"amount", "revenue", "sales", "spend", "value", "total", "monetary", "dollars", "dollar_value", "order_value", "total_amount"}
+	guessQuantity = []string{"quantity", "qty"}
+	guessPrice    = []string{"unit_price", "unitprice", "price"}
+	guessInvoice  = []string{"invoice_no", "invoice", "invoice_number"}
+)
+
+// detectDelim picks the delimiter that splits the header into most fields.
+func detectDelim(header []byte) byte {
+	best, bestN := byte(','), 1
+	for _, d := range []byte{',', ';', '\t', '|'} {
+		var sp fieldSplitter
+		if n := len(sp.splitCSV(header, d)); n > bestN {
+			best, bestN = d, n
+		}
+	}
+	return best
+}
+
+func newGenericCSV(header []byte, m CSVMapping, file string) (*csvParser, error) {
+	delim := byte(m.Delimiter)
+	if delim == 0 {
+		delim = detectDelim(header)
+	}
+	p := &csvParser{delim: delim, amount: -1, quantity: -1, price: -1, invoice: -1}
+	names := headerNames(p.sp.splitCSV(header, delim))
+	p.names, p.ncols = names, len(names)
+	bad := func(format string, a ...any) error {
+		return &Error{File: file, Line: 1, Err: ErrBadHeader, Msg: fmt.Sprintf(format, a...) +
+			fmt.Sprintf(" in header %s (delimiter %q)", quoteStrings(names), delim)}
+	}
+	col := func(what, given string, guesses []string) (int, error) {
+		if given != "" {
+			if i := findColumn(names, []string{given}); i >= 0 {
+				return i, nil
+			}
+			return -1, bad("no %s column %q", what, given)
+		}
+		return findColumn(names, guesses), nil
+	}
+	var err error
+	if p.customer, err = col("customer", m.Customer, guessCustomer); err != nil {
+		return nil, err
+	}
+	if p.customer < 0 {
+		return nil, bad("no customer column (set the customer column)")
+	}
+	if p.time, err = col("time", m.Time, guessTime); err != nil {
+		return nil, err
+	}
+	if p.time < 0 {
+		return nil, bad("no time column (set the time column)")
+	}
+	switch {
+	case m.Amount != "" || (m.Quantity == "" && m.Price == ""):
+		if p.amount, err = col("amount", m.Amount, guessAmount); err != nil {
+			return nil, err
+		}
+		if p.amount >= 0 {
+			break
+		}
+		fallthrough
+	default:
+		if p.quantity, err = col("quantity", m.Quantity, guessQuantity); err != nil {
+			return nil, err
+		}
+		if p.price, err = col("price", m.Price, guessPrice); err != nil {
+			return nil, err
+		}
+		if p.quantity < 0 || p.price < 0 {
+			return nil, bad("no amount column and no quantity and price columns (set the amount column, or quantity and price)")
+		}
+	}
+	if p.invoice, err = col("invoice", m.Invoice, guessInvoice); err != nil {
+		return nil, err
+	}
+	used := map[int]string{}
+	for _, c := range []struct {
+		name string
+		i    int
+	}{{"customer", p.customer}, {"time", p.time}, {"amount", p.amount}, {"quantity", p.quantity}, {"price", p.price}, {"invoice", p.invoice}} {
+		if c.i < 0 {
+			continue
+		}
+		if prev, dup := used[c.i]; dup {
+			return nil, bad("column %q is mapped to both %s and %s", names[c.i], prev, c.name)
+		}
+		used[c.i] = c.name
+	}
+	p.tp = newTimeParser(m.TimeLayout, autoCSVLayouts)
+	return p, nil
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole clvflow story on the bundled dataset, against a local dev stack:
+# stack up → train → gate → approval (approved as "demo" after printing the
+# command a person would type) → promoted champion → predictions with it.
+# Usage: deploy/dev/demo.sh [INPUT]   (run through `make demo`)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+BIN="$ROOT/bin/clvflow"
+INPUT="${1:-testdata/demo/cdnow_master.txt.gz}"
+DEMO_ARGS=(--format cdnow --cutoff 1997-09-30 --horizon-days 273)
+OUT="$ROOT/.clvflow/demo"
+mkdir -p "$OUT"
+
+echo "== 1. dev stack (Temporal + Web UI, MinIO, worker)"
+"$BIN" dev up
+
+echo
+echo "== 2. training pipeline on $INPUT"
+started="$("$BIN" train --input "$INPUT" "${DEMO_ARGS[@]}" --json)"
+wid="$(printf '%s' "$started" | sed -n 's/.*"workflow_id": *"\([^"]*\)".*/\1/p')"
+ui="$(printf '%s' "$started" | sed -n 's/.*"ui": *"\([^"]*\)".*/\1/p')"
+[ -n "$wid" ] || { echo "demo: could not start the pipeline: $started" >&2; exit 1; }
+echo "run $wid — watch it at $ui"
+
+echo
+echo "== 3. waiting for the gate and the approval request"
+version="$("$BIN" status "$wid" --wait-for-approval --timeout 30m)" || {
+  "$BIN" result "$wid" || true
+  exit 1
+}
+echo "the pipeline waits for a person to approve $version. They would type:"
+echo "    clvflow approve $version --approver <your-name> --comment \"reviewed the metrics\""
+echo "the demo approves as 'demo':"
+"$BIN" approve "$version" --approver demo --comment "make demo"
+
+echo
+echo "== 4. result"
+"$BIN" result "$wid"
+
+echo
+echo "== 5. predictions with the champion"
+"$BIN" predict --model champion --input "$INPUT" --format cdnow --cutoff 1997-09-30 --output "$OUT/predictions.csv"
+head -n 6 "$OUT/predictions.csv"
+echo "(all predictions: $OUT/predictions.csv)"
+
+echo
+echo "== 6. registry"
+"$BIN" models list
+"$BIN" models history champion
+
+echo
+echo "Temporal Web UI: $ui"
+echo "Stop the stack with: bin/clvflow dev down"

@@ -1,0 +1,235 @@
+package features
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// csvMagic starts the first line of a feature CSV file.
+const csvMagic = "# clvflow-features v1"
+
+// CSVColumns returns the column names of a feature CSV file for a sequence
+// of w weeks: id, the tabular columns, first_purchase, x_holdout,
+// spend_holdout, seq_spend_0 … seq_spend_{w-1} and seq_days_0 …
+// seq_days_{w-1} (week 0 is the oldest).
+func CSVColumns(w int) []string {
+	cols := []string{"id"}
+	cols = append(cols, TabularColumns...)
+	cols = append(cols, "first_purchase", "x_holdout", "spend_holdout")
+	for _, ch := range []string{"seq_spend_", "seq_days_"} {
+		for k := 0; k < w; k++ {
+			cols = append(cols, ch+strconv.Itoa(k))
+		}
+	}
+	return cols
+}
+
+const nFixedCols = 1 + 7 + 3
+
+// WriteCSV writes the set as CSV: a first comment line
+//
+//	# clvflow-features v1 cutoff=1997-09-30 horizon_days=273 seq_weeks=52
+//
+// then a header ([CSVColumns]) and one row per customer. Numbers use the
+// shortest representation that reads back to the same float64, so
+// [ReadCSV] returns an identical set (Stats excepted).
+func (s *Set) WriteCSV(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	sw := s.Split.SeqWeeks
+	if _, err := fmt.Fprintf(bw, "%s cutoff=%s horizon_days=%d seq_weeks=%d\n", csvMagic,
+		s.Split.Cutoff.UTC().Format(time.DateOnly), s.Split.HorizonDays, sw); err != nil {
+		return err
+	}
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(CSVColumns(sw)); err != nil {
+		return err
+	}
+	rec := make([]string, nFixedCols+2*sw)
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	for i := range s.Customers {
+		c := &s.Customers[i]
+		if len(c.Seq[0]) != sw || len(c.Seq[1]) != sw {
+			return fmt.Errorf("features: customer %q has a %d/%d-week sequence, set has %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), sw)
+		}
+		rec[0] = c.ID
+		rec[1] = strconv.Itoa(c.X)
+		rec[2], rec[3], rec[4], rec[5], rec[6], rec[7] = f(c.TX), f(c.T), f(c.Recency), f(c.CalSpend), f(c.MBar), f(c.FirstValue)
+		rec[8] = c.FirstPurchase.UTC().Format(time.DateOnly)
+		rec[9] = strconv.Itoa(c.HoldoutX)
+		rec[10] = f(c.HoldoutSpend)
+		for k := 0; k < sw; k++ {
+			rec[nFixedCols+k] = f(c.Seq[0][k])
+			rec[nFixedCols+sw+k] = f(c.Seq[1][k])
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// CSVError is an error at one line of a feature CSV file.
+type CSVError struct {
+	Line   int
+	Column string
+	Msg    string
+}
+
+// Error implements error.
+func (e *CSVError) Error() string {
+	if e.Column != "" {
+		return fmt.Sprintf("features csv:%d: column %s: %s", e.Line, e.Column, e.Msg)
+	}
+	return fmt.Sprintf("features csv:%d: %s", e.Line, e.Msg)
+}
+
+// ReadCSV reads a file written by [Set.WriteCSV]. Every value is checked:
+// finite numbers, integer counts ≥ 0, sequence length matching the header.
+func ReadCSV(r io.Reader) (*Set, error) {
+	br := bufio.NewReader(r)
+	first, err := br.ReadString('\n')
+	switch {
+	case err == nil, errors.Is(err, io.EOF) && first != "":
+	case errors.Is(err, io.EOF):
+		return nil, &CSVError{Line: 1, Msg: "empty file"}
+	default:
+		return nil, err
+	}
+	split, err := parseMagic(strings.TrimRight(first, "\r\n"))
+	if err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, &CSVError{Line: 2, Msg: "missing header: " + err.Error()}
+	}
+	want := CSVColumns(split.SeqWeeks)
+	if len(header) != len(want) {
+		return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("%d columns, want %d for seq_weeks=%d", len(header), len(want), split.SeqWeeks)}
+	}
+	for i := range want {
+		if header[i] != want[i] {
+			return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("column %d is %q, want %q", i+1, header[i], want[i])}
+		}
+	}
+	set := &Set{Split: split}
+	sw := split.SeqWeeks
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, &CSVError{Line: pe.Line + 1, Msg: pe.Err.Error()}
+			}
+			return nil, err
+		}
+		line, _ := cr.FieldPos(0)
+		line++ // the magic line was read before the csv reader
+		num := func(k int) (float64, error) {
+			v, err := strconv.ParseFloat(rec[k], 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, &CSVError{Line: line, Column: want[k], Msg: fmt.Sprintf("not a finite number: %q", rec[k])}
+			}
+			return v, nil
+		}
+		count := func(k int) (int, error) {
+			v, err := strconv.Atoi(rec[k])
+			if err != nil || v < 0 {
+				return 0, &CSVError{Line: line, Column: want[k], Msg: fmt.Sprintf("not a count: %q", rec[k])}
+			}
+			return v, nil
+		}
+		c := Customer{ID: rec[0]}
+		if c.ID == "" {
+			return nil, &CSVError{Line: line, Column: "id", Msg: "empty"}
+		}
+		if c.X, err = count(1); err != nil {
+			return nil, err
+		}
+		for k, dst := range []*float64{&c.TX, &c.T, &c.Recency, &c.CalSpend, &c.MBar, &c.FirstValue} {
+			if *dst, err = num(2 + k); err != nil {
+				return nil, err
+			}
+		}
+		if c.FirstPurchase, err = time.Parse(time.DateOnly, rec[8]); err != nil {
+			return nil, &CSVError{Line: line, Column: want[8], Msg: fmt.Sprintf("not a date: %q", rec[8])}
+		}
+		if c.HoldoutX, err = count(9); err != nil {
+			return nil, err
+		}
+		if c.HoldoutSpend, err = num(10); err != nil {
+			return nil, err
+		}
+		seq := make([]float64, 2*sw)
+		for k := range seq {
+			if seq[k], err = num(nFixedCols + k); err != nil {
+				return nil, err
+			}
+		}
+		c.Seq[0], c.Seq[1] = seq[:sw:sw], seq[sw:]
+		set.Customers = append(set.Customers, c)
+	}
+	return set, nil
+}
+
+func parseMagic(line string) (Split, error) {
+	bad := func(msg string) (Split, error) {
+		return Split{}, &CSVError{Line: 1, Msg: msg + fmt.Sprintf(" (want %q)", csvMagic+" cutoff=YYYY-MM-DD horizon_days=N seq_weeks=W")}
+	}
+	rest, ok := strings.CutPrefix(line, csvMagic)
+	if !ok {
+		return bad("not a clvflow feature file")
+	}
+	var s Split
+	seen := map[string]bool{}
+	for _, kv := range strings.Fields(rest) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return bad(fmt.Sprintf("bad field %q", kv))
+		}
+		var err error
+		switch k {
+		case "cutoff":
+			s.Cutoff, err = time.Parse(time.DateOnly, v)
+		case "horizon_days":
+			s.HorizonDays, err = strconv.Atoi(v)
+		case "seq_weeks":
+			s.SeqWeeks, err = strconv.Atoi(v)
+		default:
+			continue // unknown keys are ignored for forward compatibility
+		}
+		if err != nil {
+			return bad(fmt.Sprintf("bad %s %q", k, v))
+		}
+		seen[k] = true
+	}
+	for _, k := range []string{"cutoff", "horizon_days", "seq_weeks"} {
+		if !seen[k] {
+			return bad("missing " + k)
+		}
+	}
+	if s.SeqWeeks <= 0 {
+		return bad(fmt.Sprintf("seq_weeks %d ≤ 0", s.SeqWeeks))
+	}
+	s, err := s.Validate()
+	if err != nil {
+		return bad(err.Error())
+	}
+	return s, nil
+}

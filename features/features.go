@@ -1,0 +1,422 @@
+// Package features turns a stream of transactions into per-customer CLV
+// features and labels for a calibration/holdout split.
+//
+// Definitions (DESIGN §4 and the shared contracts): transactions of one
+// customer on one UTC calendar day are one purchase (amounts summed).
+// Calibration is every day ≤ the cutoff date, holdout the days in
+// (cutoff, cutoff + HorizonDays]; time is in weeks (days/7). Only customers
+// whose first purchase is in calibration are scored. For each of them:
+//
+//	x            purchase days in calibration − 1
+//	t_x          (last − first calibration purchase day) / 7
+//	T            (cutoff − first purchase day) / 7
+//	recency      T − t_x
+//	cal_spend    calibration spend
+//	mbar         mean value of the day-merged repeat purchases (0 if x = 0)
+//	first_value  value of the first purchase day
+//
+// plus a weekly sequence [2][W] over the W weeks that end at the cutoff
+// (oldest first; week W−1 is the 7 days cutoff−6 … cutoff): channel 0 the
+// spend of the week, channel 1 its number of purchase days. The labels are
+// the holdout spend and the number of holdout purchase days.
+//
+// No feature ever reads a day after the cutoff; the tests prove it by
+// changing and adding holdout rows.
+//
+// The [Builder] keeps one sorted slice of (day, amount) per customer, so
+// memory grows with customer-days, not with rows; days after the end of the
+// holdout are not stored at all.
+package features
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+)
+
+// DefaultSeqWeeks is the default length of the weekly sequence.
+const DefaultSeqWeeks = 52
+
+// MaxSeqWeeks bounds Split.SeqWeeks (ten years).
+const MaxSeqWeeks = 520
+
+// TabularColumns names the tabular feature columns in contract order.
+var TabularColumns = []string{"x", "t_x", "T", "recency", "cal_spend", "mbar", "first_value"}
+
+// SequenceChannels names the channels of the weekly sequence.
+var SequenceChannels = []string{"spend", "purchase_days"}
+
+// Split defines calibration and holdout.
+type Split struct {
+	// Cutoff is the last calibration day; only its UTC date is used.
+	Cutoff time.Time `json:"cutoff"`
+	// HorizonDays is the holdout length in days (0: no holdout, labels 0).
+	HorizonDays int `json:"horizon_days"`
+	// SeqWeeks is the number of weeks of the sequence (0 = 52).
+	SeqWeeks int `json:"seq_weeks"`
+}
+
+// Validate checks the split and returns it with defaults filled in.
+func (s Split) Validate() (Split, error) {
+	if s.Cutoff.IsZero() {
+		return s, errors.New("features: split has no cutoff")
+	}
+	if s.HorizonDays < 0 {
+		return s, fmt.Errorf("features: horizon %d days is negative", s.HorizonDays)
+	}
+	if s.SeqWeeks == 0 {
+		s.SeqWeeks = DefaultSeqWeeks
+	}
+	if s.SeqWeeks < 0 || s.SeqWeeks > MaxSeqWeeks {
+		return s, fmt.Errorf("features: sequence length %d weeks not in [1, %d]", s.SeqWeeks, MaxSeqWeeks)
+	}
+	y, m, d := s.Cutoff.UTC().Date()
+	s.Cutoff = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return s, nil
+}
+
+// HoldoutEnd returns the last holdout day (the cutoff date + HorizonDays).
+func (s Split) HoldoutEnd() time.Time {
+	y, m, d := s.Cutoff.UTC().Date()
+	return time.Date(y, m, d+s.HorizonDays, 0, 0, 0, 0, time.UTC)
+}
+
+// CutoffFor returns the cutoff that leaves a full horizon of horizonDays
+// after the cutoff up to and including the day of last (the last
+// transaction): the date of last minus horizonDays.
+func CutoffFor(last time.Time, horizonDays int) time.Time {
+	y, m, d := last.UTC().Date()
+	return time.Date(y, m, d-horizonDays, 0, 0, 0, 0, time.UTC)
+}
+
+// Customer holds the features and labels of one scored customer.
+type Customer struct {
+	ID            string    `json:"id"`
+	FirstPurchase time.Time `json:"first_purchase"`
+	X             int       `json:"x"`
+	TX            float64   `json:"t_x"`
+	T             float64   `json:"T"`
+	Recency       float64   `json:"recency"`
+	CalSpend      float64   `json:"cal_spend"`
+	MBar          float64   `json:"mbar"`
+	FirstValue    float64   `json:"first_value"`
+	// Seq[0][w] is the spend and Seq[1][w] the number of purchase days of
+	// week w (0 = oldest, W−1 = the week ending at the cutoff).
+	Seq          [2][]float64 `json:"seq"`
+	HoldoutX     int          `json:"x_holdout"`
+	HoldoutSpend float64      `json:"spend_holdout"`
+}
+
+// Tabular returns the 7 tabular features in contract order.
+func (c *Customer) Tabular() []float64 {
+	return []float64{float64(c.X), c.TX, c.T, c.Recency, c.CalSpend, c.MBar, c.FirstValue}
+}
+
+// Stats counts what the builder saw.
+type Stats struct {
+	// Transactions passed to Add; Calibration, Holdout and AfterHorizon
+	// split them by day.
+	Transactions int64 `json:"transactions"`
+	Calibration  int64 `json:"calibration"`
+	Holdout      int64 `json:"holdout"`
+	AfterHorizon int64 `json:"after_horizon"`
+	// HoldoutOnlyCustomers first bought in the holdout and are not scored.
+	HoldoutOnlyCustomers int `json:"holdout_only_customers"`
+}
+
+// Set is the feature set of all scored customers, sorted by ID (see
+// [CompareIDs]).
+type Set struct {
+	Split     Split      `json:"split"`
+	Customers []Customer `json:"customers"`
+	Stats     Stats      `json:"stats"`
+}
+
+// Len returns the number of customers.
+func (s *Set) Len() int { return len(s.Customers) }
+
+// IDs returns the customer ids in set order.
+func (s *Set) IDs() []string {
+	ids := make([]string, len(s.Customers))
+	for i := range s.Customers {
+		ids[i] = s.Customers[i].ID
+	}
+	return ids
+}
+
+// Tabular returns the N×7 tabular features (columns [TabularColumns]).
+func (s *Set) Tabular() [][]float64 {
+	rows := make([][]float64, len(s.Customers))
+	flat := make([]float64, len(s.Customers)*len(TabularColumns))
+	for i := range s.Customers {
+		c := &s.Customers[i]
+		row := flat[i*7 : (i+1)*7 : (i+1)*7]
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6] =
+			float64(c.X), c.TX, c.T, c.Recency, c.CalSpend, c.MBar, c.FirstValue
+		rows[i] = row
+	}
+	return rows
+}
+
+// Sequences returns a copy of the N×2×W weekly sequences.
+func (s *Set) Sequences() [][][]float64 {
+	w := s.Split.SeqWeeks
+	out := make([][][]float64, len(s.Customers))
+	flat := make([]float64, len(s.Customers)*2*w)
+	for i := range s.Customers {
+		c := &s.Customers[i]
+		a := flat[i*2*w : i*2*w+w : i*2*w+w]
+		b := flat[i*2*w+w : (i+1)*2*w : (i+1)*2*w]
+		copy(a, c.Seq[0])
+		copy(b, c.Seq[1])
+		out[i] = [][]float64{a, b}
+	}
+	return out
+}
+
+// Labels returns the holdout spend of every customer (the regression
+// target; "buys in holdout" is Labels()[i] > 0).
+func (s *Set) Labels() []float64 {
+	y := make([]float64, len(s.Customers))
+	for i := range s.Customers {
+		y[i] = s.Customers[i].HoldoutSpend
+	}
+	return y
+}
+
+// HoldoutCounts returns the number of holdout purchase days per customer.
+func (s *Set) HoldoutCounts() []float64 {
+	y := make([]float64, len(s.Customers))
+	for i := range s.Customers {
+		y[i] = float64(s.Customers[i].HoldoutX)
+	}
+	return y
+}
+
+// CompareIDs orders customer ids: ids made only of ASCII digits come first,
+// in numeric order without limit on length ("7" < "10"; equal numbers such
+// as "007" and "7" in byte order), then all other ids in byte order.
+func CompareIDs(a, b string) int {
+	da, db := allDigits(a), allDigits(b)
+	switch {
+	case da && db:
+		ta, tb := trimZeros(a), trimZeros(b)
+		if c := cmp.Compare(len(ta), len(tb)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(ta, tb); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	case da:
+		return -1
+	case db:
+		return 1
+	default:
+		return cmp.Compare(a, b)
+	}
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func trimZeros(s string) string {
+	for len(s) > 1 && s[0] == '0' {
+		s = s[1:]
+	}
+	return s
+}
+
+type dayAmount struct {
+	day    int32
+	amount float64
+}
+
+// Builder accumulates transactions and builds a [Set]. It is not safe for
+// concurrent use.
+type Builder struct {
+	split     Split
+	err       error
+	cutoffDay int64
+	endDay    int64
+	index     map[string]int
+	ids       []string
+	days      [][]dayAmount
+	stats     Stats
+}
+
+// NewBuilder returns a builder for split. An invalid split is reported by
+// every Add and by Build.
+func NewBuilder(split Split) *Builder {
+	s, err := split.Validate()
+	b := &Builder{split: s, err: err, index: map[string]int{}}
+	if err == nil {
+		b.cutoffDay = dayNumber(s.Cutoff)
+		b.endDay = b.cutoffDay + int64(s.HorizonDays)
+	}
+	return b
+}
+
+// dayNumber returns the UTC calendar day of t as days since 1970-01-01.
+func dayNumber(t time.Time) int64 {
+	u := t.Unix()
+	d := u / 86400
+	if u%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// Add records one transaction. Transactions may come in any order; those
+// after the end of the holdout are counted and ignored.
+func (b *Builder) Add(customer string, t time.Time, amount float64) error {
+	if b.err != nil {
+		return b.err
+	}
+	if customer == "" {
+		return errors.New("features: empty customer id")
+	}
+	if math.IsNaN(amount) || math.IsInf(amount, 0) {
+		return fmt.Errorf("features: customer %q at %s: amount %v is not finite", customer, t.Format(time.RFC3339), amount)
+	}
+	day := dayNumber(t)
+	if day < math.MinInt32 || day > math.MaxInt32 {
+		return fmt.Errorf("features: customer %q: time %s out of range", customer, t.Format(time.RFC3339))
+	}
+	b.stats.Transactions++
+	switch {
+	case day > b.endDay:
+		b.stats.AfterHorizon++
+		return nil
+	case day > b.cutoffDay:
+		b.stats.Holdout++
+	default:
+		b.stats.Calibration++
+	}
+	i, ok := b.index[customer]
+	if !ok {
+		i = len(b.ids)
+		b.index[customer] = i
+		b.ids = append(b.ids, customer)
+		b.days = append(b.days, nil)
+	}
+	ds := b.days[i]
+	d32 := int32(day)
+	n := len(ds)
+	switch {
+	case n == 0 || ds[n-1].day < d32:
+		ds = append(ds, dayAmount{d32, amount})
+	case ds[n-1].day == d32:
+		ds[n-1].amount += amount
+	default:
+		k := sort.Search(n, func(k int) bool { return ds[k].day >= d32 })
+		if ds[k].day == d32 {
+			ds[k].amount += amount
+		} else {
+			ds = slices.Insert(ds, k, dayAmount{d32, amount})
+		}
+	}
+	b.days[i] = ds
+	return nil
+}
+
+// AddTransaction adds a [dataset.Transaction]; it has the signature of a
+// [dataset.Read] callback.
+func (b *Builder) AddTransaction(tx dataset.Transaction) error {
+	return b.Add(tx.Customer, tx.Time, tx.Amount)
+}
+
+// Build computes the feature set. The builder may keep receiving
+// transactions and be built again.
+func (b *Builder) Build() (*Set, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	order := make([]int, len(b.ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return CompareIDs(b.ids[x], b.ids[y]) })
+
+	w := b.split.SeqWeeks
+	set := &Set{Split: b.split, Stats: b.stats}
+	scored := 0
+	for _, i := range order {
+		if int64(b.days[i][0].day) <= b.cutoffDay {
+			scored++
+		}
+	}
+	set.Customers = make([]Customer, 0, scored)
+	seq := make([]float64, scored*2*w)
+	for _, i := range order {
+		ds := b.days[i]
+		if int64(ds[0].day) > b.cutoffDay {
+			set.Stats.HoldoutOnlyCustomers++
+			continue
+		}
+		k := len(set.Customers)
+		c := Customer{ID: b.ids[i], FirstPurchase: time.Unix(int64(ds[0].day)*86400, 0).UTC()}
+		c.Seq[0] = seq[k*2*w : k*2*w+w : k*2*w+w]
+		c.Seq[1] = seq[k*2*w+w : (k+1)*2*w : (k+1)*2*w]
+		first, last := int64(ds[0].day), int64(ds[0].day)
+		c.FirstValue = ds[0].amount
+		var repeat float64
+		for j, d := range ds {
+			day := int64(d.day)
+			if day > b.cutoffDay {
+				c.HoldoutX++
+				c.HoldoutSpend += d.amount
+				continue
+			}
+			c.CalSpend += d.amount
+			if j > 0 {
+				c.X++
+				repeat += d.amount
+			}
+			last = day
+			if back := (b.cutoffDay - day) / 7; back < int64(w) {
+				c.Seq[0][w-1-int(back)] += d.amount
+				c.Seq[1][w-1-int(back)]++
+			}
+		}
+		c.TX = float64(last-first) / 7
+		c.T = float64(b.cutoffDay-first) / 7
+		c.Recency = c.T - c.TX
+		if c.X > 0 {
+			c.MBar = repeat / float64(c.X)
+		}
+		set.Customers = append(set.Customers, c)
+	}
+	return set, nil
+}
+
+// BuildFromReader reads a transaction log with [dataset.Read] and builds the
+// feature set of split from its accepted rows.
+func BuildFromReader(r io.Reader, opts dataset.Options, split Split) (*Set, *dataset.Report, error) {
+	b := NewBuilder(split)
+	if b.err != nil {
+		return nil, nil, b.err
+	}
+	rep, err := dataset.Read(r, opts, b.AddTransaction)
+	if err != nil {
+		return nil, rep, err
+	}
+	set, err := b.Build()
+	return set, rep, err
+}

@@ -1,0 +1,315 @@
+// Package metrics computes the holdout metrics clvflow reports for every
+// model (DESIGN §4): normalized Gini, Spearman rank correlation, decile MAPE,
+// MAE and RMSE of predicted vs actual holdout spend, and AUC, precision,
+// recall and F1 of the purchase probability for "buys in holdout".
+//
+// Determinism: every ordering by prediction is a stable sort on the
+// prediction (descending) with ties kept in input (index) order, so the
+// results depend only on the input slices, never on sort internals. Gini and
+// the decile buckets do depend on how tied predictions are ordered (many
+// BG/NBD customers share a prediction); callers that want a different tie
+// rule must reorder the input.
+//
+// Undefined values: a metric that is mathematically undefined for the input
+// (Gini or decile MAPE when the actual totals are 0, Spearman for a constant
+// vector, AUC with a single class) is returned as NaN together with an error
+// wrapping ErrUndefined. Invalid input (empty, length mismatch, NaN or ±Inf)
+// is an error and never produces a number. Report encodes NaN as JSON null.
+package metrics
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrEmpty: no observations.
+	ErrEmpty = errors.New("metrics: empty input")
+	// ErrLengthMismatch: the input slices differ in length.
+	ErrLengthMismatch = errors.New("metrics: length mismatch")
+	// ErrNotFinite: an input value is NaN or ±Inf.
+	ErrNotFinite = errors.New("metrics: non-finite value")
+	// ErrUndefined: the metric is undefined for this input; the value
+	// returned with it is NaN.
+	ErrUndefined = errors.New("metrics: undefined")
+)
+
+// DefaultThreshold is the purchase-probability threshold of Evaluate.
+const DefaultThreshold = 0.5
+
+// Deciles is the number of equal-count buckets of DecileMAPE.
+const Deciles = 10
+
+func checkFinite(name string, v []float64) error {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%w: %s[%d] = %v", ErrNotFinite, name, i, x)
+		}
+	}
+	return nil
+}
+
+// checkPair validates a prediction/actual pair.
+func checkPair(pred, actual []float64) error {
+	if len(pred) != len(actual) {
+		return fmt.Errorf("%w: len(pred)=%d, len(actual)=%d", ErrLengthMismatch, len(pred), len(actual))
+	}
+	if len(pred) == 0 {
+		return ErrEmpty
+	}
+	if err := checkFinite("pred", pred); err != nil {
+		return err
+	}
+	return checkFinite("actual", actual)
+}
+
+// orderDesc returns the indices of key sorted by key descending, ties in
+// index order.
+func orderDesc(key []float64) []int {
+	idx := make([]int, len(key))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(key[b], key[a]) })
+	return idx
+}
+
+// giniOrder returns 2·mean_i(cumsum_i(actual[order]) / sum(actual)) − 1.
+func giniOrder(actual []float64, order []int, total float64) float64 {
+	cum, s := 0.0, 0.0
+	for _, i := range order {
+		cum += actual[i]
+		s += cum / total
+	}
+	return 2*s/float64(len(order)) - 1
+}
+
+// NormalizedGini returns the Gini of actual ordered by pred (descending)
+// divided by the Gini of the perfect order (actual descending), where
+// gini = 2·mean(cumsum(y)/sum(y)) − 1 over the order (DESIGN §4). 1 is a
+// perfect ranking, 0 a random one. Ties are broken by index (see the package
+// documentation). Undefined (NaN, ErrUndefined) when sum(actual) = 0 or the
+// perfect-order Gini is 0.
+func NormalizedGini(pred, actual []float64) (float64, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return math.NaN(), err
+	}
+	total := 0.0
+	for _, y := range actual {
+		total += y
+	}
+	if total == 0 {
+		return math.NaN(), fmt.Errorf("%w: normalized Gini with sum(actual) = 0", ErrUndefined)
+	}
+	perfect := giniOrder(actual, orderDesc(actual), total)
+	if perfect == 0 {
+		return math.NaN(), fmt.Errorf("%w: normalized Gini with a zero perfect-order Gini", ErrUndefined)
+	}
+	return giniOrder(actual, orderDesc(pred), total) / perfect, nil
+}
+
+// averageRanks returns the 1-based ranks of v (ascending) with tied values
+// sharing the mean of their ranks.
+func averageRanks(v []float64) []float64 {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
+	ranks := make([]float64, len(v))
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && v[idx[hi]] == v[idx[lo]] {
+			hi++
+		}
+		r := float64(lo+hi+1) / 2 // mean of lo+1 .. hi
+		for _, i := range idx[lo:hi] {
+			ranks[i] = r
+		}
+		lo = hi
+	}
+	return ranks
+}
+
+// Spearman returns Spearman's rank correlation of pred and actual: the
+// Pearson correlation of their average ranks (ties share the mean rank, as
+// scipy.stats.spearmanr). Undefined (NaN, ErrUndefined) when either vector
+// is constant.
+func Spearman(pred, actual []float64) (float64, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return math.NaN(), err
+	}
+	rp, ra := averageRanks(pred), averageRanks(actual)
+	n := float64(len(rp))
+	mean := (n + 1) / 2 // mean of average ranks is always (n+1)/2
+	var sxy, sxx, syy float64
+	for i := range rp {
+		dx, dy := rp[i]-mean, ra[i]-mean
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return math.NaN(), fmt.Errorf("%w: Spearman correlation of a constant vector", ErrUndefined)
+	}
+	return sxy / math.Sqrt(sxx*syy), nil
+}
+
+// DecileBounds returns the [start, end) positions of the Deciles equal-count
+// buckets of n observations ordered by prediction, highest first. When n is
+// not a multiple of Deciles, the first n mod Deciles buckets (highest
+// predictions) hold one extra observation (numpy.array_split); when n <
+// Deciles, only n buckets of one observation exist.
+func DecileBounds(n int) [][2]int {
+	k, rem := n/Deciles, n%Deciles
+	var out [][2]int
+	start := 0
+	for b := range Deciles {
+		size := k
+		if b < rem {
+			size++
+		}
+		if size == 0 {
+			continue
+		}
+		out = append(out, [2]int{start, start + size})
+		start += size
+	}
+	return out
+}
+
+// DecileMAPE sorts the observations by prediction (descending, ties by
+// index), splits them into Deciles equal-count buckets (see DecileBounds) and
+// returns the mean over buckets of |mean pred − mean actual| / |mean actual|.
+// Buckets whose mean actual is 0 have no defined percentage error and are
+// left out of the mean; if every bucket is left out the result is NaN with
+// ErrUndefined.
+func DecileMAPE(pred, actual []float64) (float64, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return math.NaN(), err
+	}
+	order := orderDesc(pred)
+	sum, used := 0.0, 0
+	for _, b := range DecileBounds(len(order)) {
+		var sp, sa float64
+		for _, i := range order[b[0]:b[1]] {
+			sp += pred[i]
+			sa += actual[i]
+		}
+		m := float64(b[1] - b[0])
+		if sa == 0 {
+			continue
+		}
+		sum += math.Abs(sp/m-sa/m) / math.Abs(sa/m)
+		used++
+	}
+	if used == 0 {
+		return math.NaN(), fmt.Errorf("%w: decile MAPE with every bucket's mean actual = 0", ErrUndefined)
+	}
+	return sum / float64(used), nil
+}
+
+// MAE returns the mean absolute error mean(|pred − actual|).
+func MAE(pred, actual []float64) (float64, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return math.NaN(), err
+	}
+	s := 0.0
+	for i := range pred {
+		s += math.Abs(pred[i] - actual[i])
+	}
+	return s / float64(len(pred)), nil
+}
+
+// RMSE returns the root mean squared error sqrt(mean((pred − actual)²)).
+func RMSE(pred, actual []float64) (float64, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return math.NaN(), err
+	}
+	s := 0.0
+	for i := range pred {
+		d := pred[i] - actual[i]
+		s += d * d
+	}
+	return math.Sqrt(s / float64(len(pred))), nil
+}
+
+// ClassificationMetrics are the "buys in holdout" metrics of a purchase
+// probability.
+type ClassificationMetrics struct {
+	// AUC is the area under the ROC curve (Mann–Whitney U / (n₁·n₀) with
+	// average ranks, so tied probabilities count one half); NaN when only
+	// one class is present.
+	AUC float64 `json:"auc"`
+	// Precision = TP/(TP+FP), 0 when nothing is predicted positive.
+	Precision float64 `json:"precision"`
+	// Recall = TP/(TP+FN), 0 when there are no positives.
+	Recall float64 `json:"recall"`
+	// F1 = 2·P·R/(P+R), 0 when P+R = 0.
+	F1 float64 `json:"f1"`
+	// Confusion counts at the threshold (predicted positive: prob ≥ threshold).
+	TP int `json:"tp"`
+	FP int `json:"fp"`
+	TN int `json:"tn"`
+	FN int `json:"fn"`
+}
+
+// Classification scores purchase probabilities against whether the customer
+// bought. A customer is predicted to buy when prob ≥ threshold. Precision,
+// recall and F1 use the zero-division convention of scikit-learn
+// (zero_division=0). When one class is absent AUC is NaN and the error wraps
+// ErrUndefined; the other fields are still filled in.
+func Classification(prob []float64, bought []bool, threshold float64) (ClassificationMetrics, error) {
+	var c ClassificationMetrics
+	c.AUC = math.NaN()
+	if len(prob) != len(bought) {
+		return c, fmt.Errorf("%w: len(prob)=%d, len(bought)=%d", ErrLengthMismatch, len(prob), len(bought))
+	}
+	if len(prob) == 0 {
+		return c, ErrEmpty
+	}
+	if err := checkFinite("prob", prob); err != nil {
+		return c, err
+	}
+	if math.IsNaN(threshold) {
+		return c, fmt.Errorf("%w: threshold is NaN", ErrNotFinite)
+	}
+	for i, p := range prob {
+		switch pos := p >= threshold; {
+		case pos && bought[i]:
+			c.TP++
+		case pos:
+			c.FP++
+		case bought[i]:
+			c.FN++
+		default:
+			c.TN++
+		}
+	}
+	if c.TP+c.FP > 0 {
+		c.Precision = float64(c.TP) / float64(c.TP+c.FP)
+	}
+	if c.TP+c.FN > 0 {
+		c.Recall = float64(c.TP) / float64(c.TP+c.FN)
+	}
+	if c.Precision+c.Recall > 0 {
+		c.F1 = 2 * c.Precision * c.Recall / (c.Precision + c.Recall)
+	}
+	n1, n0 := c.TP+c.FN, c.FP+c.TN
+	if n1 == 0 || n0 == 0 {
+		return c, fmt.Errorf("%w: AUC needs both buyers and non-buyers (have %d and %d)", ErrUndefined, n1, n0)
+	}
+	ranks := averageRanks(prob)
+	sumPos := 0.0
+	for i, r := range ranks {
+		if bought[i] {
+			sumPos += r
+		}
+	}
+	c.AUC = (sumPos - float64(n1)*float64(n1+1)/2) / (float64(n1) * float64(n0))
+	return c, nil
+}

@@ -1,0 +1,438 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ObjectRef points at one object (version) in MinIO.
+type ObjectRef struct {
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	Size      int64  `json:"size"`
+}
+
+// IsZero reports whether the reference is unset.
+func (o ObjectRef) IsZero() bool { return o == ObjectRef{} }
+
+// String renders the reference as s3://bucket/key[?versionId=…].
+func (o ObjectRef) String() string {
+	if o.IsZero() {
+		return "-"
+	}
+	s := "s3://" + o.Bucket + "/" + o.Key
+	if o.VersionID != "" {
+		s += "?versionId=" + o.VersionID
+	}
+	return s
+}
+
+// DatasetRef is the training dataset a version was built from (the cleaned
+// dataset artifact) plus its manifest.
+type DatasetRef struct {
+	ObjectRef
+	Manifest ObjectRef `json:"manifest,omitzero"`
+}
+
+// CleaningRef is the validation/cleaning report of the dataset and its
+// summary counts.
+type CleaningRef struct {
+	Report       ObjectRef        `json:"report,omitzero"`
+	RowsIn       int64            `json:"rows_in"`
+	RowsClean    int64            `json:"rows_clean"`
+	RowsRejected int64            `json:"rows_rejected"`
+	Customers    int64            `json:"customers"`
+	RuleCounts   map[string]int64 `json:"rule_counts,omitempty"`
+}
+
+// Comparison operators of a gate [Check].
+const (
+	OpGE = ">="
+	OpGT = ">"
+	OpLE = "<="
+	OpLT = "<"
+	OpEQ = "=="
+)
+
+var validOps = []string{OpGE, OpGT, OpLE, OpLT, OpEQ}
+
+// Check is one compared number of a gate: Value Op Threshold.
+type Check struct {
+	Name      string  `json:"name"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Op        string  `json:"op"`
+	Passed    bool    `json:"passed"`
+}
+
+// NewCheck returns the check "value op threshold" with Passed evaluated.
+func NewCheck(name string, value float64, op string, threshold float64) Check {
+	c := Check{Name: name, Value: value, Threshold: threshold, Op: op}
+	c.Passed, _ = c.Evaluate()
+	return c
+}
+
+// Evaluate computes Value Op Threshold; ok is false for an unknown operator
+// or a non-finite operand.
+func (c Check) Evaluate() (passed, ok bool) {
+	if !finite(c.Value) || !finite(c.Threshold) {
+		return false, false
+	}
+	switch c.Op {
+	case OpGE:
+		return c.Value >= c.Threshold, true
+	case OpGT:
+		return c.Value > c.Threshold, true
+	case OpLE:
+		return c.Value <= c.Threshold, true
+	case OpLT:
+		return c.Value < c.Threshold, true
+	case OpEQ:
+		return c.Value == c.Threshold, true
+	}
+	return false, false
+}
+
+// Gate is the promotion gate's verdict with every compared number. Passed is
+// true exactly when every check passed.
+type Gate struct {
+	Passed bool    `json:"passed"`
+	Checks []Check `json:"checks"`
+}
+
+// NewGate returns a gate over checks, Passed when all of them passed (and
+// there is at least one).
+func NewGate(checks ...Check) Gate {
+	g := Gate{Checks: checks, Passed: len(checks) > 0}
+	for _, c := range checks {
+		g.Passed = g.Passed && c.Passed
+	}
+	return g
+}
+
+// ParitySummary summarises the ONNX Runtime vs Go reference parity check.
+// MaxAbsDiff holds, per output, the largest deviation found (for
+// expected_value the relative form |Δ|/max(1,|ref|) used by the parity rule).
+type ParitySummary struct {
+	Passed     bool               `json:"passed"`
+	Tolerance  float64            `json:"tolerance"`
+	Rows       int                `json:"rows"`
+	MaxAbsDiff map[string]float64 `json:"max_abs_diff,omitempty"`
+	Report     ObjectRef          `json:"report,omitzero"`
+}
+
+// Version is one registered model version. It is immutable once registered;
+// status changes are recorded as [Event]s and alias moves as [AliasEntry]s.
+type Version struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ModelName string    `json:"model_name"`
+	ModelKind string    `json:"model_kind"`
+	// HyperParams is any JSON value (normally an object) of training
+	// hyper-parameters.
+	HyperParams json.RawMessage `json:"hyper_params,omitempty"`
+	Seed        uint64          `json:"seed"`
+	Dataset     DatasetRef      `json:"dataset"`
+	Cleaning    CleaningRef     `json:"cleaning"`
+	// FeatureSchema is the clvflow.feature_schema JSON of the ONNX model.
+	FeatureSchema json.RawMessage `json:"feature_schema,omitempty"`
+	// Metrics holds the evaluation metrics of every model compared, keyed by
+	// model name (e.g. "ziln", "bgnbd", "naive") then metric name.
+	Metrics map[string]map[string]float64 `json:"metrics,omitempty"`
+	Gate    Gate                          `json:"gate"`
+	// ONNX is the exported model artifact (with its SHA-256); it may be unset
+	// for a version that failed its gate before export, but such a version
+	// cannot be the target of an alias.
+	ONNX ObjectRef `json:"onnx,omitzero"`
+	// Artifacts are further artifacts by role (e.g. "checkpoint").
+	Artifacts    map[string]ObjectRef `json:"artifacts,omitempty"`
+	Parity       ParitySummary        `json:"parity"`
+	CodeRevision string               `json:"code_revision"`
+	WorkflowID   string               `json:"workflow_id"`
+	RunID        string               `json:"run_id"`
+	Labels       map[string]string    `json:"labels,omitempty"`
+}
+
+// EventType is the kind of a version status event.
+type EventType string
+
+// Version status event types.
+const (
+	EventApproved EventType = "approved"
+	EventRejected EventType = "rejected"
+	EventOrphaned EventType = "orphaned"
+	EventPromoted EventType = "promoted"
+	EventDemoted  EventType = "demoted"
+	EventNote     EventType = "note"
+)
+
+var eventTypes = []EventType{EventApproved, EventRejected, EventOrphaned, EventPromoted, EventDemoted, EventNote}
+
+// Event is one append-only status note about a version.
+type Event struct {
+	Seq        int64     `json:"seq"`
+	Version    string    `json:"version"`
+	Type       EventType `json:"type"`
+	Actor      string    `json:"actor"`
+	Comment    string    `json:"comment,omitempty"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	RunID      string    `json:"run_id,omitempty"`
+	Time       time.Time `json:"time"`
+}
+
+// StatusOf returns the status a version's events give it: the type of its
+// last approved/rejected/orphaned event, or "registered" when it has none.
+// Promotion and notes do not change the status.
+func StatusOf(events []Event) string {
+	for _, e := range slices.Backward(events) {
+		switch e.Type {
+		case EventApproved, EventRejected, EventOrphaned:
+			return string(e.Type)
+		}
+	}
+	return "registered"
+}
+
+// AliasEntry is one move of an alias, entry Seq (from 1) of its history.
+// From is empty for the first entry.
+type AliasEntry struct {
+	Seq        int64     `json:"seq"`
+	Alias      string    `json:"alias"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Actor      string    `json:"actor"`
+	Reason     string    `json:"reason,omitempty"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	RunID      string    `json:"run_id,omitempty"`
+	Time       time.Time `json:"time"`
+}
+
+// Move asks to point Alias at version To. When ExpectFrom is non-nil the move
+// is a compare-and-swap: it fails with [ErrConflict] unless the alias
+// currently points at *ExpectFrom ("" meaning the alias does not exist yet).
+type Move struct {
+	Alias      string
+	To         string
+	ExpectFrom *string
+	Actor      string
+	Reason     string
+	WorkflowID string
+	RunID      string
+}
+
+// AliasState is where an alias points now.
+type AliasState struct {
+	Alias   string    `json:"alias"`
+	Version string    `json:"version"`
+	Seq     int64     `json:"seq"`
+	Since   time.Time `json:"since"`
+	Actor   string    `json:"actor"`
+}
+
+var (
+	versionIDRe = regexp.MustCompile(`^v[1-9][0-9]{0,17}$`)
+	aliasRe     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	versionLike = regexp.MustCompile(`^v[0-9]+$`)
+	kindRe      = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// IsVersionID reports whether s is a version id ("v1", "v2", …).
+func IsVersionID(s string) bool { return versionIDRe.MatchString(s) }
+
+// versionNumber returns N of "vN".
+func versionNumber(id string) (int64, bool) {
+	if !IsVersionID(id) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(id[1:], 10, 64)
+	return n, err == nil
+}
+
+// ValidateVersionID checks that id is a version id.
+func ValidateVersionID(id string) error {
+	if !IsVersionID(id) {
+		return invalidf("version id %q is malformed (want v1, v2, …)", id)
+	}
+	return nil
+}
+
+// ValidateAlias checks an alias name: [a-z][a-z0-9-]{0,62}, and not shaped
+// like a version id (v followed by digits), so "v3" always means the version.
+func ValidateAlias(name string) error {
+	if !aliasRe.MatchString(name) {
+		return invalidf("alias name %q is malformed (want [a-z][a-z0-9-]{0,62})", name)
+	}
+	if versionLike.MatchString(name) {
+		return invalidf("alias name %q looks like a version id", name)
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func validateRef(field string, o ObjectRef, needSHA bool) error {
+	if o.Bucket == "" || o.Key == "" {
+		return invalidf("%s: bucket and key are required (got %q, %q)", field, o.Bucket, o.Key)
+	}
+	if (needSHA || o.SHA256 != "") && !sha256Re.MatchString(o.SHA256) {
+		return invalidf("%s: sha256 %q is not 64 lower-case hex digits", field, o.SHA256)
+	}
+	if o.Size < 0 {
+		return invalidf("%s: negative size %d", field, o.Size)
+	}
+	return nil
+}
+
+func validateOptionalRef(field string, o ObjectRef) error {
+	if o.IsZero() {
+		return nil
+	}
+	return validateRef(field, o, false)
+}
+
+func validateJSON(field string, raw json.RawMessage) error {
+	if len(raw) > 0 && !json.Valid(raw) {
+		return invalidf("%s is not valid JSON", field)
+	}
+	return nil
+}
+
+// Validate checks a version record before it is registered. The ID may be
+// empty (the registry allocates one) or a version id.
+func (v *Version) Validate() error {
+	if v.ID != "" {
+		if err := ValidateVersionID(v.ID); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(v.ModelName) == "" {
+		return invalidf("version: model_name is required")
+	}
+	if !kindRe.MatchString(v.ModelKind) {
+		return invalidf("version: model_kind %q is malformed (want [a-z][a-z0-9_-]*)", v.ModelKind)
+	}
+	if err := validateJSON("version: hyper_params", v.HyperParams); err != nil {
+		return err
+	}
+	if err := validateJSON("version: feature_schema", v.FeatureSchema); err != nil {
+		return err
+	}
+	if err := validateRef("version: dataset", v.Dataset.ObjectRef, true); err != nil {
+		return err
+	}
+	if err := validateOptionalRef("version: dataset.manifest", v.Dataset.Manifest); err != nil {
+		return err
+	}
+	if err := validateOptionalRef("version: cleaning.report", v.Cleaning.Report); err != nil {
+		return err
+	}
+	if !v.ONNX.IsZero() {
+		if err := validateRef("version: onnx", v.ONNX, true); err != nil {
+			return err
+		}
+	}
+	if err := validateOptionalRef("version: parity.report", v.Parity.Report); err != nil {
+		return err
+	}
+	for _, role := range sortedKeys(v.Artifacts) {
+		if err := validateRef("version: artifacts["+role+"]", v.Artifacts[role], false); err != nil {
+			return err
+		}
+	}
+	for _, model := range sortedKeys(v.Metrics) {
+		for _, name := range sortedKeys(v.Metrics[model]) {
+			if val := v.Metrics[model][name]; !finite(val) {
+				return invalidf("version: metrics[%s][%s] = %v is not finite (JSON cannot hold it)", model, name, val)
+			}
+		}
+	}
+	for _, out := range sortedKeys(v.Parity.MaxAbsDiff) {
+		if val := v.Parity.MaxAbsDiff[out]; !finite(val) {
+			return invalidf("version: parity.max_abs_diff[%s] = %v is not finite", out, val)
+		}
+	}
+	if !finite(v.Parity.Tolerance) || v.Parity.Tolerance < 0 {
+		return invalidf("version: parity.tolerance %v must be a finite number ≥ 0", v.Parity.Tolerance)
+	}
+	if err := v.Gate.validate(); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(v.Labels) {
+		if k == "" {
+			return invalidf("version: label with empty key")
+		}
+	}
+	return nil
+}
+
+func (g Gate) validate() error {
+	all := len(g.Checks) > 0
+	for i, c := range g.Checks {
+		if c.Name == "" {
+			return invalidf("version: gate.checks[%d]: name is required", i)
+		}
+		if !slices.Contains(validOps, c.Op) {
+			return invalidf("version: gate check %q: op %q is not one of %s", c.Name, c.Op, strings.Join(validOps, " "))
+		}
+		passed, ok := c.Evaluate()
+		if !ok {
+			return invalidf("version: gate check %q: value %v or threshold %v is not finite", c.Name, c.Value, c.Threshold)
+		}
+		if passed != c.Passed {
+			return invalidf("version: gate check %q: passed=%t but %v %s %v is %t", c.Name, c.Passed, c.Value, c.Op, c.Threshold, passed)
+		}
+		all = all && c.Passed
+	}
+	if g.Passed && !all {
+		return invalidf("version: gate.passed is true but not every check passed (or there are none)")
+	}
+	if !g.Passed && all {
+		return invalidf("version: gate.passed is false but every check passed")
+	}
+	return nil
+}
+
+func (e *Event) validate() error {
+	if err := ValidateVersionID(e.Version); err != nil {
+		return err
+	}
+	if !slices.Contains(eventTypes, e.Type) {
+		return invalidf("event for %s: type %q is not one of approved, rejected, orphaned, promoted, demoted, note", e.Version, e.Type)
+	}
+	if strings.TrimSpace(e.Actor) == "" {
+		return invalidf("event %s for %s: actor is required", e.Type, e.Version)
+	}
+	return nil
+}
+
+func (m *Move) validate() error {
+	if err := ValidateAlias(m.Alias); err != nil {
+		return err
+	}
+	if err := ValidateVersionID(m.To); err != nil {
+		return fmt.Errorf("move of alias %q: %w", m.Alias, err)
+	}
+	if m.ExpectFrom != nil && *m.ExpectFrom != "" {
+		if err := ValidateVersionID(*m.ExpectFrom); err != nil {
+			return fmt.Errorf("move of alias %q: expected source: %w", m.Alias, err)
+		}
+	}
+	if strings.TrimSpace(m.Actor) == "" {
+		return invalidf("move of alias %q to %s: actor is required", m.Alias, m.To)
+	}
+	return nil
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,414 @@
+package serving
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clvflow/clvflow/onnxrt"
+)
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Field is the JSON path of the offending input, e.g. customers[3].features.x.
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v) // the client may have gone; nothing useful to do on error
+}
+
+func writeError(w http.ResponseWriter, status int, code, field, msg string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+}
+
+// fieldError is a validation failure of one input field.
+type fieldError struct {
+	field, msg string
+}
+
+func (e *fieldError) Error() string {
+	if e.field == "" {
+		return e.msg
+	}
+	return e.field + ": " + e.msg
+}
+
+func errf(field, format string, args ...any) *fieldError {
+	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// customer is one parsed, schema-independent request row.
+type customer struct {
+	id       string
+	features []float32 // onnxrt.TabularColumns order
+	spend    []float32 // nil when no sequence was sent
+	days     []float32
+	hasSeq   bool
+}
+
+// parsePredictRequest parses and validates the request body up to what does
+// not depend on the served model.
+func parsePredictRequest(body []byte, maxBatch int) ([]customer, *fieldError) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, errf("", "body is not a JSON object: %v", err)
+	}
+	if top == nil {
+		return nil, errf("", "body is not a JSON object: got null")
+	}
+	if err := unknownKeys(top, "", "customers"); err != nil {
+		return nil, err
+	}
+	raw, ok := top["customers"]
+	if !ok || isNull(raw) {
+		return nil, errf("customers", "missing")
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, errf("customers", "must be an array of customer objects")
+	}
+	if len(rows) == 0 {
+		return nil, errf("customers", "empty batch: send at least one customer")
+	}
+	if len(rows) > maxBatch {
+		return nil, errf("customers", "batch of %d customers exceeds the limit of %d; split the request", len(rows), maxBatch)
+	}
+	out := make([]customer, len(rows))
+	for i, r := range rows {
+		c, err := parseCustomer(r, fmt.Sprintf("customers[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func parseCustomer(raw json.RawMessage, path string) (customer, *fieldError) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return customer{}, errf(path, "must be an object with id, features and (for sequence models) sequence")
+	}
+	if err := unknownKeys(obj, path+".", "id", "features", "sequence"); err != nil {
+		return customer{}, err
+	}
+	var c customer
+	idRaw, ok := obj["id"]
+	if !ok || isNull(idRaw) {
+		return customer{}, errf(path+".id", "missing")
+	}
+	if err := json.Unmarshal(idRaw, &c.id); err != nil {
+		return customer{}, errf(path+".id", "must be a string")
+	}
+	if c.id == "" {
+		return customer{}, errf(path+".id", "must not be empty")
+	}
+	fRaw, ok := obj["features"]
+	if !ok || isNull(fRaw) {
+		return customer{}, errf(path+".features", "missing")
+	}
+	var feats map[string]json.RawMessage
+	if err := json.Unmarshal(fRaw, &feats); err != nil {
+		return customer{}, errf(path+".features", "must be an object keyed by feature name (%s)", strings.Join(onnxrt.TabularColumns, ", "))
+	}
+	if err := unknownKeys(feats, path+".features.", onnxrt.TabularColumns...); err != nil {
+		return customer{}, err
+	}
+	c.features = make([]float32, len(onnxrt.TabularColumns))
+	for j, name := range onnxrt.TabularColumns {
+		v, ok := feats[name]
+		field := path + ".features." + name
+		if !ok {
+			return customer{}, errf(field, "missing")
+		}
+		f, err := parseValue(v, field)
+		if err != nil {
+			return customer{}, err
+		}
+		c.features[j] = f
+	}
+	sRaw, ok := obj["sequence"]
+	if !ok || isNull(sRaw) {
+		return c, nil
+	}
+	var seq map[string]json.RawMessage
+	if err := json.Unmarshal(sRaw, &seq); err != nil {
+		return customer{}, errf(path+".sequence", "must be an object with arrays spend and purchase_days")
+	}
+	if err := unknownKeys(seq, path+".sequence.", onnxrt.SequenceChannels...); err != nil {
+		return customer{}, err
+	}
+	c.hasSeq = true
+	for _, ch := range onnxrt.SequenceChannels {
+		field := path + ".sequence." + ch
+		aRaw, ok := seq[ch]
+		if !ok || isNull(aRaw) {
+			return customer{}, errf(field, "missing")
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(aRaw, &elems); err != nil {
+			return customer{}, errf(field, "must be an array of numbers, one per week, oldest first")
+		}
+		vals := make([]float32, len(elems))
+		for k, e := range elems {
+			v, err := parseValue(e, fmt.Sprintf("%s[%d]", field, k))
+			if err != nil {
+				return customer{}, err
+			}
+			vals[k] = v
+		}
+		if ch == onnxrt.SequenceChannelSpend {
+			c.spend = vals
+		} else {
+			c.days = vals
+		}
+	}
+	return c, nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// unknownKeys rejects keys of obj not in allowed, naming the first in sorted
+// order so the message is deterministic.
+func unknownKeys(obj map[string]json.RawMessage, prefix string, allowed ...string) *fieldError {
+	var bad []string
+	for k := range obj {
+		if !slices.Contains(allowed, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return errf(prefix+bad[0], "unknown field (allowed: %s)", strings.Join(allowed, ", "))
+}
+
+// parseValue parses one non-negative, finite number that fits float32. JSON
+// has no NaN or Infinity literals; clients that send them as strings, or
+// numbers too large for float32, get a message naming the problem.
+func parseValue(raw json.RawMessage, field string) (float32, *fieldError) {
+	s := string(bytes.TrimSpace(raw))
+	switch {
+	case s == "null":
+		return 0, errf(field, "missing (null)")
+	case strings.HasPrefix(s, `"`):
+		var str string
+		json.Unmarshal(raw, &str)
+		switch v, err := strconv.ParseFloat(strings.TrimSpace(str), 64); {
+		case err == nil && math.IsNaN(v):
+			return 0, errf(field, "NaN is not allowed")
+		case err == nil && math.IsInf(v, 0), err != nil && errors.Is(err, strconv.ErrRange):
+			return 0, errf(field, "Inf is not allowed")
+		}
+		return 0, errf(field, "must be a number, got string %q", str)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, errf(field, "Inf is not allowed (%s overflows)", s)
+		}
+		return 0, errf(field, "must be a number, got %s", s)
+	}
+	if math.Abs(v) > math.MaxFloat32 {
+		return 0, errf(field, "Inf is not allowed (%s overflows float32)", s)
+	}
+	if v < 0 {
+		return 0, errf(field, "must be ≥ 0, got %s", s)
+	}
+	return float32(v), nil
+}
+
+// modelInputs checks the parsed rows against the served model's schema and
+// builds its input batch.
+func modelInputs(cs []customer, md onnxrt.Metadata) (features, seq [][]float32, ferr *fieldError) {
+	schema := md.Schema
+	features = make([][]float32, len(cs))
+	if schema.HasSequence() {
+		seq = make([][]float32, len(cs))
+	}
+	w := schema.SequenceWeeks
+	for i, c := range cs {
+		features[i] = c.features
+		path := fmt.Sprintf("customers[%d].sequence", i)
+		if !schema.HasSequence() {
+			if c.hasSeq {
+				return nil, nil, errf(path, "the served model (kind %s) takes no sequence; omit it", md.Kind)
+			}
+			continue
+		}
+		if !c.hasSeq {
+			return nil, nil, errf(path, "missing: the served model (kind %s) needs %d weeks of spend and purchase_days", md.Kind, w)
+		}
+		for _, ch := range []struct {
+			name string
+			vals []float32
+		}{{onnxrt.SequenceChannelSpend, c.spend}, {onnxrt.SequenceChannelDays, c.days}} {
+			if len(ch.vals) != w {
+				return nil, nil, errf(path+"."+ch.name, "has %d weeks, the served model needs %d (oldest first, ending at the cutoff)", len(ch.vals), w)
+			}
+		}
+		row := make([]float32, 0, 2*w)
+		seq[i] = append(append(row, c.spend...), c.days...)
+	}
+	return features, seq, nil
+}
+
+// f32 marshals a float32 with the shortest representation that round-trips.
+type f32 float32
+
+// MarshalJSON implements json.Marshaler.
+func (v f32) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(v), 'g', -1, 32), nil
+}
+
+type prediction struct {
+	ID                  string `json:"id"`
+	ExpectedValue       f32    `json:"expected_value"`
+	PurchaseProbability f32    `json:"purchase_probability"`
+	Mu                  f32    `json:"mu"`
+	Sigma               f32    `json:"sigma"`
+}
+
+type predictResponse struct {
+	ModelVersion string       `json:"model_version"`
+	Predictions  []prediction `json:"predictions"`
+}
+
+func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "", fmt.Sprintf("request body exceeds %d bytes (serving.max_body_bytes); split the batch", mbe.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request", "", "read body: "+err.Error())
+		return
+	}
+	cs, ferr := parsePredictRequest(body, s.cfg.MaxBatch)
+	if ferr != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", ferr.field, ferr.Error())
+		return
+	}
+	// A request that picked up a model just before a swap may find it closed
+	// once drained; it then runs on the new one. Three swaps during one
+	// request would be needed to exhaust the retries.
+	for attempt := 0; ; attempt++ {
+		cur := s.cur.Load()
+		if cur == nil {
+			writeError(w, http.StatusServiceUnavailable, "no_model", "", "no model loaded yet; see GET /readyz")
+			return
+		}
+		md := cur.model.Metadata()
+		features, seq, ferr := modelInputs(cs, md)
+		if ferr != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", ferr.field, ferr.Error())
+			return
+		}
+		if s.beforePredict != nil {
+			s.beforePredict(attempt)
+		}
+		out, err := cur.model.Predict(features, seq)
+		if errors.Is(err, onnxrt.ErrModelClosed) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			s.log.Error("predict", "version", cur.ref.Version, "rows", len(cs), "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "", "model "+cur.ref.Version+" failed to score the batch")
+			return
+		}
+		resp := predictResponse{ModelVersion: cur.ref.Version, Predictions: make([]prediction, len(cs))}
+		for i, c := range cs {
+			p := prediction{ID: c.id, ExpectedValue: f32(out.Expected[i]), PurchaseProbability: f32(out.Prob[i]), Mu: f32(out.Mu[i]), Sigma: f32(out.Sigma[i])}
+			for _, v := range []float32{out.Expected[i], out.Prob[i], out.Mu[i], out.Sigma[i]} {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					s.log.Error("non-finite model output", "version", cur.ref.Version, "row", i, "features", c.features)
+					writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("customers[%d]", i), "model "+cur.ref.Version+" produced a non-finite output for this customer")
+					return
+				}
+			}
+			resp.Predictions[i] = p
+		}
+		s.metrics.predictions.Add(float64(len(cs)))
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+}
+
+type modelResponse struct {
+	Version       string               `json:"version"`
+	SHA256        string               `json:"sha256"`
+	Alias         string               `json:"alias"`
+	Kind          string               `json:"kind"`
+	Name          string               `json:"name"`
+	FileVersion   string               `json:"file_version"`
+	Seed          string               `json:"seed"`
+	DatasetSHA256 string               `json:"dataset_sha256"`
+	ValueCap      float64              `json:"value_cap"`
+	FeatureSchema onnxrt.FeatureSchema `json:"feature_schema"`
+	LoadedAt      time.Time            `json:"loaded_at"`
+	Runtime       runtimeInfo          `json:"runtime"`
+}
+
+type runtimeInfo struct {
+	ONNXRuntimeVersion string `json:"onnxruntime_version"`
+	IntraOpThreads     int    `json:"intra_op_threads"`
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
+	cur := s.cur.Load()
+	if cur == nil {
+		writeError(w, http.StatusServiceUnavailable, "no_model", "", "no model loaded yet; see GET /readyz")
+		return
+	}
+	md := cur.model.Metadata()
+	resp := modelResponse{
+		Version: cur.ref.Version, SHA256: cur.ref.SHA256, Alias: s.cfg.ModelAlias,
+		Kind: md.Kind, Name: md.Name, FileVersion: md.Version, Seed: md.Seed, DatasetSHA256: md.DatasetSHA256,
+		ValueCap: md.ValueCap, FeatureSchema: md.Schema, LoadedAt: cur.loadedAt,
+	}
+	if info, err := onnxrt.Info(); err == nil {
+		resp.Runtime = runtimeInfo{ONNXRuntimeVersion: info.Version, IntraOpThreads: info.IntraOpThreads}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+	if cur := s.cur.Load(); cur != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "model_version": cur.ref.Version})
+		return
+	}
+	reason := "no model loaded yet"
+	if e := s.lastErr.Load(); e != nil {
+		reason += "; last reload error: " + *e
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": reason})
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Write(openAPIDoc)
+}

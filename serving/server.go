@@ -1,0 +1,404 @@
+// Package serving is clvflow's HTTP scoring server: it serves the current
+// champion model (ONNX, through package onnxrt) over a small JSON API, reloads
+// it without dropping requests when the registry moves the alias, and exposes
+// health, readiness, Prometheus metrics and its OpenAPI document.
+//
+// Routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz,
+// GET /metrics, GET /openapi.yaml (see openapi.yaml). Only /v1/ routes
+// require the bearer token when one is configured.
+package serving
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clvflow/clvflow/onnxrt"
+)
+
+//go:embed openapi.yaml
+var openAPIDoc []byte
+
+// OpenAPI returns the embedded OpenAPI 3 document served at /openapi.yaml.
+func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
+
+// Config is the server configuration (config section "serving").
+type Config struct {
+	// Listen is the TCP address (serving.listen).
+	Listen string
+	// AuthToken, when set, is the bearer token /v1/ routes require (serving.auth_token).
+	AuthToken string
+	// MaxBodyBytes limits request bodies; larger ones get 413 (serving.max_body_bytes).
+	MaxBodyBytes int64
+	// ReloadInterval is how often the model source is polled (serving.reload_interval).
+	ReloadInterval time.Duration
+	// ModelAlias is the registry alias served; reported by GET /v1/model (serving.model_alias).
+	ModelAlias string
+	// MaxBatch is the most customers one request may score.
+	MaxBatch int
+	// ShutdownTimeout bounds graceful shutdown after the context is cancelled.
+	ShutdownTimeout time.Duration
+	// CacheSize is how many idle model sessions are kept besides the served
+	// one, so a rollback to a recent version needs no fetch (0 closes the
+	// previous model as soon as its requests drain).
+	CacheSize int
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		MaxBodyBytes:    4 << 20,
+		ReloadInterval:  10 * time.Second,
+		ModelAlias:      "champion",
+		MaxBatch:        10000,
+		ShutdownTimeout: 15 * time.Second,
+		CacheSize:       1,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = d.ReloadInterval
+	}
+	if c.ModelAlias == "" {
+		c.ModelAlias = d.ModelAlias
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = d.MaxBatch
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, naming its config key.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("serving: serving.max_body_bytes is %d, want > 0", c.MaxBodyBytes)
+	case c.ReloadInterval < 0:
+		return fmt.Errorf("serving: serving.reload_interval is %v, want > 0", c.ReloadInterval)
+	case c.MaxBatch < 0:
+		return fmt.Errorf("serving: max batch is %d, want > 0", c.MaxBatch)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("serving: shutdown timeout is %v, want > 0", c.ShutdownTimeout)
+	case c.CacheSize < 0:
+		return fmt.Errorf("serving: cache size is %d, want ≥ 0", c.CacheSize)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("serving: serving.listen %q: %w", c.Listen, err)
+	}
+	return nil
+}
+
+// ModelRef identifies one model file: its registry version and sha256.
+type ModelRef struct {
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+// ModelSource tells the server which model to serve and delivers its bytes.
+// The registry implements it through the champion alias; FileSource and
+// DirSource serve local files.
+type ModelSource interface {
+	// Current returns the model that should be served now.
+	Current(ctx context.Context) (ModelRef, error)
+	// Fetch returns the model file of ref; the server verifies its sha256.
+	Fetch(ctx context.Context, ref ModelRef) ([]byte, error)
+}
+
+// ReloadResult describes one reload attempt, for WithReloadHook.
+type ReloadResult struct {
+	// Ref is the model the source named ("" version if Current failed).
+	Ref ModelRef
+	// Swapped is true when a new model was loaded and is now served.
+	Swapped bool
+	// Err is the failure, if any; the previous model keeps serving.
+	Err error
+}
+
+// Option customises a Server.
+type Option func(*Server)
+
+// WithLogger sets the structured logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithRegistry registers the server's metrics on reg and serves reg at
+// /metrics (default: a private registry with Go and process collectors).
+func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.reg = reg } }
+
+// WithCache uses c for model sessions instead of a private cache of
+// Config.CacheSize; the server does not close a cache it did not create.
+func WithCache(c *onnxrt.Cache) Option { return func(s *Server) { s.cache, s.ownCache = c, false } }
+
+// WithReloadHook calls fn after every reload attempt (from the polling
+// goroutine or Reload), e.g. to log or to wait for a swap in tests.
+func WithReloadHook(fn func(ReloadResult)) Option { return func(s *Server) { s.hook = fn } }
+
+// served is the model currently answering requests.
+type served struct {
+	model    *onnxrt.Model
+	ref      ModelRef
+	loadedAt time.Time
+}
+
+// Server is the scoring server. Create it with New.
+type Server struct {
+	cfg      Config
+	src      ModelSource
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	cache    *onnxrt.Cache
+	ownCache bool
+	hook     func(ReloadResult)
+	metrics  *metrics
+	handler  http.Handler
+	routes   []route
+	tokenSum [sha256.Size]byte
+
+	cur      atomic.Pointer[served]
+	lastErr  atomic.Pointer[string] // last reload failure, for /readyz
+	reloadMu sync.Mutex
+
+	// beforePredict, when set (tests only), runs after a request picked the
+	// served model and before it predicts, to force the swap race.
+	beforePredict func(attempt int)
+}
+
+type route struct {
+	method, path string
+	auth         bool
+	h            http.HandlerFunc
+}
+
+// New builds a server for cfg (zero fields take DefaultConfig values) that
+// serves the model named by src. It loads nothing yet: Run/Serve (or Reload)
+// do.
+func New(cfg Config, src ModelSource, opts ...Option) *Server {
+	s := &Server{cfg: cfg.withDefaults(), src: src, log: slog.Default(), ownCache: true}
+	s.cache = onnxrt.NewCache(s.cfg.CacheSize)
+	for _, o := range opts {
+		o(s)
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.log = s.log.With("component", "serving")
+	s.metrics = newMetrics(s.reg)
+	s.tokenSum = sha256.Sum256([]byte(s.cfg.AuthToken))
+	s.routes = []route{
+		{method: http.MethodPost, path: "/v1/predict", auth: true, h: s.handlePredict},
+		{method: http.MethodGet, path: "/v1/model", auth: true, h: s.handleModel},
+		{method: http.MethodGet, path: "/healthz", h: s.handleHealthz},
+		{method: http.MethodGet, path: "/readyz", h: s.handleReadyz},
+		{method: http.MethodGet, path: "/metrics", h: promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP},
+		{method: http.MethodGet, path: "/openapi.yaml", h: s.handleOpenAPI},
+	}
+	mux := http.NewServeMux()
+	for _, r := range s.routes {
+		h := r.h
+		if r.auth && s.cfg.AuthToken != "" {
+			h = s.requireToken(h)
+		}
+		mux.HandleFunc(r.method+" "+r.path, h)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s (see GET /openapi.yaml)", r.Method, r.URL.Path))
+	})
+	s.handler = s.instrument(mux)
+	return s
+}
+
+// Handler returns the HTTP handler (all routes, metrics included).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Current returns the served model reference, if a model is loaded.
+func (s *Server) Current() (ModelRef, bool) {
+	if c := s.cur.Load(); c != nil {
+		return c.ref, true
+	}
+	return ModelRef{}, false
+}
+
+// requireToken enforces "Authorization: Bearer <token>", comparing sha256
+// digests in constant time so neither content nor length leaks.
+func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(tok))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="clvflow"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "", "missing or wrong bearer token (Authorization: Bearer <serving.auth_token>)")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// Reload asks the source for the current model and, when it differs from the
+// served one, fetches, verifies, loads and warms it, swaps it in atomically
+// and releases the old one (closed once its in-flight requests finish, unless
+// the cache keeps it for a rollback). On failure the served model is kept.
+// It reports whether a swap happened.
+func (s *Server) Reload(ctx context.Context) (bool, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	res := s.reload(ctx)
+	if res.Err != nil {
+		s.metrics.reloadFailures.Inc()
+		msg := res.Err.Error()
+		s.lastErr.Store(&msg)
+		s.log.Error("model reload failed", "version", res.Ref.Version, "sha256", res.Ref.SHA256, "err", res.Err)
+	}
+	if s.hook != nil {
+		s.hook(res)
+	}
+	return res.Swapped, res.Err
+}
+
+func (s *Server) reload(ctx context.Context) ReloadResult {
+	ref, err := s.src.Current(ctx)
+	if err != nil {
+		return ReloadResult{Err: fmt.Errorf("serving: resolve current model: %w", err)}
+	}
+	if ref.Version == "" || ref.SHA256 == "" {
+		return ReloadResult{Ref: ref, Err: fmt.Errorf("serving: model source returned an incomplete reference %+v", ref)}
+	}
+	old := s.cur.Load()
+	if old != nil && old.ref == ref {
+		return ReloadResult{Ref: ref}
+	}
+	start := time.Now()
+	m, err := s.cache.Acquire(ref.Version, ref.SHA256, func() ([]byte, error) { return s.src.Fetch(ctx, ref) })
+	if err != nil {
+		return ReloadResult{Ref: ref, Err: fmt.Errorf("serving: load model %s: %w", ref.Version, err)}
+	}
+	if err := m.Warm(); err != nil {
+		s.cache.Release(m)
+		return ReloadResult{Ref: ref, Err: fmt.Errorf("serving: %w", err)}
+	}
+	next := &served{model: m, ref: ref, loadedAt: time.Now().UTC()}
+	s.cur.Store(next)
+	s.lastErr.Store(nil)
+	s.metrics.setModel(old, next)
+	s.metrics.reloads.Inc()
+	from := ""
+	if old != nil {
+		from = old.ref.Version
+	}
+	s.log.Info("model swapped", "from", from, "to", ref.Version, "sha256", ref.SHA256, "kind", m.Metadata().Kind, "load_seconds", time.Since(start).Seconds())
+	if old != nil {
+		// Closes (after draining) only when the cache evicts it.
+		if err := s.cache.Release(old.model); err != nil {
+			s.log.Warn("release previous model", "version", old.ref.Version, "err", err)
+		}
+	}
+	return ReloadResult{Ref: ref, Swapped: true}
+}
+
+// Run listens on Config.Listen and serves until ctx is cancelled (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.cfg.Validate(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serving: listen on %s (serving.listen): %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTP on ln, loads the model right away and then polls the
+// source every ReloadInterval. When ctx is cancelled it shuts the HTTP server
+// down gracefully (in-flight requests finish, bounded by ShutdownTimeout),
+// stops polling and closes the models. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.cfg.Validate(); err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "alias", s.cfg.ModelAlias, "reload_interval", s.cfg.ReloadInterval.String())
+
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	var pollDone sync.WaitGroup
+	pollDone.Go(func() { s.poll(pollCtx) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+		shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		err = hs.Shutdown(shCtx)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("serving: graceful shutdown: %w", err)
+		}
+	case err = <-serveErr:
+		err = fmt.Errorf("serving: http server: %w", err)
+	}
+	stopPoll()
+	pollDone.Wait()
+	return errors.Join(err, s.Close())
+}
+
+// poll reloads immediately and then every ReloadInterval until ctx ends.
+func (s *Server) poll(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReloadInterval)
+	defer t.Stop()
+	for {
+		s.Reload(ctx) // failures are logged and counted; the old model keeps serving
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops serving the model and closes the sessions (waiting for
+// in-flight predictions). Serve calls it on shutdown.
+func (s *Server) Close() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.cur.Swap(nil)
+	s.metrics.setModel(old, nil)
+	if !s.ownCache {
+		if old != nil {
+			return s.cache.Release(old.model)
+		}
+		return nil
+	}
+	return s.cache.Close()
+}
