@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/clvflow
 # Packages whose code runs goroutines: tested with the race detector.
-RACE_PKGS := ./serving/... ./registry/... ./artifacts/... ./internal/devstack/... ./config/...
+RACE_PKGS := ./serving/... ./onnxrt/... ./registry/... ./artifacts/... ./internal/devstack/... ./config/...
 TEST_TIMEOUT ?= 30m
 DEMO_INPUT ?= testdata/demo/cdnow_master.txt.gz
 
@@ -28,7 +28,7 @@ lint-tools: ## install staticcheck and workflowcheck into .tools/bin
 test: tools build ## all tests; integration tests start their own Temporal + MinIO (race detector on RACE_PKGS)
 	@export ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}"; \
 	export CLVFLOW_BIN="$(CURDIR)/$(BIN)"; rc=0; \
-	plain="$$($(GO) list ./... | grep -v -E '/(serving|registry|artifacts|config)$$|/internal/devstack$$')"; \
+	plain="$$($(GO) list ./... | grep -v -E '/(serving|onnxrt|registry|artifacts|config)$$|/internal/devstack$$')"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$plain || rc=1; \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS) || rc=1; \
 	exit $$rc
