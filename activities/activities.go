@@ -1,0 +1,43 @@
+// Package activities holds the side-effecting steps of clvflow's workflows:
+// reading and writing MinIO artifacts, validating data, training, evaluating,
+// exporting ONNX and updating the model registry. Activities are methods of
+// [Activities], whose fields are the injected clients; workflows call them
+// through method references such as (*Activities).IngestDataset.
+//
+// Only references (bucket, key, version id, sha256, size) cross the
+// workflow boundary; data stays in MinIO.
+package activities
+
+import (
+	"log/slog"
+
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/registry"
+)
+
+// Buckets names the buckets activities write to.
+type Buckets struct {
+	Datasets string // raw and cleaned datasets, features, reports
+	Models   string // trained models, checkpoints, ONNX files
+}
+
+// Activities is the set of activities a clvflow worker runs.
+type Activities struct {
+	Store    *artifacts.Store
+	Registry *registry.Registry
+	Buckets  Buckets
+	// ONNXLibrary is the ONNX Runtime shared library path ("" = search).
+	ONNXLibrary string
+	// ParityTolerance is the default tolerance of the ONNX parity check.
+	ParityTolerance float64
+	// CodeRevision is recorded in the lineage of registered models.
+	CodeRevision string
+	Logger       *slog.Logger
+}
+
+func (a *Activities) log() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,175 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
+)
+
+// SplitDoc is the stored train/test split: customer ids, so that it stays
+// valid for any reader of the feature file.
+type SplitDoc struct {
+	Seed         uint64   `json:"seed"`
+	TestFraction float64  `json:"test_fraction"`
+	Cutoff       string   `json:"cutoff"`
+	HorizonDays  int      `json:"horizon_days"`
+	Train        []string `json:"train"`
+	Test         []string `json:"test"`
+}
+
+// canonicalOptions reads the clean canonical CSV written by validation.
+func canonicalOptions(name string) dataset.Options {
+	return dataset.Options{Format: dataset.FormatCSV, Name: name,
+		CSV: dataset.CSVMapping{Customer: "customer", Time: "timestamp", Amount: "amount"}}
+}
+
+// Featurize builds per-customer features at the cutoff (calibration up to
+// the cutoff, holdout labels over the horizon), splits customers into train
+// and test with the seed, and stores both.
+func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (FeaturizeResult, error) {
+	var res FeaturizeResult
+	var asOf time.Time
+	if in.AsOf != "" {
+		t, err := parseDay(in.AsOf, true)
+		if err != nil {
+			return res, nonRetryable(ErrTypeBadInput, fmt.Errorf("as-of: %w", err))
+		}
+		asOf = t
+	}
+	var cutoff time.Time
+	switch {
+	case in.Cutoff != "":
+		t, err := time.Parse("2006-01-02", in.Cutoff)
+		if err != nil {
+			return res, nonRetryablef(ErrTypeBadInput, "cutoff %q is not YYYY-MM-DD", in.Cutoff)
+		}
+		cutoff = t
+	case !asOf.IsZero():
+		cutoff = features.CutoffFor(asOf, in.HorizonDays)
+	case in.DataEnd != "":
+		end, err := time.Parse(time.RFC3339, in.DataEnd)
+		if err != nil {
+			return res, nonRetryablef(ErrTypeBadInput, "data end %q: %v", in.DataEnd, err)
+		}
+		cutoff = features.CutoffFor(end, in.HorizonDays)
+	default:
+		return res, nonRetryablef(ErrTypeBadInput, "featurize: no cutoff, as-of date or data end given")
+	}
+	split, err := features.Split{Cutoff: cutoff, HorizonDays: in.HorizonDays, SeqWeeks: in.SeqWeeks}.Validate()
+	if err != nil {
+		return res, nonRetryable(ErrTypeBadInput, err)
+	}
+	rc, err := a.Store.Get(ctx, in.Clean)
+	if err != nil {
+		return res, storeError(err)
+	}
+	defer rc.Close()
+	b := features.NewBuilder(split)
+	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
+		if !asOf.IsZero() && tx.Time.After(asOf) {
+			return nil
+		}
+		return b.AddTransaction(tx)
+	})
+	if err != nil {
+		return res, storeError(err)
+	}
+	set, err := b.Build()
+	if err != nil {
+		return res, nonRetryable(ErrTypeBadData, err)
+	}
+	if set.Len() < 10 {
+		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), cutoff.Format("2006-01-02"))
+	}
+	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
+
+	dir, err := os.MkdirTemp("", "clvflow-features-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "features.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		return res, err
+	}
+	if err := set.WriteCSV(f); err != nil {
+		f.Close()
+		return res, err
+	}
+	if err := f.Close(); err != nil {
+		return res, err
+	}
+	featRef, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
+	if err != nil {
+		return res, storeError(err)
+	}
+	ids := set.IDs()
+	doc := SplitDoc{Seed: in.Seed, TestFraction: in.TestFraction, Cutoff: split.Cutoff.Format("2006-01-02"), HorizonDays: split.HorizonDays}
+	for _, i := range train {
+		doc.Train = append(doc.Train, ids[i])
+	}
+	for _, i := range test {
+		doc.Test = append(doc.Test, ids[i])
+	}
+	splitRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("splits/%s-seed%d-frac%g.json", featRef.SHA256, in.Seed, in.TestFraction), doc)
+	if err != nil {
+		return res, storeError(err)
+	}
+	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test))
+	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
+		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test)}, nil
+}
+
+// loadFeatures reads a stored feature set and split back as indices.
+func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifacts.Ref) (*features.Set, []int, []int, error) {
+	rc, err := a.Store.Get(ctx, featRef)
+	if err != nil {
+		return nil, nil, nil, storeError(err)
+	}
+	defer rc.Close()
+	set, err := features.ReadCSV(rc)
+	if err != nil {
+		return nil, nil, nil, storeError(err)
+	}
+	if err := rc.Close(); err != nil {
+		return nil, nil, nil, storeError(err)
+	}
+	if splitRef.Key == "" {
+		return set, nil, nil, nil
+	}
+	var doc SplitDoc
+	if err := a.Store.GetJSON(ctx, splitRef, &doc); err != nil {
+		return nil, nil, nil, storeError(err)
+	}
+	index := make(map[string]int, set.Len())
+	for i, id := range set.IDs() {
+		index[id] = i
+	}
+	toIdx := func(ids []string) ([]int, error) {
+		out := make([]int, 0, len(ids))
+		for _, id := range ids {
+			i, ok := index[id]
+			if !ok {
+				return nil, nonRetryablef(ErrTypeBadInput, "split names customer %q that the feature file lacks", id)
+			}
+			out = append(out, i)
+		}
+		return out, nil
+	}
+	train, err := toIdx(doc.Train)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	test, err := toIdx(doc.Test)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return set, train, test, nil
+}

@@ -1,0 +1,314 @@
+package activities
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
+	"go.temporal.io/sdk/activity"
+)
+
+// IngestInput names the transaction log to ingest: a file on the worker's
+// file system (Path) or an object already in the store (Source).
+type IngestInput struct {
+	Path     string         `json:"path,omitempty"`
+	Source   *artifacts.Ref `json:"source,omitempty"`
+	Format   string         `json:"format,omitempty"`   // auto when empty
+	Filename string         `json:"filename,omitempty"` // recorded in the manifest; defaults to the base name
+}
+
+// IngestResult references the stored raw dataset and its manifest.
+type IngestResult struct {
+	Dataset  artifacts.Ref `json:"dataset"`
+	Manifest artifacts.Ref `json:"manifest"`
+	Format   string        `json:"format"`
+	Lines    int64         `json:"lines"`
+	Bytes    int64         `json:"bytes"`
+	Filename string        `json:"filename"`
+}
+
+// RawPrefix is where raw datasets are stored (content-addressed below it).
+const RawPrefix = "raw"
+
+// IngestDataset streams the input into the datasets bucket (sha256 computed
+// while uploading), counts its lines, detects its format and writes the
+// dataset manifest. A missing, empty or unreadable input is a BadInput error
+// and nothing is written.
+func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestResult, error) {
+	var res IngestResult
+	if (in.Path == "") == (in.Source == nil) {
+		return res, nonRetryablef(ErrTypeBadInput, "ingest: give exactly one of an input path or a stored source object")
+	}
+	var (
+		src  io.Reader
+		name = in.Filename
+	)
+	if in.Path != "" {
+		f, err := OpenInput(in.Path)
+		if err != nil {
+			return res, nonRetryable(ErrTypeBadInput, err)
+		}
+		defer f.Close()
+		src = f
+		if name == "" {
+			name = filepath.Base(in.Path)
+		}
+	} else {
+		rc, err := a.Store.Get(ctx, *in.Source)
+		if err != nil {
+			return res, storeError(err)
+		}
+		defer rc.Close()
+		src = rc
+		if name == "" {
+			name = filepath.Base(in.Source.Key)
+		}
+	}
+	format, err := dataset.ParseFormat(in.Format)
+	if err != nil {
+		return res, nonRetryable(ErrTypeBadInput, err)
+	}
+
+	counter := newLineCounter()
+	var sent atomic.Int64
+	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"bytes_uploaded": sent.Load()} })
+	ref, err := a.Store.Put(ctx, a.Buckets.Datasets, RawPrefix, io.TeeReader(&countingReader{r: src, n: &sent}, counter),
+		artifacts.PutOptions{ContentType: "application/octet-stream", Filename: name})
+	stop()
+	lines, sample, cerr := counter.Close()
+	if err != nil {
+		return res, storeError(err)
+	}
+	if ref.Size == 0 {
+		_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
+		return res, nonRetryablef(ErrTypeBadInput, "ingest: %s is empty: give a transaction log with a header or at least one row", name)
+	}
+	// Bad input leaves nothing behind. Deleting the raw object is safe even
+	// though keys are content-addressed: the same bytes always fail the same
+	// way, so no manifest can reference them.
+	if cerr != nil {
+		_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
+		return res, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v", name, cerr)
+	}
+	if format == dataset.FormatAuto {
+		f, derr := dataset.Detect(sample)
+		if derr != nil {
+			_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
+			return res, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v (pass --format cdnow|online-retail|csv)", name, derr)
+		}
+		format = f
+	}
+	m := artifacts.DatasetManifest{
+		Ref:       ref,
+		Filename:  name,
+		Format:    string(format),
+		Rows:      lines - headerLines(sample, format),
+		Bytes:     ref.Size,
+		CreatedAt: activityTime(ctx),
+		Source:    in.Path,
+	}
+	mref, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, artifacts.DatasetManifestKey(ref.SHA256), m)
+	if err != nil {
+		return res, storeError(err)
+	}
+	a.log().Info("dataset ingested", "file", name, "sha256", ref.SHA256, "bytes", ref.Size, "lines", lines, "format", format)
+	return IngestResult{Dataset: ref, Manifest: mref, Format: string(format), Lines: lines, Bytes: ref.Size, Filename: name}, nil
+}
+
+// headerLines is 1 when the file starts with a header line: always for the
+// CSV formats, and for CDNOW logs whose first field is not a customer number.
+func headerLines(sample []byte, f dataset.Format) int64 {
+	if f != dataset.FormatCDNOW {
+		return 1
+	}
+	line, _, _ := bytes.Cut(sample, []byte("\n"))
+	fields := bytes.Fields(line)
+	if len(fields) == 0 {
+		return 0
+	}
+	for _, c := range fields[0] {
+		if c < '0' || c > '9' {
+			return 1
+		}
+	}
+	return 0
+}
+
+// OpenInput opens a local input file and turns the common mistakes into
+// one clear line each.
+func OpenInput(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("input file %s does not exist (check the path; relative paths are relative to the worker's working directory)", path)
+	case err != nil:
+		return nil, fmt.Errorf("input file %s: %v", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("input %s is a directory: give one transaction log file (CSV, CSV.gz or CDNOW text)", path)
+	case st.Size() == 0:
+		return nil, fmt.Errorf("input file %s is empty: give a transaction log with at least one row", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("input file %s cannot be opened: %v", path, err)
+	}
+	return f, nil
+}
+
+// storeError maps artifact store errors to retryable or non-retryable
+// activity errors.
+func storeError(err error) error {
+	switch artifacts.KindOf(err) {
+	case artifacts.NotFound:
+		return nonRetryable(ErrTypeNotFound, err)
+	case artifacts.Integrity:
+		return nonRetryable(ErrTypeIntegrity, err)
+	case artifacts.BadCredentials:
+		return nonRetryable(ErrTypeBadCredential, err)
+	case artifacts.Invalid:
+		return nonRetryable(ErrTypeBadInput, err)
+	default:
+		return err // transient or unreachable: Temporal retries with backoff
+	}
+}
+
+// activityTime is the activity's start time as Temporal recorded it, so a
+// retried activity writes the same manifest.
+func activityTime(ctx context.Context) time.Time {
+	if activity.IsActivity(ctx) {
+		return activity.GetInfo(ctx).StartedTime.UTC()
+	}
+	return time.Now().UTC()
+}
+
+// heartbeatEvery records progress every interval until stop is called.
+func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// lineCounter counts the non-empty lines of the (possibly gzip-compressed)
+// bytes written to it and keeps the first sampleSize decompressed bytes for
+// format detection. Decompression runs in its own goroutine behind a pipe,
+// so the upload stays a single streaming pass.
+type lineCounter struct {
+	pw     *io.PipeWriter
+	done   chan struct{}
+	lines  int64
+	sample []byte
+	err    error
+}
+
+const sampleSize = 64 << 10
+
+func newLineCounter() *lineCounter {
+	pr, pw := io.Pipe()
+	lc := &lineCounter{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(lc.done)
+		br := bufio.NewReaderSize(pr, 256<<10)
+		var r io.Reader = br
+		if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				lc.err = fmt.Errorf("not a valid gzip stream: %v", err)
+				_, _ = io.Copy(io.Discard, br)
+				pr.CloseWithError(lc.err)
+				return
+			}
+			r = zr
+		}
+		buf := make([]byte, 256<<10)
+		inLine := false
+		for {
+			n, err := r.Read(buf)
+			chunk := buf[:n]
+			if len(lc.sample) < sampleSize {
+				lc.sample = append(lc.sample, chunk[:min(len(chunk), sampleSize-len(lc.sample))]...)
+			}
+			for len(chunk) > 0 {
+				i := bytes.IndexByte(chunk, '\n')
+				if i < 0 {
+					if len(bytes.TrimSpace(chunk)) > 0 {
+						inLine = true
+					}
+					break
+				}
+				if inLine || len(bytes.TrimSpace(chunk[:i])) > 0 {
+					lc.lines++
+				}
+				inLine = false
+				chunk = chunk[i+1:]
+			}
+			if err == io.EOF {
+				if inLine {
+					lc.lines++
+				}
+				break
+			}
+			if err != nil {
+				lc.err = fmt.Errorf("cannot decompress: %v", err)
+				_, _ = io.Copy(io.Discard, br)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, br)
+	}()
+	return lc
+}
+
+func (lc *lineCounter) Write(p []byte) (int, error) {
+	if _, err := lc.pw.Write(p); err != nil {
+		// The counter failed (bad gzip); keep accepting bytes so the upload
+		// itself is not disturbed — the error is reported by Close.
+		return len(p), nil
+	}
+	return len(p), nil
+}
+
+// Close ends the stream and returns the line count and the sample.
+func (lc *lineCounter) Close() (int64, []byte, error) {
+	lc.pw.Close()
+	<-lc.done
+	return lc.lines, lc.sample, lc.err
+}

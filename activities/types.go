@@ -1,0 +1,229 @@
+package activities
+
+import (
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/registry"
+)
+
+// ValidateInput asks to validate and clean a stored raw dataset.
+type ValidateInput struct {
+	Dataset             artifacts.Ref       `json:"dataset"`
+	Format              string              `json:"format"`
+	CSV                 *dataset.CSVMapping `json:"csv,omitempty"`
+	MaxRejectedFraction float64             `json:"max_rejected_fraction"`
+	// MinTime and MaxTime (RFC 3339 or YYYY-MM-DD, optional) bound the
+	// timestamps the user declares valid.
+	MinTime string `json:"min_time,omitempty"`
+	MaxTime string `json:"max_time,omitempty"`
+}
+
+// ValidateResult references the clean dataset, the quarantined rows and
+// the validation report.
+type ValidateResult struct {
+	Clean      artifacts.Ref    `json:"clean"`
+	Quarantine artifacts.Ref    `json:"quarantine"`
+	Report     artifacts.Ref    `json:"report"`
+	Rows       int64            `json:"rows"`
+	Accepted   int64            `json:"accepted"`
+	Rejected   int64            `json:"rejected"`
+	Customers  int64            `json:"customers"`
+	RuleCounts map[string]int64 `json:"rule_counts,omitempty"`
+	MinTime    string           `json:"min_time"`
+	MaxTime    string           `json:"max_time"`
+}
+
+// FeaturizeInput asks for per-customer features at a cutoff.
+type FeaturizeInput struct {
+	Clean artifacts.Ref `json:"clean"`
+	// Cutoff is YYYY-MM-DD; empty means "the last day of data minus the
+	// horizon".
+	Cutoff string `json:"cutoff,omitempty"`
+	// AsOf (YYYY-MM-DD, optional) ignores every transaction after that day,
+	// as if training ran then; with an empty Cutoff the cutoff becomes
+	// AsOf minus the horizon. Schedules and backfills set it to the
+	// scheduled time.
+	AsOf string `json:"as_of,omitempty"`
+	// DataEnd is the last transaction time of the clean dataset (RFC 3339),
+	// from validation.
+	DataEnd      string  `json:"data_end,omitempty"`
+	HorizonDays  int     `json:"horizon_days"`
+	SeqWeeks     int     `json:"seq_weeks"`
+	TestFraction float64 `json:"test_fraction"`
+	Seed         uint64  `json:"seed"`
+}
+
+// FeaturizeResult references the stored feature set and train/test split.
+type FeaturizeResult struct {
+	Features       artifacts.Ref `json:"features"`
+	Split          artifacts.Ref `json:"split"`
+	Cutoff         string        `json:"cutoff"`
+	HorizonDays    int           `json:"horizon_days"`
+	SeqWeeks       int           `json:"seq_weeks"`
+	Customers      int           `json:"customers"`
+	TrainCustomers int           `json:"train_customers"`
+	TestCustomers  int           `json:"test_customers"`
+}
+
+// TrainInput asks to train one model kind (naive, bgnbd, ziln or seq).
+type TrainInput struct {
+	Kind        string        `json:"kind"`
+	Features    artifacts.Ref `json:"features"`
+	Split       artifacts.Ref `json:"split"`
+	HorizonDays int           `json:"horizon_days"`
+	Seed        uint64        `json:"seed"`
+	// CheckpointKey is where training checkpoints go in the models bucket;
+	// a retried activity resumes from the checkpoint named in its last
+	// heartbeat.
+	CheckpointKey string `json:"checkpoint_key,omitempty"`
+	// MaxEpochs overrides the network's default epoch budget (0 = default).
+	MaxEpochs int `json:"max_epochs,omitempty"`
+}
+
+// TrainResult references a trained model.
+type TrainResult struct {
+	Kind             string         `json:"kind"`
+	Model            artifacts.Ref  `json:"model"`
+	Params           map[string]any `json:"params,omitempty"`
+	FitSeconds       float64        `json:"fit_seconds"`
+	Epochs           int            `json:"epochs,omitempty"`
+	ResumedFromEpoch int            `json:"resumed_from_epoch,omitempty"`
+	Warnings         []string       `json:"warnings,omitempty"`
+}
+
+// TrainProgress is the heartbeat detail of a training activity.
+type TrainProgress struct {
+	Kind       string        `json:"kind"`
+	Epoch      int           `json:"epoch"`
+	TrainLoss  float64       `json:"train_loss"`
+	ValLoss    float64       `json:"val_loss"`
+	Checkpoint artifacts.Ref `json:"checkpoint"`
+}
+
+// ChampionInfo is the current champion, if any.
+type ChampionInfo struct {
+	Version string        `json:"version,omitempty"`
+	Kind    string        `json:"kind,omitempty"`
+	ONNX    artifacts.Ref `json:"onnx"`
+}
+
+// EvaluateInput asks for metrics of every trained model (and the champion)
+// on the test customers.
+type EvaluateInput struct {
+	Features    artifacts.Ref `json:"features"`
+	Split       artifacts.Ref `json:"split"`
+	Models      []TrainResult `json:"models"`
+	Champion    *ChampionInfo `json:"champion,omitempty"`
+	HorizonDays int           `json:"horizon_days"`
+}
+
+// EvaluateResult holds the metrics and the chosen challenger.
+type EvaluateResult struct {
+	// Metrics per model name on the test customers ("champion" for the
+	// current champion scored on the same customers).
+	Metrics         map[string]metrics.Report `json:"metrics"`
+	Challenger      string                    `json:"challenger"`
+	Baseline        string                    `json:"baseline"`
+	ChampionVersion string                    `json:"champion_version,omitempty"`
+	TestCustomers   int                       `json:"test_customers"`
+	Report          artifacts.Ref             `json:"report"`
+}
+
+// ExportInput asks to export the challenger to ONNX and prove parity.
+type ExportInput struct {
+	Kind            string        `json:"kind"`
+	Model           artifacts.Ref `json:"model"`
+	Features        artifacts.Ref `json:"features"`
+	Split           artifacts.Ref `json:"split"`
+	DatasetSHA256   string        `json:"dataset_sha256"`
+	Seed            uint64        `json:"seed"`
+	ParityTolerance float64       `json:"parity_tolerance"`
+	ParityRows      int           `json:"parity_rows"`
+}
+
+// ExportResult references the ONNX file and summarises its parity check.
+type ExportResult struct {
+	ONNX          artifacts.Ref          `json:"onnx"`
+	ModelVersion  string                 `json:"model_version"` // content digest recorded in the ONNX metadata
+	FeatureSchema string                 `json:"feature_schema"`
+	Parity        registry.ParitySummary `json:"parity"`
+}
+
+// RegisterInput is everything recorded about a new model version.
+type RegisterInput struct {
+	Kind       string            `json:"kind"`
+	Seed       uint64            `json:"seed"`
+	Ingest     IngestResult      `json:"ingest"`
+	Validate   ValidateResult    `json:"validate"`
+	Featurize  FeaturizeResult   `json:"featurize"`
+	Trained    []TrainResult     `json:"trained"`
+	Evaluation EvaluateResult    `json:"evaluation"`
+	Gate       registry.Gate     `json:"gate"`
+	Export     *ExportResult     `json:"export,omitempty"`
+	WorkflowID string            `json:"workflow_id"`
+	RunID      string            `json:"run_id"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Params     map[string]any    `json:"params,omitempty"`
+}
+
+// EventInput records a status event on a version.
+type EventInput struct {
+	Version    string             `json:"version"`
+	Type       registry.EventType `json:"type"`
+	Actor      string             `json:"actor"`
+	Comment    string             `json:"comment,omitempty"`
+	WorkflowID string             `json:"workflow_id,omitempty"`
+	RunID      string             `json:"run_id,omitempty"`
+}
+
+// MoveAliasInput moves an alias (compare-and-swap when ExpectFrom is set).
+type MoveAliasInput struct {
+	Alias      string  `json:"alias"`
+	To         string  `json:"to"`
+	ExpectFrom *string `json:"expect_from,omitempty"`
+	Actor      string  `json:"actor"`
+	Reason     string  `json:"reason,omitempty"`
+	WorkflowID string  `json:"workflow_id,omitempty"`
+	RunID      string  `json:"run_id,omitempty"`
+}
+
+// CanaryInput asks to load a version's ONNX file the way serving does and
+// score a sample of customers with it.
+type CanaryInput struct {
+	Version  string        `json:"version"`
+	Features artifacts.Ref `json:"features"`
+	Rows     int           `json:"rows"`
+}
+
+// CanaryResult reports the canary's scoring.
+type CanaryResult struct {
+	Version string  `json:"version"`
+	Rows    int     `json:"rows"`
+	Mean    float64 `json:"mean_expected_value"`
+}
+
+// DiscardInput asks to delete artifacts a failed run left behind, keeping
+// any that a registered version references.
+type DiscardInput struct {
+	Refs   []artifacts.Ref `json:"refs"`
+	Reason string          `json:"reason"`
+}
+
+// DiscardResult says what was deleted and what was kept.
+type DiscardResult struct {
+	Deleted []artifacts.Ref `json:"deleted,omitempty"`
+	Kept    []artifacts.Ref `json:"kept,omitempty"`
+}
+
+// RollbackTargetInput asks which version the champion should roll back to.
+type RollbackTargetInput struct {
+	Alias string `json:"alias"`
+	To    string `json:"to,omitempty"` // explicit target; empty = the previous champion
+}
+
+// RollbackTarget is the champion now and the version to roll back to.
+type RollbackTarget struct {
+	Current string `json:"current"`
+	Target  string `json:"target"`
+}

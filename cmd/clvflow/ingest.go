@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/workflows"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+)
+
+var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
+
+// workflowID builds a human-readable workflow id: kind-name-time.
+func workflowID(kind, name string, now time.Time) string {
+	base := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	base = strings.TrimSuffix(base, ".csv")
+	base = strings.Trim(idUnsafe.ReplaceAllString(base, "-"), "-")
+	if len(base) > 40 {
+		base = base[:40]
+	}
+	if base == "" {
+		base = "dataset"
+	}
+	return fmt.Sprintf("%s-%s-%s", kind, base, now.UTC().Format("20060102T150405Z"))
+}
+
+func (a *app) ingestCmd() *cobra.Command {
+	var input, format string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ingest --input FILE",
+		Short: "Upload a transaction log into MinIO through the IngestDataset workflow",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if input == "" {
+				return fmt.Errorf("ingest: --input FILE is required")
+			}
+			abs, err := filepath.Abs(input)
+			if err != nil {
+				return err
+			}
+			f, err := activities.OpenInput(abs)
+			if err != nil {
+				return err
+			}
+			f.Close()
+			if _, err := dataset.ParseFormat(format); err != nil {
+				return err
+			}
+			tc, cfg, err := a.temporal(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			id := workflowID("ingest", abs, time.Now())
+			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue},
+				workflows.IngestDataset, activities.IngestInput{Path: abs, Format: format})
+			if err != nil {
+				return fmt.Errorf("ingest: cannot start workflow: %w", err)
+			}
+			if !asJSON {
+				fmt.Fprintf(a.out, "workflow %s started: %s\n", id, runURL(cfg, id, run.GetRunID()))
+			}
+			var res activities.IngestResult
+			if err := run.Get(cmd.Context(), &res); err != nil {
+				return fmt.Errorf("ingest failed: %s (details: %s)", rootCause(err), runURL(cfg, id, run.GetRunID()))
+			}
+			if asJSON {
+				return writeJSON(a.out, map[string]any{"workflow_id": id, "run_id": run.GetRunID(), "ui": runURL(cfg, id, run.GetRunID()), "result": res})
+			}
+			fmt.Fprintf(a.out, "dataset: s3://%s/%s (version %s)\nsha256:  %s\nbytes:   %d, lines: %d, format: %s\nmanifest: s3://%s/%s\n",
+				res.Dataset.Bucket, res.Dataset.Key, res.Dataset.VersionID, res.Dataset.SHA256, res.Bytes, res.Lines, res.Format, res.Manifest.Bucket, res.Manifest.Key)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&input, "input", "", "transaction log (CSV, CSV.gz, CDNOW text)")
+	c.Flags().StringVar(&format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return c
+}
+
+// rootCause returns the innermost error message of a workflow failure,
+// which is the one that says what went wrong.
+func rootCause(err error) string {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err.Error()
+		}
+		err = u.Unwrap()
+	}
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/workflows"
+	"go.temporal.io/sdk/client"
+)
+
+// pipelineEnv makes the gate permissive: these tests check the platform's
+// mechanics on few epochs, not model quality (the modelling packages and
+// the backtest check that).
+func pipelineEnv(t *testing.T) {
+	t.Setenv("CLVFLOW_GATE_MIN_GINI_LIFT", "-1")
+	t.Setenv("CLVFLOW_GATE_MAX_CHAMPION_REGRESSION", "1")
+	t.Setenv("CLVFLOW_GATE_MAX_DECILE_MAPE", "100")
+	t.Setenv("CLVFLOW_APPROVALS_APPROVERS", "alice,bob")
+}
+
+type trainStarted struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+func startTrain(t *testing.T, seed int) trainStarted {
+	t.Helper()
+	out, _, err := clvflow(t, "train", "--input", demoFile(t), "--format", "cdnow", "--cutoff", "1997-09-30", "--horizon-days", "273",
+		"--models", "naive,bgnbd,ziln", "--max-epochs", "3", "--seed", fmt.Sprint(seed), "--json")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	var st trainStarted
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("train --json output %q: %v", out, err)
+	}
+	return st
+}
+
+func waitApproval(t *testing.T, id string) string {
+	t.Helper()
+	out, _, err := clvflow(t, "status", id, "--wait-for-approval", "--timeout", "8m")
+	if err != nil {
+		res, _, _ := clvflow(t, "result", id)
+		t.Fatalf("waiting for approval: %v\n%s", err, res)
+	}
+	return strings.TrimSpace(out)
+}
+
+func result(t *testing.T, id string) workflows.PipelineResult {
+	t.Helper()
+	out, _, err := clvflow(t, "result", id, "--json")
+	if err != nil {
+		t.Fatalf("result: %v\n%s", err, out)
+	}
+	var r struct {
+		Result workflows.PipelineResult `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Result
+}
+
+// TestIntegrationPipelineApproveRollback runs the whole pipeline twice on
+// the real stack, approves both (champion v1, then v2), rolls back, and
+// checks the alias history holds all three moves with their actors.
+func TestIntegrationPipelineApproveRollback(t *testing.T) {
+	newStack(t, true)
+	pipelineEnv(t)
+
+	first := startTrain(t, 42)
+	v1 := waitApproval(t, first.WorkflowID)
+	// An unlisted approver is refused by the Update validator.
+	if _, _, err := clvflow(t, "approve", v1, "--approver", "mallory"); err == nil || !strings.Contains(err.Error(), "not in the configured approvers list") {
+		t.Fatalf("mallory's approval: %v", err)
+	}
+	if out, _, err := clvflow(t, "approve", v1, "--approver", "alice", "--comment", "first model"); err != nil {
+		t.Fatalf("approve: %v %s", err, out)
+	}
+	r1 := result(t, first.WorkflowID)
+	if r1.Outcome != workflows.OutcomePromoted || r1.ChampionAfter != v1 {
+		t.Fatalf("first run: %+v", r1)
+	}
+	for _, m := range []string{"naive", "bgnbd", "ziln"} {
+		if _, ok := r1.Metrics[m]; !ok {
+			t.Errorf("metrics of %s missing: %v", m, r1.Metrics)
+		}
+	}
+	if r1.Parity == nil || !r1.Parity.Passed {
+		t.Fatalf("parity: %+v", r1.Parity)
+	}
+
+	second := startTrain(t, 7)
+	v2 := waitApproval(t, second.WorkflowID)
+	if v2 == v1 {
+		t.Fatalf("second run registered the same version %s", v2)
+	}
+	if _, _, err := clvflow(t, "approve", v2, "--approver", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	r2 := result(t, second.WorkflowID)
+	if r2.ChampionBefore != v1 || r2.ChampionAfter != v2 {
+		t.Fatalf("second run: champion %s → %s", r2.ChampionBefore, r2.ChampionAfter)
+	}
+	if _, ok := r2.Metrics["champion"]; !ok {
+		t.Errorf("the champion must be scored on the same test customers: %v", r2.Metrics)
+	}
+
+	out, _, err := clvflow(t, "rollback", "--actor", "carol", "--reason", "revenue dip", "--json")
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if !strings.Contains(out, `"to": "`+v1+`"`) {
+		t.Fatalf("rollback output: %s", out)
+	}
+	out, _, err = clvflow(t, "models", "history", "champion", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist []struct {
+		From, To, Actor string
+	}
+	if err := json.Unmarshal([]byte(out), &hist); err != nil {
+		t.Fatalf("history json %q: %v", out, err)
+	}
+	want := []struct{ From, To, Actor string }{{"", v1, "alice"}, {v1, v2, "bob"}, {v2, v1, "carol"}}
+	if len(hist) != len(want) {
+		t.Fatalf("history %+v, want %+v", hist, want)
+	}
+	for i := range want {
+		if hist[i].From != want[i].From || hist[i].To != want[i].To || hist[i].Actor != want[i].Actor {
+			t.Errorf("history[%d] = %+v, want %+v", i, hist[i], want[i])
+		}
+	}
+	// The registry keeps the lineage of what it promoted.
+	out, _, err = clvflow(t, "models", "show", v1, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{first.WorkflowID, `"onnx"`, `"gate"`, `"seed": 42`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("models show %s lacks %s", v1, want)
+		}
+	}
+}
+
+// clvflowBinary returns the built CLI (make test sets CLVFLOW_BIN), or
+// builds one.
+func clvflowBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CLVFLOW_BIN"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "clvflow")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/clvflow")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startWorkerProcess(t *testing.T, bin string, logName string) *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "worker", "--log-level", "warn")
+	cmd.Env = os.Environ() // carries the test's CLVFLOW_* settings
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+	})
+	return cmd
+}
+
+// TestIntegrationTrainingSurvivesWorkerKill kills the worker process with
+// SIGKILL while the network trains, starts a new one, and checks that the
+// pipeline completes, training resumed from a checkpoint (not epoch 0), and
+// the registered ONNX file is byte-identical to an undisturbed run.
+func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
+	s := newStack(t, false)
+	pipelineEnv(t)
+	bin := clvflowBinary(t)
+	first := startWorkerProcess(t, bin, "worker1.log")
+
+	tc, err := client.Dial(client.Options{HostPort: s.temporal.Address, Namespace: s.temporal.Namespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	in := workflows.PipelineInput{
+		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
+		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
+		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
+		Gate:                  workflows.GateConfig{MinGiniLift: -1, MaxChampionRegression: 1, MaxDecileMAPE: 100, ParityTolerance: 1e-4, MinTestCustomers: 10},
+		AutoApproveAs:         "ci",
+		ApprovalTimeout:       time.Hour,
+		TrainHeartbeatTimeout: 5 * time.Second,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train-durability-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: s.queue}, workflows.TrainingPipeline, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the ziln activity has heartbeated a checkpoint.
+	deadline := time.Now().Add(10 * time.Minute)
+	var seenEpoch int
+	for seenEpoch == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("training never reported a checkpoint")
+		}
+		d, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pa := range d.GetPendingActivities() {
+			if pa.GetActivityType().GetName() != "TrainModel" || pa.GetHeartbeatDetails() == nil {
+				continue
+			}
+			var p activities.TrainProgress
+			if err := json.Unmarshal(pa.GetHeartbeatDetails().GetPayloads()[0].GetData(), &p); err == nil && p.Kind == "ziln" && p.Checkpoint.Key != "" {
+				seenEpoch = p.Epoch
+			}
+		}
+		if d.GetWorkflowExecutionInfo().GetCloseTime() != nil {
+			t.Fatal("pipeline finished before the worker could be killed; raise MaxEpochs")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	t.Logf("worker killed after epoch %d had a checkpoint", seenEpoch)
+	startWorkerProcess(t, bin, "worker2.log")
+
+	var disturbed workflows.PipelineResult
+	if err := run.Get(ctx, &disturbed); err != nil {
+		t.Fatalf("pipeline after the kill: %v", err)
+	}
+	var resumed int
+	for _, tr := range disturbed.Trained {
+		if tr.Kind == "ziln" {
+			resumed = tr.ResumedFromEpoch
+		}
+	}
+	if resumed == 0 {
+		t.Fatalf("training restarted from epoch 0 instead of resuming from a checkpoint: %+v", disturbed.Trained)
+	}
+
+	// An undisturbed run with the same data and seed gives the same bytes.
+	run2, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train-undisturbed-" + fmt.Sprint(time.Now().UnixNano()), TaskQueue: s.queue}, workflows.TrainingPipeline, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var undisturbed workflows.PipelineResult
+	if err := run2.Get(ctx, &undisturbed); err != nil {
+		t.Fatal(err)
+	}
+	if disturbed.ONNX == nil || undisturbed.ONNX == nil {
+		t.Fatalf("missing ONNX refs: %+v / %+v", disturbed.ONNX, undisturbed.ONNX)
+	}
+	if disturbed.ONNX.SHA256 != undisturbed.ONNX.SHA256 {
+		t.Fatalf("ONNX differs after resume: %s vs %s", disturbed.ONNX.SHA256, undisturbed.ONNX.SHA256)
+	}
+	t.Logf("resumed from epoch %d; ONNX sha256 %s identical", resumed, disturbed.ONNX.SHA256)
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/onnxrt"
+	"github.com/spf13/cobra"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).predictCmd) }
+
+// Prediction is one scored customer.
+type Prediction struct {
+	CustomerID          string  `json:"customer_id"`
+	ExpectedValue       float64 `json:"expected_value"`
+	PurchaseProbability float64 `json:"purchase_probability"`
+	Decile              int     `json:"decile"` // 1 = highest expected value
+	Segment             string  `json:"segment"`
+}
+
+// segmentOf names value deciles: 1 top, 2–3 high, 4–6 medium, 7–10 low.
+func segmentOf(decile int) string {
+	switch {
+	case decile == 1:
+		return "top"
+	case decile <= 3:
+		return "high"
+	case decile <= 6:
+		return "medium"
+	default:
+		return "low"
+	}
+}
+
+// loadModelBytes resolves --model: an ONNX file on disk, or a registry
+// version or alias (bytes verified against the registered sha256).
+func (a *app) loadModelBytes(ctx context.Context, model string) (version string, data []byte, sha string, err error) {
+	if st, statErr := os.Stat(model); statErr == nil && !st.IsDir() {
+		data, err = os.ReadFile(model)
+		if err != nil {
+			return "", nil, "", err
+		}
+		sha = onnxrt.SHA256Hex(data)
+		md, err := onnxrt.ReadMetadata(data)
+		if err != nil {
+			return "", nil, "", fmt.Errorf("%s: %w", model, err)
+		}
+		version = md.Version
+		if version == "" {
+			version = "sha256-" + sha[:12]
+		}
+		return version, data, sha, nil
+	}
+	reg, err := a.openRegistry(ctx)
+	if err != nil {
+		return "", nil, "", err
+	}
+	v, err := reg.Lookup(ctx, model)
+	if err != nil {
+		return "", nil, "", fmt.Errorf("--model %q is neither a file nor a registry version or alias: %w", model, err)
+	}
+	st, _, err := a.openStore(ctx)
+	if err != nil {
+		return "", nil, "", err
+	}
+	data, err = st.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
+	if err != nil {
+		return "", nil, "", err
+	}
+	return v.ID, data, v.ONNX.SHA256, nil
+}
+
+func (a *app) predictCmd() *cobra.Command {
+	var model, input, featuresFile, format, cutoff, output string
+	var asJSON bool
+	var mapping dataset.CSVMapping
+	c := &cobra.Command{
+		Use:   "predict --model MODEL (--input TRANSACTIONS | --features FEATURES.csv)",
+		Short: "Score customers with a model: expected value, purchase probability, value decile and segment",
+		Long: `MODEL is an ONNX file, a registry version (v3) or an alias (champion).
+From a transaction log, features are computed at --cutoff (default: the last
+day in the file) from the purchases up to that day. Output is CSV (default) or
+JSON, sorted by expected value, highest first.`,
+		Example: "  clvflow predict --model champion --input testdata/demo/cdnow_master.txt.gz --output predictions.csv",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if model == "" {
+				return errors.New("predict: --model is required (a file, a version like v3, or an alias like champion)")
+			}
+			if (input == "") == (featuresFile == "") {
+				return errors.New("predict: give exactly one of --input (transactions) or --features (a features CSV)")
+			}
+			set, err := loadPredictFeatures(input, featuresFile, format, cutoff, mapping)
+			if err != nil {
+				return err
+			}
+			if err := a.initONNX(); err != nil {
+				return err
+			}
+			version, data, sha, err := a.loadModelBytes(cmd.Context(), model)
+			if err != nil {
+				return err
+			}
+			m, err := onnxrt.Load(version, data, sha)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			preds, err := score(m, set)
+			if err != nil {
+				return err
+			}
+			w := a.out
+			if output != "" && output != "-" {
+				f, err := os.Create(output)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			bw := bufio.NewWriter(w)
+			if asJSON {
+				enc := json.NewEncoder(bw)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
+			} else {
+				err = writePredictionsCSV(bw, preds)
+			}
+			if err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			if output != "" && output != "-" {
+				fmt.Fprintf(a.errOut, "scored %d customers with %s → %s\n", len(preds), version, output)
+			}
+			return nil
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&model, "model", "", "ONNX file, registry version or alias")
+	fs.StringVar(&input, "input", "", "transaction log to compute features from")
+	fs.StringVar(&featuresFile, "features", "", "features CSV (as written by the pipeline's featurize step)")
+	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&cutoff, "cutoff", "", "score as of this day YYYY-MM-DD (default: last day in the file)")
+	fs.StringVar(&output, "output", "", "output file (default stdout)")
+	fs.BoolVar(&asJSON, "json", false, "write JSON instead of CSV")
+	fs.StringVar(&mapping.Customer, "customer-col", "", "csv: customer id column")
+	fs.StringVar(&mapping.Time, "time-col", "", "csv: timestamp column")
+	fs.StringVar(&mapping.Amount, "amount-col", "", "csv: amount column")
+	fs.StringVar(&mapping.Quantity, "quantity-col", "", "csv: quantity column")
+	fs.StringVar(&mapping.Price, "price-col", "", "csv: unit price column")
+	return c
+}
+
+func loadPredictFeatures(input, featuresFile, format, cutoff string, mapping dataset.CSVMapping) (*features.Set, error) {
+	if featuresFile != "" {
+		f, err := os.Open(featuresFile)
+		if err != nil {
+			return nil, fmt.Errorf("--features: %w", err)
+		}
+		defer f.Close()
+		return features.ReadCSV(f)
+	}
+	fmtv, err := dataset.ParseFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	opts := dataset.Options{Format: fmtv, CSV: mapping}
+	var cut time.Time
+	if cutoff != "" {
+		cut, err = time.Parse("2006-01-02", cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("--cutoff %q is not YYYY-MM-DD", cutoff)
+		}
+	} else {
+		// One streaming pass to find the last day, then the features pass.
+		rep, err := dataset.ReadFile(input, opts, func(dataset.Transaction) error { return nil })
+		if err != nil {
+			return nil, err
+		}
+		cut = rep.MaxTime
+	}
+	b := features.NewBuilder(features.Split{Cutoff: cut, HorizonDays: 0})
+	if _, err := dataset.ReadFile(input, opts, b.AddTransaction); err != nil {
+		return nil, err
+	}
+	return b.Build()
+}
+
+// score runs the model in batches and ranks customers into deciles.
+func score(m *onnxrt.Model, set *features.Set) ([]Prediction, error) {
+	n := set.Len()
+	withSeq := m.Schema().SequenceInput != ""
+	tab := set.Tabular()
+	var seqs [][][]float64
+	if withSeq {
+		seqs = set.Sequences()
+	}
+	preds := make([]Prediction, n)
+	const batch = 1024
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		ft := make([][]float32, 0, hi-lo)
+		var st [][]float32
+		for i := lo; i < hi; i++ {
+			r := make([]float32, len(tab[i]))
+			for j, v := range tab[i] {
+				r[j] = float32(v)
+			}
+			ft = append(ft, r)
+			if withSeq {
+				var flat []float32
+				for _, ch := range seqs[i] {
+					for _, v := range ch {
+						flat = append(flat, float32(v))
+					}
+				}
+				st = append(st, flat)
+			}
+		}
+		out, err := m.Predict(ft, st)
+		if err != nil {
+			return nil, err
+		}
+		for i := lo; i < hi; i++ {
+			preds[i] = Prediction{CustomerID: set.Customers[i].ID, ExpectedValue: float64(out.Expected[i-lo]), PurchaseProbability: float64(out.Prob[i-lo])}
+		}
+	}
+	sort.SliceStable(preds, func(i, j int) bool { return preds[i].ExpectedValue > preds[j].ExpectedValue })
+	for i := range preds {
+		preds[i].Decile = i*10/max(n, 1) + 1
+		preds[i].Segment = segmentOf(preds[i].Decile)
+	}
+	return preds, nil
+}
+
+func writePredictionsCSV(w io.Writer, preds []Prediction) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"customer_id", "expected_value", "purchase_probability", "decile", "segment"}); err != nil {
+		return err
+	}
+	for _, p := range preds {
+		if err := cw.Write([]string{p.CustomerID, strconv.FormatFloat(p.ExpectedValue, 'f', 4, 64),
+			strconv.FormatFloat(p.PurchaseProbability, 'f', 6, 64), strconv.Itoa(p.Decile), p.Segment}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/clvflow/clvflow/config"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time: -ldflags "-X main.version=...".
+var version = "dev"
+
+// app carries what every command shares: output streams, the config file
+// flag and the configuration, loaded and validated once.
+type app struct {
+	out, errOut io.Writer
+	cfgFile     string
+	cfg         config.Config
+	loaded      bool
+	root        *cobra.Command
+	logLevel    string
+}
+
+// globalFlagKeys maps persistent flags to config keys (flags beat env).
+var globalFlagKeys = map[string]string{
+	"temporal-address":   "temporal.address",
+	"temporal-namespace": "temporal.namespace",
+	"storage-endpoint":   "storage.endpoint",
+}
+
+func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	a := &app{out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:   "clvflow",
+		Short: "Retrain, gate, approve and serve customer lifetime value models on Temporal and MinIO",
+		Long: `clvflow keeps customer lifetime value (CLV) models fresh and trustworthy.
+
+Configuration: built-in defaults, then clvflow.yaml (--config or CLVFLOW_CONFIG),
+then CLVFLOW_* environment variables (storage.secret_key is
+CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       buildVersion(),
+	}
+	a.root = root
+	root.SetOut(out)
+	root.SetErr(errOut)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.cfgFile, "config", "", "config file (default $CLVFLOW_CONFIG, then ./clvflow.yaml when present)")
+	pf.String("temporal-address", "", "Temporal frontend host:port (temporal.address)")
+	pf.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
+	pf.String("storage-endpoint", "", "MinIO/S3 endpoint host:port (storage.endpoint)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+
+	root.AddCommand(
+		a.versionCmd(),
+		a.configCmd(),
+		a.devCmd(),
+		a.workerCmd(),
+		a.ingestCmd(),
+	)
+	for _, extra := range extraCommands {
+		root.AddCommand(extra(a))
+	}
+	return root
+}
+
+// extraCommands are added by other files of this package (one per command
+// family), so each family stays in its own file.
+var extraCommands []func(*app) *cobra.Command
+
+// config loads and validates the configuration on first use.
+func (a *app) config() (config.Config, error) {
+	if a.loaded {
+		return a.cfg, nil
+	}
+	cfg, err := config.Load(config.LoadOptions{File: a.cfgFile, Flags: a.root.PersistentFlags(), FlagKeys: globalFlagKeys})
+	if err != nil {
+		return config.Config{}, err
+	}
+	// Relative dev paths are relative to the repository root when we run
+	// inside a checkout, so `clvflow` works from any sub-directory.
+	if root, ok := repoRoot(); ok {
+		if !filepath.IsAbs(cfg.Storage.CredentialsFile) && cfg.Storage.CredentialsFile != "" {
+			cfg.Storage.CredentialsFile = filepath.Join(root, cfg.Storage.CredentialsFile)
+		}
+	}
+	a.cfg, a.loaded = cfg, true
+	return cfg, nil
+}
+
+// storageConfig returns the config with storage credentials resolved.
+func (a *app) storageConfig() (config.Config, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.LoadCredentials(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (a *app) logger() *slog.Logger {
+	var lvl slog.Level
+	switch strings.ToLower(a.logLevel) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: lvl}))
+}
+
+// repoRoot finds the clvflow checkout around the working directory or the
+// executable (for .tools/ and deploy/dev/).
+func repoRoot() (string, bool) {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, d := range starts {
+		for {
+			if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/clvflow/clvflow") {
+				return d, true
+			}
+			p := filepath.Dir(d)
+			if p == d {
+				break
+			}
+			d = p
+		}
+	}
+	return "", false
+}
+
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && v == "dev" {
+				v = "dev-" + s.Value[:12]
+			}
+		}
+		v += " (" + bi.GoVersion + ")"
+	}
+	return v
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "version",
+		Short: "Print the clvflow version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(a.out, map[string]string{"version": version, "build": buildVersion()})
+			}
+			fmt.Fprintln(a.out, "clvflow "+buildVersion())
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (a *app) configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Inspect the effective configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "show",
+		Short: "Print the effective configuration with secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			b, err := cfg.Redacted()
+			if err != nil {
+				return err
+			}
+			_, err = a.out.Write(b)
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "keys",
+		Short: "List every config key with its environment variable",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, k := range config.Keys() {
+				fmt.Fprintf(a.out, "%-36s %s\n", k, config.EnvName(k))
+			}
+			return nil
+		},
+	})
+	return c
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// currentUser names the person running the command, for audit fields.
+func currentUser() string {
+	for _, k := range []string{"CLVFLOW_USER", "USER", "LOGNAME"} {
+		if u := os.Getenv(k); u != "" {
+			return u
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/internal/tclient"
+	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/workflows"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/worker"
+)
+
+// newActivities builds the activities with their clients from config and
+// makes sure the buckets exist.
+func (a *app) newActivities(ctx context.Context) (*activities.Activities, config.Config, error) {
+	st, cfg, err := a.openStore(ctx)
+	if err != nil {
+		return nil, cfg, err
+	}
+	for _, b := range []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket} {
+		if err := st.EnsureBucket(ctx, b); err != nil {
+			return nil, cfg, err
+		}
+	}
+	reg, err := a.openRegistry(ctx)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return &activities.Activities{
+		Store: st, Registry: reg,
+		Buckets:         activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
+		ONNXLibrary:     cfg.ONNX.LibraryPath,
+		ParityTolerance: cfg.Gate.ParityTolerance,
+		CodeRevision:    version,
+		Logger:          a.logger(),
+	}, cfg, nil
+}
+
+// openRegistry opens the model registry in its bucket (created with
+// versioning on when missing).
+func (a *app) openRegistry(ctx context.Context) (*registry.Registry, error) {
+	st, cfg, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(st.Client(), cfg.Storage.RegistryBucket, registry.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.EnsureBucket(ctx); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+func (a *app) workerCmd() *cobra.Command {
+	var gpu bool
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a Temporal worker for clvflow's workflows and activities",
+		Long: `Polls temporal.task_queue for workflows and activities. With --gpu it also polls
+temporal.gpu_task_queue for training activities (pipelines send training there
+when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			acts, cfg, err := a.newActivities(ctx)
+			if err != nil {
+				return err
+			}
+			log := a.logger()
+			tc, err := tclient.Dial(ctx, cfg.Temporal, log)
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{})
+			workflows.Register(w)
+			w.RegisterActivity(acts)
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("worker on %s: %w", cfg.Temporal.TaskQueue, err)
+			}
+			defer w.Stop()
+			queues := cfg.Temporal.TaskQueue
+			if gpu {
+				gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1})
+				gw.RegisterActivity(acts.TrainModel)
+				if err := gw.Start(); err != nil {
+					return fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
+				}
+				defer gw.Stop()
+				queues += ", " + cfg.Temporal.GPUTaskQueue
+			}
+			log.Info("clvflow worker started", "task_queues", queues, "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
+			<-ctx.Done()
+			log.Info("clvflow worker stopping")
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&gpu, "gpu", false, "also poll the GPU task queue for training activities")
+	return c
+}

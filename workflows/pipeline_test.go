@@ -1,0 +1,436 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/registry"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// PipelineSuite drives TrainingPipeline through every branch with the
+// activities mocked: the activities themselves are tested against real
+// MinIO and Temporal in their own package and in the integration tests.
+type PipelineSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env   *testsuite.TestWorkflowEnvironment
+	a     *activities.Activities
+	moves []activities.MoveAliasInput
+	evts  []activities.EventInput
+}
+
+func TestPipelineSuite(t *testing.T) { suite.Run(t, new(PipelineSuite)) }
+
+func ref(key string) artifacts.Ref {
+	return artifacts.Ref{Bucket: "b", Key: key, SHA256: strings.Repeat("a", 64), Size: 10}
+}
+
+func baseInput() PipelineInput {
+	return PipelineInput{
+		Input:       activities.IngestInput{Path: "/data/tx.csv"},
+		HorizonDays: 90, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
+		Models:          []string{"naive", "bgnbd", "ziln"},
+		Gate:            GateConfig{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 0.5, ParityTolerance: 1e-4, MinTestCustomers: 100},
+		Approvers:       []string{"alice", "bob"},
+		ApprovalTimeout: 72 * time.Hour,
+	}
+}
+
+// goodEval is an evaluation where ziln beats the baseline and the champion.
+func goodEval(champion string) activities.EvaluateResult {
+	m := map[string]metrics.Report{
+		"naive": {NormalizedGini: 0.5, DecileMAPE: 0.6},
+		"bgnbd": {NormalizedGini: 0.6, DecileMAPE: 0.4},
+		"ziln":  {NormalizedGini: 0.7, DecileMAPE: 0.2},
+	}
+	if champion != "" {
+		m["champion"] = metrics.Report{NormalizedGini: 0.69, DecileMAPE: 0.25}
+	}
+	return activities.EvaluateResult{Metrics: m, Challenger: "ziln", Baseline: "bgnbd", ChampionVersion: champion, TestCustomers: 500, Report: ref("eval")}
+}
+
+// setup mocks the happy path up to the approval; tests override pieces.
+func (s *PipelineSuite) setup(eval activities.EvaluateResult, champion string, skip ...string) {
+	skipped := map[string]bool{}
+	for _, n := range skip {
+		skipped[n] = true
+	}
+	on := func(name string) bool { return !skipped[name] }
+	s.env = s.NewTestWorkflowEnvironment()
+	s.a = &activities.Activities{}
+	s.moves, s.evts = nil, nil
+	s.env.RegisterActivity(s.a)
+	if on("IngestDataset") {
+		s.env.OnActivity(s.a.IngestDataset, mock.Anything, mock.Anything).Return(activities.IngestResult{Dataset: ref("raw"), Manifest: ref("manifest"), Format: "csv"}, nil)
+	}
+	if on("ValidateDataset") {
+		s.env.OnActivity(s.a.ValidateDataset, mock.Anything, mock.Anything).Return(activities.ValidateResult{Clean: ref("clean"), Rows: 1000, Accepted: 990}, nil)
+	}
+	if on("Featurize") {
+		s.env.OnActivity(s.a.Featurize, mock.Anything, mock.Anything).Return(activities.FeaturizeResult{Features: ref("feat"), Split: ref("split"), Cutoff: "2011-09-08", HorizonDays: 90, TestCustomers: 500}, nil)
+	}
+	if on("TrainModel") {
+		s.env.OnActivity(s.a.TrainModel, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.TrainInput) (activities.TrainResult, error) {
+				return activities.TrainResult{Kind: in.Kind, Model: ref("model-" + in.Kind)}, nil
+			})
+	}
+	if on("CurrentChampion") {
+		s.env.OnActivity(s.a.CurrentChampion, mock.Anything, AliasChampion).Return(activities.ChampionInfo{Version: champion}, nil)
+	}
+	if on("Evaluate") {
+		s.env.OnActivity(s.a.Evaluate, mock.Anything, mock.Anything).Return(eval, nil)
+	}
+	if on("ExportONNX") {
+		s.env.OnActivity(s.a.ExportONNX, mock.Anything, mock.Anything).Return(activities.ExportResult{ONNX: ref("onnx"), Parity: registry.ParitySummary{Passed: true}}, nil)
+	}
+	if on("RegisterVersion") {
+		s.env.OnActivity(s.a.RegisterVersion, mock.Anything, mock.Anything).Return("v7", nil)
+	}
+	if on("MoveAlias") {
+		s.env.OnActivity(s.a.MoveAlias, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.MoveAliasInput) (registry.AliasEntry, error) {
+				s.moves = append(s.moves, in)
+				return registry.AliasEntry{Alias: in.Alias, To: in.To}, nil
+			})
+	}
+	if on("RecordEvent") {
+		s.env.OnActivity(s.a.RecordEvent, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.EventInput) error {
+				s.evts = append(s.evts, in)
+				return nil
+			})
+	}
+	if on("Canary") {
+		s.env.OnActivity(s.a.Canary, mock.Anything, mock.Anything).Return(activities.CanaryResult{Version: "v7", Rows: 256}, nil)
+	}
+	if on("DiscardArtifacts") {
+		s.env.OnActivity(s.a.DiscardArtifacts, mock.Anything, mock.Anything).Return(activities.DiscardResult{}, nil)
+	}
+}
+
+func (s *PipelineSuite) championMoves() []activities.MoveAliasInput {
+	var out []activities.MoveAliasInput
+	for _, m := range s.moves {
+		if m.Alias == AliasChampion {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *PipelineSuite) eventTypes() []string {
+	var out []string
+	for _, e := range s.evts {
+		out = append(out, e.Version+":"+string(e.Type)+":"+e.Actor)
+	}
+	return out
+}
+
+func (s *PipelineSuite) decide(after time.Duration, d Decision, rejected *error) {
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(UpdateApproval, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { *rejected = err },
+			OnComplete: func(any, error) {},
+		}, d)
+	}, after)
+}
+
+func (s *PipelineSuite) result() *PipelineResult {
+	s.Require().True(s.env.IsWorkflowCompleted())
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	return &res
+}
+
+func (s *PipelineSuite) TestApproveThenPromote() {
+	s.setup(goodEval("v3"), "v3")
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice", Comment: "looks good"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	s.NoError(rejected)
+	s.Equal(OutcomePromoted, res.Outcome)
+	s.Equal("v3", res.ChampionBefore)
+	s.Equal("v7", res.ChampionAfter)
+	s.True(res.Gate.Passed)
+	cm := s.championMoves()
+	s.Require().Len(cm, 1)
+	s.Equal("v7", cm[0].To)
+	s.Require().NotNil(cm[0].ExpectFrom)
+	s.Equal("v3", *cm[0].ExpectFrom, "promotion must compare-and-swap against the champion it was evaluated against")
+	s.Equal("alice", cm[0].Actor)
+	s.Contains(s.eventTypes(), "v7:approved:alice")
+	s.Contains(s.eventTypes(), "v7:promoted:alice")
+}
+
+func (s *PipelineSuite) TestGateFails() {
+	ev := goodEval("v3")
+	ev.Metrics["ziln"] = metrics.Report{NormalizedGini: 0.55, DecileMAPE: 0.2} // below bgnbd's 0.6
+	s.setup(ev, "v3")
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	s.True(s.env.IsWorkflowCompleted())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	var ae *temporal.ApplicationError
+	s.Require().True(errors.As(err, &ae), "want an application error, got %v", err)
+	s.Equal(activities.ErrTypeGateFailed, ae.Type())
+	s.Contains(err.Error(), "gini_lift_over_bgnbd")
+	var res PipelineResult
+	s.Require().NoError(ae.Details(&res), "the verdict travels with the failure")
+	s.False(res.Gate.Passed)
+	s.Equal("v7", res.Version, "a failed challenger is registered for the audit trail")
+	s.env.AssertNotCalled(s.T(), "ExportONNX", mock.Anything, mock.Anything)
+	s.Empty(s.championMoves(), "champion must not move")
+	s.Contains(s.eventTypes(), "v7:rejected:clvflow-gate")
+}
+
+func (s *PipelineSuite) TestGateFailsOnChampionRegression() {
+	ev := goodEval("v3")
+	ev.Metrics["champion"] = metrics.Report{NormalizedGini: 0.80, DecileMAPE: 0.1}
+	s.setup(ev, "v3")
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Contains(err.Error(), "gini_regression_vs_champion_v3")
+	s.Empty(s.championMoves())
+}
+
+func (s *PipelineSuite) TestParityFails() {
+	s.setup(goodEval(""), "", "ExportONNX")
+	s.env.OnActivity(s.a.ExportONNX, mock.Anything, mock.Anything).Return(activities.ExportResult{},
+		temporal.NewNonRetryableApplicationError("parity: max |Δ| 3e-2 > 1e-4 at row 17", activities.ErrTypeParityFailed, nil))
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Equal(activities.ErrTypeParityFailed, activities.ErrorType(err))
+	s.env.AssertNotCalled(s.T(), "RegisterVersion", mock.Anything, mock.Anything)
+	s.Empty(s.moves)
+}
+
+func (s *PipelineSuite) TestUnlistedApproverIsRejectedByValidator() {
+	s.setup(goodEval(""), "")
+	var rejectedMallory, rejectedWrongVersion, rejectedBob error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "mallory"}, &rejectedMallory)
+	s.decide(2*time.Hour, Decision{Approve: true, Version: "v6", Approver: "alice"}, &rejectedWrongVersion)
+	s.decide(3*time.Hour, Decision{Approve: false, Version: "v7", Approver: "bob", Comment: "not now"}, &rejectedBob)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	s.Require().Error(rejectedMallory)
+	s.Contains(rejectedMallory.Error(), "not in the configured approvers list")
+	s.Require().Error(rejectedWrongVersion)
+	s.Contains(rejectedWrongVersion.Error(), "awaits approval of version v7")
+	s.NoError(rejectedBob)
+	s.Equal(OutcomeRejected, res.Outcome)
+	s.Equal("bob", res.Decision.Approver)
+}
+
+func (s *PipelineSuite) TestReject() {
+	s.setup(goodEval("v3"), "v3")
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: false, Version: "v7", Approver: "bob", Comment: "holdout looks odd"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	s.NoError(rejected)
+	s.Equal(OutcomeRejected, res.Outcome)
+	s.Equal("v3", res.ChampionAfter)
+	s.Empty(s.championMoves())
+	s.Contains(s.eventTypes(), "v7:rejected:bob")
+}
+
+func (s *PipelineSuite) TestApprovalTimeout() {
+	s.setup(goodEval("v3"), "v3")
+	in := baseInput()
+	in.ApprovalTimeout = 72 * time.Hour
+	var rejected error
+	s.decide(73*time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected) // too late
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	res := s.result()
+	s.Equal(OutcomeApprovalTimeout, res.Outcome)
+	s.Equal("v3", res.ChampionAfter)
+	s.Empty(s.championMoves(), "timeout must leave the champion unchanged")
+	s.Contains(s.eventTypes(), "v7:rejected:clvflow-approval-timeout")
+}
+
+func (s *PipelineSuite) TestApprovalBySignal() {
+	s.setup(goodEval(""), "")
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalApproval, Decision{Approve: true, Version: "v7", Approver: "mallory"}) // ignored
+	}, time.Hour)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalApproval, Decision{Approve: true, Version: "v7", Approver: "bob"})
+	}, 2*time.Hour)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	s.Equal(OutcomePromoted, res.Outcome)
+	s.Equal("bob", res.Decision.Approver)
+}
+
+func (s *PipelineSuite) TestAutoApproveIsRecordedAsSuch() {
+	s.setup(goodEval(""), "")
+	in := baseInput()
+	in.AutoApproveAs = "demo"
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	res := s.result()
+	s.Equal(OutcomePromoted, res.Outcome)
+	s.True(res.Decision.Auto)
+	found := false
+	for _, e := range s.evts {
+		if e.Type == registry.EventApproved && e.Actor == "demo" && strings.Contains(e.Comment, "auto-approved") {
+			found = true
+		}
+	}
+	s.True(found, "events: %v", s.evts)
+}
+
+func (s *PipelineSuite) TestCanaryFailureRollsBack() {
+	s.setup(goodEval("v3"), "v3", "Canary")
+	s.env.OnActivity(s.a.Canary, mock.Anything, mock.Anything).Return(activities.CanaryResult{},
+		temporal.NewNonRetryableApplicationError("canary: non-finite prediction for customer 12", activities.ErrTypeCanaryFailed, nil))
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	s.Equal(OutcomeRolledBack, res.Outcome)
+	cm := s.championMoves()
+	s.Require().Len(cm, 2)
+	s.Equal("v7", cm[0].To)
+	s.Equal("v3", cm[1].To, "champion must go back to the previous version")
+	s.Equal("v7", *cm[1].ExpectFrom)
+	s.Equal("clvflow-canary", cm[1].Actor)
+	s.Equal("v3", res.ChampionAfter)
+	s.Contains(s.eventTypes(), "v7:demoted:clvflow-canary")
+}
+
+func (s *PipelineSuite) TestCompensationAfterRegisterFailure() {
+	s.setup(goodEval(""), "", "RegisterVersion", "DiscardArtifacts")
+	s.env.OnActivity(s.a.RegisterVersion, mock.Anything, mock.Anything).Return("",
+		temporal.NewNonRetryableApplicationError("registry: conflict", activities.ErrTypeConflict, nil))
+	var discarded []artifacts.Ref
+	s.env.OnActivity(s.a.DiscardArtifacts, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DiscardInput) (activities.DiscardResult, error) {
+			discarded = append(discarded, in.Refs...)
+			return activities.DiscardResult{Deleted: in.Refs}, nil
+		})
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Equal(activities.ErrTypeConflict, activities.ErrorType(err))
+	s.Require().Len(discarded, 1)
+	s.Equal("onnx", discarded[0].Key, "the exported ONNX file must be discarded")
+	s.Empty(s.moves, "no alias may move")
+}
+
+func (s *PipelineSuite) TestCompensationWhenPromotionConflicts() {
+	s.setup(goodEval("v3"), "v3", "MoveAlias")
+	s.env.OnActivity(s.a.MoveAlias, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.MoveAliasInput) (registry.AliasEntry, error) {
+			s.moves = append(s.moves, in)
+			if in.Alias == AliasChampion {
+				return registry.AliasEntry{}, temporal.NewNonRetryableApplicationError("alias champion points to v5", activities.ErrTypeConflict, nil)
+			}
+			return registry.AliasEntry{Alias: in.Alias, To: in.To}, nil
+		})
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Contains(s.eventTypes(), "v7:orphaned:clvflow-pipeline")
+}
+
+func (s *PipelineSuite) TestBadDataStopsEarly() {
+	s.setup(goodEval(""), "", "ValidateDataset")
+	s.env.OnActivity(s.a.ValidateDataset, mock.Anything, mock.Anything).Return(activities.ValidateResult{},
+		temporal.NewNonRetryableApplicationError("tx.csv: 61% of rows rejected, mostly missing_customer", activities.ErrTypeBadData, nil))
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Equal(activities.ErrTypeBadData, activities.ErrorType(err))
+	s.env.AssertNotCalled(s.T(), "TrainModel", mock.Anything, mock.Anything)
+}
+
+func (s *PipelineSuite) TestInvalidInput() {
+	s.setup(goodEval(""), "")
+	in := baseInput()
+	in.Models = []string{"naive"}
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Equal(activities.ErrTypeBadInput, activities.ErrorType(err))
+	s.Contains(err.Error(), "must include ziln or seq")
+}
+
+func (s *PipelineSuite) TestStatusQueryWhileWaiting() {
+	s.setup(goodEval(""), "")
+	var st PipelineStatus
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryStatus)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(&st))
+	}, time.Hour)
+	var rejected error
+	s.decide(2*time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	s.result()
+	s.Equal("approval", st.Stage)
+	s.Require().NotNil(st.PendingApproval)
+	s.Equal("v7", st.PendingApproval.Version)
+	s.Equal([]string{"alice", "bob"}, st.PendingApproval.Approvers)
+}
+
+func (s *PipelineSuite) TestRollbackWorkflow() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.a = &activities.Activities{}
+	s.moves = nil
+	s.env.RegisterActivity(s.a)
+	s.env.OnActivity(s.a.ResolveRollbackTarget, mock.Anything, activities.RollbackTargetInput{Alias: AliasChampion}).Return(activities.RollbackTarget{Current: "v7", Target: "v3"}, nil)
+	s.env.OnActivity(s.a.MoveAlias, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.MoveAliasInput) (registry.AliasEntry, error) {
+			s.moves = append(s.moves, in)
+			return registry.AliasEntry{Alias: in.Alias, From: "v7", To: in.To}, nil
+		})
+	s.env.OnActivity(s.a.RecordEvent, mock.Anything, mock.Anything).Return(nil)
+	s.env.ExecuteWorkflow(Rollback, RollbackInput{Actor: "carol", Reason: "revenue dip"})
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res RollbackResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Equal(RollbackResult{From: "v7", To: "v3"}, res)
+	s.Require().Len(s.moves, 1)
+	s.Equal("carol", s.moves[0].Actor)
+	s.Equal("v7", *s.moves[0].ExpectFrom)
+}
+
+func TestEvaluateGateRecordsEveryNumber(t *testing.T) {
+	g := EvaluateGate(GateConfig{MinGiniLift: 0.05, MaxChampionRegression: 0.01, MaxDecileMAPE: 0.3, MinTestCustomers: 1000}, goodEval("v3"))
+	if g.Passed {
+		t.Fatal("gate must fail: lift 0.1 ≥ 0.05 ok, but 500 test customers < 1000")
+	}
+	names := map[string]registry.Check{}
+	for _, c := range g.Checks {
+		names[c.Name] = c
+	}
+	for _, n := range []string{"test_customers", "decile_mape", "gini_lift_over_bgnbd", "gini_regression_vs_champion_v3"} {
+		if _, ok := names[n]; !ok {
+			t.Errorf("missing check %s in %+v", n, g.Checks)
+		}
+	}
+	if c := names["test_customers"]; c.Passed || c.Value != 500 || c.Threshold != 1000 {
+		t.Errorf("test_customers check %+v", c)
+	}
+	if c := names["gini_lift_over_bgnbd"]; !c.Passed {
+		t.Errorf("lift check %+v", c)
+	}
+}
