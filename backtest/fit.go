@@ -1,0 +1,240 @@
+package backtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clvflow/clvflow/btyd"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/nn"
+)
+
+// FitOptions control [Fit].
+type FitOptions struct {
+	// Seed seeds the neural models (initialisation, validation split,
+	// shuffling); naive and bgnbd are deterministic and ignore it.
+	Seed uint64
+	// HorizonDays is the prediction horizon; 0 takes the set's
+	// Split.HorizonDays. The neural models learn the horizon of the set's
+	// labels, so for them a non-zero value must equal the set's.
+	HorizonDays int
+	// MaxEpochs overrides the epoch budget of each neural ensemble member
+	// (0 keeps nn.DefaultConfig's).
+	MaxEpochs int
+	// NN, when non-nil, replaces nn.DefaultConfig(kind) for ziln and seq;
+	// its Kind, Seed, SeqWeeks and (when MaxEpochs > 0) MaxEpochs are still
+	// set from the kind, Seed, the feature set and MaxEpochs.
+	NN *nn.Config
+	// Progress, Checkpoint, CheckpointEvery and Resume are handed to
+	// nn.Train unchanged, so that a Temporal activity can heartbeat, store
+	// checkpoints and resume (see nn.TrainOptions).
+	Progress        func(nn.EpochReport)
+	Checkpoint      func(*nn.Checkpoint) error
+	CheckpointEvery int
+	Resume          *nn.Checkpoint
+}
+
+// FitInfo describes a fit.
+type FitInfo struct {
+	// Seconds is the wall time of the fit.
+	Seconds float64 `json:"seconds"`
+	// Epochs is the total number of epochs of all ensemble members of a
+	// neural model (including those done before a resume); 0 otherwise.
+	Epochs int `json:"epochs"`
+	// ResumedFromEpoch is the total number of epochs already done in the
+	// Resume checkpoint (finished members plus the member in progress); 0
+	// when not resuming.
+	ResumedFromEpoch int `json:"resumed_from_epoch"`
+	// Warnings repeats [Warnings] of the fitted model.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Fit fits a model of the given kind on the customers set.Customers[i] for i
+// in train. Only these customers' labels are read, and only by the neural
+// models; naive and bgnbd use calibration features only.
+func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
+	start := time.Now()
+	var info FitInfo
+	k, err := ParseKind(kind)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := checkTrain(set, train); err != nil {
+		return nil, info, fmt.Errorf("backtest: fit %s: %w", k, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, info, fmt.Errorf("backtest: fit %s: %w", k, err)
+	}
+	horizon := opts.HorizonDays
+	if horizon < 0 {
+		return nil, info, fmt.Errorf("backtest: fit %s: horizon %d days is negative", k, horizon)
+	}
+	if horizon == 0 {
+		horizon = set.Split.HorizonDays
+	}
+	if horizon <= 0 {
+		return nil, info, fmt.Errorf("backtest: fit %s: no horizon: the feature set has horizon_days = 0 and FitOptions.HorizonDays is 0", k)
+	}
+	var m Model
+	switch k {
+	case KindNaive:
+		m = &naiveModel{HorizonDays: horizon}
+	case KindBGNBD:
+		m, err = fitBGNBD(set, train, horizon)
+	default:
+		m, info, err = fitNet(ctx, nn.Kind(k), set, train, horizon, opts)
+	}
+	if err != nil {
+		return nil, FitInfo{}, err
+	}
+	info.Warnings = Warnings(m)
+	info.Seconds = time.Since(start).Seconds()
+	return m, info, nil
+}
+
+func checkTrain(set *features.Set, train []int) error {
+	if set == nil {
+		return errors.New("nil feature set")
+	}
+	if len(train) == 0 {
+		return errors.New("no training customers")
+	}
+	seen := make([]bool, len(set.Customers))
+	for k, i := range train {
+		if i < 0 || i >= len(set.Customers) {
+			return fmt.Errorf("training index train[%d] = %d out of range [0, %d)", k, i, len(set.Customers))
+		}
+		if seen[i] {
+			return fmt.Errorf("training index %d (customer %s) appears twice", i, set.Customers[i].ID)
+		}
+		seen[i] = true
+	}
+	return nil
+}
+
+func fitBGNBD(set *features.Set, train []int, horizon int) (Model, error) {
+	n := len(train)
+	x, tx, T, mbar := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	var spend, days float64
+	repeaters := 0
+	for k, i := range train {
+		c := &set.Customers[i]
+		x[k], tx[k], T[k], mbar[k] = float64(c.X), c.TX, c.T, c.MBar
+		spend += c.CalSpend
+		days += float64(c.X + 1)
+		if c.X > 0 && c.MBar > 0 {
+			repeaters++
+		}
+	}
+	bg, err := btyd.FitBGNBD(x, tx, T, btyd.FitOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("backtest: fit bgnbd on %d customers: %w", n, err)
+	}
+	m := &bgnbdModel{HorizonDays: horizon, BG: bg}
+	if repeaters == 0 {
+		m.FallbackValue = spend / days
+		m.Notes = append(m.Notes, fmt.Sprintf("gamma-gamma: no training customer has a repeat purchase with a positive mean value, so the model cannot be fitted; the value per purchase is the mean spend per purchase day of the %d training customers (%.4g)", n, m.FallbackValue))
+		return m, nil
+	}
+	gg, err := btyd.FitGammaGamma(x, mbar)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: fit gamma-gamma on %d repeat customers: %w", repeaters, err)
+	}
+	m.GG = gg
+	return m, nil
+}
+
+// netConfig returns the nn configuration of a fit.
+func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
+	cfg := nn.DefaultConfig(kind)
+	if opts.NN != nil {
+		cfg = *opts.NN
+		cfg.Hidden = append([]int(nil), opts.NN.Hidden...)
+		cfg.LogColumns = append([]int(nil), opts.NN.LogColumns...)
+	}
+	cfg.Kind = kind
+	cfg.Seed = opts.Seed
+	if opts.MaxEpochs > 0 {
+		cfg.MaxEpochs = opts.MaxEpochs
+	}
+	if kind == nn.KindSeq {
+		cfg.SeqWeeks = set.Split.SeqWeeks
+		if cfg.ConvFilters == 0 {
+			d := nn.DefaultConfig(nn.KindSeq)
+			cfg.ConvFilters, cfg.KernelSize, cfg.ConvStride = d.ConvFilters, d.KernelSize, d.ConvStride
+		}
+		// Short sequences: shrink the kernel (and stride) to fit.
+		cfg.KernelSize = min(cfg.KernelSize, cfg.SeqWeeks)
+		cfg.ConvStride = min(cfg.ConvStride, cfg.KernelSize)
+	} else {
+		cfg.SeqWeeks, cfg.ConvFilters, cfg.KernelSize, cfg.ConvStride = 0, 0, 0, 0
+	}
+	return cfg
+}
+
+func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, horizon int, opts FitOptions) (Model, FitInfo, error) {
+	var info FitInfo
+	if set.Split.HorizonDays <= 0 {
+		return nil, info, fmt.Errorf("backtest: fit %s: the feature set has no holdout labels (horizon_days = 0)", kind)
+	}
+	if horizon != set.Split.HorizonDays {
+		return nil, info, fmt.Errorf("backtest: fit %s: horizon %d days differs from the %d-day horizon of the set's labels; a neural model predicts the horizon it was trained on", kind, horizon, set.Split.HorizonDays)
+	}
+	cfg := netConfig(kind, set, opts)
+	seqWeeks := 0
+	if kind == nn.KindSeq {
+		seqWeeks = cfg.SeqWeeks
+	}
+	tab, seq, err := netInputs(set, train, seqWeeks)
+	if err != nil {
+		return nil, info, err
+	}
+	labels := make([]float64, len(train))
+	for k, i := range train {
+		labels[k] = set.Customers[i].HoldoutSpend
+	}
+	if r := opts.Resume; r != nil {
+		info.ResumedFromEpoch = r.Epoch
+		for _, s := range r.DoneSummary {
+			info.ResumedFromEpoch += s.Epochs
+		}
+	}
+	m, err := nn.Train(ctx, cfg, nn.Data{Tabular: tab, Seq: seq, Label: labels}, nn.TrainOptions{
+		Progress: opts.Progress, Checkpoint: opts.Checkpoint, CheckpointEvery: opts.CheckpointEvery, Resume: opts.Resume,
+	})
+	if err != nil {
+		return nil, info, fmt.Errorf("backtest: fit %s on %d customers: %w", kind, len(train), err)
+	}
+	for _, s := range m.Summary {
+		info.Epochs += s.Epochs
+	}
+	return &netModel{m: m}, info, nil
+}
+
+// Evaluate scores m on the customers set.Customers[i] for i in idx (the test
+// customers): predicted holdout spend and purchase probability against the
+// actual holdout spend. Undefined metrics are NaN (null in JSON).
+func Evaluate(m Model, set *features.Set, idx []int) (metrics.Report, error) {
+	if m == nil {
+		return metrics.Report{}, errors.New("backtest: evaluate: nil model")
+	}
+	if len(idx) == 0 {
+		return metrics.Report{}, fmt.Errorf("backtest: evaluate %s: no test customers", m.Kind())
+	}
+	value, prob, err := m.Predict(set, idx)
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	actual := make([]float64, len(idx))
+	for k, i := range idx {
+		actual[k] = set.Customers[i].HoldoutSpend
+	}
+	rep, err := metrics.Evaluate(value, prob, actual)
+	if err != nil {
+		return rep, fmt.Errorf("backtest: evaluate %s on %d customers: %w", m.Kind(), len(idx), err)
+	}
+	return rep, nil
+}

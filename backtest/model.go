@@ -1,0 +1,503 @@
+package backtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/clvflow/clvflow/btyd"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/nn"
+)
+
+// Model kinds.
+const (
+	KindNaive = "naive"
+	KindBGNBD = "bgnbd"
+	KindZILN  = string(nn.KindZILN)
+	KindSeq   = string(nn.KindSeq)
+)
+
+// Kinds lists every model kind in the canonical (reporting) order.
+var Kinds = []string{KindNaive, KindBGNBD, KindZILN, KindSeq}
+
+// ErrUnknownKind is wrapped by errors about a model kind that is not one of
+// [Kinds].
+var ErrUnknownKind = errors.New("unknown model kind")
+
+// ParseKind normalises a model kind name (case and surrounding space are
+// ignored).
+func ParseKind(s string) (string, error) {
+	k := strings.ToLower(strings.TrimSpace(s))
+	if slices.Contains(Kinds, k) {
+		return k, nil
+	}
+	return "", fmt.Errorf("backtest: %w %q (want one of %s)", ErrUnknownKind, s, strings.Join(Kinds, ", "))
+}
+
+// ParseKinds normalises a list of model kinds: every entry may itself be a
+// comma-separated list; duplicates are dropped and the canonical order of
+// [Kinds] is kept. An empty list is an error.
+func ParseKinds(list []string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, item := range list {
+		for _, part := range strings.Split(item, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			k, err := ParseKind(part)
+			if err != nil {
+				return nil, err
+			}
+			seen[k] = true
+		}
+	}
+	var out []string
+	for _, k := range Kinds {
+		if seen[k] {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("backtest: no model requested (want one or more of %s)", strings.Join(Kinds, ", "))
+	}
+	return out, nil
+}
+
+// Model is a fitted CLV model.
+type Model interface {
+	// Kind is one of [Kinds].
+	Kind() string
+	// Predict returns, for the customers set.Customers[i] for i in idx (in
+	// that order), the predicted holdout spend and the probability of buying
+	// in the holdout. Every returned value is finite.
+	Predict(set *features.Set, idx []int) (value, prob []float64, err error)
+	// Params describes the fitted model for reports (JSON-encodable, keys
+	// sorted by encoding/json; non-finite numbers are nil).
+	Params() map[string]any
+}
+
+// checkIdx validates customer indices against a set.
+func checkIdx(set *features.Set, idx []int) error {
+	if set == nil {
+		return errors.New("backtest: nil feature set")
+	}
+	for k, i := range idx {
+		if i < 0 || i >= len(set.Customers) {
+			return fmt.Errorf("backtest: customer index idx[%d] = %d out of range [0, %d)", k, i, len(set.Customers))
+		}
+	}
+	return nil
+}
+
+// horizonWeeks converts days to weeks.
+func horizonWeeks(days int) float64 { return float64(days) / 7 }
+
+// finiteOrNil returns v, or nil when v is NaN or ±Inf (encoding/json refuses
+// those).
+func finiteOrNil(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// ---- naive ----
+
+// naiveModel predicts calibration spend per week times the horizon.
+type naiveModel struct {
+	// HorizonDays is the prediction horizon.
+	HorizonDays int `json:"horizon_days"`
+}
+
+// naiveMinWeeks floors T so that customers who first bought just before the
+// cutoff do not get an unbounded weekly rate.
+const naiveMinWeeks = 1.0
+
+func (m *naiveModel) Kind() string { return KindNaive }
+
+func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
+	if err := checkIdx(set, idx); err != nil {
+		return nil, nil, err
+	}
+	h := horizonWeeks(m.HorizonDays)
+	value := make([]float64, len(idx))
+	prob := make([]float64, len(idx))
+	for k, i := range idx {
+		c := &set.Customers[i]
+		weeks := math.Max(c.T, naiveMinWeeks)
+		value[k] = c.CalSpend / weeks * h
+		rate := float64(c.X+1) / weeks
+		prob[k] = -math.Expm1(-rate * h)
+		if !finite(value[k]) || !finite(prob[k]) {
+			return nil, nil, fmt.Errorf("backtest: naive: customer %s: non-finite prediction (cal_spend %v, T %v)", c.ID, c.CalSpend, c.T)
+		}
+	}
+	return value, prob, nil
+}
+
+func (m *naiveModel) Params() map[string]any {
+	return map[string]any{
+		"horizon_days":  m.HorizonDays,
+		"horizon_weeks": horizonWeeks(m.HorizonDays),
+		"min_weeks":     naiveMinWeeks,
+		"probability":   "1 - exp(-(x+1)/max(T,1) * horizon_weeks)",
+	}
+}
+
+func (m *naiveModel) validate() error {
+	if m.HorizonDays <= 0 {
+		return fmt.Errorf("backtest: naive model: horizon_days = %d, want > 0", m.HorizonDays)
+	}
+	return nil
+}
+
+// ---- BG/NBD × Gamma-Gamma ----
+
+// bgnbdModel combines BG/NBD purchase counts with Gamma-Gamma values.
+type bgnbdModel struct {
+	HorizonDays int              `json:"horizon_days"`
+	BG          *btyd.BGNBD      `json:"bgnbd"`
+	GG          *btyd.GammaGamma `json:"gamma_gamma,omitempty"`
+	// FallbackValue is the value per purchase used when GG is nil.
+	FallbackValue float64 `json:"fallback_value,omitempty"`
+	// Notes are warnings of this package (the fallback), on top of the
+	// fitters' own warnings.
+	Notes []string `json:"notes,omitempty"`
+}
+
+func (m *bgnbdModel) Kind() string { return KindBGNBD }
+
+func (m *bgnbdModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
+	if err := checkIdx(set, idx); err != nil {
+		return nil, nil, err
+	}
+	h := horizonWeeks(m.HorizonDays)
+	value := make([]float64, len(idx))
+	prob := make([]float64, len(idx))
+	for k, i := range idx {
+		c := &set.Customers[i]
+		x := float64(c.X)
+		n := m.BG.ExpectedPurchases(h, x, c.TX, c.T)
+		mv := m.FallbackValue
+		if m.GG != nil {
+			mv = m.GG.ConditionalExpectedValue(x, c.MBar)
+		}
+		value[k] = n * mv
+		prob[k] = m.BG.ProbPurchase(h, x, c.TX, c.T)
+		if !finite(value[k]) || !finite(prob[k]) {
+			return nil, nil, fmt.Errorf("backtest: bgnbd: customer %s (x %d, t_x %v, T %v, mbar %v): non-finite prediction: E[X] %v, E[M] %v, P(buy) %v",
+				c.ID, c.X, c.TX, c.T, c.MBar, n, mv, prob[k])
+		}
+	}
+	return value, prob, nil
+}
+
+// Warnings returns the fitters' warnings and this package's notes.
+func (m *bgnbdModel) Warnings() []string {
+	var w []string
+	for _, s := range m.BG.Warnings {
+		w = append(w, "bgnbd: "+s)
+	}
+	if m.GG != nil {
+		for _, s := range m.GG.Warnings {
+			w = append(w, "gamma-gamma: "+s)
+		}
+	}
+	return append(w, m.Notes...)
+}
+
+func (m *bgnbdModel) Params() map[string]any {
+	p := map[string]any{
+		"r":             m.BG.R,
+		"alpha":         m.BG.Alpha,
+		"a":             m.BG.A,
+		"b":             m.BG.B,
+		"loglik":        finiteOrNil(m.BG.LogLik),
+		"converged":     m.BG.Converged,
+		"customers":     m.BG.N,
+		"horizon_days":  m.HorizonDays,
+		"horizon_weeks": horizonWeeks(m.HorizonDays),
+	}
+	if m.GG != nil {
+		p["p"], p["q"], p["v"] = m.GG.P, m.GG.Q, m.GG.V
+		p["gg_loglik"] = finiteOrNil(m.GG.LogLik)
+		p["gg_converged"] = m.GG.Converged
+		p["gg_customers"] = m.GG.N
+	} else {
+		p["p"], p["q"], p["v"] = nil, nil, nil
+		p["fallback_value"] = m.FallbackValue
+	}
+	if w := m.Warnings(); len(w) > 0 {
+		p["warnings"] = w
+	}
+	return p
+}
+
+func (m *bgnbdModel) validate() error {
+	if m.HorizonDays <= 0 {
+		return fmt.Errorf("backtest: bgnbd model: horizon_days = %d, want > 0", m.HorizonDays)
+	}
+	if m.BG == nil {
+		return errors.New("backtest: bgnbd model: missing bgnbd parameters")
+	}
+	for _, v := range []struct {
+		name string
+		v    float64
+	}{{"r", m.BG.R}, {"alpha", m.BG.Alpha}, {"a", m.BG.A}, {"b", m.BG.B}} {
+		if !(v.v > 0) || !finite(v.v) {
+			return fmt.Errorf("backtest: bgnbd model: %s = %v, want a finite value > 0", v.name, v.v)
+		}
+	}
+	if m.GG == nil {
+		if !(m.FallbackValue >= 0) || !finite(m.FallbackValue) {
+			return fmt.Errorf("backtest: bgnbd model: fallback_value = %v, want a finite value >= 0", m.FallbackValue)
+		}
+		return nil
+	}
+	for _, v := range []struct {
+		name string
+		v    float64
+	}{{"p", m.GG.P}, {"q", m.GG.Q}, {"v", m.GG.V}} {
+		if !(v.v > 0) || !finite(v.v) {
+			return fmt.Errorf("backtest: bgnbd model: gamma-gamma %s = %v, want a finite value > 0", v.name, v.v)
+		}
+	}
+	return nil
+}
+
+// ---- neural models ----
+
+// netModel wraps a trained nn ensemble (kinds ziln and seq).
+type netModel struct {
+	m *nn.Model
+}
+
+func (m *netModel) Kind() string { return string(m.m.Kind()) }
+
+// netInputs returns the raw tabular rows and, for seq models, the flattened
+// channel-major sequences of the customers idx.
+func netInputs(set *features.Set, idx []int, seqWeeks int) (tab, seq [][]float64, err error) {
+	if seqWeeks > 0 && set.Split.SeqWeeks != seqWeeks {
+		return nil, nil, fmt.Errorf("backtest: seq model expects %d-week sequences, the feature set has %d weeks (set SeqWeeks to %d)", seqWeeks, set.Split.SeqWeeks, seqWeeks)
+	}
+	tab = make([][]float64, len(idx))
+	if seqWeeks > 0 {
+		seq = make([][]float64, len(idx))
+	}
+	for k, i := range idx {
+		c := &set.Customers[i]
+		tab[k] = c.Tabular()
+		if seqWeeks > 0 {
+			if len(c.Seq[0]) != seqWeeks || len(c.Seq[1]) != seqWeeks {
+				return nil, nil, fmt.Errorf("backtest: customer %s: sequence has %d/%d weeks, want %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), seqWeeks)
+			}
+			s := make([]float64, 0, 2*seqWeeks)
+			seq[k] = append(append(s, c.Seq[0]...), c.Seq[1]...)
+		}
+	}
+	return tab, seq, nil
+}
+
+func (m *netModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
+	if err := checkIdx(set, idx); err != nil {
+		return nil, nil, err
+	}
+	tab, seq, err := netInputs(set, idx, m.m.SeqWeeks())
+	if err != nil {
+		return nil, nil, err
+	}
+	preds, err := m.m.Predict(tab, seq)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backtest: %s: %w", m.Kind(), err)
+	}
+	value := make([]float64, len(idx))
+	prob := make([]float64, len(idx))
+	for k, p := range preds {
+		value[k], prob[k] = p.Expected, p.Prob
+		if !finite(value[k]) || !finite(prob[k]) {
+			return nil, nil, fmt.Errorf("backtest: %s: customer %s: non-finite prediction (value %v, probability %v)", m.Kind(), set.Customers[idx[k]].ID, value[k], prob[k])
+		}
+	}
+	return value, prob, nil
+}
+
+// Warnings flags ensemble members that were still improving when they hit
+// the epoch budget.
+func (m *netModel) Warnings() []string {
+	var w []string
+	c := m.m.Config
+	for k, s := range m.m.Summary {
+		if s.ValRows > 0 && c.Patience > 0 && s.Epochs >= c.MaxEpochs && s.BestEpoch == s.Epochs {
+			w = append(w, fmt.Sprintf("member %d still improving at the epoch budget (%d epochs, best validation loss at the last epoch); more epochs may help", k, s.Epochs))
+		}
+	}
+	return w
+}
+
+func (m *netModel) Params() map[string]any {
+	c := m.m.Config
+	epochs := make([]int, len(m.m.Summary))
+	best := make([]int, len(m.m.Summary))
+	valLoss := make([]any, len(m.m.Summary))
+	for k, s := range m.m.Summary {
+		epochs[k], best[k], valLoss[k] = s.Epochs, s.BestEpoch, finiteOrNil(s.BestValLoss)
+		if s.ValRows == 0 {
+			valLoss[k] = nil
+		}
+	}
+	p := map[string]any{
+		"hidden":        slices.Clone(c.Hidden),
+		"lr":            c.LR,
+		"weight_decay":  c.WeightDecay,
+		"batch_size":    c.BatchSize,
+		"max_epochs":    c.MaxEpochs,
+		"patience":      c.Patience,
+		"val_fraction":  c.ValFraction,
+		"ensemble":      c.Ensemble,
+		"seed":          c.Seed,
+		"value_cap":     finiteOrNil(m.m.ValueCap),
+		"train_rows":    m.m.TrainRows,
+		"positives":     m.m.Positives,
+		"epochs":        epochs,
+		"best_epochs":   best,
+		"best_val_loss": valLoss,
+	}
+	if c.Kind == nn.KindSeq {
+		p["seq_weeks"], p["conv_filters"], p["kernel_size"], p["conv_stride"] = c.SeqWeeks, c.ConvFilters, c.KernelSize, c.ConvStride
+	}
+	if w := m.Warnings(); len(w) > 0 {
+		p["warnings"] = w
+	}
+	return p
+}
+
+// NetModel returns the nn ensemble inside a ziln or seq model (for ONNX
+// export), and false for the other kinds.
+func NetModel(m Model) (*nn.Model, bool) {
+	if n, ok := m.(*netModel); ok && n.m != nil {
+		return n.m, true
+	}
+	return nil, false
+}
+
+// NewNetModel wraps a trained nn ensemble as a Model.
+func NewNetModel(m *nn.Model) (Model, error) {
+	if m == nil {
+		return nil, errors.New("backtest: nil nn model")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	return &netModel{m: m}, nil
+}
+
+// Warnings returns the warnings of a fitted model (boundary solutions,
+// fallbacks, members still improving at the epoch budget); nil if none.
+func Warnings(m Model) []string {
+	switch t := m.(type) {
+	case *bgnbdModel:
+		return t.Warnings()
+	case *netModel:
+		return t.Warnings()
+	}
+	return nil
+}
+
+// ---- artifacts ----
+
+// envelope is the stored form of a model.
+type envelope struct {
+	Kind  string          `json:"kind"`
+	Model json.RawMessage `json:"model"`
+}
+
+// MarshalModel encodes a fitted model as the JSON envelope
+// {"kind": KIND, "model": {...}}. Floats are written so that they read back
+// bit-identically (shortest round-trip decimal; nn weights as base64).
+func MarshalModel(m Model) ([]byte, error) {
+	var inner any
+	switch t := m.(type) {
+	case *naiveModel:
+		inner = t
+	case *bgnbdModel:
+		inner = t
+	case *netModel:
+		inner = t.m
+	case nil:
+		return nil, errors.New("backtest: marshal: nil model")
+	default:
+		return nil, fmt.Errorf("backtest: marshal: model type %T (kind %q) is not one of this package's models", m, m.Kind())
+	}
+	b, err := json.Marshal(inner)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: marshal %s model: %w", m.Kind(), err)
+	}
+	out, err := json.Marshal(envelope{Kind: m.Kind(), Model: b})
+	if err != nil {
+		return nil, fmt.Errorf("backtest: marshal %s model: %w", m.Kind(), err)
+	}
+	return out, nil
+}
+
+// UnmarshalModel decodes a model written by [MarshalModel] and validates its
+// parameters.
+func UnmarshalModel(b []byte) (Model, error) {
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("backtest: decode model envelope: %w", err)
+	}
+	if env.Kind == "" {
+		return nil, errors.New(`backtest: decode model: envelope has no "kind"`)
+	}
+	if len(bytes.TrimSpace(env.Model)) == 0 || string(bytes.TrimSpace(env.Model)) == "null" {
+		return nil, fmt.Errorf(`backtest: decode %s model: envelope has no "model"`, env.Kind)
+	}
+	kind, err := ParseKind(env.Kind)
+	if err != nil {
+		return nil, err
+	}
+	strict := func(v any) error {
+		dec := json.NewDecoder(bytes.NewReader(env.Model))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("backtest: decode %s model: %w", kind, err)
+		}
+		return nil
+	}
+	switch kind {
+	case KindNaive:
+		m := &naiveModel{}
+		if err := strict(m); err != nil {
+			return nil, err
+		}
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	case KindBGNBD:
+		m := &bgnbdModel{}
+		if err := strict(m); err != nil {
+			return nil, err
+		}
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	default:
+		nm := &nn.Model{}
+		if err := json.Unmarshal(env.Model, nm); err != nil {
+			return nil, fmt.Errorf("backtest: decode %s model: %w", kind, err)
+		}
+		if string(nm.Kind()) != kind {
+			return nil, fmt.Errorf("backtest: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
+		}
+		return &netModel{m: nm}, nil
+	}
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,0 +1,201 @@
+package backtest
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/internal/testenv"
+)
+
+var cdnowCutoff = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
+
+// TestCDNOWSampleBGNBD fits BG/NBD × Gamma-Gamma on the whole CDNOW sample
+// (Hardie's calibration period) and compares with the published parameters
+// and with lifetimes' per-customer predictions.
+func TestCDNOWSampleBGNBD(t *testing.T) {
+	dir := testenv.SharedData(t)
+	f, err := os.Open(filepath.Join(dir, "cdnow_sample.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	set, _, err := features.BuildFromReader(f, dataset.Options{Format: dataset.FormatCDNOW}, features.Split{Cutoff: cdnowCutoff, HorizonDays: 273})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Len() != 2357 {
+		t.Fatalf("%d customers, want 2357", set.Len())
+	}
+	m, info, err := Fit(context.Background(), KindBGNBD, set, allIndices(set.Len()), FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Warnings) != 0 {
+		t.Errorf("warnings on CDNOW: %q", info.Warnings)
+	}
+	p := m.Params()
+	for _, ref := range []struct {
+		name string
+		want float64
+	}{{"r", 0.243}, {"alpha", 4.414}, {"a", 0.793}, {"b", 2.426}, {"p", 6.25}, {"q", 3.74}, {"v", 15.44}} {
+		got := p[ref.name].(float64)
+		if math.Abs(got-ref.want) > 0.01*ref.want {
+			t.Errorf("%s = %.4f, published %.4f (tolerance 1%%)", ref.name, got, ref.want)
+		}
+	}
+	if ll := p["loglik"].(float64); math.Abs(ll-(-9582.4)) > 0.5 {
+		t.Errorf("loglik = %.2f, published -9582.4", ll)
+	}
+
+	// lifetimes' predicted holdout spend per customer.
+	rf, err := os.Open(filepath.Join(dir, "cdnow_sample_calholdout_lifetimes_ref.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	rows, err := csv.NewReader(rf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	ref := map[string]float64{}
+	for _, r := range rows[1:] {
+		v, err := strconv.ParseFloat(r[col["pred_spend_holdout"]], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref[r[col["id"]]] = v
+	}
+	value, _, err := m.Predict(set, allIndices(set.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	var worstID string
+	for i, c := range set.Customers {
+		want, ok := ref[c.ID]
+		if !ok {
+			t.Fatalf("customer %s not in the reference", c.ID)
+		}
+		// 6 significant digits in the file, parameters agree to ~1e-4.
+		if d := math.Abs(value[i]-want) / math.Max(want, 1); d > worst {
+			worst, worstID = d, c.ID
+		}
+	}
+	if worst > 2e-3 {
+		t.Errorf("largest relative difference to lifetimes' predicted spend: %.3g (customer %s)", worst, worstID)
+	}
+}
+
+// TestRealDataBaselines runs the fast models end to end on the three real
+// logs and checks the dataset and split counts of the README.
+func TestRealDataBaselines(t *testing.T) {
+	dir := testenv.SharedData(t)
+	tests := []struct {
+		file                   string
+		format                 dataset.Format
+		cutoff                 time.Time
+		horizon                int
+		rows, rejected, scored int
+		wantWarning            string
+		// bgnbdBeatsNaive names the metric on which BG/NBD must beat naive.
+		bgnbdBeatsNaive string
+	}{
+		{"cdnow_sample.txt", dataset.FormatCDNOW, cdnowCutoff, 273, 6919, 0, 2357, "", "decile_mape"},
+		// One master repeater has mbar = 0 (README).
+		{"cdnow_master.txt.gz", "", cdnowCutoff, 273, 69659, 0, 23570, "1 repeat customers with mbar <= 0 were left out", "decile_mape"},
+		{"online_retail_uci.csv.gz", "", time.Date(2011, 9, 8, 0, 0, 0, 0, time.UTC), 92, 541909, 541909 - 397884, 3362, "no-dropout boundary", "normalized_gini"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := Run(context.Background(), Options{Input: filepath.Join(dir, tc.file), Format: tc.format, Cutoff: tc.cutoff,
+				HorizonDays: tc.horizon, Models: []string{"naive", "bgnbd"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Dataset.Rows != int64(tc.rows) || res.Dataset.RejectedRows != int64(tc.rejected) {
+				t.Errorf("dataset %+v, want %d rows, %d rejected", res.Dataset, tc.rows, tc.rejected)
+			}
+			if s := res.Split; s.TrainCustomers+s.TestCustomers != tc.scored {
+				t.Errorf("split %+v, want %d scored customers", s, tc.scored)
+			}
+			if len(res.Warnings) != 0 {
+				t.Errorf("warnings %q", res.Warnings)
+			}
+			w, _ := res.Models["bgnbd"].Params["warnings"].([]string)
+			if joined := strings.Join(w, "\n"); !strings.Contains(joined, tc.wantWarning) || (tc.wantWarning == "" && len(w) > 0) {
+				t.Errorf("bgnbd warnings %q, want %q", w, tc.wantWarning)
+			}
+			for name, mr := range res.Models {
+				m := mr.Metrics
+				if !(m.NormalizedGini > 0.3) || !(m.AUC > 0.65) || math.IsNaN(m.DecileMAPE) {
+					t.Errorf("%s: %+v", name, m)
+				}
+			}
+			bg, naive := res.Models["bgnbd"].Metrics, res.Models["naive"].Metrics
+			if !(bg.MAE < naive.MAE) {
+				t.Errorf("bgnbd MAE %.2f should beat naive %.2f", bg.MAE, naive.MAE)
+			}
+			switch tc.bgnbdBeatsNaive {
+			case "decile_mape":
+				if !(bg.DecileMAPE < naive.DecileMAPE) {
+					t.Errorf("bgnbd decile MAPE %.3f should beat naive %.3f", bg.DecileMAPE, naive.DecileMAPE)
+				}
+			case "normalized_gini":
+				if !(bg.NormalizedGini > naive.NormalizedGini) {
+					t.Errorf("bgnbd gini %.3f should beat naive %.3f", bg.NormalizedGini, naive.NormalizedGini)
+				}
+			}
+			b, _ := json.Marshal(res)
+			t.Logf("%s", b)
+		})
+	}
+}
+
+// TestLongAllModels runs all four models with their default configuration
+// on CDNOW master and Online Retail (minutes; CLVFLOW_LONG_TESTS=1).
+func TestLongAllModels(t *testing.T) {
+	if os.Getenv("CLVFLOW_LONG_TESTS") == "" {
+		t.Skip("set CLVFLOW_LONG_TESTS=1 to train every model on the real data sets (several minutes)")
+	}
+	dir := testenv.SharedData(t)
+	for _, tc := range []struct {
+		file    string
+		cutoff  time.Time
+		horizon int
+	}{
+		{"cdnow_master.txt.gz", cdnowCutoff, 273},
+		{"online_retail_uci.csv.gz", time.Date(2011, 9, 8, 0, 0, 0, 0, time.UTC), 92},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			start := time.Now()
+			res, err := Run(context.Background(), Options{Input: filepath.Join(dir, tc.file), Cutoff: tc.cutoff, HorizonDays: tc.horizon})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.MarshalIndent(res, "", "  ")
+			t.Logf("%s in %v:\n%s", tc.file, time.Since(start).Round(time.Millisecond), b)
+			bg := res.Models["bgnbd"].Metrics
+			for _, k := range []string{"ziln", "seq"} {
+				m := res.Models[k].Metrics
+				if !(m.NormalizedGini > 0.3) || math.IsNaN(m.DecileMAPE) || !(m.AUC > 0.65) {
+					t.Errorf("%s: %+v", k, m)
+				}
+				t.Logf("%s gini %.4f vs bgnbd %.4f; decile MAPE %.4f vs %.4f", k, m.NormalizedGini, bg.NormalizedGini, m.DecileMAPE, bg.DecileMAPE)
+			}
+		})
+	}
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clvflow/clvflow/backtest"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/nn"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).backtestCmd)
+}
+
+// backtestFlags are the flags of `clvflow backtest`.
+type backtestFlags struct {
+	input, format, cutoff        string
+	horizon, seqWeeks, maxEpochs int
+	seed                         uint64
+	testFraction, maxRejected    float64
+	models                       []string
+	csv                          dataset.CSVMapping
+	asJSON                       bool
+}
+
+func (f *backtestFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.input, "input", "", "transaction log (CSV or CDNOW text, plain or gzip)")
+	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.cutoff, "cutoff", "", "last calibration day YYYY-MM-DD (default: last day of data minus the horizon)")
+	fs.IntVar(&f.horizon, "horizon-days", 0, "holdout horizon in days (default training.horizon_days)")
+	fs.StringSliceVar(&f.models, "models", nil, "models to fit: naive,bgnbd,ziln,seq (default training.models)")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed of the train/test split and the neural models (default training.seed)")
+	fs.Float64Var(&f.testFraction, "test-fraction", 0, "share of customers held out for the metrics, in (0,1) (default training.test_fraction)")
+	fs.IntVar(&f.seqWeeks, "seq-weeks", 0, "weeks of activity history of the sequence model (default training.seq_weeks)")
+	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget per ensemble member of the neural models (default: the model's own)")
+	fs.Float64Var(&f.maxRejected, "max-rejected-fraction", 0, "largest share of rows validation may reject (default training.max_rejected_fraction)")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	fs.StringVar(&f.csv.Customer, "customer-col", "", "csv: customer id column")
+	fs.StringVar(&f.csv.Time, "time-col", "", "csv: timestamp column")
+	fs.StringVar(&f.csv.Amount, "amount-col", "", "csv: amount column")
+	fs.StringVar(&f.csv.Quantity, "quantity-col", "", "csv: quantity column (with --price-col; amount = quantity × price)")
+	fs.StringVar(&f.csv.Price, "price-col", "", "csv: unit price column (with --quantity-col)")
+}
+
+// options merges the flags over the training defaults of the configuration.
+func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, error) {
+	var o backtest.Options
+	if f.input == "" {
+		return o, errors.New("--input FILE is required")
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return o, err
+	}
+	tr := cfg.Training
+	o = backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
+		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs}
+	fs := c.Flags()
+	if fs.Changed("horizon-days") {
+		if f.horizon <= 0 {
+			return o, fmt.Errorf("--horizon-days %d: want a number of days > 0", f.horizon)
+		}
+		o.HorizonDays = f.horizon
+	}
+	if fs.Changed("models") {
+		o.Models = f.models
+	}
+	if fs.Changed("seed") {
+		if f.seed == 0 {
+			return o, errors.New("--seed 0 is reserved for the default seed; choose a seed > 0")
+		}
+		o.Seed = f.seed
+	}
+	if fs.Changed("test-fraction") {
+		if !(f.testFraction > 0 && f.testFraction < 1) {
+			return o, fmt.Errorf("--test-fraction %v: want a share in (0,1)", f.testFraction)
+		}
+		o.TestFraction = f.testFraction
+	}
+	if fs.Changed("seq-weeks") {
+		o.SeqWeeks = f.seqWeeks
+	}
+	if fs.Changed("max-rejected-fraction") {
+		if !(f.maxRejected >= 0 && f.maxRejected <= 1) {
+			return o, fmt.Errorf("--max-rejected-fraction %v: want a share in [0,1]", f.maxRejected)
+		}
+		o.MaxRejectedFraction = f.maxRejected
+		if f.maxRejected == 0 {
+			o.MaxRejectedFraction = -1 // dataset: negative tolerates no rejected row
+		}
+	}
+	if f.maxEpochs < 0 {
+		return o, fmt.Errorf("--max-epochs %d: want a number of epochs >= 0", f.maxEpochs)
+	}
+	if f.cutoff != "" {
+		t, err := time.Parse(backtest.DateLayout, f.cutoff)
+		if err != nil {
+			return o, fmt.Errorf("--cutoff %q is not a date YYYY-MM-DD", f.cutoff)
+		}
+		o.Cutoff = t
+	}
+	format, err := dataset.ParseFormat(f.format)
+	if err != nil {
+		return o, fmt.Errorf("--format: %w", err)
+	}
+	if f.csv != (dataset.CSVMapping{}) {
+		if format != dataset.FormatCSV && format != dataset.FormatAuto {
+			return o, fmt.Errorf("--*-col flags need --format csv, not %s", format)
+		}
+		if (f.csv.Quantity == "") != (f.csv.Price == "") {
+			return o, errors.New("--quantity-col and --price-col go together")
+		}
+		if f.csv.Amount != "" && f.csv.Quantity != "" {
+			return o, errors.New("give either --amount-col or --quantity-col with --price-col, not both")
+		}
+		format = dataset.FormatCSV
+		o.CSV = f.csv
+	}
+	o.Format = format
+	if _, err := backtest.ParseKinds(o.Models); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func (a *app) backtestCmd() *cobra.Command {
+	var f backtestFlags
+	c := &cobra.Command{
+		Use:   "backtest --input FILE",
+		Short: "Fit and score the CLV models locally on a calibration/holdout split (no Temporal)",
+		Long: `backtest reads and cleans a transaction log, builds per-customer features at the
+cutoff, holds out a seeded random share of the customers, fits every requested model
+(naive, bgnbd = BG/NBD × Gamma-Gamma, ziln, seq) on the others and prints the holdout
+metrics on the held-out customers. Nothing is stored and no server is needed.`,
+		Example: `  clvflow backtest --input cdnow_sample.txt --format cdnow --cutoff 1997-09-30 --horizon-days 273 --models bgnbd --json
+  clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := f.options(cmd, a)
+			if err != nil {
+				return oneLine(fmt.Errorf("backtest: %w", err))
+			}
+			log := a.logger()
+			o.Progress = func(model string, r nn.EpochReport) {
+				log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
+					"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
+			}
+			start := time.Now()
+			res, err := backtest.Run(cmd.Context(), o)
+			if err != nil {
+				return oneLine(err)
+			}
+			if f.asJSON {
+				return writeJSON(a.out, res)
+			}
+			printBacktest(a.out, filepath.Base(o.Input), res, time.Since(start))
+			return nil
+		},
+	}
+	f.register(c)
+	return c
+}
+
+// oneLine flattens multi-line errors (errors.Join) into one line.
+func oneLine(err error) error {
+	if s := err.Error(); strings.Contains(s, "\n") {
+		return errors.New(strings.ReplaceAll(s, "\n", "; "))
+	}
+	return err
+}
+
+// fmtMetric prints a metric with 4 decimals, "-" when undefined.
+func fmtMetric(v float64, decimals int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", decimals, v)
+}
+
+// printBacktest writes the human-readable report.
+func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Duration) {
+	d, s := r.Dataset, r.Split
+	fmt.Fprintf(w, "dataset  %s (%s): %d rows, %d rejected, %d customers, %s .. %s\n",
+		file, d.Format, d.Rows, d.RejectedRows, d.Customers, d.FirstDay, d.LastDay)
+	fmt.Fprintf(w, "split    cutoff %s, horizon %d days: %d train / %d test customers (seed %d, test fraction %g)",
+		s.Cutoff, s.HorizonDays, s.TrainCustomers, s.TestCustomers, s.Seed, s.TestFraction)
+	if s.HoldoutOnlyCustomers > 0 {
+		fmt.Fprintf(w, "; %d customers first bought after the cutoff and are not scored", s.HoldoutOnlyCustomers)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tfit s\tgini\tspearman\tdecile MAPE\tMAE\tRMSE\tAUC\tprecision\trecall\tF1\tpredicted\tactual\t")
+	for _, name := range r.ModelNames() {
+		mr := r.Models[name]
+		m := mr.Metrics
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, mr.FitSeconds,
+			fmtMetric(m.NormalizedGini, 4), fmtMetric(m.Spearman, 4), fmtMetric(m.DecileMAPE, 4),
+			fmtMetric(m.MAE, 2), fmtMetric(m.RMSE, 2), fmtMetric(m.AUC, 4), fmtMetric(m.Precision, 4),
+			fmtMetric(m.Recall, 4), fmtMetric(m.F1, 4), fmtMetric(m.TotalPredicted, 0), fmtMetric(m.TotalActual, 0))
+	}
+	tw.Flush()
+	if mr, ok := r.Models[backtest.KindBGNBD]; ok {
+		p := mr.Params
+		var parts []string
+		for _, k := range []string{"r", "alpha", "a", "b", "p", "q", "v", "loglik"} {
+			if v, ok := p[k].(float64); ok {
+				parts = append(parts, fmt.Sprintf("%s %.4g", k, v))
+			}
+		}
+		fmt.Fprintf(w, "\nbgnbd    %s\n", strings.Join(parts, "  "))
+	}
+	for _, name := range r.ModelNames() {
+		if e, ok := r.Models[name].Params["epochs"].([]int); ok {
+			fmt.Fprintf(w, "%-8s epochs per ensemble member %v\n", name, e)
+		}
+	}
+	var warnings []string
+	warnings = append(warnings, r.Warnings...)
+	for _, name := range r.ModelNames() {
+		if ws, ok := r.Models[name].Params["warnings"].([]string); ok {
+			for _, s := range ws {
+				if !strings.HasPrefix(s, name+": ") {
+					s = name + ": " + s
+				}
+				warnings = append(warnings, s)
+			}
+		}
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintln(w)
+		for _, s := range warnings {
+			fmt.Fprintln(w, "warning: "+s)
+		}
+	}
+	fmt.Fprintf(w, "\nmetrics on the %d test customers; total time %.1fs\n", s.TestCustomers, elapsed.Seconds())
+}

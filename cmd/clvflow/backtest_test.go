@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/internal/testenv"
+)
+
+// runBacktestCLI runs `clvflow backtest args...` in-process.
+func runBacktestCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs(append([]string{"backtest"}, args...))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = root.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// backtestDemo is the CDNOW master log shipped in testdata/demo.
+func backtestDemo(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "testdata", "demo", "cdnow_master.txt.gz")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("demo data missing: %v", err)
+	}
+	return p
+}
+
+func TestBacktestCLIJSON(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	out, _, err := runBacktestCLI(t, "--input", backtestDemo(t), "--format", "cdnow", "--cutoff", "1997-09-30",
+		"--horizon-days", "273", "--models", "bgnbd,naive", "--seed", "7", "--test-fraction", "0.25", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Dataset struct {
+			Rows, RejectedRows, Customers int64
+		}
+		Split struct {
+			Cutoff         string `json:"cutoff"`
+			HorizonDays    int    `json:"horizon_days"`
+			TrainCustomers int    `json:"train_customers"`
+			TestCustomers  int    `json:"test_customers"`
+		}
+		Models map[string]struct {
+			Params     map[string]any     `json:"params"`
+			FitSeconds *float64           `json:"fit_seconds"`
+			Metrics    map[string]float64 `json:"metrics"`
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Errorf("more than one JSON value on stdout")
+	}
+	if res.Split.Cutoff != "1997-09-30" || res.Split.HorizonDays != 273 || res.Split.TestCustomers != 5893 || res.Split.TrainCustomers != 23570-5893 {
+		t.Errorf("split = %+v, want 1997-09-30, 273 days, 17677/5893", res.Split)
+	}
+	if len(res.Models) != 2 {
+		t.Fatalf("models = %v", res.Models)
+	}
+	bg := res.Models["bgnbd"]
+	for _, k := range []string{"r", "alpha", "a", "b", "p", "q", "v", "loglik"} {
+		if _, ok := bg.Params[k].(float64); !ok {
+			t.Errorf("bgnbd params lack %s: %v", k, bg.Params)
+		}
+	}
+	if bg.FitSeconds == nil || bg.Metrics["normalized_gini"] <= 0 || bg.Metrics["total_actual"] <= 0 {
+		t.Errorf("bgnbd result %+v", bg)
+	}
+}
+
+func TestBacktestCLITable(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "orders.csv")
+	var b strings.Builder
+	b.WriteString("user;ts;qty;price\n")
+	for c := 0; c < 80; c++ {
+		for k := 0; k <= c%5; k++ {
+			fmt.Fprintf(&b, "u%d;2023-%02d-%02d 10:00;%d;%d.50\n", c, 1+(c+3*k)%12, 1+(c*7+k)%28, 1+k, 3+c%7)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runBacktestCLI(t, "--input", path, "--format", "csv", "--customer-col", "user", "--time-col", "ts",
+		"--quantity-col", "qty", "--price-col", "price", "--horizon-days", "120", "--models", "naive,bgnbd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dataset  orders.csv (csv):", "cutoff 2023-08-28, horizon 120 days" /* last day 2023-12-26 − 120 */, "not scored", "naive", "bgnbd", "gini", "decile MAPE", "metrics on the"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Errorf("table output looks like JSON:\n%s", out)
+	}
+}
+
+func TestBacktestCLIErrors(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	demo := backtestDemo(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no input", nil, "backtest: --input FILE is required"},
+		{"bad cutoff", []string{"--input", demo, "--cutoff", "30/09/1997"}, `--cutoff "30/09/1997" is not a date YYYY-MM-DD`},
+		{"bad model", []string{"--input", demo, "--models", "naive,forest"}, `unknown model kind "forest"`},
+		{"bad format", []string{"--input", demo, "--format", "xlsx"}, "unknown format"},
+		{"bad fraction", []string{"--input", demo, "--test-fraction", "1"}, "--test-fraction 1: want a share in (0,1)"},
+		{"bad horizon", []string{"--input", demo, "--horizon-days", "0"}, "--horizon-days 0"},
+		{"cols without csv", []string{"--input", demo, "--format", "cdnow", "--amount-col", "x"}, "need --format csv"},
+		{"quantity without price", []string{"--input", demo, "--quantity-col", "q"}, "--quantity-col and --price-col go together"},
+		{"missing file", []string{"--input", filepath.Join(t.TempDir(), "none.csv")}, "none.csv"},
+		{"args", []string{"extra"}, "unknown command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runBacktestCLI(t, tc.args...)
+			if err == nil {
+				t.Fatalf("no error; stdout:\n%s", out)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+			if out != "" {
+				t.Errorf("stdout not empty on error: %q", out)
+			}
+		})
+	}
+}
