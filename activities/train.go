@@ -39,7 +39,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	if err != nil {
 		return res, err
 	}
-	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs}
+	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
 	if isNet(in.Kind) && activity.IsActivity(ctx) {
 		var mu sync.Mutex
 		progress := TrainProgress{Kind: in.Kind}

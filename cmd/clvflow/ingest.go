@@ -18,8 +18,10 @@ var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
 // workflowID builds a human-readable workflow id: kind-name-time.
 func workflowID(kind, name string, now time.Time) string {
-	base := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
-	base = strings.TrimSuffix(base, ".csv")
+	base := filepath.Base(name)
+	for _, ext := range []string{".gz", ".csv", ".txt", ".tsv"} {
+		base = strings.TrimSuffix(base, ext)
+	}
 	base = strings.Trim(idUnsafe.ReplaceAllString(base, "-"), "-")
 	if len(base) > 40 {
 		base = base[:40]
