@@ -186,13 +186,15 @@ func TestIntegrationIngestWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	d, err := tc.DescribeWorkflowExecution(context.Background(), started.WorkflowID, "")
+	desc, err := tc.DescribeWorkflow(context.Background(), started.WorkflowID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := desc.RawResponse
 	if st := d.GetWorkflowExecutionInfo().GetStatus().String(); st != "Completed" {
 		t.Errorf("workflow status %s", st)
 	}
+	recordHistory(t, tc, started.WorkflowID, "ingest")
 	sa := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()["ClvDataset"]
 	if sa == nil || !strings.Contains(string(sa.GetData()), started.Result.Dataset.SHA256) || started.Result.Dataset.SHA256 == "" {
 		t.Errorf("search attribute ClvDataset = %v, want the dataset sha256 %s", sa, started.Result.Dataset.SHA256)

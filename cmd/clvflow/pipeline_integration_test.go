@@ -15,7 +15,10 @@ import (
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/internal/testenv"
 	"github.com/clvflow/clvflow/workflows"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // pipelineEnv makes the gate permissive: these tests check the platform's
@@ -120,6 +123,19 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 	out, _, err := clvflow(t, "rollback", "--actor", "carol", "--reason", "revenue dip", "--json")
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
+	}
+	if os.Getenv("CLVFLOW_RECORD_HISTORIES") != "" {
+		tc, err := client.Dial(client.Options{HostPort: os.Getenv("CLVFLOW_TEMPORAL_ADDRESS"), Logger: quietLogger{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordHistory(t, tc, first.WorkflowID, "pipeline-approved")
+		var rb struct {
+			WorkflowID string `json:"workflow_id"`
+		}
+		_ = json.Unmarshal([]byte(out), &rb)
+		recordHistory(t, tc, rb.WorkflowID, "rollback")
+		tc.Close()
 	}
 	if !strings.Contains(out, `"to": "`+v1+`"`) {
 		t.Fatalf("rollback output: %s", out)
@@ -235,10 +251,11 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("training never reported a checkpoint")
 		}
-		d, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		desc, err := tc.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
 		if err != nil {
 			t.Fatal(err)
 		}
+		d := desc.RawResponse
 		for _, pa := range d.GetPendingActivities() {
 			if pa.GetActivityType().GetName() != "TrainModel" || pa.GetHeartbeatDetails() == nil {
 				continue
@@ -290,4 +307,34 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 		t.Fatalf("ONNX differs after resume: %s vs %s", disturbed.ONNX.SHA256, undisturbed.ONNX.SHA256)
 	}
 	t.Logf("resumed from epoch %d; ONNX sha256 %s identical", resumed, disturbed.ONNX.SHA256)
+	recordHistory(t, tc, run.GetID(), "pipeline-worker-killed")
+}
+
+// recordHistory saves a finished run's event history for the replay tests
+// in workflows/testdata/histories when CLVFLOW_RECORD_HISTORIES names a
+// directory (run by hand after changing workflow code on purpose:
+// CLVFLOW_RECORD_HISTORIES=$PWD/workflows/testdata/histories go test ...).
+func recordHistory(t *testing.T, tc client.Client, workflowID, name string) {
+	t.Helper()
+	dir := os.Getenv("CLVFLOW_RECORD_HISTORIES")
+	if dir == "" {
+		return
+	}
+	var events []*historypb.HistoryEvent
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %d events of %s into %s", len(events), workflowID, name)
 }
