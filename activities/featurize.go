@@ -65,6 +65,13 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, err)
 	}
+	if in.DataEnd != "" {
+		end, err := time.Parse(time.RFC3339, in.DataEnd)
+		if err == nil && split.HoldoutEnd().After(end.Add(24*time.Hour)) {
+			return res, nonRetryablef(ErrTypeBadData, "the holdout window %s..%s ends after the last transaction (%s): there are no labels to train on; use an earlier --cutoff/--as-of or a shorter --horizon-days",
+				split.Cutoff.Format("2006-01-02"), split.HoldoutEnd().Format("2006-01-02"), end.Format("2006-01-02"))
+		}
+	}
 	rc, err := a.Store.Get(ctx, in.Clean)
 	if err != nil {
 		return res, storeError(err)

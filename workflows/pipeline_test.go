@@ -434,3 +434,23 @@ func TestEvaluateGateRecordsEveryNumber(t *testing.T) {
 		t.Errorf("lift check %+v", c)
 	}
 }
+
+func (s *PipelineSuite) TestScheduledRunTrainsAsOfItsScheduledTime() {
+	s.setup(goodEval(""), "", "Featurize")
+	var got activities.FeaturizeInput
+	s.env.OnActivity(s.a.Featurize, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FeaturizeInput) (activities.FeaturizeResult, error) {
+			got = in
+			return activities.FeaturizeResult{Features: ref("feat"), Split: ref("split"), Cutoff: "2011-06-01", HorizonDays: 90, TestCustomers: 500}, nil
+		})
+	scheduled := time.Date(2011, 9, 8, 3, 0, 0, 0, time.UTC)
+	s.Require().NoError(s.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
+		temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime").ValueSet(scheduled))))
+	in := baseInput()
+	in.UseScheduledTime = true
+	in.AutoApproveAs = "scheduler"
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	s.result()
+	s.Equal("2011-09-08", got.AsOf, "a scheduled (or backfilled) run trains on the data as of its scheduled day")
+	s.Empty(got.Cutoff, "the cutoff then follows from the as-of date and the horizon")
+}
