@@ -1,0 +1,198 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Kind names a model architecture.
+type Kind string
+
+// Model kinds.
+const (
+	// KindZILN is the MLP on the tabular base features.
+	KindZILN Kind = "ziln"
+	// KindSeq adds a 1-D CNN branch over the weekly sequence.
+	KindSeq Kind = "seq"
+)
+
+// ParseKind converts a model-kind name ("ziln" or "seq", case-insensitive).
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
+	case KindZILN, KindSeq:
+		return k, nil
+	}
+	return "", fmt.Errorf("nn: unknown model kind %q (want %q or %q)", s, KindZILN, KindSeq)
+}
+
+// TabularColumns are the names of the per-customer base features, in the
+// order of the tabular input (shared contract).
+var TabularColumns = []string{"x", "t_x", "T", "recency", "cal_spend", "mbar", "first_value"}
+
+// NumTabular is the number of tabular input columns.
+const NumTabular = 7
+
+// SeqChannels are the channels of the weekly sequence input, channel-major.
+var SeqChannels = []string{"spend", "purchase_days"}
+
+// NumSeqChannels is the number of sequence channels.
+const NumSeqChannels = 2
+
+// DefaultSeed is the seed of [DefaultConfig].
+const DefaultSeed uint64 = 42
+
+// Config holds the architecture and training hyper-parameters. Every field
+// influences the trained weights, so the whole Config is stored in the Model.
+type Config struct {
+	// Kind selects the architecture.
+	Kind Kind `json:"kind"`
+	// Hidden are the widths of the ReLU dense layers before the ZILN head.
+	Hidden []int `json:"hidden"`
+	// LR is Adam's learning rate.
+	LR float64 `json:"lr"`
+	// WeightDecay is the L2 coefficient added to every gradient (as in
+	// PyTorch's Adam weight_decay).
+	WeightDecay float64 `json:"weight_decay"`
+	// BatchSize is the fixed mini-batch size of the training graph.
+	BatchSize int `json:"batch_size"`
+	// MaxEpochs bounds the epochs per ensemble member.
+	MaxEpochs int `json:"max_epochs"`
+	// Patience is the number of epochs without validation improvement before
+	// stopping; 0 disables early stopping (the last epoch's weights are kept).
+	Patience int `json:"patience"`
+	// ValFraction is the share of training rows held out (seeded, per member)
+	// for early stopping; 0 trains on all rows without early stopping.
+	ValFraction float64 `json:"val_fraction"`
+	// Seed drives initialisation, validation split and shuffling.
+	Seed uint64 `json:"seed"`
+	// SeqWeeks is the sequence length W (KindSeq).
+	SeqWeeks int `json:"seq_weeks"`
+	// ConvFilters is the number of convolution filters (KindSeq).
+	ConvFilters int `json:"conv_filters"`
+	// KernelSize is the convolution width in weeks (KindSeq).
+	KernelSize int `json:"kernel_size"`
+	// ConvStride is the convolution stride in weeks (KindSeq).
+	ConvStride int `json:"conv_stride"`
+	// Ensemble is the number of independently seeded members averaged.
+	Ensemble int `json:"ensemble"`
+	// LogColumns are the tabular columns transformed with log1p(max(v,0))
+	// before standardisation.
+	LogColumns []int `json:"log_columns"`
+	// SigmaFloor is added to softplus(raw) to form sigma.
+	SigmaFloor float64 `json:"sigma_floor"`
+	// ClipNorm clips the global gradient norm of each step; 0 disables it.
+	ClipNorm float64 `json:"clip_norm"`
+}
+
+// DefaultConfig returns the tuned defaults for a kind.
+func DefaultConfig(kind Kind) Config {
+	c := Config{
+		Kind:        kind,
+		Hidden:      []int{64, 32},
+		LR:          3e-4,
+		WeightDecay: 1e-4,
+		BatchSize:   256,
+		MaxEpochs:   200,
+		Patience:    20,
+		ValFraction: 0.15,
+		Seed:        DefaultSeed,
+		Ensemble:    3,
+		LogColumns:  []int{0, 4, 5, 6},
+		SigmaFloor:  1e-3,
+		ClipNorm:    0,
+	}
+	if kind == KindSeq {
+		c.SeqWeeks = 52
+		c.ConvFilters = 8
+		c.KernelSize = 8
+		c.ConvStride = 4
+	}
+	return c
+}
+
+// SeqPositions returns the number of convolution output positions
+// (W−K)/S+1 for KindSeq, 0 otherwise.
+func (c Config) SeqPositions() int {
+	if c.Kind != KindSeq || c.ConvStride <= 0 || c.SeqWeeks < c.KernelSize {
+		return 0
+	}
+	return (c.SeqWeeks-c.KernelSize)/c.ConvStride + 1
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("nn: config: "+format, a...)) }
+	if c.Kind != KindZILN && c.Kind != KindSeq {
+		bad("kind %q is not %q or %q", c.Kind, KindZILN, KindSeq)
+	}
+	if len(c.Hidden) == 0 {
+		bad("hidden must list at least one layer width")
+	}
+	for i, h := range c.Hidden {
+		if h < 1 || h > 4096 {
+			bad("hidden[%d] = %d, want 1..4096", i, h)
+		}
+	}
+	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
+		bad("lr = %v, want a finite value > 0", c.LR)
+	}
+	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
+		bad("weight_decay = %v, want a finite value >= 0", c.WeightDecay)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1<<16 {
+		bad("batch_size = %d, want 1..65536", c.BatchSize)
+	}
+	if c.MaxEpochs < 1 {
+		bad("max_epochs = %d, want >= 1", c.MaxEpochs)
+	}
+	if c.Patience < 0 {
+		bad("patience = %d, want >= 0", c.Patience)
+	}
+	if !(c.ValFraction >= 0 && c.ValFraction <= 0.5) {
+		bad("val_fraction = %v, want 0..0.5", c.ValFraction)
+	}
+	if c.Ensemble < 1 || c.Ensemble > 32 {
+		bad("ensemble = %d, want 1..32", c.Ensemble)
+	}
+	seen := map[int]bool{}
+	for _, col := range c.LogColumns {
+		if col < 0 || col >= NumTabular {
+			bad("log_columns contains %d, want 0..%d", col, NumTabular-1)
+		} else if seen[col] {
+			bad("log_columns repeats %d", col)
+		}
+		seen[col] = true
+	}
+	if !(c.SigmaFloor > 0 && c.SigmaFloor < 1) {
+		bad("sigma_floor = %v, want (0, 1)", c.SigmaFloor)
+	}
+	if !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 0) {
+		bad("clip_norm = %v, want a finite value >= 0", c.ClipNorm)
+	}
+	if c.Kind == KindSeq {
+		if c.SeqWeeks < 1 || c.SeqWeeks > 1040 {
+			bad("seq_weeks = %d, want 1..1040", c.SeqWeeks)
+		}
+		if c.ConvFilters < 1 || c.ConvFilters > 256 {
+			bad("conv_filters = %d, want 1..256", c.ConvFilters)
+		}
+		if c.KernelSize < 1 || c.KernelSize > c.SeqWeeks {
+			bad("kernel_size = %d, want 1..seq_weeks (%d)", c.KernelSize, c.SeqWeeks)
+		}
+		if c.ConvStride < 1 || c.ConvStride > c.KernelSize {
+			bad("conv_stride = %d, want 1..kernel_size (%d)", c.ConvStride, c.KernelSize)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clone deep-copies the slices of c.
+func (c Config) clone() Config {
+	c.Hidden = slices.Clone(c.Hidden)
+	c.LogColumns = slices.Clone(c.LogColumns)
+	return c
+}

@@ -1,0 +1,202 @@
+package nn
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Data is a training set: one row per customer.
+type Data struct {
+	// Tabular holds NumTabular raw base features per row (TabularColumns).
+	Tabular [][]float64
+	// Seq holds 2·SeqWeeks raw values per row, channel-major (spend weeks,
+	// then purchase-day weeks, oldest first); required for KindSeq, ignored
+	// otherwise.
+	Seq [][]float64
+	// Label is the holdout spend. Rows with Label > 0 count as buyers; labels
+	// ≤ 0 count as "did not buy".
+	Label []float64
+}
+
+// ErrNoPositiveLabels is returned when no training row has a label > 0.
+var ErrNoPositiveLabels = errors.New("nn: no training row has a label > 0; the lognormal part cannot be fitted")
+
+// MinTrainRows is the smallest accepted training set.
+const MinTrainRows = 10
+
+// validate checks shapes and finiteness of d for configuration c.
+func (d *Data) validate(c Config) error {
+	n := len(d.Label)
+	if len(d.Tabular) != n {
+		return fmt.Errorf("nn: data has %d tabular rows but %d labels", len(d.Tabular), n)
+	}
+	if n < MinTrainRows {
+		return fmt.Errorf("nn: data has %d rows, need at least %d", n, MinTrainRows)
+	}
+	if c.Kind == KindSeq && len(d.Seq) != n {
+		return fmt.Errorf("nn: seq model needs a sequence per row: %d sequences for %d rows", len(d.Seq), n)
+	}
+	w := NumSeqChannels * c.SeqWeeks
+	pos := 0
+	for i := 0; i < n; i++ {
+		if len(d.Tabular[i]) != NumTabular {
+			return fmt.Errorf("nn: data row %d has %d tabular values, want %d (%v)", i, len(d.Tabular[i]), NumTabular, TabularColumns)
+		}
+		for j, v := range d.Tabular[i] {
+			if !finite(v) {
+				return fmt.Errorf("nn: data row %d column %d (%s) is %v", i, j, TabularColumns[j], v)
+			}
+		}
+		if !finite(d.Label[i]) {
+			return fmt.Errorf("nn: data row %d label is %v", i, d.Label[i])
+		}
+		if d.Label[i] > 0 {
+			pos++
+		}
+		if c.Kind != KindSeq {
+			continue
+		}
+		if len(d.Seq[i]) != w {
+			return fmt.Errorf("nn: data row %d sequence has %d values, want %d (2 channels × %d weeks)", i, len(d.Seq[i]), w, c.SeqWeeks)
+		}
+		for j, v := range d.Seq[i] {
+			if !finite(v) {
+				return fmt.Errorf("nn: data row %d sequence channel %s week %d is %v", i, SeqChannels[j/c.SeqWeeks], j%c.SeqWeeks, v)
+			}
+		}
+	}
+	if pos == 0 {
+		return ErrNoPositiveLabels
+	}
+	return nil
+}
+
+// fitPreprocessing computes the transformation statistics on all rows of d.
+func fitPreprocessing(c Config, d *Data) Preprocessing {
+	p := Preprocessing{Log1p: make([]bool, NumTabular), TabMean: make(Vec, NumTabular), TabStd: make(Vec, NumTabular)}
+	for _, col := range c.LogColumns {
+		p.Log1p[col] = true
+	}
+	n := float64(len(d.Tabular))
+	for j := 0; j < NumTabular; j++ {
+		var s, ss float64
+		for _, row := range d.Tabular {
+			v := row[j]
+			if p.Log1p[j] {
+				v = math.Log1p(math.Max(v, 0))
+			}
+			s += v
+		}
+		mean := s / n
+		for _, row := range d.Tabular {
+			v := row[j]
+			if p.Log1p[j] {
+				v = math.Log1p(math.Max(v, 0))
+			}
+			ss += (v - mean) * (v - mean)
+		}
+		p.TabMean[j], p.TabStd[j] = mean, safeStd(ss/n)
+	}
+	if c.Kind == KindSeq {
+		p.SeqMean, p.SeqStd = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
+		w := c.SeqWeeks
+		cnt := n * float64(w)
+		for ch := 0; ch < NumSeqChannels; ch++ {
+			var s, ss float64
+			for _, row := range d.Seq {
+				for _, v := range row[ch*w : (ch+1)*w] {
+					s += math.Log1p(math.Max(v, 0))
+				}
+			}
+			mean := s / cnt
+			for _, row := range d.Seq {
+				for _, v := range row[ch*w : (ch+1)*w] {
+					dv := math.Log1p(math.Max(v, 0)) - mean
+					ss += dv * dv
+				}
+			}
+			p.SeqMean[ch], p.SeqStd[ch] = mean, safeStd(ss/cnt)
+		}
+	}
+	return p
+}
+
+func safeStd(variance float64) float64 {
+	s := math.Sqrt(variance)
+	if !(s > 1e-9) || !finite(s) {
+		return 1
+	}
+	return s
+}
+
+// prepared holds the transformed training arrays.
+type prepared struct {
+	n      int
+	weeks  int
+	z      []float64 // n·NumTabular standardised tabular inputs
+	q      []float64 // n·2·W standardised log1p sequences (KindSeq)
+	label  []float64
+	bought []float64 // 1 when label > 0
+	logy   []float64 // log(label) for buyers, 0 otherwise
+	konst  []float64 // bought·(log y + ½·log 2π): the loss terms without gradient
+	pos    int
+	cap    float64
+}
+
+func prepare(c Config, p *Preprocessing, d *Data) *prepared {
+	n := len(d.Label)
+	pd := &prepared{n: n, z: make([]float64, n*NumTabular), label: d.Label,
+		bought: make([]float64, n), logy: make([]float64, n), konst: make([]float64, n)}
+	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
+	for i, row := range d.Tabular {
+		p.tabular(row, pd.z[i*NumTabular:(i+1)*NumTabular])
+		y := d.Label[i]
+		pd.cap = math.Max(pd.cap, y)
+		if y > 0 {
+			pd.pos++
+			pd.bought[i] = 1
+			pd.logy[i] = math.Log(y)
+			pd.konst[i] = pd.logy[i] + halfLog2Pi
+		}
+	}
+	if c.Kind == KindSeq {
+		w := NumSeqChannels * c.SeqWeeks
+		pd.weeks = c.SeqWeeks
+		pd.q = make([]float64, n*w)
+		for i, row := range d.Seq {
+			p.sequence(row, pd.q[i*w:(i+1)*w])
+		}
+	}
+	return pd
+}
+
+// fingerprint identifies (config, data) so that a checkpoint is only resumed
+// on the run that wrote it.
+func fingerprint(c Config, d *Data) string {
+	h := sha256.New()
+	cj, _ := json.Marshal(c) // a Config always marshals
+	h.Write(cj)
+	var b [8]byte
+	put := func(v float64) {
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+		h.Write(b[:])
+	}
+	put(float64(len(d.Label)))
+	for i := range d.Label {
+		for _, v := range d.Tabular[i] {
+			put(v)
+		}
+		if c.Kind == KindSeq {
+			for _, v := range d.Seq[i] {
+				put(v)
+			}
+		}
+		put(d.Label[i])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

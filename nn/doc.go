@@ -1,0 +1,33 @@
+// Package nn trains the neural customer-lifetime-value models of clvflow with
+// gorgonia and evaluates them in plain Go.
+//
+// Two model kinds share a zero-inflated lognormal (ZILN) head (Wang, Liu &
+// Miao 2019): the network emits a purchase logit, mu and a raw sigma; the loss
+// is the binary cross-entropy of "bought in the holdout" plus the lognormal
+// negative log-likelihood of the positive labels, and the predicted value is
+// p·exp(mu + sigma²/2), capped at the largest label seen in training.
+//
+//   - [KindZILN]: a ReLU MLP on the seven tabular base features
+//     ([TabularColumns]).
+//   - [KindSeq]: a strided 1-D convolution (+ReLU) over the weekly
+//     [spend, purchase-days] sequence, flattened and concatenated with the
+//     standardised tabular features, followed by the same MLP and head.
+//
+// Pre-processing (log1p of selected columns, standardisation with statistics
+// of the training rows) is part of the [Model], so a model consumes raw
+// feature values. Gorgonia computes the forward/backward passes of training on
+// fixed-size mini-batches (the last partial batch is padded and masked);
+// Adam with L2 weight decay, early stopping and the optimiser state are plain
+// Go so that a [Checkpoint] captures everything and a resumed run is
+// bit-identical to an uninterrupted one. An ensemble of independently seeded
+// members is averaged.
+//
+// [Model.Predict] is the float64 forward pass; [Model.PredictFloat32] is the
+// float32 reference that mirrors, operation by operation, the ONNX graph
+// written by package onnxexport (see [Model.PredictFloat32] for the graph).
+package nn
+
+import (
+	// gorgonia v0.9.18 panics at init on Go ≥ 1.22 without this assertion.
+	_ "go4.org/unsafe/assume-no-moving-gc"
+)

@@ -1,0 +1,396 @@
+// Package onnxexport writes trained nn models as ONNX files (opset 13,
+// float32) following clvflow's model-file contract:
+//
+//   - inputs: "features" float32 [batch, 7] (raw base features) and, for kind
+//     seq, "sequence" float32 [batch, 2, W]; "batch" is a symbolic dimension;
+//   - outputs, all float32 [batch, 1]: "expected_value",
+//     "purchase_probability", "mu", "sigma";
+//   - log1p, standardisation, the convolution and the ensemble average all
+//     happen inside the graph (the op sequence is documented on
+//     nn.Model.PredictFloat32, which evaluates the same graph in Go);
+//   - metadata_props: the clvflow.* keys below, including the JSON feature
+//     schema.
+//
+// Export is deterministic: the same model and metadata give the same bytes.
+package onnxexport
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clvflow/clvflow/nn"
+)
+
+// Graph input and output names (shared contract).
+const (
+	InputFeatures  = "features"
+	InputSequence  = "sequence"
+	OutputExpected = "expected_value"
+	OutputProb     = "purchase_probability"
+	OutputMu       = "mu"
+	OutputSigma    = "sigma"
+	// BatchDim is the symbolic batch dimension.
+	BatchDim = "batch"
+)
+
+// Outputs lists the graph outputs in order.
+var Outputs = []string{OutputExpected, OutputProb, OutputMu, OutputSigma}
+
+// Metadata keys written into metadata_props (shared contract).
+const (
+	KeyModelKind     = "clvflow.model_kind"
+	KeyModelName     = "clvflow.model_name"
+	KeyVersion       = "clvflow.version"
+	KeySeed          = "clvflow.seed"
+	KeyDatasetSHA256 = "clvflow.dataset_sha256"
+	KeyValueCap      = "clvflow.value_cap"
+	KeyFeatureSchema = "clvflow.feature_schema"
+	// KeyEnsemble is an extra key: the number of averaged members.
+	KeyEnsemble = "clvflow.ensemble"
+)
+
+// Opset and IR version of the written files.
+const (
+	Opset     = 13
+	IRVersion = 7
+)
+
+// Metadata describes the exported model version.
+type Metadata struct {
+	// Name is the model name (required).
+	Name string
+	// Version is the model version (required).
+	Version string
+	// DatasetSHA256 is the hex SHA-256 of the training dataset (64 hex
+	// digits, or empty when unknown).
+	DatasetSHA256 string
+	// ProducerVersion is written as producer_version (default "dev").
+	ProducerVersion string
+	// Extra are additional metadata_props; keys must not collide with the
+	// clvflow.* keys above. Written sorted by key.
+	Extra map[string]string
+}
+
+// FeatureSchema is the JSON value of KeyFeatureSchema.
+type FeatureSchema struct {
+	TabularInput     string   `json:"tabular_input"`
+	TabularColumns   []string `json:"tabular_columns"`
+	SequenceInput    string   `json:"sequence_input"`
+	SequenceChannels []string `json:"sequence_channels"`
+	SequenceWeeks    int      `json:"sequence_weeks"`
+	Outputs          []string `json:"outputs"`
+}
+
+// SchemaFor returns the feature schema of a model.
+func SchemaFor(m *nn.Model) FeatureSchema {
+	s := FeatureSchema{
+		TabularInput:     InputFeatures,
+		TabularColumns:   slices.Clone(nn.TabularColumns),
+		SequenceChannels: slices.Clone(nn.SeqChannels),
+		Outputs:          slices.Clone(Outputs),
+	}
+	if m.Kind() == nn.KindSeq {
+		s.SequenceInput = InputSequence
+		s.SequenceWeeks = m.SeqWeeks()
+	}
+	return s
+}
+
+// FormatValueCap renders the value cap as stored in KeyValueCap.
+func FormatValueCap(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// Export writes m as an ONNX model with the given metadata.
+func Export(m *nn.Model, meta Metadata) ([]byte, error) {
+	if m == nil {
+		return nil, errors.New("onnxexport: nil model")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("onnxexport: invalid model: %w", err)
+	}
+	props, err := metadataProps(m, meta)
+	if err != nil {
+		return nil, err
+	}
+	g, err := buildGraph(m)
+	if err != nil {
+		return nil, err
+	}
+	pv := meta.ProducerVersion
+	if pv == "" {
+		pv = "dev"
+	}
+	mp := &pb.ModelProto{
+		IrVersion:       IRVersion,
+		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: Opset}},
+		ProducerName:    "clvflow",
+		ProducerVersion: pv,
+		DocString:       fmt.Sprintf("clvflow %s CLV model (zero-inflated lognormal head, %d member(s))", m.Kind(), len(m.Members)),
+		Graph:           g,
+		MetadataProps:   props,
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("onnxexport: marshal: %w", err)
+	}
+	return b, nil
+}
+
+func metadataProps(m *nn.Model, meta Metadata) ([]*pb.StringStringEntryProto, error) {
+	var errs []error
+	if strings.TrimSpace(meta.Name) == "" {
+		errs = append(errs, errors.New("onnxexport: metadata: model name is required"))
+	}
+	if strings.TrimSpace(meta.Version) == "" {
+		errs = append(errs, errors.New("onnxexport: metadata: version is required"))
+	}
+	if s := meta.DatasetSHA256; s != "" {
+		if b, err := hex.DecodeString(s); err != nil || len(b) != 32 || strings.ToLower(s) != s {
+			errs = append(errs, fmt.Errorf("onnxexport: metadata: dataset_sha256 %q is not 64 lower-case hex digits", s))
+		}
+	}
+	schema, err := json.Marshal(SchemaFor(m))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("onnxexport: feature schema: %w", err))
+	}
+	kv := map[string]string{
+		KeyModelKind:     string(m.Kind()),
+		KeyModelName:     meta.Name,
+		KeyVersion:       meta.Version,
+		KeySeed:          strconv.FormatUint(m.Config.Seed, 10),
+		KeyDatasetSHA256: meta.DatasetSHA256,
+		KeyValueCap:      FormatValueCap(m.ValueCap),
+		KeyFeatureSchema: string(schema),
+		KeyEnsemble:      strconv.Itoa(len(m.Members)),
+	}
+	for k, v := range meta.Extra {
+		if _, clash := kv[k]; clash {
+			errs = append(errs, fmt.Errorf("onnxexport: metadata: extra key %q is reserved", k))
+			continue
+		}
+		if k == "" {
+			errs = append(errs, errors.New("onnxexport: metadata: empty extra key"))
+			continue
+		}
+		kv[k] = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	props := make([]*pb.StringStringEntryProto, len(keys))
+	for i, k := range keys {
+		props[i] = &pb.StringStringEntryProto{Key: k, Value: kv[k]}
+	}
+	return props, nil
+}
+
+// graphBuilder accumulates nodes and initialisers with unique names.
+type graphBuilder struct {
+	nodes []*pb.NodeProto
+	inits []*pb.TensorProto
+	names map[string]bool
+}
+
+func (b *graphBuilder) init(name string, dims []int64, data []float32) string {
+	if b.names[name] {
+		panic("onnxexport: duplicate tensor name " + name) // programming error
+	}
+	b.names[name] = true
+	raw := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+	}
+	b.inits = append(b.inits, &pb.TensorProto{Name: name, Dims: dims, DataType: int32(pb.TensorProto_FLOAT), RawData: raw})
+	return name
+}
+
+func (b *graphBuilder) scalar(name string, v float32) string { return b.init(name, nil, []float32{v}) }
+
+// op adds a node whose single output is named out and returns out.
+func (b *graphBuilder) op(opType, out string, inputs []string, attrs ...*pb.AttributeProto) string {
+	if b.names[out] {
+		panic("onnxexport: duplicate tensor name " + out)
+	}
+	b.names[out] = true
+	b.nodes = append(b.nodes, &pb.NodeProto{OpType: opType, Name: out, Input: inputs, Output: []string{out}, Attribute: attrs})
+	return out
+}
+
+func intsAttr(name string, v ...int64) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
+}
+
+func intAttr(name string, v int64) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INT, I: v}
+}
+
+func narrow(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, f := range v {
+		out[i] = float32(f)
+	}
+	return out
+}
+
+func valueInfo(name string, dims ...any) *pb.ValueInfoProto {
+	shape := &pb.TensorShapeProto{}
+	for _, d := range dims {
+		switch d := d.(type) {
+		case string:
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: d}})
+		case int:
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		}
+	}
+	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{
+		TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT), Shape: shape}}}}
+}
+
+// buildGraph mirrors nn.Model.PredictFloat32 operation by operation.
+func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	b := &graphBuilder{names: map[string]bool{InputFeatures: true, InputSequence: true}}
+	c := m.Constants32()
+	nt := int64(nn.NumTabular)
+
+	one := b.scalar("one", 1)
+	half := b.scalar("half", 0.5)
+	sigmaFloor := b.scalar("sigma_floor", c.SigmaFloor)
+	valueCap := b.scalar("value_cap", c.ValueCap)
+
+	// tabular pre-processing
+	keep := b.init("tab_keep", []int64{nt}, c.Keep)
+	logMask := b.init("tab_logmask", []int64{nt}, c.LogMask)
+	tabMean := b.init("tab_mean", []int64{nt}, c.TabMean)
+	tabInv := b.init("tab_invstd", []int64{nt}, c.TabInvStd)
+	tl := b.op("Log", "tab_log", []string{b.op("Add", "tab_plus1", []string{b.op("Relu", "tab_relu", []string{InputFeatures}), one})})
+	tt := b.op("Add", "tab_t", []string{
+		b.op("Mul", "tab_keep_part", []string{InputFeatures, keep}),
+		b.op("Mul", "tab_log_part", []string{tl, logMask}),
+	})
+	z := b.op("Mul", "tab_z", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
+
+	inputs := []*pb.ValueInfoProto{valueInfo(InputFeatures, BatchDim, nn.NumTabular)}
+	var q string
+	if m.Kind() == nn.KindSeq {
+		w := m.SeqWeeks()
+		inputs = append(inputs, valueInfo(InputSequence, BatchDim, nn.NumSeqChannels, w))
+		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
+		si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
+		sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{InputSequence}), one})})
+		q = b.op("Mul", "seq_q", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
+	}
+
+	type memberOut struct{ p, mu, sigma, e, logE, logP string }
+	outs := make([]memberOut, len(m.Members))
+	single := len(m.Members) == 1
+	for k := range m.Members {
+		net := &m.Members[k]
+		pre := fmt.Sprintf("m%d_", k)
+		x := z
+		if cv := net.Conv; cv != nil {
+			cw := b.init(pre+"conv_w", []int64{int64(cv.Filters), int64(cv.InChannels), int64(cv.Kernel)}, narrow(cv.W))
+			cb := b.init(pre+"conv_b", []int64{int64(cv.Filters)}, narrow(cv.B))
+			conv := b.op("Conv", pre+"conv", []string{q, cw, cb},
+				intsAttr("kernel_shape", int64(cv.Kernel)), intsAttr("strides", int64(cv.Stride)),
+				intsAttr("pads", 0, 0), intsAttr("dilations", 1), intAttr("group", 1))
+			tr := b.op("Transpose", pre+"conv_t", []string{b.op("Relu", pre+"conv_relu", []string{conv})}, intsAttr("perm", 0, 2, 1))
+			flat := b.op("Flatten", pre+"conv_flat", []string{tr}, intAttr("axis", 1))
+			x = b.op("Concat", pre+"concat", []string{z, flat}, intAttr("axis", 1))
+		}
+		for i, d := range net.Hidden {
+			wn := b.init(fmt.Sprintf("%sdense%d_w", pre, i), []int64{int64(d.In), int64(d.Out)}, narrow(d.W))
+			bn := b.init(fmt.Sprintf("%sdense%d_b", pre, i), []int64{int64(d.Out)}, narrow(d.B))
+			x = b.op("Relu", fmt.Sprintf("%sdense%d_relu", pre, i), []string{b.op("Gemm", fmt.Sprintf("%sdense%d", pre, i), []string{x, wn, bn})})
+		}
+		head := func(col int, name, out string) string {
+			h := net.Head
+			w := make([]float32, h.In)
+			for r := range w {
+				w[r] = float32(h.W[r*nn.HeadWidth+col])
+			}
+			wn := b.init(pre+"head_"+name+"_w", []int64{int64(h.In), 1}, w)
+			bn := b.init(pre+"head_"+name+"_b", []int64{1}, []float32{float32(h.B[col])})
+			return b.op("Gemm", out, []string{x, wn, bn})
+		}
+		name := func(local, output string) string {
+			if single && output != "" {
+				return output
+			}
+			return pre + local
+		}
+		logit := head(nn.HeadLogit, "logit", pre+"logit")
+		mu := head(nn.HeadMu, "mu", name("mu", OutputMu))
+		raw := head(nn.HeadSigma, "sigma", pre+"sigma_raw")
+		p := b.op("Sigmoid", name("p", OutputProb), []string{logit})
+		sigma := b.op("Add", name("sigma", OutputSigma), []string{b.op("Softplus", pre+"sigma_sp", []string{raw}), sigmaFloor})
+		hs := b.op("Mul", pre+"half_s2", []string{b.op("Mul", pre+"s2", []string{sigma, sigma}), half})
+		a := b.op("Add", pre+"mu_plus", []string{mu, hs})
+		nlp := b.op("Softplus", pre+"neg_logp", []string{b.op("Neg", pre+"neg_logit", []string{logit})})
+		logE := b.op("Sub", pre+"log_e", []string{a, nlp})
+		outs[k] = memberOut{p: p, mu: mu, sigma: sigma, logE: logE}
+		if single {
+			outs[k].e = b.op("Exp", pre+"e", []string{logE})
+		} else {
+			outs[k].logP = b.op("Neg", pre+"log_p", []string{nlp})
+		}
+	}
+	var e string
+	if single {
+		e = outs[0].e
+	} else {
+		// The mixture is combined in log space (ReduceLogSumExp), so members
+		// whose E or p under- or overflow float32 on extreme inputs cannot
+		// make ONNX Runtime and the Go reference disagree:
+		//   log Ē = LSE_k(log E_k) − log K,  log p̄ = LSE_k(log p_k) − log K
+		//   mu = log Ē − log p̄ − σ̄²/2,  E = exp(log Ē).
+		ps, ss, les, lps := make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs))
+		for k, o := range outs {
+			ps[k], ss[k], les[k], lps[k] = o.p, o.sigma, o.logE, o.logP
+		}
+		logK := b.scalar("log_k", float32(math.Log(float64(len(outs)))))
+		lse := func(name string, in []string) string {
+			cat := b.op("Concat", name+"_members", in, intAttr("axis", 1))
+			r := b.op("ReduceLogSumExp", name+"_lse", []string{cat}, intsAttr("axes", 1), intAttr("keepdims", 1))
+			return b.op("Sub", name+"_mean", []string{r, logK})
+		}
+		b.op("Mean", OutputProb, ps)
+		sigma := b.op("Mean", OutputSigma, ss)
+		le := lse("log_e", les)
+		lp := lse("log_p", lps)
+		e = b.op("Exp", "e_mean", []string{le})
+		hs := b.op("Mul", "half_s2_mean", []string{b.op("Mul", "s2_mean", []string{sigma, sigma}), half})
+		b.op("Sub", OutputMu, []string{b.op("Sub", "log_ratio", []string{le, lp}), hs})
+	}
+	b.op("Min", OutputExpected, []string{e, valueCap})
+
+	var outputs []*pb.ValueInfoProto
+	for _, o := range Outputs {
+		outputs = append(outputs, valueInfo(o, BatchDim, 1))
+	}
+	return &pb.GraphProto{
+		Name:        "clvflow_" + string(m.Kind()),
+		Node:        b.nodes,
+		Initializer: b.inits,
+		Input:       inputs,
+		Output:      outputs,
+	}, nil
+}
