@@ -25,7 +25,9 @@ type SplitDoc struct {
 
 // canonicalOptions reads the clean canonical CSV written by validation.
 func canonicalOptions(name string) dataset.Options {
-	return dataset.Options{Format: dataset.FormatCSV, Name: name,
+	// Validation already applied the source format's rules; zero amounts
+	// it accepted (CDNOW's zero-dollar purchases) stay purchases here.
+	return dataset.Options{Format: dataset.FormatCSV, Name: name, ZeroAmounts: dataset.ZeroAmountAccept,
 		CSV: dataset.CSVMapping{Customer: "customer", Time: "timestamp", Amount: "amount"}}
 }
 

@@ -241,11 +241,14 @@ func verdict(passed bool) string {
 	return "FAIL"
 }
 
-// headlineMetric is the version's own model's normalized Gini, the number a
+// headlineMetric is the version's own model's normalized Gini (metrics keyed
+// by model name or kind), the number a
 // reader scans a list for.
 func headlineMetric(v Version) string {
-	if g, ok := v.Metrics[v.ModelName]["normalized_gini"]; ok {
-		return strconv.FormatFloat(g, 'f', 4, 64)
+	for _, key := range []string{v.ModelName, v.ModelKind} {
+		if g, ok := v.Metrics[key]["normalized_gini"]; ok {
+			return strconv.FormatFloat(g, 'f', 4, 64)
+		}
 	}
 	return "-"
 }
