@@ -11,7 +11,7 @@ RACE_PKGS := ./serving/... ./onnxrt/... ./registry/... ./artifacts/... ./interna
 TEST_TIMEOUT ?= 30m
 DEMO_INPUT ?= testdata/demo/cdnow_master.txt.gz
 
-.PHONY: help build tools lint-tools test test-short check bench demo demo-down clean
+.PHONY: help build tools lint-tools test test-short fuzz check bench demo demo-down clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,14 @@ test: tools build ## all tests; integration tests start their own Temporal + Min
 	plain="$$($(GO) list ./... | grep -v -E '/(serving|onnxrt|registry|artifacts|config)$$|/internal/devstack$$')"; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$plain || rc=1; \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS) || rc=1; \
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s || rc=1; \
 	exit $$rc
+
+FUZZTIME ?= 60s
+fuzz: ## run every reader's fuzz target for FUZZTIME each (5s in make test)
+	@for f in FuzzReadCDNOW FuzzReadOnlineRetail FuzzReadCSV; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./dataset || exit 1; \
+	done
 
 test-short: ## unit tests only (no servers)
 	$(GO) test -short -count=1 ./...

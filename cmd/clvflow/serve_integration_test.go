@@ -204,7 +204,9 @@ func TestIntegrationServeFollowsChampion(t *testing.T) {
 	if _, err := reg.MoveAlias(ctx, registry.Move{Alias: "champion", To: bad.ID, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the integrity failure to be logged", func() bool { return strings.Contains(strings.ToLower(logs.String()), "integrity") || strings.Contains(logs.String(), "sha256") })
+	waitFor("the integrity failure to be logged", func() bool {
+		return strings.Contains(strings.ToLower(logs.String()), "integrity") || strings.Contains(logs.String(), "sha256")
+	})
 	if got := servedVersion(); got != v2.ID {
 		t.Fatalf("after a tampered champion the server serves %q, want it to keep %s", got, v2.ID)
 	}
