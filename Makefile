@@ -6,8 +6,6 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/clvflow
-# Packages whose code runs goroutines: tested with the race detector.
-RACE_PKGS := ./serving/... ./onnxrt/... ./registry/... ./artifacts/... ./internal/devstack/... ./config/...
 TEST_TIMEOUT ?= 30m
 DEMO_INPUT ?= testdata/demo/cdnow_master.txt.gz
 
@@ -25,14 +23,8 @@ tools: ## install the pinned Temporal CLI, MinIO and ONNX Runtime into .tools/ (
 lint-tools: ## install staticcheck and workflowcheck into .tools/bin
 	deploy/dev/install-tools.sh --lint --only none
 
-test: tools build ## all tests; integration tests start their own Temporal + MinIO (race detector on RACE_PKGS)
-	@export ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}"; \
-	export CLVFLOW_BIN="$(CURDIR)/$(BIN)"; rc=0; \
-	plain="$$($(GO) list ./... | grep -v -E '/(serving|onnxrt|registry|artifacts|config)$$|/internal/devstack$$')"; \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$plain || rc=1; \
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS) || rc=1; \
-	$(MAKE) --no-print-directory fuzz FUZZTIME=5s || rc=1; \
-	exit $$rc
+test: tools build ## all tests (integration tests start their own Temporal + MinIO), race detector where goroutines run, brief fuzzing
+	TEST_TIMEOUT=$(TEST_TIMEOUT) deploy/dev/test.sh
 
 FUZZTIME ?= 60s
 fuzz: ## run every reader's fuzz target for FUZZTIME each (5s in make test)
