@@ -104,6 +104,36 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		t.Fatalf("parity: %+v", r1.Parity)
 	}
 
+	// The champion scores customers from a transaction file.
+	out, _, err := clvflow(t, "predict", "--model", "champion", "--input", demoFile(t), "--format", "cdnow", "--cutoff", "1997-09-30", "--json")
+	if err != nil {
+		t.Fatalf("predict: %v", err)
+	}
+	var scored struct {
+		ModelVersion string       `json:"model_version"`
+		Customers    int          `json:"customers"`
+		Predictions  []Prediction `json:"predictions"`
+	}
+	if err := json.Unmarshal([]byte(out), &scored); err != nil {
+		t.Fatal(err)
+	}
+	if scored.ModelVersion != v1 || scored.Customers != 23570 || len(scored.Predictions) != 23570 {
+		t.Fatalf("predict: version %s, %d customers", scored.ModelVersion, scored.Customers)
+	}
+	deciles := map[int]int{}
+	for i, p := range scored.Predictions {
+		if p.ExpectedValue < 0 || p.PurchaseProbability < 0 || p.PurchaseProbability > 1 {
+			t.Fatalf("bad prediction %+v", p)
+		}
+		if i > 0 && p.ExpectedValue > scored.Predictions[i-1].ExpectedValue {
+			t.Fatal("predictions must be sorted by expected value, highest first")
+		}
+		deciles[p.Decile]++
+	}
+	if len(deciles) != 10 || deciles[1] != 2357 {
+		t.Errorf("deciles %v", deciles)
+	}
+
 	second := startTrain(t, 7)
 	v2 := waitApproval(t, second.WorkflowID)
 	if v2 == v1 {
@@ -120,7 +150,7 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		t.Errorf("the champion must be scored on the same test customers: %v", r2.Metrics)
 	}
 
-	out, _, err := clvflow(t, "rollback", "--actor", "carol", "--reason", "revenue dip", "--json")
+	out, _, err = clvflow(t, "rollback", "--actor", "carol", "--reason", "revenue dip", "--json")
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
