@@ -136,32 +136,6 @@ func (a *Activities) ensureONNX() error {
 	return nil
 }
 
-// rows32 returns the float32 tabular rows and flattened sequences of idx.
-func rows32(set *features.Set, idx []int, withSeq bool) (tab, seq [][]float32) {
-	all := set.Tabular()
-	var seqs [][][]float64
-	if withSeq {
-		seqs = set.Sequences()
-	}
-	for _, i := range idx {
-		r := make([]float32, len(all[i]))
-		for j, v := range all[i] {
-			r[j] = float32(v)
-		}
-		tab = append(tab, r)
-		if withSeq {
-			var flat []float32
-			for _, ch := range seqs[i] {
-				for _, v := range ch {
-					flat = append(flat, float32(v))
-				}
-			}
-			seq = append(seq, flat)
-		}
-	}
-	return tab, seq
-}
-
 // Evaluate scores every trained model (and the current champion, through
 // ONNX Runtime exactly as serving would) on the test customers and picks
 // the challenger: the neural model with the highest normalized Gini.
@@ -237,7 +211,7 @@ func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set 
 		return metrics.Report{}, nonRetryable(ErrTypeIntegrity, err)
 	}
 	defer m.Close()
-	tab, seq := rows32(set, test, m.Schema().SequenceInput != "")
+	tab, seq := set.Float32Rows(test, m.Schema().SequenceInput != "")
 	out, err := m.Predict(tab, seq)
 	if err != nil {
 		return metrics.Report{}, nonRetryable(ErrTypeBadInput, fmt.Errorf("champion %s: %w", champ.Version, err))
@@ -292,7 +266,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 		n = len(train)
 	}
 	withSeq := om.Schema().SequenceInput != ""
-	tab, seq := rows32(set, train[:n], withSeq)
+	tab, seq := set.Float32Rows(train[:n], withSeq)
 	et, es := onnxrt.EdgeRows(om.Schema())
 	tab = append(tab, et...)
 	if withSeq {
@@ -383,7 +357,7 @@ func (a *Activities) Canary(ctx context.Context, in CanaryInput) (CanaryResult, 
 	for i := range idx {
 		idx[i] = i
 	}
-	tab, seq := rows32(set, idx, m.Schema().SequenceInput != "")
+	tab, seq := set.Float32Rows(idx, m.Schema().SequenceInput != "")
 	out, err := m.Predict(tab, seq)
 	if err != nil {
 		return res, nonRetryable(ErrTypeCanaryFailed, fmt.Errorf("canary %s: %w", in.Version, err))

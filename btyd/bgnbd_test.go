@@ -2,6 +2,7 @@ package btyd
 
 import (
 	"encoding/json"
+	"github.com/clvflow/clvflow/internal/shareddata"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -435,7 +436,7 @@ func TestBGNBDJSON(t *testing.T) {
 // simulated cohort of the same size when the shared data are absent.
 func BenchmarkFitBGNBD(b *testing.B) {
 	var x, tx, T []float64
-	if findSharedData() != "" {
+	if shareddata.Find() != "" {
 		c := readColumns(b, "cdnow_master_calholdout_lifetimes_ref.csv.gz", "x", "t_x", "T")
 		x, tx, T = c["x"], c["t_x"], c["T"]
 	} else {

@@ -420,3 +420,32 @@ func BuildFromReader(r io.Reader, opts dataset.Options, split Split) (*Set, *dat
 	set, err := b.Build()
 	return set, rep, err
 }
+
+// Float32Rows returns the tabular rows of the customers idx as float32 (the
+// ONNX model's `features` input) and, with withSeq, their weekly sequences
+// flattened channel-major (the `sequence` input).
+func (s *Set) Float32Rows(idx []int, withSeq bool) (tab, seq [][]float32) {
+	tab = make([][]float32, 0, len(idx))
+	if withSeq {
+		seq = make([][]float32, 0, len(idx))
+	}
+	for _, i := range idx {
+		c := &s.Customers[i]
+		row := c.Tabular()
+		r := make([]float32, len(row))
+		for j, v := range row {
+			r[j] = float32(v)
+		}
+		tab = append(tab, r)
+		if withSeq {
+			var flat []float32
+			for _, ch := range c.Seq {
+				for _, v := range ch {
+					flat = append(flat, float32(v))
+				}
+			}
+			seq = append(seq, flat)
+		}
+	}
+	return tab, seq
+}

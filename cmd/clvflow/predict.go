@@ -207,33 +207,15 @@ func loadPredictFeatures(input, featuresFile, format, cutoff string, mapping dat
 func score(m *onnxrt.Model, set *features.Set) ([]Prediction, error) {
 	n := set.Len()
 	withSeq := m.Schema().SequenceInput != ""
-	tab := set.Tabular()
-	var seqs [][][]float64
-	if withSeq {
-		seqs = set.Sequences()
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
 	}
 	preds := make([]Prediction, n)
 	const batch = 1024
 	for lo := 0; lo < n; lo += batch {
 		hi := min(lo+batch, n)
-		ft := make([][]float32, 0, hi-lo)
-		var st [][]float32
-		for i := lo; i < hi; i++ {
-			r := make([]float32, len(tab[i]))
-			for j, v := range tab[i] {
-				r[j] = float32(v)
-			}
-			ft = append(ft, r)
-			if withSeq {
-				var flat []float32
-				for _, ch := range seqs[i] {
-					for _, v := range ch {
-						flat = append(flat, float32(v))
-					}
-				}
-				st = append(st, flat)
-			}
-		}
+		ft, st := set.Float32Rows(all[lo:hi], withSeq)
 		out, err := m.Predict(ft, st)
 		if err != nil {
 			return nil, err

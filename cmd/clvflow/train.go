@@ -165,35 +165,41 @@ func (a *app) trainCmd() *cobra.Command {
 			if !asJSON && in.AutoApproveAs == "" {
 				go a.announceApproval(cmd.Context(), tc, id)
 			}
-			var res workflows.PipelineResult
-			err = run.Get(cmd.Context(), &res)
-			if err != nil {
-				var ae *temporal.ApplicationError
-				if errors.As(err, &ae) && ae.HasDetails() {
-					_ = ae.Details(&res)
-				}
-			}
-			if asJSON {
-				out := map[string]any{"workflow_id": id, "run_id": run.GetRunID(), "ui": url, "result": res}
-				if err != nil {
-					out["error"] = rootCause(err)
-				}
-				if jerr := writeJSON(a.out, out); jerr != nil {
-					return jerr
-				}
-			} else {
-				printPipelineResult(a.out, &res)
-			}
-			if err != nil {
-				return fmt.Errorf("pipeline failed: %s (see %s)", rootCause(err), url)
-			}
-			return nil
+			return a.reportRun(cmd.Context(), run, url, asJSON)
 		},
 	}
 	f.register(c)
 	c.Flags().BoolVar(&wait, "wait", false, "wait for the run to finish and print its result")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// reportRun waits for a pipeline run and prints its result (also the
+// verdict a GateFailed error carries), as a table or JSON.
+func (a *app) reportRun(ctx context.Context, run client.WorkflowRun, url string, asJSON bool) error {
+	var res workflows.PipelineResult
+	err := run.Get(ctx, &res)
+	if err != nil {
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) && ae.HasDetails() {
+			_ = ae.Details(&res)
+		}
+	}
+	if asJSON {
+		out := map[string]any{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "ui": url, "result": res}
+		if err != nil {
+			out["error"] = rootCause(err)
+		}
+		if jerr := writeJSON(a.out, out); jerr != nil {
+			return jerr
+		}
+	} else {
+		printPipelineResult(a.out, &res)
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline failed: %s (see %s)", rootCause(err), url)
+	}
+	return nil
 }
 
 // announceApproval prints the command a person types once the run waits.
@@ -468,29 +474,7 @@ func (a *app) resultCmd() *cobra.Command {
 			}
 			defer tc.Close()
 			run := tc.GetWorkflow(cmd.Context(), args[0], "")
-			var res workflows.PipelineResult
-			err = run.Get(cmd.Context(), &res)
-			if err != nil {
-				var ae *temporal.ApplicationError
-				if errors.As(err, &ae) && ae.HasDetails() {
-					_ = ae.Details(&res)
-				}
-			}
-			if asJSON {
-				out := map[string]any{"workflow_id": args[0], "run_id": run.GetRunID(), "result": res}
-				if err != nil {
-					out["error"] = rootCause(err)
-				}
-				if jerr := writeJSON(a.out, out); jerr != nil {
-					return jerr
-				}
-			} else {
-				printPipelineResult(a.out, &res)
-			}
-			if err != nil {
-				return fmt.Errorf("pipeline failed: %s (see %s)", rootCause(err), runURL(cfg, args[0], run.GetRunID()))
-			}
-			return nil
+			return a.reportRun(cmd.Context(), run, runURL(cfg, args[0], run.GetRunID()), asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

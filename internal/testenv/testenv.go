@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/internal/searchattr"
+	"github.com/clvflow/clvflow/internal/shareddata"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.temporal.io/sdk/client"
@@ -182,21 +183,7 @@ func RepoRoot() (string, error) {
 // the test with a clear message when it is absent.
 func SharedData(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("CLVFLOW_SHARED_DATA"); d != "" {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-		t.Skipf("CLVFLOW_SHARED_DATA=%s does not exist; skipping test on shared real data", d)
-	}
-	root, err := RepoRoot()
-	if err == nil {
-		d := filepath.Join(root, "..", "shared", "data")
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	t.Skip("shared data not found (../shared/data beside the repository, or set CLVFLOW_SHARED_DATA); skipping test on shared real data")
-	return ""
+	return shareddata.Dir(t)
 }
 
 // Binary finds a server binary: $envVar, then <repo>/.tools/bin/name, then PATH.
