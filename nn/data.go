@@ -78,29 +78,43 @@ func (d *Data) validate(c Config) error {
 
 // fitPreprocessing computes the transformation statistics on all rows of d.
 func fitPreprocessing(c Config, d *Data) Preprocessing {
-	p := Preprocessing{Log1p: make([]bool, NumTabular), TabMean: make(Vec, NumTabular), TabStd: make(Vec, NumTabular)}
+	width := c.InputWidth()
+	p := Preprocessing{Log1p: make([]bool, NumTabular), TabMean: make(Vec, width), TabStd: make(Vec, width)}
 	for _, col := range c.LogColumns {
 		p.Log1p[col] = true
 	}
+	if c.RateFeatures {
+		p.Rates = append([][2]int(nil), RateColumns...)
+	}
 	n := float64(len(d.Tabular))
-	for j := 0; j < NumTabular; j++ {
+	ts := make([][]float64, len(d.Tabular))
+	for i, row := range d.Tabular {
+		ts[i] = make([]float64, width)
+		p.transform(row, ts[i])
+	}
+	for j := 0; j < width; j++ {
 		var s, ss float64
-		for _, row := range d.Tabular {
-			v := row[j]
-			if p.Log1p[j] {
-				v = math.Log1p(math.Max(v, 0))
-			}
-			s += v
+		for _, t := range ts {
+			s += t[j]
 		}
 		mean := s / n
-		for _, row := range d.Tabular {
-			v := row[j]
-			if p.Log1p[j] {
-				v = math.Log1p(math.Max(v, 0))
-			}
-			ss += (v - mean) * (v - mean)
+		for _, t := range ts {
+			ss += (t[j] - mean) * (t[j] - mean)
 		}
 		p.TabMean[j], p.TabStd[j] = mean, safeStd(ss/n)
+	}
+	p.TabLo, p.TabHi = make(Vec, width), make(Vec, width)
+	z := make([]float64, width)
+	for i, row := range d.Tabular {
+		p.tabularUnclamped(row, z)
+		for j, v := range z {
+			if i == 0 || v < p.TabLo[j] {
+				p.TabLo[j] = v
+			}
+			if i == 0 || v > p.TabHi[j] {
+				p.TabHi[j] = v
+			}
+		}
 	}
 	if c.Kind == KindSeq {
 		p.SeqMean, p.SeqStd = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
@@ -122,6 +136,20 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 			}
 			p.SeqMean[ch], p.SeqStd[ch] = mean, safeStd(ss/cnt)
 		}
+		p.SeqLo, p.SeqHi = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
+		q := make([]float64, NumSeqChannels*w)
+		for i, row := range d.Seq {
+			p.sequenceUnclamped(row, q)
+			for j, v := range q {
+				ch := j / w
+				if (i == 0 && j%w == 0) || v < p.SeqLo[ch] {
+					p.SeqLo[ch] = v
+				}
+				if (i == 0 && j%w == 0) || v > p.SeqHi[ch] {
+					p.SeqHi[ch] = v
+				}
+			}
+		}
 	}
 	return p
 }
@@ -138,7 +166,8 @@ func safeStd(variance float64) float64 {
 type prepared struct {
 	n      int
 	weeks  int
-	z      []float64 // n·NumTabular standardised tabular inputs
+	width  int       // standardised tabular inputs per row (Config.InputWidth)
+	z      []float64 // n·width standardised tabular inputs
 	q      []float64 // n·2·W standardised log1p sequences (KindSeq)
 	label  []float64
 	bought []float64 // 1 when label > 0
@@ -150,11 +179,12 @@ type prepared struct {
 
 func prepare(c Config, p *Preprocessing, d *Data) *prepared {
 	n := len(d.Label)
-	pd := &prepared{n: n, z: make([]float64, n*NumTabular), label: d.Label,
+	width := c.InputWidth()
+	pd := &prepared{n: n, width: width, z: make([]float64, n*width), label: d.Label,
 		bought: make([]float64, n), logy: make([]float64, n), konst: make([]float64, n)}
 	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
 	for i, row := range d.Tabular {
-		p.tabular(row, pd.z[i*NumTabular:(i+1)*NumTabular])
+		p.tabular(row, pd.z[i*width:(i+1)*width])
 		y := d.Label[i]
 		pd.cap = math.Max(pd.cap, y)
 		if y > 0 {

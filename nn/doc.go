@@ -13,14 +13,15 @@
 //     [spend, purchase-days] sequence, flattened and concatenated with the
 //     standardised tabular features, followed by the same MLP and head.
 //
-// Pre-processing (log1p of selected columns, standardisation with statistics
-// of the training rows) is part of the [Model], so a model consumes raw
-// feature values. Gorgonia computes the forward/backward passes of training on
+// Pre-processing (log1p of selected columns, the derived per-week rates x/T
+// and spend/T, standardisation with statistics of the training rows and
+// clamping to the training range) is part of the [Model], so a model
+// consumes raw feature values. Gorgonia computes the forward/backward passes of training on
 // fixed-size mini-batches (the last partial batch is padded and masked);
 // Adam with L2 weight decay, early stopping and the optimiser state are plain
 // Go so that a [Checkpoint] captures everything and a resumed run is
 // bit-identical to an uninterrupted one. An ensemble of independently seeded
-// members is averaged.
+// members is averaged (mean of their expected values, combined in log space).
 //
 // [Model.Predict] is the float64 forward pass; [Model.PredictFloat32] is the
 // float32 reference that mirrors, operation by operation, the ONNX graph

@@ -11,11 +11,12 @@ import (
 // The training parameters are a flat list of matrices ("param layout"):
 //
 //	KindSeq: conv weight [2·K, F] (row c·K+j, column f), conv bias [1, F]
-//	hidden 0: W [NumTabular, H0] (+ KindSeq: W [L·F, H0]), bias [1, H0]
+//	hidden 0: W [InputWidth, H0] (+ KindSeq: W [L·F, H0]), bias [1, H0]
 //	hidden i: W [H(i-1), Hi], bias [1, Hi]
 //	head: for logit, mu, raw sigma: W [H, 1], bias [1, 1]
 //
-// The Network layout is converted to and from it by toParams/fromParams.
+// fromParams converts it to the Network layout (toParams, the inverse, is
+// in the tests).
 
 type paramShape struct {
 	name       string
@@ -24,7 +25,7 @@ type paramShape struct {
 
 func paramShapes(c Config) []paramShape {
 	var s []paramShape
-	in := NumTabular
+	in := c.InputWidth()
 	if c.Kind == KindSeq {
 		k2 := NumSeqChannels * c.KernelSize
 		s = append(s, paramShape{"conv_w", k2, c.ConvFilters}, paramShape{"conv_b", 1, c.ConvFilters})
@@ -43,43 +44,12 @@ func paramShapes(c Config) []paramShape {
 	return s
 }
 
-// toParams converts a Network to the param layout.
-func toParams(c Config, n *Network) []Vec {
-	var ps []Vec
-	if cv := n.Conv; cv != nil {
-		k2 := cv.InChannels * cv.Kernel
-		w := make(Vec, k2*cv.Filters)
-		for f := 0; f < cv.Filters; f++ {
-			for r := 0; r < k2; r++ { // r = ch·K + j
-				w[r*cv.Filters+f] = cv.W[f*k2+r]
-			}
-		}
-		ps = append(ps, w, append(Vec(nil), cv.B...))
-	}
-	for i, d := range n.Hidden {
-		if i == 0 && c.Kind == KindSeq {
-			ps = append(ps, append(Vec(nil), d.W[:NumTabular*d.Out]...), append(Vec(nil), d.W[NumTabular*d.Out:]...))
-		} else {
-			ps = append(ps, append(Vec(nil), d.W...))
-		}
-		ps = append(ps, append(Vec(nil), d.B...))
-	}
-	for col := 0; col < HeadWidth; col++ {
-		w := make(Vec, n.Head.In)
-		for i := range w {
-			w[i] = n.Head.W[i*HeadWidth+col]
-		}
-		ps = append(ps, w, Vec{n.Head.B[col]})
-	}
-	return ps
-}
-
 // fromParams converts the param layout to a Network (copying).
 func fromParams(c Config, ps []Vec) Network {
 	var n Network
 	i := 0
 	next := func() Vec { v := ps[i]; i++; return v }
-	in := NumTabular
+	in := c.InputWidth()
 	if c.Kind == KindSeq {
 		f, k2 := c.ConvFilters, NumSeqChannels*c.KernelSize
 		cw, cb := next(), next()
@@ -161,7 +131,7 @@ func newTrainGraph(c Config, bs int, params []Vec) (tg *trainGraph, err error) {
 		return n, back
 	}
 	var zN, pN, bN, lN, wN *G.Node
-	zN, tg.z = input("z", bs, NumTabular)
+	zN, tg.z = input("z", bs, c.InputWidth())
 	if c.Kind == KindSeq {
 		pN, tg.patches = input("patches", bs*tg.positions, NumSeqChannels*c.KernelSize)
 	} else {
@@ -229,7 +199,7 @@ func (tg *trainGraph) fill(pd *prepared, idx []int) {
 		if r < nValid {
 			i, wt = idx[r], w
 		}
-		copy(tg.z[r*NumTabular:(r+1)*NumTabular], pd.z[i*NumTabular:(i+1)*NumTabular])
+		copy(tg.z[r*pd.width:(r+1)*pd.width], pd.z[i*pd.width:(i+1)*pd.width])
 		tg.bought[r], tg.logy[r], tg.weight[r] = pd.bought[i], pd.logy[i], wt
 		if tg.patches != nil {
 			q := pd.q[i*wk : (i+1)*wk]

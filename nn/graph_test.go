@@ -53,7 +53,7 @@ func TestGraphLossMatchesGoForward(t *testing.T) {
 			idx := []int{3, 17, 42, 99, 150}
 			net := fromParams(c, params)
 			var want float64
-			width := NumTabular + c.SeqPositions()*c.ConvFilters + 32
+			width := c.InputWidth() + c.SeqPositions()*c.ConvFilters + 32
 			bufA, bufB := make([]float64, width), make([]float64, width)
 			wk := NumSeqChannels * c.SeqWeeks
 			for _, i := range idx {
@@ -61,7 +61,7 @@ func TestGraphLossMatchesGoForward(t *testing.T) {
 				if pd.q != nil {
 					q = pd.q[i*wk : (i+1)*wk]
 				}
-				h := runNetwork64(&net, pd.z[i*NumTabular:(i+1)*NumTabular], q, bufA, bufB)
+				h := runNetwork64(&net, pd.z[i*pd.width:(i+1)*pd.width], q, bufA, bufB)
 				want += zilnLoss(h, pd.bought[i], pd.logy[i], c.SigmaFloor)
 			}
 			want /= float64(len(idx))
@@ -182,4 +182,36 @@ func TestParamsRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// toParams converts a Network to the param layout.
+func toParams(c Config, n *Network) []Vec {
+	var ps []Vec
+	if cv := n.Conv; cv != nil {
+		k2 := cv.InChannels * cv.Kernel
+		w := make(Vec, k2*cv.Filters)
+		for f := 0; f < cv.Filters; f++ {
+			for r := 0; r < k2; r++ { // r = ch·K + j
+				w[r*cv.Filters+f] = cv.W[f*k2+r]
+			}
+		}
+		ps = append(ps, w, append(Vec(nil), cv.B...))
+	}
+	for i, d := range n.Hidden {
+		if i == 0 && c.Kind == KindSeq {
+			nz := c.InputWidth() * d.Out
+			ps = append(ps, append(Vec(nil), d.W[:nz]...), append(Vec(nil), d.W[nz:]...))
+		} else {
+			ps = append(ps, append(Vec(nil), d.W...))
+		}
+		ps = append(ps, append(Vec(nil), d.B...))
+	}
+	for col := 0; col < HeadWidth; col++ {
+		w := make(Vec, n.Head.In)
+		for i := range w {
+			w[i] = n.Head.W[i*HeadWidth+col]
+		}
+		ps = append(ps, w, Vec{n.Head.B[col]})
+	}
+	return ps
 }

@@ -51,16 +51,28 @@ type Network struct {
 }
 
 // Preprocessing holds the input transformation applied inside the model.
+// The transformed tabular row t has NumTabular + len(Rates) columns: the
+// raw features (log1p where Log1p is set), then log1p(max(row[a] /
+// max(row[b], 1), 0)) for every rate (a, b). Standardised values are clamped
+// to the range seen on the training rows, so that inputs far outside it
+// (e.g. 10⁸ spend) cannot make the ReLU network extrapolate without bound.
 type Preprocessing struct {
 	// Log1p marks the tabular columns replaced by log(1 + max(v, 0)).
 	Log1p []bool `json:"log1p"`
-	// TabMean and TabStd standardise the (transformed) tabular columns.
+	// Rates are the (numerator, denominator) columns of the derived rates.
+	Rates [][2]int `json:"rates,omitempty"`
+	// TabMean and TabStd standardise the transformed tabular columns;
+	// TabLo and TabHi are the standardised training minimum and maximum.
 	TabMean Vec `json:"tab_mean"`
 	TabStd  Vec `json:"tab_std"`
+	TabLo   Vec `json:"tab_lo"`
+	TabHi   Vec `json:"tab_hi"`
 	// SeqMean and SeqStd standardise log(1 + max(v, 0)) of each sequence
-	// channel (KindSeq only).
+	// channel; SeqLo and SeqHi clamp it (KindSeq only).
 	SeqMean Vec `json:"seq_mean,omitempty"`
 	SeqStd  Vec `json:"seq_std,omitempty"`
+	SeqLo   Vec `json:"seq_lo,omitempty"`
+	SeqHi   Vec `json:"seq_hi,omitempty"`
 }
 
 // MemberSummary describes how one ensemble member was trained.
@@ -141,23 +153,32 @@ func (m *Model) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("nn: model: "+format, a...)) }
 	p := m.Prep
-	if len(p.Log1p) != NumTabular || len(p.TabMean) != NumTabular || len(p.TabStd) != NumTabular {
-		bad("tabular pre-processing has %d/%d/%d entries, want %d", len(p.Log1p), len(p.TabMean), len(p.TabStd), NumTabular)
-	}
-	checkStats := func(name string, mean, std Vec) {
+	checkStats := func(name string, n int, mean, std, lo, hi Vec) {
+		if len(mean) != n || len(std) != n || len(lo) != n || len(hi) != n {
+			bad("%s pre-processing has %d/%d/%d/%d mean/std/lo/hi entries, want %d", name, len(mean), len(std), len(lo), len(hi), n)
+			return
+		}
 		for i := range mean {
-			if !finite(mean[i]) || i >= len(std) || !(std[i] > 0) || !finite(std[i]) {
-				bad("%s statistics of column %d are not finite with std > 0", name, i)
+			if !finite(mean[i]) || !(std[i] > 0) || !finite(std[i]) || !finite(lo[i]) || !finite(hi[i]) || lo[i] > hi[i] {
+				bad("%s statistics of column %d are not finite with std > 0 and lo <= hi", name, i)
 				return
 			}
 		}
 	}
-	checkStats("tabular", p.TabMean, p.TabStd)
-	if m.Config.Kind == KindSeq {
-		if len(p.SeqMean) != NumSeqChannels || len(p.SeqStd) != NumSeqChannels {
-			bad("sequence pre-processing has %d/%d entries, want %d", len(p.SeqMean), len(p.SeqStd), NumSeqChannels)
+	if len(p.Log1p) != NumTabular {
+		bad("tabular pre-processing has %d log1p flags, want %d", len(p.Log1p), NumTabular)
+	}
+	if m.Config.InputWidth() != NumTabular+len(p.Rates) {
+		bad("pre-processing has %d rates, config rate_features = %v", len(p.Rates), m.Config.RateFeatures)
+	}
+	for i, r := range p.Rates {
+		if r[0] < 0 || r[0] >= NumTabular || r[1] < 0 || r[1] >= NumTabular {
+			bad("rate %d uses columns %v, want 0..%d", i, r, NumTabular-1)
 		}
-		checkStats("sequence", p.SeqMean, p.SeqStd)
+	}
+	checkStats("tabular", NumTabular+len(p.Rates), p.TabMean, p.TabStd, p.TabLo, p.TabHi)
+	if m.Config.Kind == KindSeq {
+		checkStats("sequence", NumSeqChannels, p.SeqMean, p.SeqStd, p.SeqLo, p.SeqHi)
 	}
 	if !(m.ValueCap > 0) || !finite(m.ValueCap) {
 		bad("value_cap = %v, want a finite value > 0", m.ValueCap)
@@ -183,7 +204,7 @@ type networkShape struct {
 
 func newNetworkShape(c Config) networkShape {
 	var s networkShape
-	in := NumTabular
+	in := c.InputWidth()
 	if c.Kind == KindSeq {
 		s.conv = &Conv1D{InChannels: NumSeqChannels, Filters: c.ConvFilters, Kernel: c.KernelSize, Stride: c.ConvStride}
 		in += c.SeqPositions() * c.ConvFilters
@@ -281,7 +302,7 @@ func (m *Model) Predict(tab [][]float64, seq [][]float64) ([]Prediction, error) 
 	}
 	out := make([]Prediction, len(tab))
 	f := newForward64(m)
-	z := make([]float64, NumTabular)
+	z := make([]float64, m.Config.InputWidth())
 	var q []float64
 	if m.Config.Kind == KindSeq {
 		q = make([]float64, NumSeqChannels*m.Config.SeqWeeks)
@@ -300,22 +321,51 @@ func (m *Model) Predict(tab [][]float64, seq [][]float64) ([]Prediction, error) 
 	return out, nil
 }
 
-// tabular writes the standardised tabular input of a raw row into z.
-func (p *Preprocessing) tabular(row, z []float64) {
+// transform writes the transformed (not yet standardised) tabular row t.
+func (p *Preprocessing) transform(row, t []float64) {
 	for j, v := range row {
 		if p.Log1p[j] {
 			v = math.Log1p(math.Max(v, 0))
 		}
-		z[j] = (v - p.TabMean[j]) / p.TabStd[j]
+		t[j] = v
+	}
+	for k, r := range p.Rates {
+		t[NumTabular+k] = math.Log1p(math.Max(row[r[0]]/math.Max(row[r[1]], 1), 0))
 	}
 }
 
-// sequence writes the standardised log1p sequence of a raw row into q.
-func (p *Preprocessing) sequence(row, q []float64) {
+// tabularUnclamped writes the standardised tabular input of a raw row into z.
+func (p *Preprocessing) tabularUnclamped(row, z []float64) {
+	p.transform(row, z)
+	for j := range z {
+		z[j] = (z[j] - p.TabMean[j]) / p.TabStd[j]
+	}
+}
+
+// tabular writes the standardised, clamped tabular input of a raw row into z.
+func (p *Preprocessing) tabular(row, z []float64) {
+	p.tabularUnclamped(row, z)
+	for j := range z {
+		z[j] = min(max(z[j], p.TabLo[j]), p.TabHi[j])
+	}
+}
+
+// sequenceUnclamped writes the standardised log1p sequence of a raw row into q.
+func (p *Preprocessing) sequenceUnclamped(row, q []float64) {
 	w := len(row) / NumSeqChannels
 	for j, v := range row {
 		c := j / w
 		q[j] = (math.Log1p(math.Max(v, 0)) - p.SeqMean[c]) / p.SeqStd[c]
+	}
+}
+
+// sequence writes the standardised, clamped log1p sequence of a raw row into q.
+func (p *Preprocessing) sequence(row, q []float64) {
+	p.sequenceUnclamped(row, q)
+	w := len(row) / NumSeqChannels
+	for j := range q {
+		c := j / w
+		q[j] = min(max(q[j], p.SeqLo[c]), p.SeqHi[c])
 	}
 }
 
@@ -372,7 +422,7 @@ type forward64 struct {
 }
 
 func newForward64(m *Model) *forward64 {
-	width := NumTabular + m.Config.SeqPositions()*m.Config.ConvFilters
+	width := m.Config.InputWidth() + m.Config.SeqPositions()*m.Config.ConvFilters
 	for _, h := range m.Config.Hidden {
 		width = max(width, h)
 	}
@@ -384,13 +434,16 @@ func (f *forward64) run(k int, z, q []float64) [HeadWidth]float64 {
 	return runNetwork64(&f.m.Members[k], z, q, f.bufA, f.bufB)
 }
 
+// runNetwork64 evaluates a network on standardised inputs z (InputWidth
+// values) and q (sequence) and returns its head outputs.
 func runNetwork64(n *Network, z, q, bufA, bufB []float64) [HeadWidth]float64 {
-	x := bufA[:NumTabular]
+	nz := len(z)
+	x := bufA[:nz]
 	copy(x, z)
 	if c := n.Conv; c != nil {
 		w := len(q) / c.InChannels
 		l := (w-c.Kernel)/c.Stride + 1
-		x = bufA[:NumTabular+l*c.Filters]
+		x = bufA[:nz+l*c.Filters]
 		for t := 0; t < l; t++ {
 			for f := 0; f < c.Filters; f++ {
 				acc := c.B[f]
@@ -401,7 +454,7 @@ func runNetwork64(n *Network, z, q, bufA, bufB []float64) [HeadWidth]float64 {
 						acc += wr[j] * qr[j]
 					}
 				}
-				x[NumTabular+t*c.Filters+f] = max(acc, 0)
+				x[nz+t*c.Filters+f] = max(acc, 0)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 )
@@ -87,7 +88,7 @@ func TestConfigValidate(t *testing.T) {
 		{"log dup", func(c *nn.Config) { c.LogColumns = []int{1, 1} }, nn.KindZILN, "repeats"},
 		{"sigma floor", func(c *nn.Config) { c.SigmaFloor = 0 }, nn.KindZILN, "sigma_floor"},
 		{"kernel", func(c *nn.Config) { c.KernelSize = 60 }, nn.KindSeq, "kernel_size"},
-		{"stride", func(c *nn.Config) { c.ConvStride = 9 }, nn.KindSeq, "conv_stride"},
+		{"stride", func(c *nn.Config) { c.ConvStride = 14 }, nn.KindSeq, "conv_stride"},
 		{"weeks", func(c *nn.Config) { c.SeqWeeks = 0 }, nn.KindSeq, "seq_weeks"},
 		{"filters", func(c *nn.Config) { c.ConvFilters = 0 }, nn.KindSeq, "conv_filters"},
 	} {
@@ -345,6 +346,24 @@ func TestPredictions(t *testing.T) {
 			if nClipped == 0 {
 				t.Fatal("no prediction reached the lowered cap")
 			}
+			// inputs beyond the training range are clamped: finite, and no
+			// further change once past the range
+			far := [][]float64{{1e6, 1e4, 1e4, 0, 1e9, 1e7, 1e7}, {1e7, 1e5, 1e5, 0, 1e10, 1e8, 1e8}}
+			var farSeq [][]float64
+			if seq != nil {
+				a, b := make([]float64, 2*cfg.SeqWeeks), make([]float64, 2*cfg.SeqWeeks)
+				for i := range a {
+					a[i], b[i] = 1e6, 1e7
+				}
+				farSeq = [][]float64{a, b}
+			}
+			fp, err := m.Predict(far, farSeq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp[0] != fp[1] || math.IsNaN(fp[0].Mu) || math.IsInf(fp[0].Mu, 0) || math.IsInf(fp[0].Sigma, 0) {
+				t.Fatalf("out-of-range rows not clamped: %+v vs %+v", fp[0], fp[1])
+			}
 			// members as single models
 			singles := make([][]nn.Prediction, len(m.Members))
 			for k := range m.Members {
@@ -399,6 +418,41 @@ func TestPredictions(t *testing.T) {
 				t.Fatalf("corrupt model accepted or unclear error: %v", err)
 			}
 		})
+	}
+}
+
+// TestRateFeatures checks that the derived rates widen the network input and
+// that a model without them is self-consistent too.
+func TestRateFeatures(t *testing.T) {
+	for _, tc := range []struct {
+		rates bool
+		width int
+	}{{true, nn.NumTabular + len(nn.RateColumns)}, {false, nn.NumTabular}} {
+		cfg := quickConfig(nn.KindZILN)
+		cfg.Ensemble, cfg.MaxEpochs, cfg.RateFeatures = 1, 2, tc.rates
+		data := synthData(nn.KindZILN, 300, 0, 4)
+		m, err := nn.Train(context.Background(), cfg, data, nn.TrainOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Members[0].Hidden[0].In; got != tc.width || len(m.Prep.TabMean) != tc.width {
+			t.Fatalf("rate_features=%v: input width %d (%d means), want %d", tc.rates, got, len(m.Prep.TabMean), tc.width)
+		}
+		// the rate reacts to T with everything else fixed: x/T changes
+		a := []float64{4, 10, 10, 0, 200, 40, 40}
+		b := []float64{4, 10, 30, 20, 200, 40, 40}
+		p, err := m.Predict([][]float64{a, b}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p[0] == p[1] {
+			t.Fatalf("rate_features=%v: T has no effect on the prediction", tc.rates)
+		}
+		broken := *m
+		broken.Config.RateFeatures = !tc.rates
+		if err := broken.Validate(); err == nil || !strings.Contains(err.Error(), "rates") {
+			t.Fatalf("model with mismatched rate_features accepted: %v", err)
+		}
 	}
 }
 
@@ -459,8 +513,13 @@ func TestLearnsSynthetic(t *testing.T) {
 		pred[i] = p[i].Expected
 	}
 	naive := nntest.Naive(test.Tabular, 39)
-	gNN, gNaive := nntest.NormalizedGini(pred, test.Label), nntest.NormalizedGini(naive, test.Label)
-	dNN, dNaive := nntest.DecileMAPE(pred, test.Label), nntest.DecileMAPE(naive, test.Label)
+	gNN, err1 := metrics.NormalizedGini(pred, test.Label)
+	gNaive, err2 := metrics.NormalizedGini(naive, test.Label)
+	dNN, err3 := metrics.DecileMAPE(pred, test.Label)
+	dNaive, err4 := metrics.DecileMAPE(naive, test.Label)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("gini nn %.4f naive %.4f; decile MAPE nn %.4f naive %.4f", gNN, gNaive, dNN, dNaive)
 	if gNN <= gNaive || dNN >= dNaive {
 		t.Fatalf("nn (gini %.4f, decile MAPE %.4f) does not beat naive (%.4f, %.4f)", gNN, dNN, gNaive, dNaive)

@@ -11,9 +11,11 @@ import (
 //
 //	tabular  (features [N,7]):
 //	  t = features·keep + Log(Relu(features) + 1)·logmask   (keep/logmask 0/1 per column)
-//	  z = (t − TabMean)·(1/TabStd)
+//	  rates (Prep.Rates (a_r, b_r), if any):
+//	    t = Concat(t, Log(Relu(Gather(features, a)/Max(Gather(features, b), 1)) + 1))
+//	  z = Min(Max((t − TabMean)·(1/TabStd), TabLo), TabHi)     (clamped to the training range)
 //	sequence (sequence [N,2,W], KindSeq only):
-//	  q = (Log(Relu(sequence) + 1) − SeqMean[c])·(1/SeqStd[c])
+//	  q = Min(Max((Log(Relu(sequence) + 1) − SeqMean[c])·(1/SeqStd[c]), SeqLo[c]), SeqHi[c])
 //	  s = Flatten(Transpose(Relu(Conv(q, W, B, strides=S)), [0,2,1]))   [N, L·F]
 //	  x = Concat(z, s)                                                   (KindZILN: x = z)
 //	member k:
@@ -39,7 +41,8 @@ func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32
 	for k := range m.Members {
 		nets[k] = newNetwork32(&m.Members[k])
 	}
-	width := NumTabular + m.Config.SeqPositions()*m.Config.ConvFilters
+	nz := m.Config.InputWidth()
+	width := nz + m.Config.SeqPositions()*m.Config.ConvFilters
 	for _, h := range m.Config.Hidden {
 		width = max(width, h)
 	}
@@ -56,20 +59,25 @@ func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32
 		// tabular pre-processing
 		for j, f := range row {
 			l := log32(max(f, 0) + 1)
-			t := f*c.Keep[j] + l*c.LogMask[j]
-			x[j] = (t - c.TabMean[j]) * c.TabInvStd[j]
+			x[j] = f*c.Keep[j] + l*c.LogMask[j]
+		}
+		for r, ab := range m.Prep.Rates {
+			x[NumTabular+r] = log32(max(row[ab[0]]/max(row[ab[1]], 1), 0) + 1)
+		}
+		for j := range nz {
+			x[j] = min(max((x[j]-c.TabMean[j])*c.TabInvStd[j], c.TabLo[j]), c.TabHi[j])
 		}
 		w := m.Config.SeqWeeks
 		if q != nil {
 			for j, v := range seq[i] {
 				ch := j / w
-				q[j] = (log32(max(v, 0)+1) - c.SeqMean[ch]) * c.SeqInvStd[ch]
+				q[j] = min(max((log32(max(v, 0)+1)-c.SeqMean[ch])*c.SeqInvStd[ch], c.SeqLo[ch]), c.SeqHi[ch])
 			}
 		}
 		for k := range nets {
-			xin := x[:NumTabular]
+			xin := x[:nz]
 			if q != nil {
-				xin = nets[k].conv(q, w, x) // overwrites only the sequence part of x
+				xin = nets[k].conv(q, w, x, nz) // overwrites only the sequence part of x
 			}
 			logit, mu, raw := nets[k].forward(xin, bufA, bufB)
 			p := sigmoid32(logit)
@@ -104,8 +112,10 @@ func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32
 // the model exactly as onnxexport writes them.
 type Constants32 struct {
 	Keep, LogMask        []float32 // [NumTabular] 0/1
-	TabMean, TabInvStd   []float32 // [NumTabular]
+	TabMean, TabInvStd   []float32 // [InputWidth]
+	TabLo, TabHi         []float32 // [InputWidth]
 	SeqMean, SeqInvStd   []float32 // [NumSeqChannels], KindSeq only
+	SeqLo, SeqHi         []float32 // [NumSeqChannels], KindSeq only
 	SigmaFloor, ValueCap float32
 }
 
@@ -113,7 +123,8 @@ type Constants32 struct {
 func (m *Model) Constants32() Constants32 {
 	c := Constants32{
 		Keep: make([]float32, NumTabular), LogMask: make([]float32, NumTabular),
-		TabMean: narrow(m.Prep.TabMean), TabInvStd: make([]float32, NumTabular),
+		TabMean: narrow(m.Prep.TabMean), TabInvStd: make([]float32, len(m.Prep.TabStd)),
+		TabLo: narrow(m.Prep.TabLo), TabHi: narrow(m.Prep.TabHi),
 		SigmaFloor: float32(m.Config.SigmaFloor), ValueCap: float32(m.ValueCap),
 	}
 	for j := 0; j < NumTabular; j++ {
@@ -122,10 +133,13 @@ func (m *Model) Constants32() Constants32 {
 		} else {
 			c.Keep[j] = 1
 		}
-		c.TabInvStd[j] = float32(1 / m.Prep.TabStd[j])
+	}
+	for j, s := range m.Prep.TabStd {
+		c.TabInvStd[j] = float32(1 / s)
 	}
 	if m.Config.Kind == KindSeq {
 		c.SeqMean = narrow(m.Prep.SeqMean)
+		c.SeqLo, c.SeqHi = narrow(m.Prep.SeqLo), narrow(m.Prep.SeqHi)
 		c.SeqInvStd = make([]float32, NumSeqChannels)
 		for ch := range c.SeqInvStd {
 			c.SeqInvStd[ch] = float32(1 / m.Prep.SeqStd[ch])
@@ -167,8 +181,8 @@ func newNetwork32(n *Network) network32 {
 }
 
 // conv computes Concat(z, Flatten(Transpose(Relu(Conv(q))))) into x, whose
-// first NumTabular entries already hold z, and returns the filled prefix.
-func (r *network32) conv(q []float32, w int, x []float32) []float32 {
+// first nz entries already hold z, and returns the filled prefix.
+func (r *network32) conv(q []float32, w int, x []float32, nz int) []float32 {
 	c := r.convShape
 	l := (w-c.Kernel)/c.Stride + 1
 	for t := 0; t < l; t++ {
@@ -181,10 +195,10 @@ func (r *network32) conv(q []float32, w int, x []float32) []float32 {
 					acc += wr[j] * qr[j]
 				}
 			}
-			x[NumTabular+t*c.Filters+f] = max(acc, 0)
+			x[nz+t*c.Filters+f] = max(acc, 0)
 		}
 	}
-	return x[:NumTabular+l*c.Filters]
+	return x[:nz+l*c.Filters]
 }
 
 // forward runs the dense layers and the three head columns.

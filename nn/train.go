@@ -178,7 +178,7 @@ func initParams(c Config, seed uint64, pd *prepared, rows []int) []Vec {
 		default:
 			fanIn := s.rows
 			if s.name == "dense0_w" || s.name == "dense0_wseq" {
-				fanIn = NumTabular + c.SeqPositions()*c.ConvFilters
+				fanIn = c.InputWidth() + c.SeqPositions()*c.ConvFilters
 			}
 			ps = append(ps, uni(s.rows*s.cols, math.Sqrt(6/float64(fanIn))))
 		}
@@ -294,7 +294,7 @@ func trainMember(ctx context.Context, cfg Config, pd *prepared, st *Checkpoint, 
 // evalRows returns the mean ZILN loss and the normalized Gini of the
 // expected value of one network on the given rows.
 func evalRows(c Config, n *Network, pd *prepared, rows []int) (loss, gini float64) {
-	width := NumTabular + c.SeqPositions()*c.ConvFilters
+	width := c.InputWidth() + c.SeqPositions()*c.ConvFilters
 	for _, h := range c.Hidden {
 		width = max(width, h)
 	}
@@ -307,7 +307,7 @@ func evalRows(c Config, n *Network, pd *prepared, rows []int) (loss, gini float6
 		if pd.q != nil {
 			q = pd.q[i*wk : (i+1)*wk]
 		}
-		h := runNetwork64(n, pd.z[i*NumTabular:(i+1)*NumTabular], q, bufA, bufB)
+		h := runNetwork64(n, pd.z[i*pd.width:(i+1)*pd.width], q, bufA, bufB)
 		loss += zilnLoss(h, pd.bought[i], pd.logy[i], c.SigmaFloor) + pd.konst[i]
 		_, _, _, logE := zilnParams(h, c.SigmaFloor)
 		pred[r], actual[r] = logE, pd.label[i]

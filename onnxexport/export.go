@@ -5,9 +5,10 @@
 //     seq, "sequence" float32 [batch, 2, W]; "batch" is a symbolic dimension;
 //   - outputs, all float32 [batch, 1]: "expected_value",
 //     "purchase_probability", "mu", "sigma";
-//   - log1p, standardisation, the convolution and the ensemble average all
-//     happen inside the graph (the op sequence is documented on
-//     nn.Model.PredictFloat32, which evaluates the same graph in Go);
+//   - log1p, standardisation (clamped to the training range), the
+//     convolution and the ensemble average (in log space) all happen inside
+//     the graph; the op sequence is documented on nn.Model.PredictFloat32,
+//     which evaluates the same graph in Go;
 //   - metadata_props: the clvflow.* keys below, including the JSON feature
 //     schema.
 //
@@ -220,6 +221,20 @@ func (b *graphBuilder) init(name string, dims []int64, data []float32) string {
 
 func (b *graphBuilder) scalar(name string, v float32) string { return b.init(name, nil, []float32{v}) }
 
+// initInt64 adds an int64 initialiser (e.g. Gather indices).
+func (b *graphBuilder) initInt64(name string, dims []int64, data []int64) string {
+	if b.names[name] {
+		panic("onnxexport: duplicate tensor name " + name)
+	}
+	b.names[name] = true
+	raw := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+	}
+	b.inits = append(b.inits, &pb.TensorProto{Name: name, Dims: dims, DataType: int32(pb.TensorProto_INT64), RawData: raw})
+	return name
+}
+
 // op adds a node whose single output is named out and returns out.
 func (b *graphBuilder) op(opType, out string, inputs []string, attrs ...*pb.AttributeProto) string {
 	if b.names[out] {
@@ -270,6 +285,7 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	b := &graphBuilder{names: map[string]bool{InputFeatures: true, InputSequence: true}}
 	c := m.Constants32()
 	nt := int64(nn.NumTabular)
+	nz := int64(len(c.TabMean)) // transformed columns incl. derived rates
 
 	one := b.scalar("one", 1)
 	half := b.scalar("half", 0.5)
@@ -279,14 +295,29 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	// tabular pre-processing
 	keep := b.init("tab_keep", []int64{nt}, c.Keep)
 	logMask := b.init("tab_logmask", []int64{nt}, c.LogMask)
-	tabMean := b.init("tab_mean", []int64{nt}, c.TabMean)
-	tabInv := b.init("tab_invstd", []int64{nt}, c.TabInvStd)
+	tabMean := b.init("tab_mean", []int64{nz}, c.TabMean)
+	tabInv := b.init("tab_invstd", []int64{nz}, c.TabInvStd)
+	tabLo := b.init("tab_lo", []int64{nz}, c.TabLo)
+	tabHi := b.init("tab_hi", []int64{nz}, c.TabHi)
 	tl := b.op("Log", "tab_log", []string{b.op("Add", "tab_plus1", []string{b.op("Relu", "tab_relu", []string{InputFeatures}), one})})
 	tt := b.op("Add", "tab_t", []string{
 		b.op("Mul", "tab_keep_part", []string{InputFeatures, keep}),
 		b.op("Mul", "tab_log_part", []string{tl, logMask}),
 	})
-	z := b.op("Mul", "tab_z", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
+	if rates := m.Prep.Rates; len(rates) > 0 {
+		num, den := make([]int64, len(rates)), make([]int64, len(rates))
+		for i, r := range rates {
+			num[i], den[i] = int64(r[0]), int64(r[1])
+		}
+		nr := int64(len(rates))
+		gn := b.op("Gather", "rate_num", []string{InputFeatures, b.initInt64("rate_num_idx", []int64{nr}, num)}, intAttr("axis", 1))
+		gd := b.op("Gather", "rate_den", []string{InputFeatures, b.initInt64("rate_den_idx", []int64{nr}, den)}, intAttr("axis", 1))
+		ratio := b.op("Div", "rate", []string{gn, b.op("Max", "rate_den_floor", []string{gd, one})})
+		rl := b.op("Log", "rate_log", []string{b.op("Add", "rate_plus1", []string{b.op("Relu", "rate_relu", []string{ratio}), one})})
+		tt = b.op("Concat", "tab_t_rates", []string{tt, rl}, intAttr("axis", 1))
+	}
+	zs := b.op("Mul", "tab_scaled", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
+	z := b.op("Min", "tab_z", []string{b.op("Max", "tab_z_lo", []string{zs, tabLo}), tabHi})
 
 	inputs := []*pb.ValueInfoProto{valueInfo(InputFeatures, BatchDim, nn.NumTabular)}
 	var q string
@@ -295,8 +326,11 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 		inputs = append(inputs, valueInfo(InputSequence, BatchDim, nn.NumSeqChannels, w))
 		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
 		si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
+		sLo := b.init("seq_lo", []int64{1, nn.NumSeqChannels, 1}, c.SeqLo)
+		sHi := b.init("seq_hi", []int64{1, nn.NumSeqChannels, 1}, c.SeqHi)
 		sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{InputSequence}), one})})
-		q = b.op("Mul", "seq_q", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
+		qs := b.op("Mul", "seq_scaled", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
+		q = b.op("Min", "seq_q", []string{b.op("Max", "seq_q_lo", []string{qs, sLo}), sHi})
 	}
 
 	type memberOut struct{ p, mu, sigma, e, logE, logP string }

@@ -87,7 +87,12 @@ var (
 // rows (held-out customers plus extreme hand-made rows).
 func trained(t *testing.T, kind nn.Kind, ensemble int) *fixture {
 	t.Helper()
-	key := fmt.Sprintf("%s/%d", kind, ensemble)
+	return trainedWith(t, kind, ensemble, true)
+}
+
+func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture {
+	t.Helper()
+	key := fmt.Sprintf("%s/%d/%v", kind, ensemble, rates)
 	fixMu.Lock()
 	defer fixMu.Unlock()
 	if f := fixtures[key]; f != nil {
@@ -98,6 +103,7 @@ func trained(t *testing.T, kind nn.Kind, ensemble int) *fixture {
 	cfg.MaxEpochs = 8
 	cfg.LR = 3e-3
 	cfg.Ensemble = ensemble
+	cfg.RateFeatures = rates
 	if kind == nn.KindSeq {
 		cfg.SeqWeeks = 30
 		cfg.ConvFilters = 4
@@ -119,15 +125,20 @@ func trained(t *testing.T, kind nn.Kind, ensemble int) *fixture {
 	if kind == nn.KindSeq {
 		f.seq = test.Seq
 	}
-	// extreme rows: a brand-new customer with nothing, and a huge spender
+	// extreme rows, far outside the training range: nothing at all, a huge
+	// spender, absurd magnitudes, a 29-year-old customer, tiny values
 	w := cfg.SeqWeeks
-	f.tab = append(f.tab, []float64{0, 0, 0, 0, 0, 0, 0}, []float64{250, 38, 39, 1, 2.5e5, 1e3, 5e4})
+	f.tab = append(f.tab, []float64{0, 0, 0, 0, 0, 0, 0}, []float64{250, 38, 39, 1, 2.5e5, 1e3, 5e4},
+		[]float64{1e4, 1000, 1000, 0, 1.0001e8, 1e4, 1e4}, []float64{5, 10, 1500, 1490, 600, 100, 100},
+		[]float64{1, 1.0 / 7, 2.0 / 7, 1.0 / 7, 0.02, 0.01, 0.01})
 	if kind == nn.KindSeq {
-		big := make([]float64, 2*w)
+		big, absurd, tiny := make([]float64, 2*w), make([]float64, 2*w), make([]float64, 2*w)
 		for i := 0; i < w; i++ {
 			big[i], big[w+i] = 5000, 6
+			absurd[i], absurd[w+i] = 1e6, 7
 		}
-		f.seq = append(f.seq, make([]float64, 2*w), big)
+		tiny[w-1], tiny[2*w-1] = 0.02, 2
+		f.seq = append(f.seq, make([]float64, 2*w), big, absurd, make([]float64, 2*w), tiny)
 	}
 	fixtures[key] = f
 	return f
@@ -375,9 +386,12 @@ func parity(got [4][]float32, ref []nn.Prediction32) ([4]float64, bool) {
 func TestParityWithORT(t *testing.T) {
 	needORT(t)
 	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
-		for _, ens := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s-%d", kind, ens), func(t *testing.T) {
-				f := trained(t, kind, ens)
+		for _, variant := range []struct {
+			ens   int
+			rates bool
+		}{{1, true}, {3, true}, {2, false}} {
+			t.Run(fmt.Sprintf("%s-%d-rates=%v", kind, variant.ens, variant.rates), func(t *testing.T) {
+				f := trainedWith(t, kind, variant.ens, variant.rates)
 				blob, err := onnxexport.Export(f.model, meta())
 				if err != nil {
 					t.Fatal(err)
@@ -386,6 +400,13 @@ func TestParityWithORT(t *testing.T) {
 				ref, err := f.model.PredictFloat32(nn.Float32Rows(f.tab), nn.Float32Rows(f.seq))
 				if err != nil {
 					t.Fatal(err)
+				}
+				for o, vals := range got {
+					for i, v := range vals {
+						if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+							t.Fatalf("ORT output %s row %d is %v (features %v)", onnxexport.Outputs[o], i, v, f.tab[i])
+						}
+					}
 				}
 				worst, ok := parity(got, ref)
 				t.Logf("%d rows: max |Δ| expected(rel) %.3g, probability %.3g, mu %.3g, sigma %.3g", len(ref), worst[0], worst[1], worst[2], worst[3])
@@ -475,6 +496,7 @@ func TestParityCatchesBrokenExport(t *testing.T) {
 			{"sigmoid replaced by tanh", nil, editOp("Sigmoid", "Tanh")},
 			{"softplus replaced by relu", nil, editOp("Softplus", "Relu")},
 			{"log1p dropped", nil, editOp("Log", "Identity")},
+			{"rate division replaced", nil, editOp("Div", "Mul")},
 		}
 		if kind == nn.KindSeq {
 			cases = append(cases, struct {

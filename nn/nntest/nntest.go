@@ -19,44 +19,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// EnvSharedData overrides the location of the shared data directory.
-const EnvSharedData = "CLVFLOW_SHARED_DATA"
-
-// SharedDataDir returns $CLVFLOW_SHARED_DATA, or ../shared/data next to the
-// directory holding go.mod (searched upwards from the working directory).
-func SharedDataDir() (string, error) {
-	if d := os.Getenv(EnvSharedData); d != "" {
-		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			return "", fmt.Errorf("nntest: %s=%q is not a directory", EnvSharedData, d)
-		}
-		return d, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "data")
-			if st, err := os.Stat(d); err == nil && st.IsDir() {
-				return d, nil
-			}
-			return "", fmt.Errorf("nntest: no shared data at %s (set %s)", d, EnvSharedData)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("nntest: no go.mod above the working directory (set %s)", EnvSharedData)
-		}
-		dir = parent
-	}
-}
 
 // Txn is one transaction: Day counts days since 1970-01-01 (UTC).
 type Txn struct {
@@ -274,8 +241,15 @@ func LoadCDNOW(path string) ([]Txn, error) {
 
 // LoadOnlineRetail parses online_retail_uci.csv(.gz), dropping rows without
 // CustomerID, cancellations (InvoiceNo "C…"), Quantity ≤ 0 and UnitPrice ≤ 0;
-// Amount = Quantity·UnitPrice.
-func LoadOnlineRetail(path string) ([]Txn, error) {
+// Amount = Quantity·UnitPrice (the lifetimes reference procedure).
+func LoadOnlineRetail(path string) ([]Txn, error) { return LoadOnlineRetailWith(path, false) }
+
+// LoadOnlineRetailWith is LoadOnlineRetail; with dropReversed it also drops
+// every purchase row that a later cancellation row of the same customer,
+// stock code, unit price and opposite quantity reverses (one purchase per
+// cancellation, the latest earlier one), e.g. an 80,995-unit order cancelled
+// twelve minutes later.
+func LoadOnlineRetailWith(path string, dropReversed bool) ([]Txn, error) {
 	rc, err := openMaybeGzip(path)
 	if err != nil {
 		return nil, err
@@ -291,12 +265,18 @@ func LoadOnlineRetail(path string) ([]Txn, error) {
 	for i, h := range head {
 		col[h] = i
 	}
-	for _, want := range []string{"InvoiceNo", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"} {
+	for _, want := range []string{"InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"} {
 		if _, ok := col[want]; !ok {
 			return nil, fmt.Errorf("nntest: %s: missing column %s", path, want)
 		}
 	}
+	type lineKey struct {
+		customer, stock, price string
+		qty                    float64
+	}
 	var out []Txn
+	dropped := map[int]bool{}
+	open := map[lineKey][]int{} // purchase rows (index into out) not yet reversed
 	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -306,13 +286,23 @@ func LoadOnlineRetail(path string) ([]Txn, error) {
 			return nil, fmt.Errorf("nntest: %s:%d: %w", path, line, err)
 		}
 		id := strings.TrimSuffix(strings.TrimSpace(rec[col["CustomerID"]]), ".0")
-		if id == "" || strings.HasPrefix(rec[col["InvoiceNo"]], "C") {
+		if id == "" {
 			continue
 		}
 		q, err1 := strconv.ParseFloat(rec[col["Quantity"]], 64)
 		p, err2 := strconv.ParseFloat(rec[col["UnitPrice"]], 64)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("nntest: %s:%d: %w", path, line, err)
+		}
+		k := lineKey{id, rec[col["StockCode"]], rec[col["UnitPrice"]], math.Abs(q)}
+		if strings.HasPrefix(rec[col["InvoiceNo"]], "C") {
+			if dropReversed && q < 0 {
+				if rows := open[k]; len(rows) > 0 {
+					dropped[rows[len(rows)-1]] = true
+					open[k] = rows[:len(rows)-1]
+				}
+			}
+			continue
 		}
 		if q <= 0 || p <= 0 {
 			continue
@@ -325,9 +315,19 @@ func LoadOnlineRetail(path string) ([]Txn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nntest: %s:%d: %w", path, line, err)
 		}
+		open[k] = append(open[k], len(out))
 		out = append(out, Txn{Customer: id, Day: int(t.Unix() / 86400), Amount: q * p})
 	}
-	return out, nil
+	if len(dropped) == 0 {
+		return out, nil
+	}
+	kept := out[:0]
+	for i, t := range out {
+		if !dropped[i] {
+			kept = append(kept, t)
+		}
+	}
+	return kept, nil
 }
 
 // RefRow is one row of a lifetimes reference summary (*_calholdout_lifetimes_ref.csv[.gz]).
@@ -385,65 +385,4 @@ func Naive(tab [][]float64, horizonWeeks float64) []float64 {
 		out[i] = r[4] / math.Max(r[2], 1) * horizonWeeks
 	}
 	return out
-}
-
-// NormalizedGini orders actual by pred descending (ties keep row order) and
-// divides the Gini 2·mean(cumsum(y)/sum(y)) − 1 by that of the perfect order.
-func NormalizedGini(pred, actual []float64) float64 {
-	g := func(key []float64) float64 {
-		idx := sortedDesc(key)
-		var total, cum, s float64
-		for _, v := range actual {
-			total += v
-		}
-		for _, i := range idx {
-			cum += actual[i]
-			s += cum / total
-		}
-		return 2*s/float64(len(idx)) - 1
-	}
-	return g(pred) / g(actual)
-}
-
-// DecileMAPE splits the rows into 10 equal-count buckets by pred
-// (descending) and averages |mean pred − mean actual| / mean actual.
-func DecileMAPE(pred, actual []float64) float64 {
-	idx := sortedDesc(pred)
-	n := len(idx)
-	var s float64
-	var k int
-	for b := 0; b < 10; b++ {
-		lo, hi := b*n/10, (b+1)*n/10
-		if hi <= lo {
-			continue
-		}
-		var mp, ma float64
-		for _, i := range idx[lo:hi] {
-			mp += pred[i]
-			ma += actual[i]
-		}
-		if ma == 0 {
-			continue
-		}
-		s += math.Abs(mp-ma) / ma
-		k++
-	}
-	return s / float64(k)
-}
-
-func sortedDesc(key []float64) []int {
-	idx := make([]int, len(key))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch {
-		case key[a] > key[b]:
-			return -1
-		case key[a] < key[b]:
-			return 1
-		}
-		return 0
-	})
-	return idx
 }
