@@ -13,6 +13,8 @@ type ValidateInput struct {
 	Format              string              `json:"format"`
 	CSV                 *dataset.CSVMapping `json:"csv,omitempty"`
 	MaxRejectedFraction float64             `json:"max_rejected_fraction"`
+	// DropReversed removes purchases a cancellation in the file reverses.
+	DropReversed bool `json:"drop_reversed,omitempty"`
 	// MinTime and MaxTime (RFC 3339 or YYYY-MM-DD, optional) bound the
 	// timestamps the user declares valid.
 	MinTime string `json:"min_time,omitempty"`

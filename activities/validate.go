@@ -35,7 +35,7 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, err)
 	}
-	opts := dataset.Options{Format: format, Name: filepath.Base(in.Dataset.Key), MaxRejectedFraction: in.MaxRejectedFraction}
+	opts := dataset.Options{Format: format, Name: filepath.Base(in.Dataset.Key), MaxRejectedFraction: in.MaxRejectedFraction, DropReversed: in.DropReversed}
 	if in.CSV != nil {
 		opts.CSV = *in.CSV
 	}
@@ -73,6 +73,22 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	opts.Quarantine = qbuf
 	cw := dataset.NewCanonicalWriter(cleanF)
 
+	if opts.DropReversed {
+		// First pass: the cancellations that reverse earlier purchases.
+		rc, err := a.Store.Get(ctx, in.Dataset)
+		if err != nil {
+			return res, storeError(err)
+		}
+		rev, err := dataset.CollectReversals(rc, opts)
+		rc.Close()
+		if err != nil {
+			if artifacts.KindOf(err) != artifacts.Other || errors.Is(err, dataset.ErrRead) {
+				return res, storeError(err)
+			}
+			return res, nonRetryable(ErrTypeBadData, err)
+		}
+		opts.Reversals = rev
+	}
 	raw, err := a.Store.Get(ctx, in.Dataset)
 	if err != nil {
 		return res, storeError(err)

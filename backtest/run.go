@@ -49,6 +49,9 @@ type Options struct {
 	MaxEpochs int
 	// MaxRejectedFraction is passed to dataset.Options (0 = its default).
 	MaxRejectedFraction float64
+	// DropReversed removes purchases reversed by a cancellation in the same
+	// file (dataset.Options.DropReversed).
+	DropReversed bool
 	// NN optionally replaces nn.DefaultConfig for ziln and seq (see
 	// FitOptions.NN).
 	NN *nn.Config
@@ -167,7 +170,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dopts := dataset.Options{Format: o.Format, CSV: o.CSV, MaxRejectedFraction: o.MaxRejectedFraction}
+	dopts := dataset.Options{Format: o.Format, CSV: o.CSV, MaxRejectedFraction: o.MaxRejectedFraction, DropReversed: o.DropReversed}
 	cutoff := o.Cutoff
 	if cutoff.IsZero() {
 		// First pass: validation only, to find the last transaction day.

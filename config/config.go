@@ -108,6 +108,9 @@ type Training struct {
 	// MaxRejectedFraction is the share of input rows validation may reject
 	// before the dataset is refused.
 	MaxRejectedFraction float64 `mapstructure:"max_rejected_fraction" yaml:"max_rejected_fraction" json:"max_rejected_fraction"`
+	// DropReversedOrders removes purchases that a cancellation in the same
+	// file reverses exactly (returned orders are not spend; Online Retail).
+	DropReversedOrders bool `mapstructure:"drop_reversed_orders" yaml:"drop_reversed_orders" json:"drop_reversed_orders"`
 }
 
 // Serving configures `clvflow serve`.
@@ -137,7 +140,7 @@ func Default() Config {
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
-		Training:  Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5},
+		Training:  Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true},
 		Serving:   Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
 		Dev:       Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}

@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -61,7 +62,7 @@ func TestBadCorpus(t *testing.T) {
 	}
 	for _, tc := range tests {
 		name := tc.file
-		if tc.opts != (Options{}) {
+		if !reflect.DeepEqual(tc.opts, Options{}) {
 			name += "/opts"
 		}
 		t.Run(name, func(t *testing.T) {

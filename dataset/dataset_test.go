@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -513,5 +515,39 @@ func TestCanonicalRoundTrip(t *testing.T) {
 	var empty bytes.Buffer
 	if err := NewCanonicalWriter(&empty).Flush(); err != nil || empty.String() != "customer,timestamp,amount\n" {
 		t.Errorf("empty canonical = %q, %v", empty.String(), err)
+	}
+}
+
+func TestDropReversed(t *testing.T) {
+	csvText := "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n" +
+		"1,A,x,10,2011-01-01 10:00:00,2.5,7,UK\n" + // reversed below
+		"2,A,x,10,2011-01-02 10:00:00,2.5,7,UK\n" + // same line again: only one cancellation
+		"3,B,x,4,2011-01-02 11:00:00,1.0,7,UK\n" + // different stock code: kept
+		"C4,A,x,-10,2011-01-03 10:00:00,2.5,7,UK\n" +
+		"5,A,x,10,2011-01-03 10:00:00,2.5,8,UK\n" // another customer: kept
+	dir := t.TempDir()
+	path := filepath.Join(dir, "or.csv")
+	if err := os.WriteFile(path, []byte(csvText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, drop := range []bool{false, true} {
+		var got []Transaction
+		rep, err := ReadFile(path, Options{Format: FormatOnlineRetail, DropReversed: drop}, func(tx Transaction) error {
+			got = append(got, tx)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 4
+		if drop {
+			want = 3
+		}
+		if len(got) != want || rep.Rules[RuleCancellation] != 1 {
+			t.Fatalf("drop=%v: %d accepted, rules %v", drop, len(got), rep.Rules)
+		}
+		if drop && (rep.Rules[RuleReversed] != 1 || got[0].Line != 3) {
+			t.Fatalf("drop=%v: want the first matching purchase (line 2) reversed, got rules %v first line %d", drop, rep.Rules, got[0].Line)
+		}
 	}
 }

@@ -40,6 +40,11 @@ const (
 	// RuleDuplicate: a row byte-for-byte equal to an earlier accepted row
 	// (only with Options.DropDuplicates).
 	RuleDuplicate Rule = "duplicate"
+	// RuleReversed: a purchase that a cancellation in the same file reverses
+	// exactly (same customer, stock code, unit price and quantity); only
+	// with Options.DropReversed (Online Retail). Each cancellation removes
+	// one purchase.
+	RuleReversed Rule = "reversed"
 )
 
 // Rules lists every row rule in checking order; reports and the dominant-rule
@@ -47,7 +52,7 @@ const (
 var Rules = []Rule{
 	RuleLineTooLong, RuleBadQuote, RuleColumnCount, RuleMissingCustomer,
 	RuleCancellation, RuleBadTime, RuleBadNumber, RuleNonPositiveQuantity,
-	RuleNonPositivePrice, RuleNonPositiveAmount, RuleOutOfRange, RuleDuplicate,
+	RuleNonPositivePrice, RuleNonPositiveAmount, RuleOutOfRange, RuleReversed, RuleDuplicate,
 }
 
 // Sentinel errors; every error returned by this package that is not an I/O

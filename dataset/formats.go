@@ -2,6 +2,8 @@ package dataset
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,6 +15,9 @@ type parsedRow struct {
 	amount   float64
 	rule     Rule
 	msg      string
+	// line is the reversal key (customer, stock code, unit price, |quantity|)
+	// of an Online Retail row, purchase or cancellation; "" otherwise.
+	line string
 }
 
 func (r *parsedRow) fail(rule Rule, format string, a ...any) {
@@ -123,6 +128,7 @@ type csvParser struct {
 	quantity int
 	price    int
 	invoice  int // -1 when absent
+	stock    int // -1 when absent (reversal matching needs it)
 	tp       *timeParser
 	names    []string
 }
@@ -142,6 +148,7 @@ func (p *csvParser) parse(rec []byte, out *parsedRow) {
 	}
 	if p.invoice >= 0 {
 		if inv := f[p.invoice]; len(inv) > 0 && (inv[0] == 'C' || inv[0] == 'c') {
+			out.line = p.reversalKey(f, out.customer)
 			out.fail(RuleCancellation, "cancellation invoice %q", inv)
 			return
 		}
@@ -180,12 +187,31 @@ func (p *csvParser) parse(rec []byte, out *parsedRow) {
 		return
 	}
 	out.amount = q * pr
+	out.line = p.reversalKey(f, out.customer)
 	if out.amount > maxFloat {
 		out.fail(RuleBadNumber, "amount %s × %s overflows", f[p.quantity], f[p.price])
 	}
 }
 
 const maxFloat = 1.7976931348623157e308
+
+// reversalKey identifies the order line a cancellation reverses: customer,
+// stock code, unit price and |quantity|; "" without a stock code column or
+// with unparsable numbers.
+func (p *csvParser) reversalKey(f [][]byte, customer []byte) string {
+	if p.stock < 0 || p.quantity < 0 || p.price < 0 {
+		return ""
+	}
+	q, _, ok := parseDecimal(f[p.quantity])
+	if !ok {
+		return ""
+	}
+	pr, _, ok := parseDecimal(f[p.price])
+	if !ok {
+		return ""
+	}
+	return string(customer) + "\x00" + string(f[p.stock]) + "\x00" + strconv.FormatFloat(pr, 'g', -1, 64) + "\x00" + strconv.FormatFloat(math.Abs(q), 'g', -1, 64)
+}
 
 // Online Retail column names (normalised) of both header variants.
 var onlineRetailColumns = struct{ invoice, quantity, date, price, customer []string }{
@@ -251,6 +277,7 @@ func newOnlineRetail(header []byte, file string) (*csvParser, error) {
 	p.ncols = len(names)
 	p.names = names
 	p.invoice, p.quantity, p.time, p.price, p.customer = idx[0], idx[1], idx[2], idx[3], idx[4]
+	p.stock = findColumn(names, []string{"stockcode"})
 	p.amount = -1
 	p.tp = newTimeParser("", onlineRetailLayouts)
 	return p, nil
@@ -291,7 +318,7 @@ func newGenericCSV(header []byte, m CSVMapping, file string) (*csvParser, error)
 	if delim == 0 {
 		delim = detectDelim(header)
 	}
-	p := &csvParser{delim: delim, amount: -1, quantity: -1, price: -1, invoice: -1}
+	p := &csvParser{delim: delim, amount: -1, quantity: -1, price: -1, invoice: -1, stock: -1}
 	names := headerNames(p.sp.splitCSV(header, delim))
 	p.names, p.ncols = names, len(names)
 	bad := func(format string, a ...any) error {

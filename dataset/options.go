@@ -74,9 +74,24 @@ type CSVMapping struct {
 	Delimiter rune `json:"delimiter,omitempty"`
 }
 
+// Reversals counts, per order line (customer, stock code, unit price,
+// |quantity|), the cancellations in a file; see [CollectReversals].
+type Reversals map[string]int
+
 // Options control [Read]. The zero value reads any detected format with the
 // default limits.
 type Options struct {
+	// DropReversed rejects purchases that a cancellation in the same file
+	// reverses exactly (rule reversed): returned orders are not spend.
+	// Online Retail only (it needs the StockCode column). [ReadFile] makes
+	// the extra pass that finds the cancellations itself; [Read] needs them
+	// in Reversals.
+	DropReversed bool
+	// Reversals are the cancellations found by [CollectReversals]; with
+	// DropReversed each one rejects one matching purchase.
+	Reversals Reversals
+
+	collect Reversals // set by CollectReversals: counts cancellations
 	// Format is the input format; "" or "auto" detects it.
 	Format Format
 	// Name is the file name used in errors and the report.

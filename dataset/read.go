@@ -24,7 +24,32 @@ func ReadFile(path string, opts Options, fn func(Transaction) error) (*Report, e
 		return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
 	}
 	defer f.Close()
+	if opts.DropReversed && opts.Reversals == nil {
+		rev, err := CollectReversals(f, opts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
+		}
+		opts.Reversals = rev
+	}
 	return Read(f, opts, fn)
+}
+
+// CollectReversals reads r once and counts its cancellation rows per order
+// line, for a second [Read] with Options.DropReversed. Memory grows with the
+// number of distinct cancelled order lines. Formats without a stock code
+// column give an empty result.
+func CollectReversals(r io.Reader, opts Options) (Reversals, error) {
+	rev := Reversals{}
+	opts.Quarantine, opts.Reversals, opts.DropReversed = nil, nil, false
+	opts.MaxRejectedFraction = 1 // counting pass: any reject rate is fine here
+	opts.collect = rev
+	if _, err := Read(r, opts, nil); err != nil && !errors.Is(err, ErrTooManyRejected) {
+		return nil, err
+	}
+	return rev, nil
 }
 
 // Read streams r (plain or gzip) through the parser of opts.Format and the
@@ -139,6 +164,7 @@ type validator struct {
 	first       map[Rule]*Error
 	customers   map[string]string
 	dedupe      map[uint64]struct{}
+	remaining   Reversals // cancellations not yet matched (DropReversed)
 	maxDedupe   int
 	quarantine  *csv.Writer
 	qerr        error
@@ -151,6 +177,12 @@ func newValidator(opts Options, format Format, rep *Report, fn func(Transaction)
 	v := &validator{opts: opts, file: opts.Name, rep: rep, fn: fn, acceptZero: opts.acceptZero(format),
 		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{},
 		customers: map[string]string{}}
+	if opts.DropReversed && len(opts.Reversals) > 0 {
+		v.remaining = make(Reversals, len(opts.Reversals))
+		for k, n := range opts.Reversals {
+			v.remaining[k] = n
+		}
+	}
 	if opts.DropDuplicates {
 		v.dedupe = map[uint64]struct{}{}
 		v.maxDedupe = opts.maxDedupe()
@@ -193,6 +225,9 @@ func (v *validator) process(rec *record, p rowParser) error {
 	row := &v.row
 	*row = parsedRow{}
 	p.parse(rec.text, row)
+	if row.rule == RuleCancellation && v.opts.collect != nil && row.line != "" {
+		v.opts.collect[row.line]++
+	}
 	if row.rule != "" {
 		return v.reject(rec, row.rule, row.msg)
 	}
@@ -202,6 +237,10 @@ func (v *validator) process(rec *record, p rowParser) error {
 	if (!v.opts.MinTime.IsZero() && row.time.Before(v.opts.MinTime)) || (!v.opts.MaxTime.IsZero() && row.time.After(v.opts.MaxTime)) {
 		return v.reject(rec, RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
 			fmtBound(v.opts.MinTime), fmtBound(v.opts.MaxTime)))
+	}
+	if v.remaining != nil && row.line != "" && v.remaining[row.line] > 0 {
+		v.remaining[row.line]--
+		return v.reject(rec, RuleReversed, "purchase reversed by a cancellation (same customer, stock code, unit price and quantity)")
 	}
 	if v.dedupe != nil {
 		h := fnv64(rec.text)

@@ -59,6 +59,7 @@ type PipelineInput struct {
 	Input               activities.IngestInput `json:"input"`
 	CSV                 *dataset.CSVMapping    `json:"csv,omitempty"`
 	MaxRejectedFraction float64                `json:"max_rejected_fraction"`
+	DropReversed        bool                   `json:"drop_reversed,omitempty"`
 	Cutoff              string                 `json:"cutoff,omitempty"`
 	AsOf                string                 `json:"as_of,omitempty"`
 	// UseScheduledTime makes the Temporal Schedule's scheduled time the
@@ -260,7 +261,7 @@ func (p *pipeline) run(ctx workflow.Context) (*PipelineResult, error) {
 	p.stage(ctx, "validate", "validating and cleaning")
 	var val activities.ValidateResult
 	if err := workflow.ExecuteActivity(long, a.ValidateDataset, activities.ValidateInput{
-		Dataset: ing.Dataset, Format: ing.Format, CSV: in.CSV, MaxRejectedFraction: in.MaxRejectedFraction,
+		Dataset: ing.Dataset, Format: ing.Format, CSV: in.CSV, MaxRejectedFraction: in.MaxRejectedFraction, DropReversed: in.DropReversed,
 	}).Get(ctx, &val); err != nil {
 		return p.fail(ctx, res, "validate", err)
 	}

@@ -22,6 +22,7 @@ func init() {
 
 // backtestFlags are the flags of `clvflow backtest`.
 type backtestFlags struct {
+	keepReversed                 bool
 	input, format, cutoff        string
 	horizon, seqWeeks, maxEpochs int
 	seed                         uint64
@@ -44,6 +45,7 @@ func (f *backtestFlags) register(c *cobra.Command) {
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget per ensemble member of the neural models (default: the model's own)")
 	fs.Float64Var(&f.maxRejected, "max-rejected-fraction", 0, "largest share of rows validation may reject (default training.max_rejected_fraction)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	fs.BoolVar(&f.keepReversed, "keep-reversed-orders", false, "keep purchases that a later cancellation reverses (default: training.drop_reversed_orders drops them)")
 	fs.StringVar(&f.csv.Customer, "customer-col", "", "csv: customer id column")
 	fs.StringVar(&f.csv.Time, "time-col", "", "csv: timestamp column")
 	fs.StringVar(&f.csv.Amount, "amount-col", "", "csv: amount column")
@@ -63,7 +65,8 @@ func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, err
 	}
 	tr := cfg.Training
 	o = backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
-		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs}
+		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs,
+		DropReversed: tr.DropReversedOrders && !f.keepReversed}
 	fs := c.Flags()
 	if fs.Changed("horizon-days") {
 		if f.horizon <= 0 {

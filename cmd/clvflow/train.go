@@ -57,8 +57,8 @@ func (f *trainFlags) register(c *cobra.Command) {
 // pipelineInput merges flags over config into a validated workflow input.
 func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workflows.PipelineInput, error) {
 	in := workflows.PipelineInput{
-		MaxRejectedFraction: cfg.Training.MaxRejectedFraction,
-		Cutoff:              f.cutoff, AsOf: f.asOf,
+		MaxRejectedFraction: cfg.Training.MaxRejectedFraction, DropReversed: cfg.Training.DropReversedOrders,
+		Cutoff: f.cutoff, AsOf: f.asOf,
 		HorizonDays: cfg.Training.HorizonDays, SeqWeeks: cfg.Training.SeqWeeks, TestFraction: cfg.Training.TestFraction,
 		Seed: cfg.Training.Seed, Models: cfg.Training.Models, MaxEpochs: f.maxEpochs,
 		Gate: workflows.GateConfig{MinGiniLift: cfg.Gate.MinGiniLift, MaxChampionRegression: cfg.Gate.MaxChampionRegression,
