@@ -52,9 +52,10 @@ type FitInfo struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Fit fits a model of the given kind on the customers set.Customers[i] for i
-// in train. Only these customers' labels are read, and only by the neural
-// models; naive and bgnbd use calibration features only.
+// Fit fits a model of the given kind. The neural models learn from the
+// customers set.Customers[i] for i in train and read only their labels;
+// naive needs no fit, and bgnbd (calibration features only, no labels) is
+// fitted on every customer of the set.
 func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
 	start := time.Now()
 	var info FitInfo
@@ -83,7 +84,16 @@ func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts 
 	case KindNaive:
 		m = &naiveModel{HorizonDays: horizon}
 	case KindBGNBD:
-		m, err = fitBGNBD(set, train, horizon)
+		// BG/NBD and Gamma-Gamma use calibration data only (x, t_x, T, mbar;
+		// never a holdout label), so they are fitted on every customer of
+		// the set, as in the BTYD literature (and as Hardie's published
+		// CDNOW parameters are); the networks learn from labels and see the
+		// training customers only.
+		all := make([]int, set.Len())
+		for i := range all {
+			all[i] = i
+		}
+		m, err = fitBGNBD(set, all, horizon)
 	default:
 		m, info, err = fitNet(ctx, nn.Kind(k), set, train, horizon, opts)
 	}
