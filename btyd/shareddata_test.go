@@ -6,8 +6,6 @@ import (
 	"github.com/clvflow/clvflow/internal/shareddata"
 )
 
-func sharedDataDir(t testing.TB) string { return shareddata.Dir(t) }
-
 func readColumns(t testing.TB, name string, cols ...string) map[string][]float64 {
 	t.Helper()
 	return shareddata.Columns(t, name, cols...)
