@@ -1,44 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/clvflow/clvflow/internal/testenv"
 )
 
-// runBacktestCLI runs `clvflow backtest args...` in-process.
+// runBacktestCLI runs `clvflow backtest ARGS` in-process.
 func runBacktestCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	root := newRootCmd(&out, &errOut)
-	root.SetArgs(append([]string{"backtest"}, args...))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err = root.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
+	return clvflow(t, append([]string{"backtest"}, args...)...)
 }
 
 // backtestDemo is the CDNOW master log shipped in testdata/demo.
-func backtestDemo(t *testing.T) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(root, "testdata", "demo", "cdnow_master.txt.gz")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("demo data missing: %v", err)
-	}
-	return p
-}
+func backtestDemo(t *testing.T) string { return demoFile(t) }
 
 func TestBacktestCLIJSON(t *testing.T) {
 	t.Setenv("CLVFLOW_CONFIG", "")
