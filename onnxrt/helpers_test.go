@@ -15,19 +15,6 @@ import (
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 )
 
-// requireORT initialises ONNX Runtime with default options or skips the test
-// when the shared library is not installed.
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	err := onnxrt.Init(onnxrt.Options{})
-	if onnxrt.IsLibraryNotFound(err) {
-		tb.Skipf("ONNX Runtime library not installed (run `clvflow dev up` or set %s): %v", onnxrt.EnvLibraryPath, err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // build builds a test model or fails the test.
 func build(tb testing.TB, spec onnxrttest.Spec) *onnxrttest.Model {
 	tb.Helper()
@@ -41,7 +28,7 @@ func build(tb testing.TB, spec onnxrttest.Spec) *onnxrttest.Model {
 // load builds and loads a test model; the model is closed at test end.
 func load(tb testing.TB, spec onnxrttest.Spec) (*onnxrttest.Model, *onnxrt.Model) {
 	tb.Helper()
-	requireORT(tb)
+	onnxrttest.RequireORT(tb)
 	tm := build(tb, spec)
 	m, err := onnxrt.Load(tm.Spec.Version, tm.Bytes, tm.SHA256)
 	if err != nil {

@@ -96,7 +96,7 @@ func TestFindLibraryRepoSearch(t *testing.T) {
 }
 
 func TestInitOptionsConflict(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	info, err := onnxrt.Info()
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +407,7 @@ func TestParityDetectsMismatch(t *testing.T) {
 }
 
 func TestCache(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	models := map[string]*onnxrttest.Model{}
 	for i, v := range []string{"v1", "v2", "v3"} {
 		models[v] = build(t, onnxrttest.Spec{Version: v, Seed: uint64(i)})

@@ -13,7 +13,7 @@ import (
 // benchmarkHTTP posts rows customers per request over a real loopback
 // connection (keep-alive) and reports p50/p99 latency and customers/s.
 func benchmarkHTTP(b *testing.B, rows int) {
-	requireORT(b)
+	onnxrttest.RequireORT(b)
 	d := newModelDir(b)
 	d.add("v1", onnxrttest.Spec{Seed: 41, Hidden: 32})
 	d.point("v1")

@@ -19,18 +19,6 @@ import (
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 )
 
-// requireORT initialises ONNX Runtime or skips when the library is missing.
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	err := onnxrt.Init(onnxrt.Options{})
-	if onnxrt.IsLibraryNotFound(err) {
-		tb.Skipf("ONNX Runtime library not installed (run `clvflow dev up` or set %s): %v", onnxrt.EnvLibraryPath, err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // quietLogger discards logs unless -v.
 func quietLogger(tb testing.TB) *slog.Logger {
 	if testing.Verbose() {

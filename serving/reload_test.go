@@ -22,7 +22,7 @@ import (
 // session cache). Every response must be 200 and numerically the answer of
 // the version it names; afterwards the last version answers.
 func TestHotSwapUnderLoad(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
 	versions := []string{"v1", "v2", "v3", "v4", "v5"}
 	for i, v := range versions {
@@ -131,7 +131,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 // first model loads by itself, moving the alias swaps it, cancelling the
 // context shuts down gracefully and closes the models.
 func TestServePollsAndShutsDown(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
 	d.add("v1", onnxrttest.Spec{Seed: 1})
 	m2 := d.add("v2", onnxrttest.Spec{Seed: 2})
@@ -236,7 +236,7 @@ func TestConfigValidate(t *testing.T) {
 // request picks v1, the alias moves and v1 is closed (cache capacity 0)
 // before the request predicts; it must be answered by v2, not fail.
 func TestRequestRetriesAfterSwapRace(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
 	d.add("v1", onnxrttest.Spec{Seed: 1})
 	m2 := d.add("v2", onnxrttest.Spec{Seed: 2})

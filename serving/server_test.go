@@ -29,7 +29,7 @@ func doRequest(h http.Handler, method, path, token string, body []byte) *httptes
 // newLoadedServer serves version v1 of spec from a model directory.
 func newLoadedServer(t *testing.T, cfg Config, spec onnxrttest.Spec, opts ...Option) (*Server, *modelDir) {
 	t.Helper()
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
 	d.add("v1", spec)
 	d.point("v1")
@@ -199,7 +199,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestReadinessAndModel(t *testing.T) {
-	requireORT(t)
+	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
 	m := d.add("v1", onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 13, Seed: 8, Name: "seq-test"})
 	reg := prometheus.NewRegistry()

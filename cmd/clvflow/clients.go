@@ -12,11 +12,14 @@ import (
 )
 
 // openStore connects to the object store and checks it answers with our
-// credentials.
+// credentials, once per command: later calls reuse the checked store.
 func (a *app) openStore(ctx context.Context) (*artifacts.Store, config.Config, error) {
 	cfg, err := a.storageConfig()
 	if err != nil {
 		return nil, cfg, err
+	}
+	if a.store != nil {
+		return a.store, cfg, nil
 	}
 	st, err := artifacts.New(artifacts.Config{
 		Endpoint: cfg.Storage.Endpoint, AccessKey: cfg.Storage.AccessKey, SecretKey: cfg.Storage.SecretKey,
@@ -28,6 +31,7 @@ func (a *app) openStore(ctx context.Context) (*artifacts.Store, config.Config, e
 	if err := st.Ping(ctx); err != nil {
 		return nil, cfg, err
 	}
+	a.store = st
 	return st, cfg, nil
 }
 

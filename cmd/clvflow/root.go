@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/spf13/cobra"
 )
@@ -26,6 +27,7 @@ type app struct {
 	loaded      bool
 	root        *cobra.Command
 	logLevel    string
+	store       *artifacts.Store // opened and pinged once, by openStore
 }
 
 // globalFlagKeys maps persistent flags to config keys (flags beat env).

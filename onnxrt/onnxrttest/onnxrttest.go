@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -357,4 +358,17 @@ func Rows(n int, seed uint64, weeks int) (features, seq [][]float32) {
 		seq = append(seq, s)
 	}
 	return features, seq
+}
+
+// RequireORT initialises ONNX Runtime with default options, or skips the
+// test when the shared library is not installed.
+func RequireORT(tb testing.TB) {
+	tb.Helper()
+	err := onnxrt.Init(onnxrt.Options{})
+	if onnxrt.IsLibraryNotFound(err) {
+		tb.Skipf("ONNX Runtime library not installed (run `clvflow dev up` or set %s): %v", onnxrt.EnvLibraryPath, err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
