@@ -97,27 +97,33 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), cutoff.Format("2006-01-02"))
 	}
 	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
+	var snaps []*features.Set
+	if in.Snapshots > 0 {
+		step := in.SnapshotStepDays
+		if step == 0 {
+			step = features.DefaultSnapshotStepDays
+		}
+		if snaps, err = b.Snapshots(in.Snapshots, step); err != nil {
+			return res, nonRetryable(ErrTypeBadInput, err)
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "clvflow-features-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "features.csv")
-	f, err := os.Create(path)
+	featRef, err := a.putFeatures(ctx, dir, set)
 	if err != nil {
 		return res, err
 	}
-	if err := set.WriteCSV(f); err != nil {
-		f.Close()
-		return res, err
-	}
-	if err := f.Close(); err != nil {
-		return res, err
-	}
-	featRef, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
-	if err != nil {
-		return res, storeError(err)
+	var snapRefs []SnapshotRef
+	for _, s := range snaps {
+		ref, err := a.putFeatures(ctx, dir, s)
+		if err != nil {
+			return res, err
+		}
+		snapRefs = append(snapRefs, SnapshotRef{Cutoff: s.Split.Cutoff.Format("2006-01-02"), Features: ref, Customers: s.Len()})
 	}
 	ids := set.IDs()
 	doc := SplitDoc{Seed: in.Seed, TestFraction: in.TestFraction, Cutoff: split.Cutoff.Format("2006-01-02"), HorizonDays: split.HorizonDays}
@@ -131,9 +137,52 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, storeError(err)
 	}
-	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test))
+	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
-		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test)}, nil
+		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+}
+
+// putFeatures writes a feature set as CSV into dir and stores it
+// (content-addressed) under FeaturesPrefix.
+func (a *Activities) putFeatures(ctx context.Context, dir string, set *features.Set) (artifacts.Ref, error) {
+	path := filepath.Join(dir, "features.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		return artifacts.Ref{}, err
+	}
+	if err := set.WriteCSV(f); err != nil {
+		f.Close()
+		return artifacts.Ref{}, err
+	}
+	if err := f.Close(); err != nil {
+		return artifacts.Ref{}, err
+	}
+	ref, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
+	if err != nil {
+		return ref, storeError(err)
+	}
+	return ref, nil
+}
+
+// loadSnapshots reads stored training snapshots.
+func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) ([]*features.Set, error) {
+	out := make([]*features.Set, 0, len(refs))
+	for _, ref := range refs {
+		rc, err := a.Store.Get(ctx, ref)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		s, err := features.ReadCSV(rc)
+		cerr := rc.Close()
+		if err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, storeError(err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // loadFeatures reads a stored feature set and split back as indices.

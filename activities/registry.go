@@ -101,6 +101,12 @@ func (a *Activities) RegisterVersion(ctx context.Context, in RegisterInput) (str
 	v.Labels["cutoff"] = in.Featurize.Cutoff
 	v.Labels["horizon_days"] = fmt.Sprint(in.Featurize.HorizonDays)
 	v.Labels["challenger"] = in.Evaluation.Challenger
+	if n := len(in.Featurize.Snapshots); n > 0 {
+		v.Labels["training_snapshots"] = fmt.Sprint(n)
+		for _, s := range in.Featurize.Snapshots {
+			v.Artifacts["features_snapshot_"+s.Cutoff] = objRef(s.Features)
+		}
+	}
 	for _, t := range in.Trained {
 		if t.Kind == in.Kind {
 			v.Artifacts["trained_model"] = objRef(t.Model)

@@ -40,6 +40,11 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		return res, err
 	}
 	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
+	if isNet(in.Kind) && len(in.Snapshots) > 0 {
+		if opts.Snapshots, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
+			return res, err
+		}
+	}
 	if isNet(in.Kind) && activity.IsActivity(ctx) {
 		var mu sync.Mutex
 		progress := TrainProgress{Kind: in.Kind}
@@ -111,7 +116,16 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	}
 	res.Model, res.Params, res.FitSeconds = ref, model.Params(), info.Seconds
 	res.Epochs, res.ResumedFromEpoch, res.Warnings = info.Epochs, info.ResumedFromEpoch, info.Warnings
-	a.log().Info("model trained", "kind", in.Kind, "seconds", info.Seconds, "epochs", info.Epochs, "resumed_from_epoch", info.ResumedFromEpoch, "sha256", ref.SHA256)
+	res.TrainingRows = info.TrainingRows
+	if isNet(in.Kind) && res.Params != nil {
+		res.Params["training_rows"] = info.TrainingRows
+		var cuts []string
+		for _, s := range opts.Snapshots {
+			cuts = append(cuts, s.Split.Cutoff.Format("2006-01-02"))
+		}
+		res.Params["training_snapshots"] = cuts
+	}
+	a.log().Info("model trained", "kind", in.Kind, "seconds", info.Seconds, "epochs", info.Epochs, "training_rows", info.TrainingRows, "resumed_from_epoch", info.ResumedFromEpoch, "sha256", ref.SHA256)
 	return res, nil
 }
 

@@ -54,6 +54,19 @@ type FeaturizeInput struct {
 	SeqWeeks     int     `json:"seq_weeks"`
 	TestFraction float64 `json:"test_fraction"`
 	Seed         uint64  `json:"seed"`
+	// Snapshots is the number of earlier training snapshots to build
+	// (features.SnapshotCutoffs; 0 = none), SnapshotStepDays the days
+	// between them (0 = features.DefaultSnapshotStepDays).
+	Snapshots        int `json:"snapshots,omitempty"`
+	SnapshotStepDays int `json:"snapshot_step_days,omitempty"`
+}
+
+// SnapshotRef references the stored feature set of one earlier training
+// snapshot.
+type SnapshotRef struct {
+	Cutoff    string        `json:"cutoff"`
+	Features  artifacts.Ref `json:"features"`
+	Customers int           `json:"customers"`
 }
 
 // FeaturizeResult references the stored feature set and train/test split.
@@ -66,6 +79,8 @@ type FeaturizeResult struct {
 	Customers      int           `json:"customers"`
 	TrainCustomers int           `json:"train_customers"`
 	TestCustomers  int           `json:"test_customers"`
+	// Snapshots are the earlier training snapshots, latest first.
+	Snapshots []SnapshotRef `json:"snapshots,omitempty"`
 }
 
 // TrainInput asks to train one model kind (naive, bgnbd, ziln or seq).
@@ -81,6 +96,9 @@ type TrainInput struct {
 	CheckpointKey string `json:"checkpoint_key,omitempty"`
 	// MaxEpochs overrides the network's default epoch budget (0 = default).
 	MaxEpochs int `json:"max_epochs,omitempty"`
+	// Snapshots are earlier training snapshots the neural models also
+	// learn from (rows of the training customers only); others ignore them.
+	Snapshots []artifacts.Ref `json:"snapshots,omitempty"`
 }
 
 // TrainResult references a trained model.
@@ -91,7 +109,10 @@ type TrainResult struct {
 	FitSeconds       float64        `json:"fit_seconds"`
 	Epochs           int            `json:"epochs,omitempty"`
 	ResumedFromEpoch int            `json:"resumed_from_epoch,omitempty"`
-	Warnings         []string       `json:"warnings,omitempty"`
+	// TrainingRows is the number of rows a neural model learned from
+	// (training customers at the cutoff plus their snapshot rows).
+	TrainingRows int      `json:"training_rows,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 // TrainProgress is the heartbeat detail of a training activity.

@@ -28,6 +28,13 @@ type FitOptions struct {
 	// its Kind, Seed, SeqWeeks and (when MaxEpochs > 0) MaxEpochs are still
 	// set from the kind, Seed, the feature set and MaxEpochs.
 	NN *nn.Config
+	// Snapshots are earlier training snapshots of the same data
+	// (features.Builder.Snapshots: same horizon and sequence length, labels
+	// that end on or before the set's cutoff). The neural models also learn
+	// from the rows of the training customers in them (by customer id; no
+	// other customer's row is read), which multiplies their examples of new
+	// and young customers; naive and bgnbd ignore them.
+	Snapshots []*features.Set
 	// Progress, Checkpoint, CheckpointEvery and Resume are handed to
 	// nn.Train unchanged, so that a Temporal activity can heartbeat, store
 	// checkpoints and resume (see nn.TrainOptions).
@@ -48,6 +55,10 @@ type FitInfo struct {
 	// Resume checkpoint (finished members plus the member in progress); 0
 	// when not resuming.
 	ResumedFromEpoch int `json:"resumed_from_epoch"`
+	// TrainingRows is the number of rows a neural model learned from: the
+	// training customers at the set's cutoff plus their rows in the
+	// snapshots; 0 for naive and bgnbd.
+	TrainingRows int `json:"training_rows,omitempty"`
 	// Warnings repeats [Warnings] of the fitted model.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -206,13 +217,20 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 	for k, i := range train {
 		labels[k] = set.Customers[i].HoldoutSpend
 	}
+	data := nn.Data{Tabular: tab, Seq: seq, Label: labels}
+	if len(opts.Snapshots) > 0 {
+		if data, err = withSnapshots(data, set, train, opts.Snapshots, seqWeeks); err != nil {
+			return nil, info, fmt.Errorf("backtest: fit %s: %w", kind, err)
+		}
+	}
 	if r := opts.Resume; r != nil {
 		info.ResumedFromEpoch = r.Epoch
 		for _, s := range r.DoneSummary {
 			info.ResumedFromEpoch += s.Epochs
 		}
 	}
-	m, err := nn.Train(ctx, cfg, nn.Data{Tabular: tab, Seq: seq, Label: labels}, nn.TrainOptions{
+	info.TrainingRows = len(data.Label)
+	m, err := nn.Train(ctx, cfg, data, nn.TrainOptions{
 		Progress: opts.Progress, Checkpoint: opts.Checkpoint, CheckpointEvery: opts.CheckpointEvery, Resume: opts.Resume,
 	})
 	if err != nil {
@@ -222,6 +240,52 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 		info.Epochs += s.Epochs
 	}
 	return &netModel{m: m}, info, nil
+}
+
+// withSnapshots appends to d (the rows of set.Customers[i], i in train) the
+// rows of the same customers in every snapshot and groups each customer's
+// rows (nn.Data.Group) so that early stopping validates on unseen customers.
+func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.Set, seqWeeks int) (nn.Data, error) {
+	group := make(map[string]int, len(train))
+	d.Group = make([]int, len(train))
+	for k, i := range train {
+		group[set.Customers[i].ID] = k
+		d.Group[k] = k
+	}
+	for _, s := range snaps {
+		if s == nil {
+			return d, errors.New("nil training snapshot")
+		}
+		if s.Split.HorizonDays != set.Split.HorizonDays || s.Split.SeqWeeks != set.Split.SeqWeeks {
+			return d, fmt.Errorf("training snapshot at %s has horizon %d days and %d-week sequences, the set %d days and %d weeks",
+				s.Split.Cutoff.Format(DateLayout), s.Split.HorizonDays, s.Split.SeqWeeks, set.Split.HorizonDays, set.Split.SeqWeeks)
+		}
+		if s.Split.HoldoutEnd().After(set.Split.Cutoff) {
+			return d, fmt.Errorf("training snapshot at %s: its holdout ends %s, after the cutoff %s (it would read holdout labels)",
+				s.Split.Cutoff.Format(DateLayout), s.Split.HoldoutEnd().Format(DateLayout), set.Split.Cutoff.Format(DateLayout))
+		}
+		var idx []int
+		var gs []int
+		for i := range s.Customers {
+			if g, ok := group[s.Customers[i].ID]; ok {
+				idx = append(idx, i)
+				gs = append(gs, g)
+			}
+		}
+		tab, seq, err := netInputs(s, idx, seqWeeks)
+		if err != nil {
+			return d, err
+		}
+		d.Tabular = append(d.Tabular, tab...)
+		if seqWeeks > 0 {
+			d.Seq = append(d.Seq, seq...)
+		}
+		for _, i := range idx {
+			d.Label = append(d.Label, s.Customers[i].HoldoutSpend)
+		}
+		d.Group = append(d.Group, gs...)
+	}
+	return d, nil
 }
 
 // Evaluate scores m on the customers set.Customers[i] for i in idx (the test

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
@@ -52,6 +53,13 @@ type Options struct {
 	// DropReversed removes purchases reversed by a cancellation in the same
 	// file (dataset.Options.DropReversed).
 	DropReversed bool
+	// Snapshots is the number of earlier training snapshots for the neural
+	// models (features.SnapshotCutoffs; 0 = none: the library default, so
+	// that callers opt in; `clvflow backtest` passes training.snapshots,
+	// default features.DefaultSnapshots). SnapshotStepDays is the gap
+	// between them (0 = features.DefaultSnapshotStepDays).
+	Snapshots        int
+	SnapshotStepDays int
 	// NN optionally replaces nn.DefaultConfig for ziln and seq (see
 	// FitOptions.NN).
 	NN *nn.Config
@@ -86,6 +94,19 @@ type SplitSummary struct {
 	Seed                 uint64  `json:"seed"`
 	TestFraction         float64 `json:"test_fraction"`
 	SeqWeeks             int     `json:"seq_weeks"`
+	// TrainingSnapshots are the earlier cutoffs the neural models also
+	// learned from (their training customers' rows only).
+	TrainingSnapshots []SnapshotSummary `json:"training_snapshots,omitempty"`
+}
+
+// SnapshotSummary describes one earlier training snapshot.
+type SnapshotSummary struct {
+	// Cutoff is the snapshot's last calibration day; its holdout ends on or
+	// before the split's cutoff.
+	Cutoff string `json:"cutoff"`
+	// TrainCustomers is the number of training customers scored at Cutoff
+	// (the rows it adds).
+	TrainCustomers int `json:"train_customers"`
 }
 
 // ModelResult is one entry of the "models" object of a [Result].
@@ -155,6 +176,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SeqWeeks < 1 || o.SeqWeeks > features.MaxSeqWeeks {
 		return o, fmt.Errorf("backtest: sequence length %d weeks not in [1, %d]", o.SeqWeeks, features.MaxSeqWeeks)
 	}
+	if o.Snapshots < 0 || o.Snapshots > features.MaxSnapshots {
+		return o, fmt.Errorf("backtest: %d training snapshots not in [0, %d]", o.Snapshots, features.MaxSnapshots)
+	}
+	if o.SnapshotStepDays < 0 {
+		return o, fmt.Errorf("backtest: snapshot step %d days is negative", o.SnapshotStepDays)
+	}
+	if o.SnapshotStepDays == 0 {
+		o.SnapshotStepDays = features.DefaultSnapshotStepDays
+	}
 	if o.MaxEpochs < 0 {
 		return o, fmt.Errorf("backtest: max epochs %d is negative", o.MaxEpochs)
 	}
@@ -220,8 +250,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	train, test := set.SplitTrainTest(o.TestFraction, o.Seed)
 	res.Split.TrainCustomers, res.Split.TestCustomers = len(train), len(test)
 
+	var snaps []*features.Set
+	if o.Snapshots > 0 && (slices.Contains(o.Models, KindZILN) || slices.Contains(o.Models, KindSeq)) {
+		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
+		isTrain := make(map[string]bool, len(train))
+		for _, i := range train {
+			isTrain[set.Customers[i].ID] = true
+		}
+		for _, s := range snaps {
+			n := 0
+			for i := range s.Customers {
+				if isTrain[s.Customers[i].ID] {
+					n++
+				}
+			}
+			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: n})
+		}
+	}
+
 	for _, kind := range o.Models {
-		fo := FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN}
+		fo := FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
 		if o.Progress != nil {
 			name := kind
 			fo.Progress = func(r nn.EpochReport) { o.Progress(name, r) }

@@ -111,6 +111,11 @@ type Training struct {
 	// DropReversedOrders removes purchases that a cancellation in the same
 	// file reverses exactly (returned orders are not spend; Online Retail).
 	DropReversedOrders bool `mapstructure:"drop_reversed_orders" yaml:"drop_reversed_orders" json:"drop_reversed_orders"`
+	// Snapshots is the number of earlier training snapshots (cutoffs one
+	// horizon and then SnapshotStepDays apart before the cutoff, labels that
+	// end by the cutoff) the neural models also learn from; 0 disables them.
+	Snapshots        int `mapstructure:"snapshots" yaml:"snapshots" json:"snapshots"`
+	SnapshotStepDays int `mapstructure:"snapshot_step_days" yaml:"snapshot_step_days" json:"snapshot_step_days"`
 }
 
 // Serving configures `clvflow serve`.
@@ -140,9 +145,10 @@ func Default() Config {
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
-		Training:  Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true},
-		Serving:   Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
-		Dev:       Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
+		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
+			Snapshots: 6, SnapshotStepDays: 28},
+		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
+		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
 
@@ -413,6 +419,12 @@ func (c Config) Validate() error {
 	}
 	if c.Training.MaxRejectedFraction < 0 || c.Training.MaxRejectedFraction > 1 {
 		bad("training.max_rejected_fraction", "must be in [0,1], got %g", c.Training.MaxRejectedFraction)
+	}
+	if c.Training.Snapshots < 0 || c.Training.Snapshots > 52 {
+		bad("training.snapshots", "must be in [0,52] (0 disables earlier training snapshots), got %d", c.Training.Snapshots)
+	}
+	if c.Training.SnapshotStepDays < 1 {
+		bad("training.snapshot_step_days", "must be ≥ 1 day, got %d", c.Training.SnapshotStepDays)
 	}
 	for _, m := range c.Training.Models {
 		switch m {

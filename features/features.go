@@ -348,17 +348,31 @@ func (b *Builder) Build() (*Set, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
+	set := b.buildAt(b.split, b.cutoffDay, b.endDay)
+	set.Stats = b.stats
+	set.Stats.HoldoutOnlyCustomers = 0
+	for _, ds := range b.days {
+		if int64(ds[0].day) > b.cutoffDay {
+			set.Stats.HoldoutOnlyCustomers++
+		}
+	}
+	return set, nil
+}
+
+// buildAt computes the customers of split from the stored days: only days ≤
+// endDay are read; days in (cutoffDay, endDay] are the holdout.
+func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 	order := make([]int, len(b.ids))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(x, y int) int { return CompareIDs(b.ids[x], b.ids[y]) })
 
-	w := b.split.SeqWeeks
-	set := &Set{Split: b.split, Stats: b.stats}
+	w := split.SeqWeeks
+	set := &Set{Split: split}
 	scored := 0
 	for _, i := range order {
-		if int64(b.days[i][0].day) <= b.cutoffDay {
+		if int64(b.days[i][0].day) <= cutoffDay {
 			scored++
 		}
 	}
@@ -366,8 +380,7 @@ func (b *Builder) Build() (*Set, error) {
 	seq := make([]float64, scored*2*w)
 	for _, i := range order {
 		ds := b.days[i]
-		if int64(ds[0].day) > b.cutoffDay {
-			set.Stats.HoldoutOnlyCustomers++
+		if int64(ds[0].day) > cutoffDay {
 			continue
 		}
 		k := len(set.Customers)
@@ -379,7 +392,10 @@ func (b *Builder) Build() (*Set, error) {
 		var repeat float64
 		for j, d := range ds {
 			day := int64(d.day)
-			if day > b.cutoffDay {
+			if day > endDay {
+				break // days are sorted
+			}
+			if day > cutoffDay {
 				c.HoldoutX++
 				c.HoldoutSpend += d.amount
 				continue
@@ -390,20 +406,129 @@ func (b *Builder) Build() (*Set, error) {
 				repeat += d.amount
 			}
 			last = day
-			if back := (b.cutoffDay - day) / 7; back < int64(w) {
+			if back := (cutoffDay - day) / 7; back < int64(w) {
 				c.Seq[0][w-1-int(back)] += d.amount
 				c.Seq[1][w-1-int(back)]++
 			}
 		}
 		c.TX = float64(last-first) / 7
-		c.T = float64(b.cutoffDay-first) / 7
+		c.T = float64(cutoffDay-first) / 7
 		c.Recency = c.T - c.TX
 		if c.X > 0 {
 			c.MBar = repeat / float64(c.X)
 		}
 		set.Customers = append(set.Customers, c)
 	}
-	return set, nil
+	return set
+}
+
+// MinSnapshotHistoryDays is the least history (days from the first
+// transaction to the cutoff) an earlier training snapshot must have.
+const MinSnapshotHistoryDays = 28
+
+// DefaultSnapshots and DefaultSnapshotStepDays are the default number of
+// earlier training snapshots and the days between them.
+const (
+	DefaultSnapshots        = 6
+	DefaultSnapshotStepDays = 28
+)
+
+// MaxSnapshots bounds the number of earlier training snapshots.
+const MaxSnapshots = 52
+
+// FirstDay returns the first transaction day the builder holds (false when
+// it holds none).
+func (b *Builder) FirstDay() (time.Time, bool) {
+	if len(b.days) == 0 {
+		return time.Time{}, false
+	}
+	first := int64(b.days[0][0].day)
+	for _, ds := range b.days[1:] {
+		first = min(first, int64(ds[0].day))
+	}
+	return time.Unix(first*86400, 0).UTC(), true
+}
+
+// SnapshotCutoffs returns the cutoffs of up to count earlier training
+// snapshots of split, latest first: split.Cutoff − HorizonDays −
+// k·stepDays for k = 0, 1, …, keeping those with at least
+// MinSnapshotHistoryDays of history after firstDay. The holdout of every
+// snapshot ends on or before split.Cutoff, so snapshots read calibration
+// data only. count ≤ 0 returns none.
+func SnapshotCutoffs(split Split, firstDay time.Time, count, stepDays int) ([]time.Time, error) {
+	split, err := split.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if count <= 0 {
+		return nil, nil
+	}
+	if count > MaxSnapshots {
+		return nil, fmt.Errorf("features: %d training snapshots requested, at most %d", count, MaxSnapshots)
+	}
+	if stepDays < 1 {
+		return nil, fmt.Errorf("features: snapshot step %d days, want ≥ 1", stepDays)
+	}
+	if split.HorizonDays < 1 {
+		return nil, errors.New("features: training snapshots need a horizon of at least 1 day")
+	}
+	y, m, d := firstDay.UTC().Date()
+	earliest := time.Date(y, m, d+MinSnapshotHistoryDays, 0, 0, 0, 0, time.UTC)
+	var out []time.Time
+	for k := 0; k < count; k++ {
+		c := split.Cutoff.AddDate(0, 0, -split.HorizonDays-k*stepDays)
+		if c.Before(earliest) {
+			break
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// BuildSnapshot computes the feature set of an earlier training snapshot:
+// the builder's horizon and sequence length at the given cutoff. Its
+// holdout must end on or before the builder's own cutoff, so that a
+// snapshot never reads a day of the builder's holdout; its Stats are zero.
+func (b *Builder) BuildSnapshot(cutoff time.Time) (*Set, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	split, err := Split{Cutoff: cutoff, HorizonDays: b.split.HorizonDays, SeqWeeks: b.split.SeqWeeks}.Validate()
+	if err != nil {
+		return nil, err
+	}
+	cd := dayNumber(split.Cutoff)
+	end := cd + int64(split.HorizonDays)
+	if end > b.cutoffDay {
+		return nil, fmt.Errorf("features: snapshot at %s: its holdout ends %s, after the cutoff %s; a training snapshot may only read calibration data",
+			split.Cutoff.Format(time.DateOnly), split.HoldoutEnd().Format(time.DateOnly), b.split.Cutoff.Format(time.DateOnly))
+	}
+	return b.buildAt(split, cd, end), nil
+}
+
+// Snapshots builds the earlier training snapshots of [SnapshotCutoffs]
+// (latest first).
+func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	first, ok := b.FirstDay()
+	if !ok || count <= 0 {
+		return nil, nil
+	}
+	cuts, err := SnapshotCutoffs(b.split, first, count, stepDays)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Set, 0, len(cuts))
+	for _, c := range cuts {
+		s, err := b.BuildSnapshot(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // BuildFromReader reads a transaction log with [dataset.Read] and builds the

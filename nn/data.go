@@ -21,6 +21,11 @@ type Data struct {
 	// Label is the holdout spend. Rows with Label > 0 count as buyers; labels
 	// ≤ 0 count as "did not buy".
 	Label []float64
+	// Group optionally names the customer of each row when one customer has
+	// several rows (training snapshots at several cutoffs): the validation
+	// split of early stopping then keeps all rows of a group on one side.
+	// Nil means every row is its own group.
+	Group []int
 }
 
 // ErrNoPositiveLabels is returned when no training row has a label > 0.
@@ -37,6 +42,9 @@ func (d *Data) validate(c Config) error {
 	}
 	if n < MinTrainRows {
 		return fmt.Errorf("nn: data has %d rows, need at least %d", n, MinTrainRows)
+	}
+	if d.Group != nil && len(d.Group) != n {
+		return fmt.Errorf("nn: data has %d group ids for %d rows", len(d.Group), n)
 	}
 	if c.Kind == KindSeq && len(d.Seq) != n {
 		return fmt.Errorf("nn: seq model needs a sequence per row: %d sequences for %d rows", len(d.Seq), n)
@@ -170,6 +178,7 @@ type prepared struct {
 	z      []float64 // n·width standardised tabular inputs
 	q      []float64 // n·2·W standardised log1p sequences (KindSeq)
 	label  []float64
+	group  []int     // nil: every row its own group
 	bought []float64 // 1 when label > 0
 	logy   []float64 // log(label) for buyers, 0 otherwise
 	konst  []float64 // bought·(log y + ½·log 2π): the loss terms without gradient
@@ -180,7 +189,7 @@ type prepared struct {
 func prepare(c Config, p *Preprocessing, d *Data) *prepared {
 	n := len(d.Label)
 	width := c.InputWidth()
-	pd := &prepared{n: n, width: width, z: make([]float64, n*width), label: d.Label,
+	pd := &prepared{n: n, width: width, z: make([]float64, n*width), label: d.Label, group: d.Group,
 		bought: make([]float64, n), logy: make([]float64, n), konst: make([]float64, n)}
 	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
 	for i, row := range d.Tabular {
@@ -227,6 +236,12 @@ func fingerprint(c Config, d *Data) string {
 			}
 		}
 		put(d.Label[i])
+	}
+	if d.Group != nil {
+		h.Write([]byte("group"))
+		for _, g := range d.Group {
+			put(float64(g))
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -135,6 +135,52 @@ func valSplit(n int, frac float64, seed uint64) (train, val []int) {
 	return train, val
 }
 
+// valSplitGroups is valSplit over groups: the groups (in order of first
+// appearance) are shuffled and taken into validation until it holds at
+// least round(frac·n) rows, so that no group has rows on both sides. At
+// least one row stays in training.
+func valSplitGroups(group []int, frac float64, seed uint64) (train, val []int) {
+	n := len(group)
+	index := map[int]int{}
+	var rows [][]int
+	for i, g := range group {
+		k, ok := index[g]
+		if !ok {
+			k = len(rows)
+			index[g] = k
+			rows = append(rows, nil)
+		}
+		rows[k] = append(rows[k], i)
+	}
+	perm := make([]int, len(rows))
+	for i := range perm {
+		perm[i] = i
+	}
+	r := rand.New(rand.NewPCG(seed, streamVal))
+	r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	want := int(math.Round(frac * float64(n)))
+	if frac > 0 {
+		want = max(want, 1)
+	}
+	for _, k := range perm {
+		if len(val) >= want || len(val)+len(rows[k]) >= n {
+			continue
+		}
+		val = append(val, rows[k]...)
+	}
+	inVal := make([]bool, n)
+	for _, i := range val {
+		inVal[i] = true
+	}
+	for i := range n {
+		if !inVal[i] {
+			train = append(train, i)
+		}
+	}
+	slices.Sort(val)
+	return train, val
+}
+
 // initParams draws the initial parameters of a member (He-uniform for ReLU
 // layers, small Glorot-uniform head) with data-dependent head biases.
 func initParams(c Config, seed uint64, pd *prepared, rows []int) []Vec {
@@ -192,6 +238,9 @@ func trainMember(ctx context.Context, cfg Config, pd *prepared, st *Checkpoint, 
 	k := st.Member
 	seed := memberSeed(cfg.Seed, k)
 	train, val := valSplit(pd.n, cfg.ValFraction, seed)
+	if pd.group != nil {
+		train, val = valSplitGroups(pd.group, cfg.ValFraction, seed)
+	}
 	if st.Params == nil { // fresh member
 		st.Params = initParams(cfg, seed, pd, train)
 		st.Epoch, st.Step, st.BestEpoch, st.SinceBest, st.HasBest, st.BestValLoss = 0, 0, 0, 0, false, 0

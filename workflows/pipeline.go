@@ -10,6 +10,7 @@ import (
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/internal/searchattr"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/registry"
@@ -65,13 +66,18 @@ type PipelineInput struct {
 	// UseScheduledTime makes the Temporal Schedule's scheduled time the
 	// as-of date (and so the cutoff), so a backfill trains exactly what
 	// would have been trained then.
-	UseScheduledTime bool       `json:"use_scheduled_time,omitempty"`
-	HorizonDays      int        `json:"horizon_days"`
-	SeqWeeks         int        `json:"seq_weeks"`
-	TestFraction     float64    `json:"test_fraction"`
-	Seed             uint64     `json:"seed"`
-	Models           []string   `json:"models"`
-	MaxEpochs        int        `json:"max_epochs,omitempty"`
+	UseScheduledTime bool     `json:"use_scheduled_time,omitempty"`
+	HorizonDays      int      `json:"horizon_days"`
+	SeqWeeks         int      `json:"seq_weeks"`
+	TestFraction     float64  `json:"test_fraction"`
+	Seed             uint64   `json:"seed"`
+	Models           []string `json:"models"`
+	MaxEpochs        int      `json:"max_epochs,omitempty"`
+	// Snapshots is the number of earlier training snapshots the neural
+	// models also learn from (0 = none); SnapshotStepDays the days between
+	// them (0 = 28).
+	Snapshots        int        `json:"snapshots,omitempty"`
+	SnapshotStepDays int        `json:"snapshot_step_days,omitempty"`
 	Gate             GateConfig `json:"gate"`
 	// Approvers may approve; empty means any named approver.
 	Approvers       []string      `json:"approvers,omitempty"`
@@ -147,6 +153,12 @@ func (in PipelineInput) Validate() error {
 	}
 	if in.TestFraction <= 0 || in.TestFraction >= 1 {
 		errs = append(errs, fmt.Sprintf("test_fraction must be in (0,1), got %g", in.TestFraction))
+	}
+	if in.Snapshots < 0 || in.Snapshots > features.MaxSnapshots {
+		errs = append(errs, fmt.Sprintf("snapshots must be in [0,%d], got %d", features.MaxSnapshots, in.Snapshots))
+	}
+	if in.SnapshotStepDays < 0 {
+		errs = append(errs, fmt.Sprintf("snapshot_step_days must be ≥ 0 (0 = %d), got %d", features.DefaultSnapshotStepDays, in.SnapshotStepDays))
 	}
 	if len(in.Models) == 0 {
 		errs = append(errs, "no models to train")
@@ -277,7 +289,7 @@ func (p *pipeline) run(ctx workflow.Context) (*PipelineResult, error) {
 	var feat activities.FeaturizeResult
 	if err := workflow.ExecuteActivity(long, a.Featurize, activities.FeaturizeInput{
 		Clean: val.Clean, Cutoff: in.Cutoff, AsOf: asOf, DataEnd: val.MaxTime, HorizonDays: in.HorizonDays, SeqWeeks: in.SeqWeeks,
-		TestFraction: in.TestFraction, Seed: in.Seed,
+		TestFraction: in.TestFraction, Seed: in.Seed, Snapshots: in.Snapshots, SnapshotStepDays: in.SnapshotStepDays,
 	}).Get(ctx, &feat); err != nil {
 		return p.fail(ctx, res, "featurize", err)
 	}
@@ -290,12 +302,16 @@ func (p *pipeline) run(ctx workflow.Context) (*PipelineResult, error) {
 		trainOpts.TaskQueue = in.TrainTaskQueue
 	}
 	trainCtx := workflow.WithActivityOptions(ctx, trainOpts)
+	snapRefs := make([]artifacts.Ref, len(feat.Snapshots))
+	for i, s := range feat.Snapshots {
+		snapRefs[i] = s.Features
+	}
 	futures := make([]workflow.Future, len(in.Models))
 	for i, kind := range in.Models {
 		futures[i] = workflow.ExecuteActivity(trainCtx, a.TrainModel, activities.TrainInput{
 			Kind: kind, Features: feat.Features, Split: feat.Split, HorizonDays: feat.HorizonDays, Seed: in.Seed,
 			CheckpointKey: fmt.Sprintf("checkpoints/%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, kind),
-			MaxEpochs:     in.MaxEpochs,
+			MaxEpochs:     in.MaxEpochs, Snapshots: snapRefs,
 		})
 	}
 	trained := make([]activities.TrainResult, len(in.Models))

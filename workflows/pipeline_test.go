@@ -454,3 +454,49 @@ func (s *PipelineSuite) TestScheduledRunTrainsAsOfItsScheduledTime() {
 	s.Equal("2011-09-08", got.AsOf, "a scheduled (or backfilled) run trains on the data as of its scheduled day")
 	s.Empty(got.Cutoff, "the cutoff then follows from the as-of date and the horizon")
 }
+
+// TestSnapshotsReachTraining: the snapshot settings go to Featurize and the
+// stored snapshot feature sets it returns go to every training activity.
+func (s *PipelineSuite) TestSnapshotsReachTraining() {
+	s.setup(goodEval(""), "", "Featurize", "TrainModel")
+	var featIn activities.FeaturizeInput
+	s.env.OnActivity(s.a.Featurize, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FeaturizeInput) (activities.FeaturizeResult, error) {
+			featIn = in
+			return activities.FeaturizeResult{Features: ref("feat"), Split: ref("split"), Cutoff: "2011-09-08", HorizonDays: 90, TestCustomers: 500,
+				Snapshots: []activities.SnapshotRef{{Cutoff: "2011-06-10", Features: ref("snap-0")}, {Cutoff: "2011-05-13", Features: ref("snap-1")}}}, nil
+		})
+	trainIn := map[string]activities.TrainInput{}
+	s.env.OnActivity(s.a.TrainModel, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TrainInput) (activities.TrainResult, error) {
+			trainIn[in.Kind] = in
+			return activities.TrainResult{Kind: in.Kind, Model: ref("model-" + in.Kind)}, nil
+		})
+	in := baseInput()
+	in.AutoApproveAs = "demo"
+	in.Snapshots, in.SnapshotStepDays = 2, 28
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	s.Equal(OutcomePromoted, s.result().Outcome)
+	s.Equal(2, featIn.Snapshots)
+	s.Equal(28, featIn.SnapshotStepDays)
+	s.Require().Len(trainIn, 3)
+	for kind, ti := range trainIn {
+		s.Require().Len(ti.Snapshots, 2, kind)
+		s.Equal("snap-0", ti.Snapshots[0].Key, kind)
+		s.Equal("snap-1", ti.Snapshots[1].Key, kind)
+	}
+}
+
+func TestPipelineInputValidateSnapshots(t *testing.T) {
+	in := baseInput()
+	in.Snapshots = -1
+	in.SnapshotStepDays = -3
+	err := in.Validate()
+	if err == nil || !strings.Contains(err.Error(), "snapshots must be in [0,52], got -1") || !strings.Contains(err.Error(), "snapshot_step_days must be ≥ 0") {
+		t.Fatalf("Validate: %v", err)
+	}
+	in.Snapshots, in.SnapshotStepDays = 52, 0
+	if err := in.Validate(); err != nil {
+		t.Fatalf("52 snapshots with the default step: %v", err)
+	}
+}

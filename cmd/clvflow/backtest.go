@@ -12,6 +12,7 @@ import (
 
 	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/spf13/cobra"
 )
@@ -25,6 +26,7 @@ type backtestFlags struct {
 	keepReversed                 bool
 	input, format, cutoff        string
 	horizon, seqWeeks, maxEpochs int
+	snapshots, snapshotStep      int
 	seed                         uint64
 	testFraction, maxRejected    float64
 	models                       []string
@@ -45,6 +47,8 @@ func (f *backtestFlags) register(c *cobra.Command) {
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget per ensemble member of the neural models (default: the model's own)")
 	fs.Float64Var(&f.maxRejected, "max-rejected-fraction", 0, "largest share of rows validation may reject (default training.max_rejected_fraction)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	fs.IntVar(&f.snapshots, "snapshots", 0, "earlier training snapshots the neural models also learn from, 0 = none (default training.snapshots)")
+	fs.IntVar(&f.snapshotStep, "snapshot-step-days", 0, "days between training snapshots (default training.snapshot_step_days)")
 	fs.BoolVar(&f.keepReversed, "keep-reversed-orders", false, "keep purchases that a later cancellation reverses (default: training.drop_reversed_orders drops them)")
 	fs.StringVar(&f.csv.Customer, "customer-col", "", "csv: customer id column")
 	fs.StringVar(&f.csv.Time, "time-col", "", "csv: timestamp column")
@@ -66,7 +70,7 @@ func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, err
 	tr := cfg.Training
 	o = backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
 		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs,
-		DropReversed: tr.DropReversedOrders && !f.keepReversed}
+		DropReversed: tr.DropReversedOrders && !f.keepReversed, Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays}
 	fs := c.Flags()
 	if fs.Changed("horizon-days") {
 		if f.horizon <= 0 {
@@ -100,6 +104,18 @@ func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, err
 		if f.maxRejected == 0 {
 			o.MaxRejectedFraction = -1 // dataset: negative tolerates no rejected row
 		}
+	}
+	if fs.Changed("snapshots") {
+		if f.snapshots < 0 || f.snapshots > features.MaxSnapshots {
+			return o, fmt.Errorf("--snapshots %d: want a number in [0, %d] (0 disables them)", f.snapshots, features.MaxSnapshots)
+		}
+		o.Snapshots = f.snapshots
+	}
+	if fs.Changed("snapshot-step-days") {
+		if f.snapshotStep < 1 {
+			return o, fmt.Errorf("--snapshot-step-days %d: want a number of days ≥ 1", f.snapshotStep)
+		}
+		o.SnapshotStepDays = f.snapshotStep
 	}
 	if f.maxEpochs < 0 {
 		return o, fmt.Errorf("--max-epochs %d: want a number of epochs >= 0", f.maxEpochs)
@@ -200,6 +216,16 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 		fmt.Fprintf(w, "; %d customers first bought after the cutoff and are not scored", s.HoldoutOnlyCustomers)
 	}
 	fmt.Fprintln(w)
+	if len(s.TrainingSnapshots) > 0 {
+		var parts []string
+		rows := s.TrainCustomers
+		for _, sn := range s.TrainingSnapshots {
+			parts = append(parts, fmt.Sprintf("%s (%d)", sn.Cutoff, sn.TrainCustomers))
+			rows += sn.TrainCustomers
+		}
+		fmt.Fprintf(w, "nets     also learn from %d earlier snapshots of the training customers: %s; %d rows in all\n",
+			len(parts), strings.Join(parts, ", "), rows)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "model\tfit s\tgini\tspearman\tdecile MAPE\tMAE\tRMSE\tAUC\tprecision\trecall\tF1\tpredicted\tactual\t")

@@ -65,10 +65,11 @@ func TestBacktestCLIJSON(t *testing.T) {
 	}
 }
 
-func TestBacktestCLITable(t *testing.T) {
-	t.Setenv("CLVFLOW_CONFIG", "")
-	dir := t.TempDir()
-	path := filepath.Join(dir, "orders.csv")
+// writeOrdersCSV writes a small semicolon-separated order log of 80
+// customers over 2023.
+func writeOrdersCSV(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "orders.csv")
 	var b strings.Builder
 	b.WriteString("user;ts;qty;price\n")
 	for c := 0; c < 80; c++ {
@@ -79,6 +80,12 @@ func TestBacktestCLITable(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+func TestBacktestCLITable(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	path := writeOrdersCSV(t)
 	out, _, err := runBacktestCLI(t, "--input", path, "--format", "csv", "--customer-col", "user", "--time-col", "ts",
 		"--quantity-col", "qty", "--price-col", "price", "--horizon-days", "120", "--models", "naive,bgnbd")
 	if err != nil {
@@ -91,6 +98,51 @@ func TestBacktestCLITable(t *testing.T) {
 	}
 	if strings.HasPrefix(strings.TrimSpace(out), "{") {
 		t.Errorf("table output looks like JSON:\n%s", out)
+	}
+}
+
+// TestBacktestCLISnapshots: the networks learn from the configured earlier
+// snapshots (default training.snapshots, overridden by --snapshots), and
+// the report names them.
+func TestBacktestCLISnapshots(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	path := writeOrdersCSV(t)
+	args := []string{"--input", path, "--format", "csv", "--customer-col", "user", "--time-col", "ts",
+		"--quantity-col", "qty", "--price-col", "price", "--horizon-days", "120", "--models", "bgnbd,ziln", "--max-epochs", "1"}
+	out, _, err := runBacktestCLI(t, append(args, "--snapshot-step-days", "14", "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Split struct {
+			TrainingSnapshots []struct {
+				Cutoff         string `json:"cutoff"`
+				TrainCustomers int    `json:"train_customers"`
+			} `json:"training_snapshots"`
+		} `json:"split"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	// Cutoff 2023-08-28 − 120 days = 2023-04-30, then every 14 days back
+	// while 28 days after the first order (2023-01-01): 6 of the default 6.
+	got := res.Split.TrainingSnapshots
+	if len(got) != 6 || got[0].Cutoff != "2023-04-30" || got[1].Cutoff != "2023-04-16" || got[0].TrainCustomers == 0 {
+		t.Fatalf("training snapshots %+v", got)
+	}
+	out, _, err = runBacktestCLI(t, append(args, "--snapshots", "2")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "also learn from 2 earlier snapshots of the training customers: 2023-04-30 (") {
+		t.Errorf("table does not name the snapshots:\n%s", out)
+	}
+	out, _, err = runBacktestCLI(t, append(args, "--snapshots", "0", "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "training_snapshots") {
+		t.Errorf("--snapshots 0 still used snapshots:\n%s", out)
 	}
 }
 
@@ -112,6 +164,9 @@ func TestBacktestCLIErrors(t *testing.T) {
 		{"quantity without price", []string{"--input", demo, "--quantity-col", "q"}, "--quantity-col and --price-col go together"},
 		{"missing file", []string{"--input", filepath.Join(t.TempDir(), "none.csv")}, "none.csv"},
 		{"args", []string{"extra"}, "unknown command"},
+		{"negative snapshots", []string{"--input", demo, "--snapshots", "-1"}, "--snapshots -1: want a number in [0, 52]"},
+		{"too many snapshots", []string{"--input", demo, "--snapshots", "53"}, "--snapshots 53"},
+		{"zero snapshot step", []string{"--input", demo, "--snapshot-step-days", "0"}, "--snapshot-step-days 0: want a number of days ≥ 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,10 +36,13 @@ type trainStarted struct {
 	RunID      string `json:"run_id"`
 }
 
-func startTrain(t *testing.T, seed int) trainStarted {
+// startTrain starts a pipeline on the demo file; extra flags override the
+// defaults (the last value of a flag wins).
+func startTrain(t *testing.T, seed int, extra ...string) trainStarted {
 	t.Helper()
-	out, _, err := clvflow(t, "train", "--input", demoFile(t), "--format", "cdnow", "--cutoff", "1997-09-30", "--horizon-days", "273",
-		"--models", "naive,bgnbd,ziln", "--max-epochs", "3", "--seed", fmt.Sprint(seed), "--json")
+	args := append([]string{"train", "--input", demoFile(t), "--format", "cdnow", "--cutoff", "1997-09-30", "--horizon-days", "273",
+		"--models", "naive,bgnbd,ziln", "--max-epochs", "3", "--seed", fmt.Sprint(seed), "--json"}, extra...)
+	out, _, err := clvflow(t, args...)
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
@@ -134,7 +137,9 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		t.Errorf("deciles %v", deciles)
 	}
 
-	second := startTrain(t, 7)
+	// The second run uses a 91-day horizon, which leaves room for the
+	// default 6 earlier training snapshots (the 273-day one leaves none).
+	second := startTrain(t, 7, "--cutoff", "1998-03-31", "--horizon-days", "91")
 	v2 := waitApproval(t, second.WorkflowID)
 	if v2 == v1 {
 		t.Fatalf("second run registered the same version %s", v2)
@@ -198,6 +203,37 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("models show %s lacks %s", v1, want)
 		}
+	}
+	if strings.Contains(out, "features_snapshot_") {
+		t.Errorf("models show %s: the 273-day run has training snapshots", v1)
+	}
+	// v2 learned from 6 earlier snapshots; the registry keeps each one.
+	out, _, err = clvflow(t, "models", "show", v2, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown struct {
+		HyperParams struct {
+			TrainingRows      int      `json:"training_rows"`
+			TrainingSnapshots []string `json:"training_snapshots"`
+		} `json:"hyper_params"`
+		Artifacts map[string]json.RawMessage `json:"artifacts"`
+		Labels    map[string]string          `json:"labels"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("models show %s: %v", v2, err)
+	}
+	snaps := shown.HyperParams.TrainingSnapshots
+	if len(snaps) != 6 || snaps[0] != "1997-12-30" || shown.Labels["training_snapshots"] != "6" {
+		t.Fatalf("v2 snapshots %v, label %q; want 6 from 1997-12-30 back", snaps, shown.Labels["training_snapshots"])
+	}
+	for _, c := range snaps {
+		if _, ok := shown.Artifacts["features_snapshot_"+c]; !ok {
+			t.Errorf("v2 lacks the artifact of snapshot %s: %v", c, shown.Artifacts)
+		}
+	}
+	if shown.HyperParams.TrainingRows <= r2.TestCustomers*4 {
+		t.Errorf("v2 trained on %d rows: snapshots add rows to the training customers'", shown.HyperParams.TrainingRows)
 	}
 }
 

@@ -28,6 +28,7 @@ func init() {
 type trainFlags struct {
 	input, format, cutoff, asOf, autoApprove string
 	horizon, seqWeeks, maxEpochs             int
+	snapshots                                int
 	seed                                     uint64
 	testFraction                             float64
 	models                                   []string
@@ -43,6 +44,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fs.IntVar(&f.horizon, "horizon-days", 0, "holdout horizon in days (default training.horizon_days)")
 	fs.IntVar(&f.seqWeeks, "seq-weeks", 0, "weeks of activity history for the sequence model (default training.seq_weeks)")
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget of the neural models (default: the model's own)")
+	fs.IntVar(&f.snapshots, "snapshots", -1, "earlier training snapshots the neural models also learn from, 0 = none (default training.snapshots)")
 	fs.Uint64Var(&f.seed, "seed", 0, "training seed (default training.seed)")
 	fs.Float64Var(&f.testFraction, "test-fraction", 0, "share of customers held out for evaluation (default training.test_fraction)")
 	fs.StringSliceVar(&f.models, "models", nil, "models to train: naive,bgnbd,ziln,seq (default training.models)")
@@ -61,6 +63,7 @@ func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workfl
 		Cutoff: f.cutoff, AsOf: f.asOf,
 		HorizonDays: cfg.Training.HorizonDays, SeqWeeks: cfg.Training.SeqWeeks, TestFraction: cfg.Training.TestFraction,
 		Seed: cfg.Training.Seed, Models: cfg.Training.Models, MaxEpochs: f.maxEpochs,
+		Snapshots: cfg.Training.Snapshots, SnapshotStepDays: cfg.Training.SnapshotStepDays,
 		Gate: workflows.GateConfig{MinGiniLift: cfg.Gate.MinGiniLift, MaxChampionRegression: cfg.Gate.MaxChampionRegression,
 			MaxDecileMAPE: cfg.Gate.MaxDecileMAPE, ParityTolerance: cfg.Gate.ParityTolerance, MinTestCustomers: cfg.Gate.MinTestCustomers},
 		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
@@ -76,6 +79,9 @@ func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workfl
 	}
 	if f.seed > 0 {
 		in.Seed = f.seed
+	}
+	if f.snapshots >= 0 {
+		in.Snapshots = f.snapshots
 	}
 	if f.testFraction > 0 {
 		in.TestFraction = f.testFraction
