@@ -182,7 +182,8 @@ func TestLongAllModels(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			start := time.Now()
-			res, err := Run(context.Background(), Options{Input: filepath.Join(dir, tc.file), Cutoff: tc.cutoff, HorizonDays: tc.horizon})
+			res, err := Run(context.Background(), Options{Input: filepath.Join(dir, tc.file), Cutoff: tc.cutoff, HorizonDays: tc.horizon,
+				DropReversed: true, Snapshots: features.DefaultSnapshots})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,5 +198,39 @@ func TestLongAllModels(t *testing.T) {
 				t.Logf("%s gini %.4f vs bgnbd %.4f; decile MAPE %.4f vs %.4f", k, m.NormalizedGini, bg.NormalizedGini, m.DecileMAPE, bg.DecileMAPE)
 			}
 		})
+	}
+}
+
+// TestLongSnapshotsHelpOnlineRetail compares the sequence model with and
+// without training snapshots on Online Retail over five seeded splits: with
+// them it must win (beat BG/NBD and naive on both Gini and decile MAPE) on
+// at least as many splits and have the lower mean decile MAPE
+// (CLVFLOW_LONG_TESTS=1; a few minutes).
+func TestLongSnapshotsHelpOnlineRetail(t *testing.T) {
+	if os.Getenv("CLVFLOW_LONG_TESTS") == "" {
+		t.Skip("set CLVFLOW_LONG_TESTS=1 to train on Online Retail with and without snapshots (several minutes)")
+	}
+	path := filepath.Join(testenv.SharedData(t), "online_retail_uci.csv.gz")
+	var wins, mape [2]float64
+	for seed := uint64(1); seed <= 5; seed++ {
+		for k, snaps := range []int{0, features.DefaultSnapshots} {
+			res, err := Run(context.Background(), Options{Input: path, Cutoff: time.Date(2011, 9, 8, 0, 0, 0, 0, time.UTC), HorizonDays: 92,
+				Models: []string{"naive", "bgnbd", "seq"}, Seed: seed, DropReversed: true, Snapshots: snaps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, bg, nv := res.Models["seq"].Metrics, res.Models["bgnbd"].Metrics, res.Models["naive"].Metrics
+			win := m.NormalizedGini > bg.NormalizedGini && m.NormalizedGini > nv.NormalizedGini && m.DecileMAPE < bg.DecileMAPE && m.DecileMAPE < nv.DecileMAPE
+			if win {
+				wins[k]++
+			}
+			mape[k] += m.DecileMAPE / 5
+			t.Logf("seed %d snapshots %d: seq gini %.4f decile MAPE %.4f | bgnbd %.4f %.4f | naive %.4f %.4f | win %v",
+				seed, snaps, m.NormalizedGini, m.DecileMAPE, bg.NormalizedGini, bg.DecileMAPE, nv.NormalizedGini, nv.DecileMAPE, win)
+		}
+	}
+	t.Logf("wins without/with snapshots %v, mean decile MAPE %v", wins, mape)
+	if wins[1] < wins[0] || !(mape[1] < mape[0]) {
+		t.Errorf("snapshots did not help: wins %v → %v, mean decile MAPE %.4f → %.4f", wins[0], wins[1], mape[0], mape[1])
 	}
 }

@@ -212,17 +212,20 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var shown struct {
-		HyperParams struct {
-			TrainingRows      int      `json:"training_rows"`
-			TrainingSnapshots []string `json:"training_snapshots"`
-		} `json:"hyper_params"`
-		Artifacts map[string]json.RawMessage `json:"artifacts"`
-		Labels    map[string]string          `json:"labels"`
+	var show struct {
+		Version struct {
+			HyperParams struct {
+				TrainingRows      int      `json:"training_rows"`
+				TrainingSnapshots []string `json:"training_snapshots"`
+			} `json:"hyper_params"`
+			Artifacts map[string]json.RawMessage `json:"artifacts"`
+			Labels    map[string]string          `json:"labels"`
+		} `json:"version"`
 	}
-	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+	if err := json.Unmarshal([]byte(out), &show); err != nil {
 		t.Fatalf("models show %s: %v", v2, err)
 	}
+	shown := show.Version
 	snaps := shown.HyperParams.TrainingSnapshots
 	if len(snaps) != 6 || snaps[0] != "1997-12-30" || shown.Labels["training_snapshots"] != "6" {
 		t.Fatalf("v2 snapshots %v, label %q; want 6 from 1997-12-30 back", snaps, shown.Labels["training_snapshots"])
