@@ -97,13 +97,13 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), cutoff.Format("2006-01-02"))
 	}
 	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
-	var snaps []*features.Set
-	if in.Snapshots > 0 {
+	var snapCuts []time.Time
+	if first, ok := b.FirstDay(); ok && in.Snapshots > 0 {
 		step := in.SnapshotStepDays
 		if step == 0 {
 			step = features.DefaultSnapshotStepDays
 		}
-		if snaps, err = b.Snapshots(in.Snapshots, step); err != nil {
+		if snapCuts, err = features.SnapshotCutoffs(split, first, in.Snapshots, step); err != nil {
 			return res, nonRetryable(ErrTypeBadInput, err)
 		}
 	}
@@ -117,8 +117,13 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, err
 	}
+	// One snapshot at a time: only one extra feature set is in memory.
 	var snapRefs []SnapshotRef
-	for _, s := range snaps {
+	for _, c := range snapCuts {
+		s, err := b.BuildSnapshot(c)
+		if err != nil {
+			return res, nonRetryable(ErrTypeBadInput, err)
+		}
 		ref, err := a.putFeatures(ctx, dir, s)
 		if err != nil {
 			return res, err

@@ -77,8 +77,8 @@ func writeSynthetic(t testing.TB, n int, seed uint64, bad int) (path string, goo
 	return path, good
 }
 
-// synthSet builds the feature set of a generated log at the synthetic split.
-func synthSet(t testing.TB, n int, seed uint64, seqWeeks int) *features.Set {
+// synthBuilder feeds a generated log into a builder for the synthetic split.
+func synthBuilder(t testing.TB, n int, seed uint64, seqWeeks int) *features.Builder {
 	t.Helper()
 	path, _ := writeSynthetic(t, n, seed, 0)
 	f, err := os.Open(path)
@@ -86,7 +86,17 @@ func synthSet(t testing.TB, n int, seed uint64, seqWeeks int) *features.Set {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	set, _, err := features.BuildFromReader(f, datasetCSV(), features.Split{Cutoff: synthCutoff, HorizonDays: synthHorizon, SeqWeeks: seqWeeks})
+	b := features.NewBuilder(features.Split{Cutoff: synthCutoff, HorizonDays: synthHorizon, SeqWeeks: seqWeeks})
+	if _, err := dataset.Read(f, datasetCSV(), b.AddTransaction); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// synthSet builds the feature set of a generated log at the synthetic split.
+func synthSet(t testing.TB, n int, seed uint64, seqWeeks int) *features.Set {
+	t.Helper()
+	set, err := synthBuilder(t, n, seed, seqWeeks).Build()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,9 @@ package backtest
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/nn"
 )
@@ -15,16 +13,7 @@ import (
 // synthSnapshots builds the synthetic set and its earlier training snapshots.
 func synthSnapshots(t *testing.T, n int, seed uint64, seqWeeks, count int) (*features.Set, []*features.Set) {
 	t.Helper()
-	path, _ := writeSynthetic(t, n, seed, 0)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := features.NewBuilder(features.Split{Cutoff: synthCutoff, HorizonDays: synthHorizon, SeqWeeks: seqWeeks})
-	if _, err := dataset.Read(f, datasetCSV(), b.AddTransaction); err != nil {
-		t.Fatal(err)
-	}
+	b := synthBuilder(t, n, seed, seqWeeks)
 	set, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
