@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/clvflow/clvflow/features"
 )
 
 // Kind names a model architecture.
@@ -29,14 +31,14 @@ func ParseKind(s string) (Kind, error) {
 }
 
 // TabularColumns are the names of the per-customer base features, in the
-// order of the tabular input (shared contract).
-var TabularColumns = []string{"x", "t_x", "T", "recency", "cal_spend", "mbar", "first_value"}
+// order of the tabular input: package features' columns.
+var TabularColumns = features.TabularColumns
 
 // NumTabular is the number of tabular input columns.
 const NumTabular = 7
 
 // SeqChannels are the channels of the weekly sequence input, channel-major.
-var SeqChannels = []string{"spend", "purchase_days"}
+var SeqChannels = features.SequenceChannels
 
 // RateColumns are the per-week rates derived inside the model when
 // Config.RateFeatures is set: numerator and denominator columns of the raw

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 	"github.com/clvflow/clvflow/onnxexport"
@@ -72,7 +73,7 @@ func benchORT(b *testing.B, batch int) {
 	if err := opts.SetIntraOpNumThreads(1); err != nil {
 		b.Fatal(err)
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(blob, []string{onnxexport.InputFeatures}, onnxexport.Outputs, opts)
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(blob, []string{modelfile.InputFeatures}, modelfile.OutputNames, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func benchORT(b *testing.B, batch int) {
 	d := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		outs := make([]ort.Value, len(onnxexport.Outputs))
+		outs := make([]ort.Value, len(modelfile.OutputNames))
 		t0 := time.Now()
 		if err := sess.Run([]ort.Value{in}, outs); err != nil {
 			b.Fatal(err)

@@ -1,5 +1,5 @@
 // Package onnxexport writes trained nn models as ONNX files (opset 13,
-// float32) following clvflow's model-file contract:
+// float32) following clvflow's model-file contract (package modelfile):
 //
 //   - inputs: "features" float32 [batch, 7] (raw base features) and, for kind
 //     seq, "sequence" float32 [batch, 2, W]; "batch" is a symbolic dimension;
@@ -9,8 +9,8 @@
 //     convolution and the ensemble average (in log space) all happen inside
 //     the graph; the op sequence is documented on nn.Model.PredictFloat32,
 //     which evaluates the same graph in Go;
-//   - metadata_props: the clvflow.* keys below, including the JSON feature
-//     schema.
+//   - metadata_props: the clvflow.* keys of package modelfile, including the
+//     JSON feature schema.
 //
 // Export is deterministic: the same model and metadata give the same bytes.
 package onnxexport
@@ -29,36 +29,13 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/nn"
 )
 
-// Graph input and output names (shared contract).
-const (
-	InputFeatures  = "features"
-	InputSequence  = "sequence"
-	OutputExpected = "expected_value"
-	OutputProb     = "purchase_probability"
-	OutputMu       = "mu"
-	OutputSigma    = "sigma"
-	// BatchDim is the symbolic batch dimension.
-	BatchDim = "batch"
-)
-
-// Outputs lists the graph outputs in order.
-var Outputs = []string{OutputExpected, OutputProb, OutputMu, OutputSigma}
-
-// Metadata keys written into metadata_props (shared contract).
-const (
-	KeyModelKind     = "clvflow.model_kind"
-	KeyModelName     = "clvflow.model_name"
-	KeyVersion       = "clvflow.version"
-	KeySeed          = "clvflow.seed"
-	KeyDatasetSHA256 = "clvflow.dataset_sha256"
-	KeyValueCap      = "clvflow.value_cap"
-	KeyFeatureSchema = "clvflow.feature_schema"
-	// KeyEnsemble is an extra key: the number of averaged members.
-	KeyEnsemble = "clvflow.ensemble"
-)
+// BatchDim is the symbolic batch dimension of every input and output. The
+// tensor names and metadata keys are package modelfile's.
+const BatchDim = "batch"
 
 // Opset and IR version of the written files.
 const (
@@ -78,36 +55,26 @@ type Metadata struct {
 	// ProducerVersion is written as producer_version (default "dev").
 	ProducerVersion string
 	// Extra are additional metadata_props; keys must not collide with the
-	// clvflow.* keys above. Written sorted by key.
+	// clvflow.* keys of package modelfile. Written sorted by key.
 	Extra map[string]string
 }
 
-// FeatureSchema is the JSON value of KeyFeatureSchema.
-type FeatureSchema struct {
-	TabularInput     string   `json:"tabular_input"`
-	TabularColumns   []string `json:"tabular_columns"`
-	SequenceInput    string   `json:"sequence_input"`
-	SequenceChannels []string `json:"sequence_channels"`
-	SequenceWeeks    int      `json:"sequence_weeks"`
-	Outputs          []string `json:"outputs"`
-}
-
 // SchemaFor returns the feature schema of a model.
-func SchemaFor(m *nn.Model) FeatureSchema {
-	s := FeatureSchema{
-		TabularInput:     InputFeatures,
-		TabularColumns:   slices.Clone(nn.TabularColumns),
-		SequenceChannels: slices.Clone(nn.SeqChannels),
-		Outputs:          slices.Clone(Outputs),
+func SchemaFor(m *nn.Model) modelfile.FeatureSchema {
+	s := modelfile.FeatureSchema{
+		TabularInput:     modelfile.InputFeatures,
+		TabularColumns:   slices.Clone(modelfile.TabularColumns),
+		SequenceChannels: slices.Clone(modelfile.SequenceChannels),
+		Outputs:          slices.Clone(modelfile.OutputNames),
 	}
 	if m.Kind() == nn.KindSeq {
-		s.SequenceInput = InputSequence
+		s.SequenceInput = modelfile.InputSequence
 		s.SequenceWeeks = m.SeqWeeks()
 	}
 	return s
 }
 
-// FormatValueCap renders the value cap as stored in KeyValueCap.
+// FormatValueCap renders the value cap as stored in modelfile.MetaValueCap.
 func FormatValueCap(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // Export writes m as an ONNX model with the given metadata.
@@ -164,14 +131,14 @@ func metadataProps(m *nn.Model, meta Metadata) ([]*pb.StringStringEntryProto, er
 		errs = append(errs, fmt.Errorf("onnxexport: feature schema: %w", err))
 	}
 	kv := map[string]string{
-		KeyModelKind:     string(m.Kind()),
-		KeyModelName:     meta.Name,
-		KeyVersion:       meta.Version,
-		KeySeed:          strconv.FormatUint(m.Config.Seed, 10),
-		KeyDatasetSHA256: meta.DatasetSHA256,
-		KeyValueCap:      FormatValueCap(m.ValueCap),
-		KeyFeatureSchema: string(schema),
-		KeyEnsemble:      strconv.Itoa(len(m.Members)),
+		modelfile.MetaModelKind:     string(m.Kind()),
+		modelfile.MetaModelName:     meta.Name,
+		modelfile.MetaVersion:       meta.Version,
+		modelfile.MetaSeed:          strconv.FormatUint(m.Config.Seed, 10),
+		modelfile.MetaDatasetSHA256: meta.DatasetSHA256,
+		modelfile.MetaValueCap:      FormatValueCap(m.ValueCap),
+		modelfile.MetaFeatureSchema: string(schema),
+		modelfile.MetaEnsemble:      strconv.Itoa(len(m.Members)),
 	}
 	for k, v := range meta.Extra {
 		if _, clash := kv[k]; clash {
@@ -282,7 +249,7 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
-	b := &graphBuilder{names: map[string]bool{InputFeatures: true, InputSequence: true}}
+	b := &graphBuilder{names: map[string]bool{modelfile.InputFeatures: true, modelfile.InputSequence: true}}
 	c := m.Constants32()
 	nt := int64(nn.NumTabular)
 	nz := int64(len(c.TabMean)) // transformed columns incl. derived rates
@@ -299,9 +266,9 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	tabInv := b.init("tab_invstd", []int64{nz}, c.TabInvStd)
 	tabLo := b.init("tab_lo", []int64{nz}, c.TabLo)
 	tabHi := b.init("tab_hi", []int64{nz}, c.TabHi)
-	tl := b.op("Log", "tab_log", []string{b.op("Add", "tab_plus1", []string{b.op("Relu", "tab_relu", []string{InputFeatures}), one})})
+	tl := b.op("Log", "tab_log", []string{b.op("Add", "tab_plus1", []string{b.op("Relu", "tab_relu", []string{modelfile.InputFeatures}), one})})
 	tt := b.op("Add", "tab_t", []string{
-		b.op("Mul", "tab_keep_part", []string{InputFeatures, keep}),
+		b.op("Mul", "tab_keep_part", []string{modelfile.InputFeatures, keep}),
 		b.op("Mul", "tab_log_part", []string{tl, logMask}),
 	})
 	if rates := m.Prep.Rates; len(rates) > 0 {
@@ -310,8 +277,8 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 			num[i], den[i] = int64(r[0]), int64(r[1])
 		}
 		nr := int64(len(rates))
-		gn := b.op("Gather", "rate_num", []string{InputFeatures, b.initInt64("rate_num_idx", []int64{nr}, num)}, intAttr("axis", 1))
-		gd := b.op("Gather", "rate_den", []string{InputFeatures, b.initInt64("rate_den_idx", []int64{nr}, den)}, intAttr("axis", 1))
+		gn := b.op("Gather", "rate_num", []string{modelfile.InputFeatures, b.initInt64("rate_num_idx", []int64{nr}, num)}, intAttr("axis", 1))
+		gd := b.op("Gather", "rate_den", []string{modelfile.InputFeatures, b.initInt64("rate_den_idx", []int64{nr}, den)}, intAttr("axis", 1))
 		ratio := b.op("Div", "rate", []string{gn, b.op("Max", "rate_den_floor", []string{gd, one})})
 		rl := b.op("Log", "rate_log", []string{b.op("Add", "rate_plus1", []string{b.op("Relu", "rate_relu", []string{ratio}), one})})
 		tt = b.op("Concat", "tab_t_rates", []string{tt, rl}, intAttr("axis", 1))
@@ -319,16 +286,16 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	zs := b.op("Mul", "tab_scaled", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
 	z := b.op("Min", "tab_z", []string{b.op("Max", "tab_z_lo", []string{zs, tabLo}), tabHi})
 
-	inputs := []*pb.ValueInfoProto{valueInfo(InputFeatures, BatchDim, nn.NumTabular)}
+	inputs := []*pb.ValueInfoProto{valueInfo(modelfile.InputFeatures, BatchDim, nn.NumTabular)}
 	var q string
 	if m.Kind() == nn.KindSeq {
 		w := m.SeqWeeks()
-		inputs = append(inputs, valueInfo(InputSequence, BatchDim, nn.NumSeqChannels, w))
+		inputs = append(inputs, valueInfo(modelfile.InputSequence, BatchDim, nn.NumSeqChannels, w))
 		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
 		si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
 		sLo := b.init("seq_lo", []int64{1, nn.NumSeqChannels, 1}, c.SeqLo)
 		sHi := b.init("seq_hi", []int64{1, nn.NumSeqChannels, 1}, c.SeqHi)
-		sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{InputSequence}), one})})
+		sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{modelfile.InputSequence}), one})})
 		qs := b.op("Mul", "seq_scaled", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
 		q = b.op("Min", "seq_q", []string{b.op("Max", "seq_q_lo", []string{qs, sLo}), sHi})
 	}
@@ -372,10 +339,10 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 			return pre + local
 		}
 		logit := head(nn.HeadLogit, "logit", pre+"logit")
-		mu := head(nn.HeadMu, "mu", name("mu", OutputMu))
+		mu := head(nn.HeadMu, "mu", name("mu", modelfile.OutputMu))
 		raw := head(nn.HeadSigma, "sigma", pre+"sigma_raw")
-		p := b.op("Sigmoid", name("p", OutputProb), []string{logit})
-		sigma := b.op("Add", name("sigma", OutputSigma), []string{b.op("Softplus", pre+"sigma_sp", []string{raw}), sigmaFloor})
+		p := b.op("Sigmoid", name("p", modelfile.OutputPurchaseProb), []string{logit})
+		sigma := b.op("Add", name("sigma", modelfile.OutputSigma), []string{b.op("Softplus", pre+"sigma_sp", []string{raw}), sigmaFloor})
 		hs := b.op("Mul", pre+"half_s2", []string{b.op("Mul", pre+"s2", []string{sigma, sigma}), half})
 		a := b.op("Add", pre+"mu_plus", []string{mu, hs})
 		nlp := b.op("Softplus", pre+"neg_logp", []string{b.op("Neg", pre+"neg_logit", []string{logit})})
@@ -406,18 +373,18 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 			r := b.op("ReduceLogSumExp", name+"_lse", []string{cat}, intsAttr("axes", 1), intAttr("keepdims", 1))
 			return b.op("Sub", name+"_mean", []string{r, logK})
 		}
-		b.op("Mean", OutputProb, ps)
-		sigma := b.op("Mean", OutputSigma, ss)
+		b.op("Mean", modelfile.OutputPurchaseProb, ps)
+		sigma := b.op("Mean", modelfile.OutputSigma, ss)
 		le := lse("log_e", les)
 		lp := lse("log_p", lps)
 		e = b.op("Exp", "e_mean", []string{le})
 		hs := b.op("Mul", "half_s2_mean", []string{b.op("Mul", "s2_mean", []string{sigma, sigma}), half})
-		b.op("Sub", OutputMu, []string{b.op("Sub", "log_ratio", []string{le, lp}), hs})
+		b.op("Sub", modelfile.OutputMu, []string{b.op("Sub", "log_ratio", []string{le, lp}), hs})
 	}
-	b.op("Min", OutputExpected, []string{e, valueCap})
+	b.op("Min", modelfile.OutputExpectedValue, []string{e, valueCap})
 
 	var outputs []*pb.ValueInfoProto
-	for _, o := range Outputs {
+	for _, o := range modelfile.OutputNames {
 		outputs = append(outputs, valueInfo(o, BatchDim, 1))
 	}
 	return &pb.GraphProto{

@@ -17,6 +17,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 	"github.com/clvflow/clvflow/onnxexport"
@@ -239,14 +240,14 @@ func TestExportStructure(t *testing.T) {
 				t.Errorf("metadata keys not sorted: %v", keys)
 			}
 			want := map[string]string{
-				onnxexport.KeyModelKind:     string(tc.kind),
-				onnxexport.KeyModelName:     "clv-test",
-				onnxexport.KeyVersion:       "v7",
-				onnxexport.KeySeed:          fmt.Sprint(f.model.Config.Seed),
-				onnxexport.KeyDatasetSHA256: strings.Repeat("ab", 32),
-				onnxexport.KeyValueCap:      onnxexport.FormatValueCap(f.model.ValueCap),
-				onnxexport.KeyFeatureSchema: tc.schema,
-				onnxexport.KeyEnsemble:      fmt.Sprint(tc.ensemble),
+				modelfile.MetaModelKind:     string(tc.kind),
+				modelfile.MetaModelName:     "clv-test",
+				modelfile.MetaVersion:       "v7",
+				modelfile.MetaSeed:          fmt.Sprint(f.model.Config.Seed),
+				modelfile.MetaDatasetSHA256: strings.Repeat("ab", 32),
+				modelfile.MetaValueCap:      onnxexport.FormatValueCap(f.model.ValueCap),
+				modelfile.MetaFeatureSchema: tc.schema,
+				modelfile.MetaEnsemble:      fmt.Sprint(tc.ensemble),
 				"clvflow.code_rev":          "abc123",
 			}
 			for k, v := range want {
@@ -254,8 +255,8 @@ func TestExportStructure(t *testing.T) {
 					t.Errorf("metadata %s = %q, want %q", k, props[k], v)
 				}
 			}
-			var schema onnxexport.FeatureSchema
-			if err := json.Unmarshal([]byte(props[onnxexport.KeyFeatureSchema]), &schema); err != nil {
+			var schema modelfile.FeatureSchema
+			if err := json.Unmarshal([]byte(props[modelfile.MetaFeatureSchema]), &schema); err != nil {
 				t.Errorf("feature schema is not JSON: %v", err)
 			}
 		})
@@ -279,7 +280,7 @@ func TestExportErrors(t *testing.T) {
 		{"no version", f.model, func(m *onnxexport.Metadata) { m.Version = "" }, "version"},
 		{"bad sha", f.model, func(m *onnxexport.Metadata) { m.DatasetSHA256 = "xyz" }, "dataset_sha256"},
 		{"upper sha", f.model, func(m *onnxexport.Metadata) { m.DatasetSHA256 = strings.Repeat("AB", 32) }, "dataset_sha256"},
-		{"reserved extra", f.model, func(m *onnxexport.Metadata) { m.Extra = map[string]string{onnxexport.KeySeed: "1"} }, "reserved"},
+		{"reserved extra", f.model, func(m *onnxexport.Metadata) { m.Extra = map[string]string{modelfile.MetaSeed: "1"} }, "reserved"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			md := meta()
@@ -295,9 +296,9 @@ func TestExportErrors(t *testing.T) {
 // returns the four outputs in contract order.
 func runORT(t *testing.T, blob []byte, kind nn.Kind, tab, seq [][]float64) [4][]float32 {
 	t.Helper()
-	inNames := []string{onnxexport.InputFeatures}
+	inNames := []string{modelfile.InputFeatures}
 	if kind == nn.KindSeq {
-		inNames = append(inNames, onnxexport.InputSequence)
+		inNames = append(inNames, modelfile.InputSequence)
 	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -307,7 +308,7 @@ func runORT(t *testing.T, blob []byte, kind nn.Kind, tab, seq [][]float64) [4][]
 	if err := opts.SetIntraOpNumThreads(1); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(blob, inNames, onnxexport.Outputs, opts)
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(blob, inNames, modelfile.OutputNames, opts)
 	if err != nil {
 		t.Fatalf("ORT rejected the model: %v", err)
 	}
@@ -351,7 +352,7 @@ func runORT(t *testing.T, blob []byte, kind nn.Kind, tab, seq [][]float64) [4][]
 			t.Fatalf("output %d has type %T", i, o)
 		}
 		if s := tt.GetShape(); len(s) != 2 || s[0] != n || s[1] != 1 {
-			t.Fatalf("output %s shape %v, want [%d 1]", onnxexport.Outputs[i], s, n)
+			t.Fatalf("output %s shape %v, want [%d 1]", modelfile.OutputNames[i], s, n)
 		}
 		res[i] = slices.Clone(tt.GetData())
 		o.Destroy()
@@ -404,7 +405,7 @@ func TestParityWithORT(t *testing.T) {
 				for o, vals := range got {
 					for i, v := range vals {
 						if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-							t.Fatalf("ORT output %s row %d is %v (features %v)", onnxexport.Outputs[o], i, v, f.tab[i])
+							t.Fatalf("ORT output %s row %d is %v (features %v)", modelfile.OutputNames[o], i, v, f.tab[i])
 						}
 					}
 				}
@@ -449,7 +450,7 @@ func TestORTReadsMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer md.Destroy()
-	for k, want := range map[string]string{onnxexport.KeyModelKind: "seq", onnxexport.KeyVersion: "v7", onnxexport.KeyValueCap: onnxexport.FormatValueCap(f.model.ValueCap)} {
+	for k, want := range map[string]string{modelfile.MetaModelKind: "seq", modelfile.MetaVersion: "v7", modelfile.MetaValueCap: onnxexport.FormatValueCap(f.model.ValueCap)} {
 		got, ok, err := md.LookupCustomMetadataMap(k)
 		if err != nil || !ok || got != want {
 			t.Errorf("ORT metadata %s = %q (found %v, err %v), want %q", k, got, ok, err, want)

@@ -10,69 +10,43 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/clvflow/clvflow/modelfile"
 )
 
-// Model kinds (metadata key clvflow.model_kind).
+// The model file contract (package modelfile), re-exported for the callers
+// of this package.
 const (
-	KindZILN = "ziln"
-	KindSeq  = "seq"
+	KindZILN = modelfile.KindZILN
+	KindSeq  = modelfile.KindSeq
+
+	InputFeatures        = modelfile.InputFeatures
+	InputSequence        = modelfile.InputSequence
+	OutputExpectedValue  = modelfile.OutputExpectedValue
+	OutputPurchaseProb   = modelfile.OutputPurchaseProb
+	OutputMu             = modelfile.OutputMu
+	OutputSigma          = modelfile.OutputSigma
+	SequenceChannelSpend = modelfile.SequenceChannelSpend
+	SequenceChannelDays  = modelfile.SequenceChannelDays
+
+	MetaModelKind     = modelfile.MetaModelKind
+	MetaModelName     = modelfile.MetaModelName
+	MetaVersion       = modelfile.MetaVersion
+	MetaSeed          = modelfile.MetaSeed
+	MetaDatasetSHA256 = modelfile.MetaDatasetSHA256
+	MetaValueCap      = modelfile.MetaValueCap
+	MetaFeatureSchema = modelfile.MetaFeatureSchema
 )
 
-// Input and output tensor names of the model file contract.
-const (
-	InputFeatures        = "features"
-	InputSequence        = "sequence"
-	OutputExpectedValue  = "expected_value"
-	OutputPurchaseProb   = "purchase_probability"
-	OutputMu             = "mu"
-	OutputSigma          = "sigma"
-	SequenceChannelSpend = "spend"
-	SequenceChannelDays  = "purchase_days"
+// TabularColumns, SequenceChannels and OutputNames are modelfile's.
+var (
+	TabularColumns   = modelfile.TabularColumns
+	SequenceChannels = modelfile.SequenceChannels
+	OutputNames      = modelfile.OutputNames
 )
-
-// metadata_props keys written by onnxexport.
-const (
-	MetaModelKind     = "clvflow.model_kind"
-	MetaModelName     = "clvflow.model_name"
-	MetaVersion       = "clvflow.version"
-	MetaSeed          = "clvflow.seed"
-	MetaDatasetSHA256 = "clvflow.dataset_sha256"
-	MetaValueCap      = "clvflow.value_cap"
-	MetaFeatureSchema = "clvflow.feature_schema"
-)
-
-// TabularColumns are the per-customer base features in the order of the
-// "features" input (see the shared contract).
-var TabularColumns = []string{"x", "t_x", "T", "recency", "cal_spend", "mbar", "first_value"}
-
-// SequenceChannels are the channels of the "sequence" input, in order.
-var SequenceChannels = []string{SequenceChannelSpend, SequenceChannelDays}
-
-// OutputNames are the model outputs, in the order used by Outputs and the
-// parity report.
-var OutputNames = []string{OutputExpectedValue, OutputPurchaseProb, OutputMu, OutputSigma}
 
 // FeatureSchema is the JSON value of the clvflow.feature_schema metadata key.
-type FeatureSchema struct {
-	TabularInput     string   `json:"tabular_input"`
-	TabularColumns   []string `json:"tabular_columns"`
-	SequenceInput    string   `json:"sequence_input"`
-	SequenceChannels []string `json:"sequence_channels"`
-	SequenceWeeks    int      `json:"sequence_weeks"`
-	Outputs          []string `json:"outputs"`
-}
-
-// HasSequence reports whether the model takes the weekly sequence input.
-func (s FeatureSchema) HasSequence() bool { return s.SequenceInput != "" }
-
-// SequenceLen is the flattened per-row length of the sequence input
-// (channels × weeks), 0 for models without one.
-func (s FeatureSchema) SequenceLen() int {
-	if !s.HasSequence() {
-		return 0
-	}
-	return len(s.SequenceChannels) * s.SequenceWeeks
-}
+type FeatureSchema = modelfile.FeatureSchema
 
 // Metadata is the clvflow description of a model file, read from its
 // metadata_props.

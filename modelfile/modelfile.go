@@ -1,0 +1,71 @@
+// Package modelfile is the contract of a clvflow ONNX model file, shared by
+// the writer (package onnxexport) and the readers (package onnxrt, serving):
+// the names of the input and output tensors, the metadata_props keys and the
+// feature schema stored under MetaFeatureSchema. It is pure Go, so that the
+// exporter does not depend on ONNX Runtime.
+package modelfile
+
+import "github.com/clvflow/clvflow/features"
+
+// Model kinds (metadata key MetaModelKind).
+const (
+	KindZILN = "ziln"
+	KindSeq  = "seq"
+)
+
+// Input and output tensor names.
+const (
+	InputFeatures        = "features"
+	InputSequence        = "sequence"
+	OutputExpectedValue  = "expected_value"
+	OutputPurchaseProb   = "purchase_probability"
+	OutputMu             = "mu"
+	OutputSigma          = "sigma"
+	SequenceChannelSpend = "spend"
+	SequenceChannelDays  = "purchase_days"
+)
+
+// metadata_props keys.
+const (
+	MetaModelKind     = "clvflow.model_kind"
+	MetaModelName     = "clvflow.model_name"
+	MetaVersion       = "clvflow.version"
+	MetaSeed          = "clvflow.seed"
+	MetaDatasetSHA256 = "clvflow.dataset_sha256"
+	MetaValueCap      = "clvflow.value_cap"
+	MetaFeatureSchema = "clvflow.feature_schema"
+	// MetaEnsemble is informational: the number of averaged members.
+	MetaEnsemble = "clvflow.ensemble"
+)
+
+// TabularColumns are the per-customer base features in the order of the
+// "features" input: the columns of package features.
+var TabularColumns = features.TabularColumns
+
+// SequenceChannels are the channels of the "sequence" input, in order.
+var SequenceChannels = []string{SequenceChannelSpend, SequenceChannelDays}
+
+// OutputNames are the model outputs, in graph order.
+var OutputNames = []string{OutputExpectedValue, OutputPurchaseProb, OutputMu, OutputSigma}
+
+// FeatureSchema is the JSON value of the MetaFeatureSchema key.
+type FeatureSchema struct {
+	TabularInput     string   `json:"tabular_input"`
+	TabularColumns   []string `json:"tabular_columns"`
+	SequenceInput    string   `json:"sequence_input"`
+	SequenceChannels []string `json:"sequence_channels"`
+	SequenceWeeks    int      `json:"sequence_weeks"`
+	Outputs          []string `json:"outputs"`
+}
+
+// HasSequence reports whether the model takes the weekly sequence input.
+func (s FeatureSchema) HasSequence() bool { return s.SequenceInput != "" }
+
+// SequenceLen is the flattened per-row length of the sequence input
+// (channels × weeks), 0 for models without one.
+func (s FeatureSchema) SequenceLen() int {
+	if !s.HasSequence() {
+		return 0
+	}
+	return len(s.SequenceChannels) * s.SequenceWeeks
+}
