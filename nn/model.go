@@ -441,45 +441,20 @@ func runNetwork64(n *Network, z, q, bufA, bufB []float64) [HeadWidth]float64 {
 	x := bufA[:nz]
 	copy(x, z)
 	if c := n.Conv; c != nil {
-		w := len(q) / c.InChannels
-		l := (w-c.Kernel)/c.Stride + 1
-		x = bufA[:nz+l*c.Filters]
-		for t := 0; t < l; t++ {
-			for f := 0; f < c.Filters; f++ {
-				acc := c.B[f]
-				for ch := 0; ch < c.InChannels; ch++ {
-					wr := c.W[(f*c.InChannels+ch)*c.Kernel:][:c.Kernel]
-					qr := q[ch*w+t*c.Stride:][:c.Kernel]
-					for j := range wr {
-						acc += wr[j] * qr[j]
-					}
-				}
-				x[nz+t*c.Filters+f] = max(acc, 0)
-			}
-		}
+		x = convRelu(c, c.W, c.B, q, len(q)/c.InChannels, bufA, nz)
 	}
 	for i := range n.Hidden {
 		d := &n.Hidden[i]
 		y := bufB[:d.Out]
-		dense64(d, x, y)
+		affine(d.W, d.B, x, y)
 		for j := range y {
 			y[j] = max(y[j], 0)
 		}
 		x, bufA, bufB = y, bufB, bufA
 	}
 	var h [HeadWidth]float64
-	dense64(&n.Head, x, h[:])
+	affine(n.Head.W, n.Head.B, x, h[:])
 	return h
-}
-
-func dense64(d *Dense, x, y []float64) {
-	copy(y, d.B)
-	for i, xi := range x {
-		row := d.W[i*d.Out:][:d.Out]
-		for j, w := range row {
-			y[j] += xi * w
-		}
-	}
 }
 
 // lse64 is log(Σ exp(v)), computed stably.

@@ -183,22 +183,7 @@ func newNetwork32(n *Network) network32 {
 // conv computes Concat(z, Flatten(Transpose(Relu(Conv(q))))) into x, whose
 // first nz entries already hold z, and returns the filled prefix.
 func (r *network32) conv(q []float32, w int, x []float32, nz int) []float32 {
-	c := r.convShape
-	l := (w-c.Kernel)/c.Stride + 1
-	for t := 0; t < l; t++ {
-		for f := 0; f < c.Filters; f++ {
-			acc := r.convB[f]
-			for ch := 0; ch < c.InChannels; ch++ {
-				wr := r.convW[(f*c.InChannels+ch)*c.Kernel:][:c.Kernel]
-				qr := q[ch*w+t*c.Stride:][:c.Kernel]
-				for j := range wr {
-					acc += wr[j] * qr[j]
-				}
-			}
-			x[nz+t*c.Filters+f] = max(acc, 0)
-		}
-	}
-	return x[:nz+l*c.Filters]
+	return convRelu(r.convShape, r.convW, r.convB, q, w, x, nz)
 }
 
 // forward runs the dense layers and the three head columns.
@@ -206,7 +191,7 @@ func (r *network32) forward(x, bufA, bufB []float32) (logit, mu, raw float32) {
 	for i := range r.hidden {
 		d := &r.hidden[i]
 		y := bufA[:d.out]
-		gemm32(d, x, y)
+		affine(d.w, d.b, x, y)
 		for j := range y {
 			y[j] = max(y[j], 0)
 		}
@@ -215,20 +200,10 @@ func (r *network32) forward(x, bufA, bufB []float32) (logit, mu, raw float32) {
 	var h [HeadWidth]float32
 	for c := range r.head {
 		var y [1]float32
-		gemm32(&r.head[c], x, y[:])
+		affine(r.head[c].w, r.head[c].b, x, y[:])
 		h[c] = y[0]
 	}
 	return h[HeadLogit], h[HeadMu], h[HeadSigma]
-}
-
-func gemm32(d *dense32, x, y []float32) {
-	copy(y, d.b)
-	for i, xi := range x {
-		row := d.w[i*d.out:][:d.out]
-		for j, w := range row {
-			y[j] += xi * w
-		}
-	}
 }
 
 func log32(x float32) float32 { return float32(math.Log(float64(x))) }
