@@ -306,7 +306,7 @@ func TestSplitTrainTest(t *testing.T) {
 		{1, 0.5, 1}, {0, 0.2, 0}, {7, -1, 0},
 	}
 	for _, tc := range tests {
-		train, test := splitIndices(tc.n, tc.frac, 42)
+		train, test := SplitIndices(tc.n, tc.frac, 42)
 		if len(test) != tc.nTest || len(train)+len(test) != tc.n {
 			t.Errorf("n=%d frac=%v: %d train %d test, want %d test", tc.n, tc.frac, len(train), len(test), tc.nTest)
 		}
@@ -332,7 +332,7 @@ func TestSplitTrainTest(t *testing.T) {
 		t.Error("different seeds, same split")
 	}
 	// Pinned: the split is part of reproducible results (PCG(seed, 0x9e3779b97f4a7c15)).
-	_, te := splitIndices(10, 0.3, 1)
+	_, te := SplitIndices(10, 0.3, 1)
 	if got := fmt.Sprint(te); got != pinnedSplit {
 		t.Errorf("split of 10 with seed 1 = %s, pinned %s", got, pinnedSplit)
 	}

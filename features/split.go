@@ -16,10 +16,11 @@ const pcgStream = 0x9e3779b97f4a7c15
 // customer; frac ≤ 0 (or NaN) puts everyone in train, frac ≥ 1 in test. Both
 // index lists are sorted ascending.
 func (s *Set) SplitTrainTest(frac float64, seed uint64) (train, test []int) {
-	return splitIndices(len(s.Customers), frac, seed)
+	return SplitIndices(len(s.Customers), frac, seed)
 }
 
-func splitIndices(n int, frac float64, seed uint64) (train, test []int) {
+// SplitIndices is [Set.SplitTrainTest] for n rows of any kind.
+func SplitIndices(n int, frac float64, seed uint64) (train, test []int) {
 	var nTest int
 	switch {
 	case math.IsNaN(frac) || frac <= 0:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
@@ -494,7 +495,7 @@ func TestPredictInputErrors(t *testing.T) {
 // ZILN model must rank and calibrate better than the naive run-rate.
 func TestLearnsSynthetic(t *testing.T) {
 	ds := nntest.Synthetic(3000, 0, 11)
-	tr, te := nntest.Split(len(ds.IDs), 0.2, 1)
+	tr, te := features.SplitIndices(len(ds.IDs), 0.2, 1)
 	train, test := ds.Subset(tr), ds.Subset(te)
 	cfg := nn.DefaultConfig(nn.KindZILN)
 	cfg.Ensemble = 1

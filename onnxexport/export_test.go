@@ -17,6 +17,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
@@ -112,7 +113,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 		cfg.ConvStride = 3
 	}
 	ds := nntest.Synthetic(1500, cfg.SeqWeeks, 21)
-	tr, te := nntest.Split(len(ds.IDs), 0.2, 2)
+	tr, te := features.SplitIndices(len(ds.IDs), 0.2, 2)
 	train, test := ds.Subset(tr), ds.Subset(te)
 	d := nn.Data{Tabular: train.Tabular, Label: train.Label}
 	if kind == nn.KindSeq {

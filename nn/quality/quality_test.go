@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,89 +11,52 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clvflow/clvflow/btyd"
+	"github.com/clvflow/clvflow/backtest"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/internal/shareddata"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/nn"
-	"github.com/clvflow/clvflow/nn/nntest"
 )
 
+// realSet is a shared data set built as `clvflow backtest` builds it.
 type realSet struct {
-	name         string
-	ds           nntest.Dataset
-	horizonWeeks float64
+	name  string
+	set   *features.Set
+	snaps []*features.Set
 }
 
-// loadReal builds the features of a shared data set and, unless cleaned,
-// checks them against the lifetimes reference summary.
-func loadReal(t *testing.T, name string, cleaned bool) realSet {
+// loadReal reads, cleans and featurizes a shared data set at its backtest
+// split (reversed orders dropped unless keepReversed) with up to snapshots
+// earlier training snapshots.
+func loadReal(t *testing.T, name string, keepReversed bool, snapshots int) realSet {
 	t.Helper()
-	dir := shareddata.Dir(t)
-	var txns []nntest.Txn
-	var err error
-	var cutoff, horizon int
-	var ref string
+	var file string
+	var format dataset.Format
+	var split features.Split
 	switch name {
 	case "cdnow":
-		txns, err = nntest.LoadCDNOW(filepath.Join(dir, "cdnow_master.txt.gz"))
-		cutoff, horizon, ref = nntest.DayOf(1997, 9, 30), 273, "cdnow_master_calholdout_lifetimes_ref.csv.gz"
+		file, format = "cdnow_master.txt.gz", dataset.FormatCDNOW
+		split = features.Split{Cutoff: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC), HorizonDays: 273}
 	case "online_retail":
-		txns, err = nntest.LoadOnlineRetailWith(filepath.Join(dir, "online_retail_uci.csv.gz"), cleaned)
-		cutoff, horizon, ref = nntest.DayOf(2011, 9, 8), 92, "online_retail_calholdout_lifetimes_ref.csv.gz"
+		file, format = "online_retail_uci.csv.gz", dataset.FormatOnlineRetail
+		split = features.Split{Cutoff: time.Date(2011, 9, 8, 0, 0, 0, 0, time.UTC), HorizonDays: 92}
 	default:
 		t.Fatalf("unknown data set %q", name)
 	}
+	b := features.NewBuilder(split)
+	if _, err := dataset.ReadFile(filepath.Join(shareddata.Dir(t), file), dataset.Options{Format: format, DropReversed: !keepReversed}, b.AddTransaction); err != nil {
+		t.Fatal(err)
+	}
+	set, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := nntest.Build(txns, cutoff, horizon, 52)
-	rs := realSet{name: name, ds: ds, horizonWeeks: float64(horizon) / 7}
-	if cleaned {
-		return rs
-	}
-	refRows, err := nntest.LoadRef(filepath.Join(dir, ref))
+	snaps, err := b.Snapshots(snapshots, features.DefaultSnapshotStepDays)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refRows) != len(ds.IDs) {
-		t.Fatalf("%s: built %d customers, reference has %d", name, len(ds.IDs), len(refRows))
-	}
-	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-3+1e-5*math.Abs(b) } // reference has 6 digits
-	for i, id := range ds.IDs {
-		r, ok := refRows[id]
-		if !ok {
-			t.Fatalf("%s: customer %s missing from the reference", name, id)
-		}
-		row := ds.Tabular[i]
-		if !near(row[0], r.X) || !near(row[1], r.Tx) || !near(row[2], r.T) || !near(row[4], r.CalSpend) || !near(ds.Label[i], r.SpendHoldout) {
-			t.Fatalf("%s: customer %s features %v label %v differ from the reference %+v", name, id, row, ds.Label[i], r)
-		}
-	}
-	return rs
-}
-
-// bgnbdPredict fits BG/NBD and Gamma-Gamma on train and predicts the holdout
-// spend of test, as `clvflow backtest` does.
-func bgnbdPredict(t *testing.T, train, test nntest.Dataset, horizonWeeks float64) []float64 {
-	t.Helper()
-	n := len(train.Label)
-	x, tx, T, mbar := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, r := range train.Tabular {
-		x[i], tx[i], T[i], mbar[i] = r[0], r[1], r[2], r[5]
-	}
-	bg, err := btyd.FitBGNBD(x, tx, T, btyd.FitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gg, err := btyd.FitGammaGamma(x, mbar)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float64, len(test.Label))
-	for i, r := range test.Tabular {
-		out[i] = bg.ExpectedPurchases(horizonWeeks, r[0], r[1], r[2]) * gg.ConditionalExpectedValue(r[0], r[5])
-	}
-	return out
+	return realSet{name: name, set: set, snaps: snaps}
 }
 
 type scores struct{ gini, dmape float64 }
@@ -114,49 +76,48 @@ func score(t *testing.T, pred, actual []float64) scores {
 
 func (s scores) beats(o scores) bool { return s.gini > o.gini && s.dmape < o.dmape }
 
-// trainPredict trains cfg on train and returns the expected values of test.
-func trainPredict(t *testing.T, cfg nn.Config, train, test nntest.Dataset) ([]float64, *nn.Model, int, time.Duration) {
+// fitPredict fits a model kind as `clvflow backtest` does and returns its
+// predicted holdout spend of the test customers.
+func fitPredict(t *testing.T, kind string, rs realSet, train, test []int, opts backtest.FitOptions) ([]float64, backtest.FitInfo) {
 	t.Helper()
-	data := nn.Data{Tabular: train.Tabular, Label: train.Label}
-	seq := [][]float64(nil)
-	if cfg.Kind == nn.KindSeq {
-		data.Seq, seq = train.Seq, test.Seq
-	}
-	var epochs int
-	start := time.Now()
-	m, err := nn.Train(context.Background(), cfg, data, nn.TrainOptions{Progress: func(nn.EpochReport) { epochs++ }})
+	m, info, err := backtest.Fit(context.Background(), kind, rs.set, train, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	el := time.Since(start)
-	p, err := m.Predict(test.Tabular, seq)
+	pred, _, err := m.Predict(rs.set, test)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pred := make([]float64, len(p))
-	for i := range p {
-		pred[i] = p[i].Expected
+	return pred, info
+}
+
+func labels(set *features.Set, idx []int) []float64 {
+	y := make([]float64, len(idx))
+	for k, i := range idx {
+		y[k] = set.Customers[i].HoldoutSpend
 	}
-	return pred, m, epochs, el
+	return y
 }
 
 // TestCDNOWBeatsBaselines trains the default ZILN model with the default
-// seed on CDNOW master and requires it to beat BG/NBD×GG and naive on both
-// normalized Gini and decile MAPE on the test customers.
+// seed on CDNOW master (the split of `clvflow backtest`) and requires it to
+// beat BG/NBD×GG and naive on both normalized Gini and decile MAPE on the
+// test customers.
 func TestCDNOWBeatsBaselines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on 18,856 customers; skipped with -short")
 	}
-	rs := loadReal(t, "cdnow", false)
-	tr, te := nntest.Split(len(rs.ds.IDs), 0.2, nn.DefaultSeed)
-	train, test := rs.ds.Subset(tr), rs.ds.Subset(te)
-	y := test.Label
-	bg := score(t, bgnbdPredict(t, train, test, rs.horizonWeeks), y)
-	naive := score(t, nntest.Naive(test.Tabular, rs.horizonWeeks), y)
-	pred, _, epochs, el := trainPredict(t, nn.DefaultConfig(nn.KindZILN), train, test)
+	rs := loadReal(t, "cdnow", false, features.DefaultSnapshots)
+	train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, nn.DefaultSeed)
+	y := labels(rs.set, test)
+	opts := backtest.FitOptions{Seed: nn.DefaultSeed, Snapshots: rs.snaps}
+	bgPred, _ := fitPredict(t, backtest.KindBGNBD, rs, train, test, opts)
+	naivePred, _ := fitPredict(t, backtest.KindNaive, rs, train, test, opts)
+	bg, naive := score(t, bgPred, y), score(t, naivePred, y)
+	pred, info := fitPredict(t, backtest.KindZILN, rs, train, test, opts)
 	z := score(t, pred, y)
-	t.Logf("ziln gini %.4f decile MAPE %.4f (%d epochs, %v) | bgnbd %.4f %.4f | naive %.4f %.4f",
-		z.gini, z.dmape, epochs, el.Round(time.Millisecond), bg.gini, bg.dmape, naive.gini, naive.dmape)
+	t.Logf("ziln gini %.4f decile MAPE %.4f (%d epochs, %.1fs) | bgnbd %.4f %.4f | naive %.4f %.4f",
+		z.gini, z.dmape, info.Epochs, info.Seconds, bg.gini, bg.dmape, naive.gini, naive.dmape)
 	if !z.beats(bg) || !z.beats(naive) {
 		t.Fatalf("ziln (gini %.4f, decile MAPE %.4f) does not beat bgnbd (%.4f, %.4f) and naive (%.4f, %.4f)",
 			z.gini, z.dmape, bg.gini, bg.dmape, naive.gini, naive.dmape)
@@ -164,12 +125,15 @@ func TestCDNOWBeatsBaselines(t *testing.T) {
 }
 
 // TestQualityReport prints nn vs BG/NBD vs naive for several splits and
-// configurations. Long: enable with CLVFLOW_NN_QUALITY=1. Options:
-// CLVFLOW_NN_QUALITY_SETS (cdnow,online_retail), CLVFLOW_NN_QUALITY_KINDS
-// (ziln,seq), CLVFLOW_NN_QUALITY_SPLITS (seeds, default 42; the nn seed is
-// the split seed as in `clvflow backtest --seed`), CLVFLOW_NN_QUALITY_CONFIG
-// (JSON object or array of objects overriding DefaultConfig, one run each),
-// CLVFLOW_NN_QUALITY_CLEAN=1 (Online Retail without reversed orders).
+// configurations, on the data and split of `clvflow backtest`. Long: enable
+// with CLVFLOW_NN_QUALITY=1. Options: CLVFLOW_NN_QUALITY_SETS
+// (cdnow,online_retail), CLVFLOW_NN_QUALITY_KINDS (ziln,seq),
+// CLVFLOW_NN_QUALITY_SPLITS (seeds, default 42; the nn seed is the split
+// seed as in `clvflow backtest --seed`), CLVFLOW_NN_QUALITY_CONFIG (JSON
+// object or array of objects overriding DefaultConfig, one run each),
+// CLVFLOW_NN_QUALITY_SNAPSHOTS (training snapshots, default
+// features.DefaultSnapshots), CLVFLOW_NN_QUALITY_KEEP_REVERSED=1 (Online
+// Retail with the purchases that cancellations reverse).
 func TestQualityReport(t *testing.T) {
 	if os.Getenv("CLVFLOW_NN_QUALITY") == "" {
 		t.Skip("set CLVFLOW_NN_QUALITY=1 to run the real-data quality report")
@@ -177,7 +141,11 @@ func TestQualityReport(t *testing.T) {
 	sets := strings.Split(envOr("CLVFLOW_NN_QUALITY_SETS", "cdnow,online_retail"), ",")
 	kinds := strings.Split(envOr("CLVFLOW_NN_QUALITY_KINDS", "ziln,seq"), ",")
 	splits := strings.Split(envOr("CLVFLOW_NN_QUALITY_SPLITS", strconv.FormatUint(nn.DefaultSeed, 10)), ",")
-	cleaned := os.Getenv("CLVFLOW_NN_QUALITY_CLEAN") != ""
+	snapshots, err := strconv.Atoi(envOr("CLVFLOW_NN_QUALITY_SNAPSHOTS", strconv.Itoa(features.DefaultSnapshots)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepReversed := os.Getenv("CLVFLOW_NN_QUALITY_KEEP_REVERSED") != ""
 	overrides := []json.RawMessage{json.RawMessage("{}")}
 	if o := strings.TrimSpace(os.Getenv("CLVFLOW_NN_QUALITY_CONFIG")); strings.HasPrefix(o, "[") {
 		if err := json.Unmarshal([]byte(o), &overrides); err != nil {
@@ -192,19 +160,19 @@ func TestQualityReport(t *testing.T) {
 	}
 	sums := map[string]*agg{}
 	var order []string
-	for _, set := range sets {
-		rs := loadReal(t, set, cleaned)
+	for _, name := range sets {
+		rs := loadReal(t, name, keepReversed, snapshots)
 		for _, sp := range splits {
 			seed, err := strconv.ParseUint(sp, 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr, te := nntest.Split(len(rs.ds.IDs), 0.2, seed)
-			train, test := rs.ds.Subset(tr), rs.ds.Subset(te)
-			y := test.Label
-			bgPred := bgnbdPredict(t, train, test, rs.horizonWeeks)
-			bg := score(t, bgPred, y)
-			naive := score(t, nntest.Naive(test.Tabular, rs.horizonWeeks), y)
+			train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, seed)
+			y := labels(rs.set, test)
+			opts := backtest.FitOptions{Seed: seed, Snapshots: rs.snaps}
+			bgPred, _ := fitPredict(t, backtest.KindBGNBD, rs, train, test, opts)
+			naivePred, _ := fitPredict(t, backtest.KindNaive, rs, train, test, opts)
+			bg, naive := score(t, bgPred, y), score(t, naivePred, y)
 			top, total := 0, 0.0
 			for i, v := range y {
 				total += v
@@ -214,9 +182,9 @@ func TestQualityReport(t *testing.T) {
 			}
 			// the metrics without the largest buyer show how much one customer decides
 			without := func(v []float64) []float64 { return append(append([]float64(nil), v[:top]...), v[top+1:]...) }
-			fmt.Printf("%s split %d (cleaned %v): train %d test %d | bgnbd gini %.4f dmape %.4f | naive gini %.4f dmape %.4f | top buyer %s has %.1f%% of the test spend; bgnbd gini without it %.4f\n",
-				set, seed, cleaned, len(tr), len(te), bg.gini, bg.dmape, naive.gini, naive.dmape,
-				test.IDs[top], 100*y[top]/total, score(t, without(bgPred), without(y)).gini)
+			fmt.Printf("%s split %d (%d snapshots, keep reversed %v): train %d test %d | bgnbd gini %.4f dmape %.4f | naive gini %.4f dmape %.4f | top buyer %s has %.1f%% of the test spend; bgnbd gini without it %.4f\n",
+				name, seed, len(rs.snaps), keepReversed, len(train), len(test), bg.gini, bg.dmape, naive.gini, naive.dmape,
+				rs.set.Customers[test[top]].ID, 100*y[top]/total, score(t, without(bgPred), without(y)).gini)
 			for _, k := range kinds {
 				kind, err := nn.ParseKind(k)
 				if err != nil {
@@ -224,20 +192,17 @@ func TestQualityReport(t *testing.T) {
 				}
 				for _, o := range overrides {
 					cfg := nn.DefaultConfig(kind)
-					cfg.Seed = seed
 					if err := json.Unmarshal(o, &cfg); err != nil {
 						t.Fatal(err)
 					}
-					pred, m, epochs, el := trainPredict(t, cfg, train, test)
+					opts := opts
+					opts.NN = &cfg
+					pred, info := fitPredict(t, string(kind), rs, train, test, opts)
 					s := score(t, pred, y)
 					win := s.beats(bg) && s.beats(naive)
-					var best []int
-					for _, ms := range m.Summary {
-						best = append(best, ms.BestEpoch)
-					}
-					fmt.Printf("  %-4s %s gini %.4f dmape %.4f win %-5v | gini without top buyer %.4f | %d epochs in %v (%.0f ms/epoch), best epochs %v\n", kind, o,
-						s.gini, s.dmape, win, score(t, without(pred), without(y)).gini, epochs, el.Round(time.Millisecond), float64(el.Milliseconds())/float64(epochs), best)
-					key := fmt.Sprintf("%s %s %s", set, kind, o)
+					fmt.Printf("  %-4s %s gini %.4f dmape %.4f win %-5v | gini without top buyer %.4f | %d rows, %d epochs in %.1fs\n", kind, o,
+						s.gini, s.dmape, win, score(t, without(pred), without(y)).gini, info.TrainingRows, info.Epochs, info.Seconds)
+					key := fmt.Sprintf("%s %s %s", name, kind, o)
 					if sums[key] == nil {
 						sums[key] = &agg{}
 						order = append(order, key)
