@@ -19,7 +19,7 @@ func TestValSplitGroups(t *testing.T) {
 		}
 	}
 	n := len(group)
-	train, val := valSplitGroups(group, 0.15, 7)
+	train, val := valSplit(group, n, 0.15, 7)
 	if len(train)+len(val) != n {
 		t.Fatalf("%d + %d rows, want %d", len(train), len(val), n)
 	}
@@ -42,15 +42,19 @@ func TestValSplitGroups(t *testing.T) {
 	if want := 0.15 * float64(n); float64(len(val)) < want || float64(len(val)) > want+4 {
 		t.Fatalf("%d validation rows, want about %.0f", len(val), want)
 	}
-	t2, v2 := valSplitGroups(group, 0.15, 7)
+	t2, v2 := valSplit(group, n, 0.15, 7)
 	if !slices.Equal(t2, train) || !slices.Equal(v2, val) {
 		t.Fatal("same seed gave a different split")
 	}
-	if _, v3 := valSplitGroups(group, 0.15, 8); slices.Equal(v3, val) {
+	if _, v3 := valSplit(group, n, 0.15, 8); slices.Equal(v3, val) {
 		t.Fatal("another seed gave the same split")
 	}
+	// Without groups every row is its own group: exactly round(frac·n) rows.
+	if tr, v := valSplit(nil, 200, 0.15, 7); len(v) != 30 || len(tr) != 170 || !slices.IsSorted(v) || !slices.IsSorted(tr) {
+		t.Fatalf("no groups: %d train, %d validation rows (sorted %v %v)", len(tr), len(v), slices.IsSorted(tr), slices.IsSorted(v))
+	}
 	// One group only: nothing can be held out without emptying training.
-	if tr, v := valSplitGroups([]int{5, 5, 5}, 0.5, 1); len(tr) != 3 || len(v) != 0 {
+	if tr, v := valSplit([]int{5, 5, 5}, 3, 0.5, 1); len(tr) != 3 || len(v) != 0 {
 		t.Fatalf("single group: train %v val %v", tr, v)
 	}
 }

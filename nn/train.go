@@ -116,41 +116,29 @@ const (
 	streamShuffle = 0x73687566 << 32
 )
 
-// valSplit returns the (train, validation) row indices of a member.
-func valSplit(n int, frac float64, seed uint64) (train, val []int) {
-	perm := make([]int, n)
-	for i := range perm {
-		perm[i] = i
-	}
-	r := rand.New(rand.NewPCG(seed, streamVal))
-	r.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-	nv := int(math.Round(frac * float64(n)))
-	if frac > 0 {
-		nv = max(nv, 1)
-	}
-	nv = min(nv, n-1)
-	val, train = slices.Clone(perm[:nv]), slices.Clone(perm[nv:])
-	slices.Sort(val)
-	slices.Sort(train)
-	return train, val
-}
-
-// valSplitGroups is valSplit over groups: the groups (in order of first
-// appearance) are shuffled and taken into validation until it holds at
-// least round(frac·n) rows, so that no group has rows on both sides. At
-// least one row stays in training.
-func valSplitGroups(group []int, frac float64, seed uint64) (train, val []int) {
-	n := len(group)
-	index := map[int]int{}
+// valSplit returns the (train, validation) row indices of a member for n
+// rows: the groups (nil group: every row its own group; otherwise in order
+// of first appearance) are shuffled and taken into validation until it holds
+// at least round(frac·n) rows (at least one when frac > 0), so that no group
+// has rows on both sides. At least one row stays in training.
+func valSplit(group []int, n int, frac float64, seed uint64) (train, val []int) {
 	var rows [][]int
-	for i, g := range group {
-		k, ok := index[g]
-		if !ok {
-			k = len(rows)
-			index[g] = k
-			rows = append(rows, nil)
+	if group == nil {
+		rows = make([][]int, n)
+		for i := range rows {
+			rows[i] = []int{i}
 		}
-		rows[k] = append(rows[k], i)
+	} else {
+		index := map[int]int{}
+		for i, g := range group {
+			k, ok := index[g]
+			if !ok {
+				k = len(rows)
+				index[g] = k
+				rows = append(rows, nil)
+			}
+			rows[k] = append(rows[k], i)
+		}
 	}
 	perm := make([]int, len(rows))
 	for i := range perm {
@@ -237,10 +225,7 @@ func initParams(c Config, seed uint64, pd *prepared, rows []int) []Vec {
 func trainMember(ctx context.Context, cfg Config, pd *prepared, st *Checkpoint, opts TrainOptions, every int) error {
 	k := st.Member
 	seed := memberSeed(cfg.Seed, k)
-	train, val := valSplit(pd.n, cfg.ValFraction, seed)
-	if pd.group != nil {
-		train, val = valSplitGroups(pd.group, cfg.ValFraction, seed)
-	}
+	train, val := valSplit(pd.group, pd.n, cfg.ValFraction, seed)
 	if st.Params == nil { // fresh member
 		st.Params = initParams(cfg, seed, pd, train)
 		st.Epoch, st.Step, st.BestEpoch, st.SinceBest, st.HasBest, st.BestValLoss = 0, 0, 0, 0, false, 0
