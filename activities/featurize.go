@@ -97,15 +97,13 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), cutoff.Format("2006-01-02"))
 	}
 	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
-	var snapCuts []time.Time
-	if first, ok := b.FirstDay(); ok && in.Snapshots > 0 {
-		step := in.SnapshotStepDays
-		if step == 0 {
-			step = features.DefaultSnapshotStepDays
-		}
-		if snapCuts, err = features.SnapshotCutoffs(split, first, in.Snapshots, step); err != nil {
-			return res, nonRetryable(ErrTypeBadInput, err)
-		}
+	step := in.SnapshotStepDays
+	if step == 0 {
+		step = features.DefaultSnapshotStepDays
+	}
+	snapCuts, err := b.SnapshotCutoffs(in.Snapshots, step)
+	if err != nil {
+		return res, nonRetryable(ErrTypeBadInput, err)
 	}
 
 	dir, err := os.MkdirTemp("", "clvflow-features-")

@@ -246,12 +246,11 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 // rows of the same customers in every snapshot and groups each customer's
 // rows (nn.Data.Group) so that early stopping validates on unseen customers.
 func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.Set, seqWeeks int) (nn.Data, error) {
-	group := make(map[string]int, len(train))
 	d.Group = make([]int, len(train))
-	for k, i := range train {
-		group[set.Customers[i].ID] = k
+	for k := range train {
 		d.Group[k] = k
 	}
+	rows := snapshotRows(set, train)
 	for _, s := range snaps {
 		if s == nil {
 			return d, errors.New("nil training snapshot")
@@ -264,14 +263,7 @@ func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.
 			return d, fmt.Errorf("training snapshot at %s: its holdout ends %s, after the cutoff %s (it would read holdout labels)",
 				s.Split.Cutoff.Format(DateLayout), s.Split.HoldoutEnd().Format(DateLayout), set.Split.Cutoff.Format(DateLayout))
 		}
-		var idx []int
-		var gs []int
-		for i := range s.Customers {
-			if g, ok := group[s.Customers[i].ID]; ok {
-				idx = append(idx, i)
-				gs = append(gs, g)
-			}
-		}
+		idx, gs := rows(s)
 		tab, seq, err := netInputs(s, idx, seqWeeks)
 		if err != nil {
 			return d, err
@@ -286,6 +278,25 @@ func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.
 		d.Group = append(d.Group, gs...)
 	}
 	return d, nil
+}
+
+// snapshotRows returns a function that finds, in a snapshot, the training
+// customers of set (by id): their indices in the snapshot and their
+// positions in train.
+func snapshotRows(set *features.Set, train []int) func(*features.Set) (idx, pos []int) {
+	position := make(map[string]int, len(train))
+	for k, i := range train {
+		position[set.Customers[i].ID] = k
+	}
+	return func(s *features.Set) (idx, pos []int) {
+		for i := range s.Customers {
+			if k, ok := position[s.Customers[i].ID]; ok {
+				idx = append(idx, i)
+				pos = append(pos, k)
+			}
+		}
+		return idx, pos
+	}
 }
 
 // Evaluate scores m on the customers set.Customers[i] for i in idx (the test

@@ -255,18 +255,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
-		isTrain := make(map[string]bool, len(train))
-		for _, i := range train {
-			isTrain[set.Customers[i].ID] = true
-		}
+		rows := snapshotRows(set, train)
 		for _, s := range snaps {
-			n := 0
-			for i := range s.Customers {
-				if isTrain[s.Customers[i].ID] {
-					n++
-				}
-			}
-			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: n})
+			idx, _ := rows(s)
+			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
 		}
 	}
 

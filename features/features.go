@@ -506,9 +506,11 @@ func (b *Builder) BuildSnapshot(cutoff time.Time) (*Set, error) {
 	return b.buildAt(split, cd, end), nil
 }
 
-// Snapshots builds the earlier training snapshots of [SnapshotCutoffs]
-// (latest first).
-func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
+// SnapshotCutoffs returns the cutoffs of [SnapshotCutoffs] for the
+// builder's split and first transaction day (none while it holds no
+// transaction). Build each with [Builder.BuildSnapshot] to hold one
+// snapshot in memory at a time.
+func (b *Builder) SnapshotCutoffs(count, stepDays int) ([]time.Time, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -516,8 +518,14 @@ func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
 	if !ok || count <= 0 {
 		return nil, nil
 	}
-	cuts, err := SnapshotCutoffs(b.split, first, count, stepDays)
-	if err != nil {
+	return SnapshotCutoffs(b.split, first, count, stepDays)
+}
+
+// Snapshots builds the earlier training snapshots of
+// [Builder.SnapshotCutoffs] (latest first).
+func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
+	cuts, err := b.SnapshotCutoffs(count, stepDays)
+	if err != nil || len(cuts) == 0 {
 		return nil, err
 	}
 	out := make([]*Set, 0, len(cuts))
