@@ -325,20 +325,16 @@ func (s *Stack) Down(ctx context.Context) error {
 			_ = os.Remove(s.pidFile(name))
 			continue
 		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		if err := waitFor(ctx, 20*time.Second, func() error {
+		gone := func() error {
 			if syscall.Kill(pid, 0) == nil && !zombie(pid) {
 				return errors.New("still running")
 			}
 			return nil
-		}); err != nil {
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if err := waitFor(ctx, 20*time.Second, gone); err != nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			if err := waitFor(ctx, 5*time.Second, func() error {
-				if syscall.Kill(pid, 0) == nil && !zombie(pid) {
-					return errors.New("still running")
-				}
-				return nil
-			}); err != nil {
+			if err := waitFor(ctx, 5*time.Second, gone); err != nil {
 				errs = append(errs, fmt.Errorf("%s (pid %d) did not stop", name, pid))
 				continue
 			}
