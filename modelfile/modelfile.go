@@ -5,7 +5,11 @@
 // exporter does not depend on ONNX Runtime.
 package modelfile
 
-import "github.com/clvflow/clvflow/features"
+import (
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/clvflow/clvflow/features"
+)
 
 // Model kinds (metadata key MetaModelKind).
 const (
@@ -24,6 +28,9 @@ const (
 	SequenceChannelSpend = "spend"
 	SequenceChannelDays  = "purchase_days"
 )
+
+// BatchDim is the symbolic batch dimension of every input and output.
+const BatchDim = "batch"
 
 // metadata_props keys.
 const (
@@ -68,4 +75,20 @@ func (s FeatureSchema) SequenceLen() int {
 		return 0
 	}
 	return len(s.SequenceChannels) * s.SequenceWeeks
+}
+
+// FloatTensor declares a float32 graph input or output; a string dimension
+// is symbolic (BatchDim), an int fixed.
+func FloatTensor(name string, dims ...any) *pb.ValueInfoProto {
+	shape := &pb.TensorShapeProto{}
+	for _, d := range dims {
+		switch d := d.(type) {
+		case string:
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: d}})
+		case int:
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		}
+	}
+	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{
+		TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT), Shape: shape}}}}
 }

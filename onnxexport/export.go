@@ -33,10 +33,6 @@ import (
 	"github.com/clvflow/clvflow/nn"
 )
 
-// BatchDim is the symbolic batch dimension of every input and output. The
-// tensor names and metadata keys are package modelfile's.
-const BatchDim = "batch"
-
 // Opset and IR version of the written files.
 const (
 	Opset     = 13
@@ -228,20 +224,6 @@ func narrow(v []float64) []float32 {
 	return out
 }
 
-func valueInfo(name string, dims ...any) *pb.ValueInfoProto {
-	shape := &pb.TensorShapeProto{}
-	for _, d := range dims {
-		switch d := d.(type) {
-		case string:
-			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: d}})
-		case int:
-			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
-		}
-	}
-	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{
-		TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT), Shape: shape}}}}
-}
-
 // buildGraph mirrors nn.Model.PredictFloat32 operation by operation.
 func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	defer func() {
@@ -286,11 +268,11 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	zs := b.op("Mul", "tab_scaled", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
 	z := b.op("Min", "tab_z", []string{b.op("Max", "tab_z_lo", []string{zs, tabLo}), tabHi})
 
-	inputs := []*pb.ValueInfoProto{valueInfo(modelfile.InputFeatures, BatchDim, nn.NumTabular)}
+	inputs := []*pb.ValueInfoProto{modelfile.FloatTensor(modelfile.InputFeatures, modelfile.BatchDim, nn.NumTabular)}
 	var q string
 	if m.Kind() == nn.KindSeq {
 		w := m.SeqWeeks()
-		inputs = append(inputs, valueInfo(modelfile.InputSequence, BatchDim, nn.NumSeqChannels, w))
+		inputs = append(inputs, modelfile.FloatTensor(modelfile.InputSequence, modelfile.BatchDim, nn.NumSeqChannels, w))
 		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
 		si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
 		sLo := b.init("seq_lo", []int64{1, nn.NumSeqChannels, 1}, c.SeqLo)
@@ -385,7 +367,7 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 
 	var outputs []*pb.ValueInfoProto
 	for _, o := range modelfile.OutputNames {
-		outputs = append(outputs, valueInfo(o, BatchDim, 1))
+		outputs = append(outputs, modelfile.FloatTensor(o, modelfile.BatchDim, 1))
 	}
 	return &pb.GraphProto{
 		Name:        "clvflow_" + string(m.Kind()),

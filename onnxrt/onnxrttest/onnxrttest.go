@@ -20,6 +20,7 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/onnxrt"
 )
 
@@ -122,9 +123,9 @@ func Build(spec Spec) (*Model, error) {
 	}
 
 	g := &pb.GraphProto{Name: spec.Name}
-	g.Input = append(g.Input, valueInfo(onnxrt.InputFeatures, "batch", len(onnxrt.TabularColumns)))
+	g.Input = append(g.Input, modelfile.FloatTensor(onnxrt.InputFeatures, modelfile.BatchDim, len(onnxrt.TabularColumns)))
 	for _, name := range onnxrt.OutputNames {
-		g.Output = append(g.Output, valueInfo(name, "batch", 1))
+		g.Output = append(g.Output, modelfile.FloatTensor(name, modelfile.BatchDim, 1))
 	}
 	g.Initializer = []*pb.TensorProto{
 		floatTensor("one", []int64{1}, []float32{1}),
@@ -144,7 +145,7 @@ func Build(spec Spec) (*Model, error) {
 	node("Log", []string{"f_p1"}, []string{"f_log"})
 	z := "f_log"
 	if spec.Kind == onnxrt.KindSeq {
-		g.Input = append(g.Input, valueInfo(onnxrt.InputSequence, "batch", len(onnxrt.SequenceChannels), spec.Weeks))
+		g.Input = append(g.Input, modelfile.FloatTensor(onnxrt.InputSequence, modelfile.BatchDim, len(onnxrt.SequenceChannels), spec.Weeks))
 		g.Initializer = append(g.Initializer, &pb.TensorProto{Name: "axis2", Dims: []int64{1}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{2}})
 		node("ReduceSum", []string{onnxrt.InputSequence, "axis2"}, []string{"s_sum"}, intAttr("keepdims", 0))
 		node("Relu", []string{"s_sum"}, []string{"s_relu"})
@@ -224,21 +225,6 @@ func floatTensor(name string, dims []int64, data []float32) *pb.TensorProto {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 	}
 	return &pb.TensorProto{Name: name, Dims: dims, DataType: int32(pb.TensorProto_FLOAT), RawData: raw}
-}
-
-// valueInfo declares a float tensor; a string dim is symbolic, an int fixed.
-func valueInfo(name string, dims ...any) *pb.ValueInfoProto {
-	shape := &pb.TensorShapeProto{}
-	for _, d := range dims {
-		switch d := d.(type) {
-		case string:
-			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: d}})
-		case int:
-			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
-		}
-	}
-	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{
-		TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT), Shape: shape}}}}
 }
 
 func intAttr(name string, v int64) *pb.AttributeProto {
