@@ -247,20 +247,10 @@ func FitBGNBD(x, tx, T []float64, opts FitOptions) (*BGNBD, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
-	user, err := opts.startTheta(bgnbdNames)
+	out, theta, err := fitLog(d.objective, bgnbdNames, d.starts(), opts)
 	if err != nil {
 		return nil, err
 	}
-	starts := d.starts()
-	if user != nil {
-		starts = append([][]float64{user}, starts...)
-	}
-	out, err := minimizeLog(d.objective, starts, opts)
-	if err != nil {
-		return nil, err
-	}
-	theta := clampTheta(out.theta)
 	m := &BGNBD{
 		R: math.Exp(theta[0]), Alpha: math.Exp(theta[1]), A: math.Exp(theta[2]), B: math.Exp(theta[3]),
 		N: len(x), Iterations: out.iterations,

@@ -148,22 +148,13 @@ func FitGammaGammaWithOptions(x, mbar []float64, opts FitOptions) (*GammaGamma, 
 	if err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
-	user, err := opts.startTheta(ggNames)
-	if err != nil {
-		return nil, err
-	}
 	// lifetimes' default start, then p = 2, q = 3, v = mean(mbar), whose
 	// population mean p·v/(q−1) equals the sample mean.
 	starts := [][]float64{{0.1, 0.1, 0.1}, {math.Log(2), math.Log(3), math.Log(mean)}}
-	if user != nil {
-		starts = append([][]float64{user}, starts...)
-	}
-	out, err := minimizeLog(d.objective, starts, opts)
+	out, theta, err := fitLog(d.objective, ggNames, starts, opts)
 	if err != nil {
 		return nil, err
 	}
-	theta := clampTheta(out.theta)
 	g := &GammaGamma{
 		P: math.Exp(theta[0]), Q: math.Exp(theta[1]), V: math.Exp(theta[2]),
 		N: int(d.total), Excluded: excluded, MeanValue: mean,

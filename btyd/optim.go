@@ -137,6 +137,25 @@ type fitOutcome struct {
 	notes      []string
 }
 
+// fitLog minimises obj over log-parameters from the caller's start
+// (opts.Start, tried first) and the given starts, and returns the outcome
+// and its parameters clamped to ±thetaLimit.
+func fitLog(obj logObjective, names []string, starts [][]float64, opts FitOptions) (fitOutcome, []float64, error) {
+	opts = opts.withDefaults()
+	user, err := opts.startTheta(names)
+	if err != nil {
+		return fitOutcome{}, nil, err
+	}
+	if user != nil {
+		starts = append([][]float64{user}, starts...)
+	}
+	out, err := minimizeLog(obj, starts, opts)
+	if err != nil {
+		return out, nil, err
+	}
+	return out, clampTheta(out.theta), nil
+}
+
 // minimizeLog minimises obj from every start with BFGS and keeps the best
 // point; if that point is not stationary it is polished with Nelder-Mead and
 // BFGS is re-run from there. Optimiser
