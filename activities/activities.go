@@ -28,8 +28,6 @@ type Activities struct {
 	Buckets  Buckets
 	// ONNXLibrary is the ONNX Runtime shared library path ("" = search).
 	ONNXLibrary string
-	// ParityTolerance is the default tolerance of the ONNX parity check.
-	ParityTolerance float64
 	// CodeRevision is recorded in the lineage of registered models.
 	CodeRevision string
 	Logger       *slog.Logger

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/registry"
+
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -46,4 +49,37 @@ func ErrorType(err error) string {
 		return ae.Type()
 	}
 	return ""
+}
+
+// registryError maps registry errors to activity errors: not-found,
+// conflicts and invalid requests cannot succeed on retry.
+func registryError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, registry.ErrNotFound):
+		return nonRetryable(ErrTypeNotFound, err)
+	case errors.Is(err, registry.ErrConflict):
+		return nonRetryable(ErrTypeConflict, err)
+	case errors.Is(err, registry.ErrInvalid):
+		return nonRetryable(ErrTypeBadInput, err)
+	}
+	return err
+}
+
+// storeError maps artifact store errors to retryable or non-retryable
+// activity errors.
+func storeError(err error) error {
+	switch artifacts.KindOf(err) {
+	case artifacts.NotFound:
+		return nonRetryable(ErrTypeNotFound, err)
+	case artifacts.Integrity:
+		return nonRetryable(ErrTypeIntegrity, err)
+	case artifacts.BadCredentials:
+		return nonRetryable(ErrTypeBadCredential, err)
+	case artifacts.Invalid:
+		return nonRetryable(ErrTypeBadInput, err)
+	default:
+		return err // transient or unreachable: Temporal retries with backoff
+	}
 }

@@ -234,3 +234,19 @@ func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifac
 	}
 	return set, train, test, nil
 }
+
+// parseDay parses YYYY-MM-DD or RFC 3339; a bare day used as an upper
+// bound means the end of that day.
+func parseDay(s string, end bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD) or RFC 3339 time", s)
+	}
+	if end {
+		t = t.Add(24*time.Hour - time.Nanosecond)
+	}
+	return t, nil
+}

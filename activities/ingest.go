@@ -10,13 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
-	"go.temporal.io/sdk/activity"
 )
 
 // IngestInput names the transaction log to ingest: a file on the worker's
@@ -164,56 +162,6 @@ func OpenInput(path string) (*os.File, error) {
 		return nil, fmt.Errorf("input file %s cannot be opened: %v", path, err)
 	}
 	return f, nil
-}
-
-// storeError maps artifact store errors to retryable or non-retryable
-// activity errors.
-func storeError(err error) error {
-	switch artifacts.KindOf(err) {
-	case artifacts.NotFound:
-		return nonRetryable(ErrTypeNotFound, err)
-	case artifacts.Integrity:
-		return nonRetryable(ErrTypeIntegrity, err)
-	case artifacts.BadCredentials:
-		return nonRetryable(ErrTypeBadCredential, err)
-	case artifacts.Invalid:
-		return nonRetryable(ErrTypeBadInput, err)
-	default:
-		return err // transient or unreachable: Temporal retries with backoff
-	}
-}
-
-// activityTime is the activity's start time as Temporal recorded it, so a
-// retried activity writes the same manifest.
-func activityTime(ctx context.Context) time.Time {
-	if activity.IsActivity(ctx) {
-		return activity.GetInfo(ctx).StartedTime.UTC()
-	}
-	return time.Now().UTC()
-}
-
-// heartbeatEvery records progress every interval until stop is called.
-func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, details())
-			}
-		}
-	}()
-	return func() { once.Do(func() { close(done) }) }
 }
 
 type countingReader struct {

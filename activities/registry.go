@@ -5,38 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/registry"
 )
-
-// objRef converts an artifact reference to the registry's form.
-func objRef(r artifacts.Ref) registry.ObjectRef {
-	return registry.ObjectRef{Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, SHA256: r.SHA256, Size: r.Size}
-}
-
-// artRef converts a registry reference to the artifact store's form.
-func artRef(r registry.ObjectRef) artifacts.Ref {
-	return artifacts.Ref{Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, SHA256: r.SHA256, Size: r.Size}
-}
-
-// registryError maps registry errors to activity errors: not-found,
-// conflicts and invalid requests cannot succeed on retry.
-func registryError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, registry.ErrNotFound):
-		return nonRetryable(ErrTypeNotFound, err)
-	case errors.Is(err, registry.ErrConflict):
-		return nonRetryable(ErrTypeConflict, err)
-	case errors.Is(err, registry.ErrInvalid):
-		return nonRetryable(ErrTypeBadInput, err)
-	}
-	return err
-}
 
 // RegisterVersion records a model version with its full lineage and returns
 // its id. It is idempotent per workflow run and model kind: a retry after a
@@ -51,77 +26,9 @@ func (a *Activities) RegisterVersion(ctx context.Context, in RegisterInput) (str
 			return v.ID, nil
 		}
 	}
-	metricsByModel := map[string]map[string]float64{}
-	for name, m := range in.Evaluation.Metrics {
-		metricsByModel[name] = metricMap(m)
-	}
-	var params map[string]any
-	for _, t := range in.Trained {
-		if t.Kind == in.Kind {
-			params = t.Params
-		}
-	}
-	hp, err := json.Marshal(params)
+	v, err := newVersion(in, a.CodeRevision)
 	if err != nil {
-		return "", nonRetryable(ErrTypeBadInput, err)
-	}
-	v := registry.Version{
-		ModelName:   "clv-" + in.Kind,
-		ModelKind:   in.Kind,
-		HyperParams: hp,
-		Seed:        in.Seed,
-		Dataset: registry.DatasetRef{
-			ObjectRef: objRef(in.Validate.Clean),
-			Manifest:  objRef(in.Ingest.Manifest),
-		},
-		Cleaning: registry.CleaningRef{
-			Report: objRef(in.Validate.Report), RowsIn: in.Validate.Rows, RowsClean: in.Validate.Accepted,
-			RowsRejected: in.Validate.Rejected, Customers: in.Validate.Customers, RuleCounts: in.Validate.RuleCounts,
-		},
-		Metrics:      metricsByModel,
-		Gate:         in.Gate,
-		CodeRevision: a.CodeRevision,
-		WorkflowID:   in.WorkflowID,
-		RunID:        in.RunID,
-		Labels:       map[string]string{},
-		Artifacts: map[string]registry.ObjectRef{
-			"raw_dataset":   objRef(in.Ingest.Dataset),
-			"features":      objRef(in.Featurize.Features),
-			"split":         objRef(in.Featurize.Split),
-			"evaluation":    objRef(in.Evaluation.Report),
-			"quarantine":    objRef(in.Validate.Quarantine),
-			"trained_model": {},
-		},
-	}
-	for k, val := range in.Labels {
-		if val != "" {
-			v.Labels[k] = val
-		}
-	}
-	v.Labels["cutoff"] = in.Featurize.Cutoff
-	v.Labels["horizon_days"] = fmt.Sprint(in.Featurize.HorizonDays)
-	v.Labels["challenger"] = in.Evaluation.Challenger
-	if n := len(in.Featurize.Snapshots); n > 0 {
-		v.Labels["training_snapshots"] = fmt.Sprint(n)
-		for _, s := range in.Featurize.Snapshots {
-			v.Artifacts["features_snapshot_"+s.Cutoff] = objRef(s.Features)
-		}
-	}
-	for _, t := range in.Trained {
-		if t.Kind == in.Kind {
-			v.Artifacts["trained_model"] = objRef(t.Model)
-		}
-	}
-	for k, r := range v.Artifacts {
-		if r.IsZero() {
-			delete(v.Artifacts, k)
-		}
-	}
-	if in.Export != nil {
-		v.ONNX = objRef(in.Export.ONNX)
-		v.Parity = in.Export.Parity
-		v.FeatureSchema = json.RawMessage(in.Export.FeatureSchema)
-		v.Labels["model_digest"] = in.Export.ModelVersion
+		return "", err
 	}
 	got, err := a.Registry.Register(ctx, v)
 	if err != nil {
@@ -129,6 +36,48 @@ func (a *Activities) RegisterVersion(ctx context.Context, in RegisterInput) (str
 	}
 	a.log().Info("model version registered", "version", got.ID, "kind", in.Kind, "gate_passed", in.Gate.Passed)
 	return got.ID, nil
+}
+
+// newVersion builds the registry record of a RegisterInput.
+func newVersion(in RegisterInput, codeRevision string) (registry.Version, error) {
+	hp, err := json.Marshal(in.Params)
+	if err != nil {
+		return registry.Version{}, nonRetryable(ErrTypeBadInput, err)
+	}
+	v := registry.Version{
+		ModelName: "clv-" + in.Kind, ModelKind: in.Kind, HyperParams: hp, Seed: in.Seed,
+		Dataset: in.Dataset, Cleaning: in.Cleaning, Metrics: map[string]map[string]float64{}, Gate: in.Gate,
+		CodeRevision: codeRevision, WorkflowID: in.WorkflowID, RunID: in.RunID, Labels: map[string]string{},
+		Artifacts: map[string]artifacts.Ref{
+			"features": in.Features, "split": in.Split, "evaluation": in.Evaluation,
+			"quarantine": in.Quarantine, "trained_model": in.Model,
+		},
+	}
+	for name, m := range in.Metrics {
+		v.Metrics[name] = metricMap(m)
+	}
+	for k, val := range in.Labels {
+		if val != "" {
+			v.Labels[k] = val
+		}
+	}
+	v.Labels["cutoff"] = in.Cutoff
+	v.Labels["horizon_days"] = fmt.Sprint(in.HorizonDays)
+	v.Labels["challenger"] = in.Kind
+	if n := len(in.Snapshots); n > 0 {
+		v.Labels["training_snapshots"] = fmt.Sprint(n)
+		for _, s := range in.Snapshots {
+			v.Artifacts["features_snapshot_"+s.Cutoff] = s.Features
+		}
+	}
+	maps.DeleteFunc(v.Artifacts, func(_ string, r artifacts.Ref) bool { return r.IsZero() })
+	if in.Export != nil {
+		v.ONNX = in.Export.ONNX
+		v.Parity = in.Export.Parity
+		v.FeatureSchema = json.RawMessage(in.Export.FeatureSchema)
+		v.Labels["model_digest"] = in.Export.ModelVersion
+	}
+	return v, nil
 }
 
 // RecordEvent appends a status event to a version.
@@ -164,7 +113,7 @@ func (a *Activities) CurrentChampion(ctx context.Context, alias string) (Champio
 	if err != nil {
 		return ChampionInfo{}, registryError(err)
 	}
-	return ChampionInfo{Version: v.ID, Kind: v.ModelKind, ONNX: artRef(v.ONNX)}, nil
+	return ChampionInfo{Version: v.ID, Kind: v.ModelKind, ONNX: v.ONNX}, nil
 }
 
 // ResolveRollbackTarget finds where a rollback should move the alias: the

@@ -203,14 +203,6 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 	return res, nil
 }
 
-func activityID(ctx context.Context) string {
-	if activity.IsActivity(ctx) {
-		info := activity.GetInfo(ctx)
-		return info.WorkflowExecution.ID + "-" + info.WorkflowExecution.RunID
-	}
-	return "local"
-}
-
 // scoreChampion scores the champion's ONNX file on the test customers.
 func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set *features.Set, test []int) (metrics.Report, error) {
 	if err := a.ensureONNX(); err != nil {
@@ -261,7 +253,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 		return res, nonRetryablef(ErrTypeBadInput, "export: %s is not a neural model; only ziln and seq are exported", m.Kind())
 	}
 	digest := in.Kind + "-" + in.Model.SHA256[:12]
-	data, err := onnxexport.Export(net, onnxexport.Metadata{Name: "clv-" + in.Kind, Version: digest, DatasetSHA256: in.DatasetSHA256})
+	data, err := onnxexport.Export(net, onnxexport.Metadata{Name: "clv-" + in.Kind, Version: digest, RawDatasetSHA256: in.RawDatasetSHA256, CleanDatasetSHA256: in.CleanDatasetSHA256})
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, fmt.Errorf("export: %w", err))
 	}
@@ -332,7 +324,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	if err != nil {
 		return res, storeError(err)
 	}
-	summary.Report = objRef(repRef)
+	summary.Report = repRef
 	schema := om.Metadata().Props["clvflow.feature_schema"]
 	a.log().Info("model exported", "kind", in.Kind, "onnx_sha256", sha, "parity_rows", len(tab), "max_abs_diff", summary.MaxAbsDiff)
 	return ExportResult{ONNX: onnxRef, ModelVersion: digest, FeatureSchema: schema, Parity: summary}, nil
@@ -350,7 +342,7 @@ func (a *Activities) Canary(ctx context.Context, in CanaryInput) (CanaryResult, 
 	if err != nil {
 		return res, registryError(err)
 	}
-	b, err := a.Store.GetBytes(ctx, artRef(v.ONNX))
+	b, err := a.Store.GetBytes(ctx, v.ONNX)
 	if err != nil {
 		if artifacts.KindOf(err) == artifacts.Integrity || artifacts.KindOf(err) == artifacts.NotFound {
 			return res, nonRetryable(ErrTypeCanaryFailed, fmt.Errorf("canary %s: %w", in.Version, err))

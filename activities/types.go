@@ -15,10 +15,6 @@ type ValidateInput struct {
 	MaxRejectedFraction float64             `json:"max_rejected_fraction"`
 	// DropReversed removes purchases a cancellation in the file reverses.
 	DropReversed bool `json:"drop_reversed,omitempty"`
-	// MinTime and MaxTime (RFC 3339 or YYYY-MM-DD, optional) bound the
-	// timestamps the user declares valid.
-	MinTime string `json:"min_time,omitempty"`
-	MaxTime string `json:"max_time,omitempty"`
 }
 
 // ValidateResult references the clean dataset, the quarantined rows and
@@ -159,10 +155,13 @@ type ExportInput struct {
 	Model           artifacts.Ref `json:"model"`
 	Features        artifacts.Ref `json:"features"`
 	Split           artifacts.Ref `json:"split"`
-	DatasetSHA256   string        `json:"dataset_sha256"`
 	Seed            uint64        `json:"seed"`
 	ParityTolerance float64       `json:"parity_tolerance"`
 	ParityRows      int           `json:"parity_rows"`
+	// RawDatasetSHA256 and CleanDatasetSHA256 are written into the ONNX
+	// metadata; the registry entry names the same two datasets.
+	RawDatasetSHA256   string `json:"raw_dataset_sha256"`
+	CleanDatasetSHA256 string `json:"clean_dataset_sha256"`
 }
 
 // ExportResult references the ONNX file and summarises its parity check.
@@ -173,42 +172,58 @@ type ExportResult struct {
 	Parity        registry.ParitySummary `json:"parity"`
 }
 
-// RegisterInput is everything recorded about a new model version.
+// Run identifies the workflow run an activity acts for; the registry records
+// it with every version, event and alias move.
+type Run struct {
+	WorkflowID string `json:"workflow_id,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+}
+
+// RegisterInput is exactly what is recorded about a new model version: the
+// challenger, the data it was trained on, its evaluation and gate verdict,
+// and (when the gate passed) its ONNX export.
 type RegisterInput struct {
-	Kind       string            `json:"kind"`
-	Seed       uint64            `json:"seed"`
-	Ingest     IngestResult      `json:"ingest"`
-	Validate   ValidateResult    `json:"validate"`
-	Featurize  FeaturizeResult   `json:"featurize"`
-	Trained    []TrainResult     `json:"trained"`
-	Evaluation EvaluateResult    `json:"evaluation"`
-	Gate       registry.Gate     `json:"gate"`
-	Export     *ExportResult     `json:"export,omitempty"`
-	WorkflowID string            `json:"workflow_id"`
-	RunID      string            `json:"run_id"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	Params     map[string]any    `json:"params,omitempty"`
+	Run
+	Kind   string         `json:"kind"`
+	Seed   uint64         `json:"seed"`
+	Params map[string]any `json:"params,omitempty"` // the challenger's hyper-parameters
+	// Model is the challenger's trained model artifact.
+	Model    artifacts.Ref        `json:"model"`
+	Dataset  registry.DatasetRef  `json:"dataset"`
+	Cleaning registry.CleaningRef `json:"cleaning"`
+	// Quarantine holds the rows validation rejected.
+	Quarantine  artifacts.Ref `json:"quarantine"`
+	Features    artifacts.Ref `json:"features"`
+	Split       artifacts.Ref `json:"split"`
+	Snapshots   []SnapshotRef `json:"snapshots,omitempty"`
+	Cutoff      string        `json:"cutoff"`
+	HorizonDays int           `json:"horizon_days"`
+	// Metrics per model name on the test customers, Evaluation their report.
+	Metrics    map[string]metrics.Report `json:"metrics"`
+	Evaluation artifacts.Ref             `json:"evaluation"`
+	Gate       registry.Gate             `json:"gate"`
+	Export     *ExportResult             `json:"export,omitempty"`
+	// Labels are recorded as given (empty values are dropped).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // EventInput records a status event on a version.
 type EventInput struct {
-	Version    string             `json:"version"`
-	Type       registry.EventType `json:"type"`
-	Actor      string             `json:"actor"`
-	Comment    string             `json:"comment,omitempty"`
-	WorkflowID string             `json:"workflow_id,omitempty"`
-	RunID      string             `json:"run_id,omitempty"`
+	Run
+	Version string             `json:"version"`
+	Type    registry.EventType `json:"type"`
+	Actor   string             `json:"actor"`
+	Comment string             `json:"comment,omitempty"`
 }
 
 // MoveAliasInput moves an alias (compare-and-swap when ExpectFrom is set).
 type MoveAliasInput struct {
+	Run
 	Alias      string  `json:"alias"`
 	To         string  `json:"to"`
 	ExpectFrom *string `json:"expect_from,omitempty"`
 	Actor      string  `json:"actor"`
 	Reason     string  `json:"reason,omitempty"`
-	WorkflowID string  `json:"workflow_id,omitempty"`
-	RunID      string  `json:"run_id,omitempty"`
 }
 
 // CanaryInput asks to load a version's ONNX file the way serving does and

@@ -39,20 +39,6 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	if in.CSV != nil {
 		opts.CSV = *in.CSV
 	}
-	for _, b := range []struct {
-		val string
-		dst *time.Time
-		end bool
-	}{{in.MinTime, &opts.MinTime, false}, {in.MaxTime, &opts.MaxTime, true}} {
-		if b.val == "" {
-			continue
-		}
-		t, err := parseDay(b.val, b.end)
-		if err != nil {
-			return res, nonRetryable(ErrTypeBadInput, err)
-		}
-		*b.dst = t
-	}
 
 	dir, err := os.MkdirTemp("", "clvflow-validate-")
 	if err != nil {
@@ -137,20 +123,4 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 		Rows: rep.RowsRead, Accepted: rep.Accepted, Rejected: rep.Rejected, Customers: int64(rep.Customers), RuleCounts: rules,
 		MinTime: rep.MinTime.UTC().Format(time.RFC3339), MaxTime: rep.MaxTime.UTC().Format(time.RFC3339),
 	}, nil
-}
-
-// parseDay parses YYYY-MM-DD or RFC 3339; a bare day used as an upper
-// bound means the end of that day.
-func parseDay(s string, end bool) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse("2006-01-02", s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD) or RFC 3339 time", s)
-	}
-	if end {
-		t = t.Add(24*time.Hour - time.Nanosecond)
-	}
-	return t, nil
 }

@@ -36,6 +36,9 @@ type Ref struct {
 	ContentType string `json:"content_type,omitempty"`
 }
 
+// IsZero reports whether the reference is unset.
+func (r Ref) IsZero() bool { return r == Ref{} }
+
 // String returns bucket/key[@version] [sha256:<first 12 hex>].
 func (r Ref) String() string {
 	s := r.Bucket + "/" + r.Key

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clvflow/clvflow/registry"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -89,14 +90,9 @@ type Approvals struct {
 	Timeout   time.Duration `mapstructure:"timeout" yaml:"timeout" json:"timeout"`
 }
 
-// Gate holds the declarative thresholds a challenger must pass.
-type Gate struct {
-	MinGiniLift           float64 `mapstructure:"min_gini_lift" yaml:"min_gini_lift" json:"min_gini_lift"`
-	MaxChampionRegression float64 `mapstructure:"max_champion_regression" yaml:"max_champion_regression" json:"max_champion_regression"`
-	MaxDecileMAPE         float64 `mapstructure:"max_decile_mape" yaml:"max_decile_mape" json:"max_decile_mape"`
-	ParityTolerance       float64 `mapstructure:"parity_tolerance" yaml:"parity_tolerance" json:"parity_tolerance"`
-	MinTestCustomers      int     `mapstructure:"min_test_customers" yaml:"min_test_customers" json:"min_test_customers"`
-}
+// Gate holds the declarative thresholds a challenger must pass; the
+// pipeline takes them as they are.
+type Gate = registry.GateThresholds
 
 // Training holds defaults for training runs.
 type Training struct {

@@ -34,13 +34,20 @@ const BatchDim = "batch"
 
 // metadata_props keys.
 const (
-	MetaModelKind     = "clvflow.model_kind"
-	MetaModelName     = "clvflow.model_name"
-	MetaVersion       = "clvflow.version"
-	MetaSeed          = "clvflow.seed"
-	MetaDatasetSHA256 = "clvflow.dataset_sha256"
-	MetaValueCap      = "clvflow.value_cap"
-	MetaFeatureSchema = "clvflow.feature_schema"
+	MetaModelKind = "clvflow.model_kind"
+	MetaModelName = "clvflow.model_name"
+	MetaVersion   = "clvflow.version"
+	MetaSeed      = "clvflow.seed"
+	// MetaRawDatasetSHA256 is the sha256 of the raw transaction log as
+	// ingested, MetaCleanDatasetSHA256 that of the clean dataset validation
+	// made from it; the registry's Version.Dataset names the same two.
+	MetaRawDatasetSHA256   = "clvflow.raw_dataset_sha256"
+	MetaCleanDatasetSHA256 = "clvflow.clean_dataset_sha256"
+	// MetaLegacyDatasetSHA256 is the raw dataset's key in files written
+	// before both datasets were named; readers fall back to it.
+	MetaLegacyDatasetSHA256 = "clvflow.dataset_sha256"
+	MetaValueCap            = "clvflow.value_cap"
+	MetaFeatureSchema       = "clvflow.feature_schema"
 	// MetaEnsemble is informational: the number of averaged members.
 	MetaEnsemble = "clvflow.ensemble"
 )

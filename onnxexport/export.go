@@ -45,9 +45,11 @@ type Metadata struct {
 	Name string
 	// Version is the model version (required).
 	Version string
-	// DatasetSHA256 is the hex SHA-256 of the training dataset (64 hex
-	// digits, or empty when unknown).
-	DatasetSHA256 string
+	// RawDatasetSHA256 and CleanDatasetSHA256 are the hex SHA-256 of the
+	// raw transaction log and of the clean dataset the model was trained on
+	// (64 hex digits each, or empty when unknown).
+	RawDatasetSHA256   string
+	CleanDatasetSHA256 string
 	// ProducerVersion is written as producer_version (default "dev").
 	ProducerVersion string
 	// Extra are additional metadata_props; keys must not collide with the
@@ -117,9 +119,9 @@ func metadataProps(m *nn.Model, meta Metadata) ([]*pb.StringStringEntryProto, er
 	if strings.TrimSpace(meta.Version) == "" {
 		errs = append(errs, errors.New("onnxexport: metadata: version is required"))
 	}
-	if s := meta.DatasetSHA256; s != "" {
-		if b, err := hex.DecodeString(s); err != nil || len(b) != 32 || strings.ToLower(s) != s {
-			errs = append(errs, fmt.Errorf("onnxexport: metadata: dataset_sha256 %q is not 64 lower-case hex digits", s))
+	for name, s := range map[string]string{"raw_dataset_sha256": meta.RawDatasetSHA256, "clean_dataset_sha256": meta.CleanDatasetSHA256} {
+		if b, err := hex.DecodeString(s); s != "" && (err != nil || len(b) != 32 || strings.ToLower(s) != s) {
+			errs = append(errs, fmt.Errorf("onnxexport: metadata: %s %q is not 64 lower-case hex digits", name, s))
 		}
 	}
 	schema, err := json.Marshal(SchemaFor(m))
@@ -127,14 +129,15 @@ func metadataProps(m *nn.Model, meta Metadata) ([]*pb.StringStringEntryProto, er
 		errs = append(errs, fmt.Errorf("onnxexport: feature schema: %w", err))
 	}
 	kv := map[string]string{
-		modelfile.MetaModelKind:     string(m.Kind()),
-		modelfile.MetaModelName:     meta.Name,
-		modelfile.MetaVersion:       meta.Version,
-		modelfile.MetaSeed:          strconv.FormatUint(m.Config.Seed, 10),
-		modelfile.MetaDatasetSHA256: meta.DatasetSHA256,
-		modelfile.MetaValueCap:      FormatValueCap(m.ValueCap),
-		modelfile.MetaFeatureSchema: string(schema),
-		modelfile.MetaEnsemble:      strconv.Itoa(len(m.Members)),
+		modelfile.MetaModelKind:          string(m.Kind()),
+		modelfile.MetaModelName:          meta.Name,
+		modelfile.MetaVersion:            meta.Version,
+		modelfile.MetaSeed:               strconv.FormatUint(m.Config.Seed, 10),
+		modelfile.MetaRawDatasetSHA256:   meta.RawDatasetSHA256,
+		modelfile.MetaCleanDatasetSHA256: meta.CleanDatasetSHA256,
+		modelfile.MetaValueCap:           FormatValueCap(m.ValueCap),
+		modelfile.MetaFeatureSchema:      string(schema),
+		modelfile.MetaEnsemble:           strconv.Itoa(len(m.Members)),
 	}
 	for k, v := range meta.Extra {
 		if _, clash := kv[k]; clash {

@@ -147,7 +147,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 }
 
 func meta() onnxexport.Metadata {
-	return onnxexport.Metadata{Name: "clv-test", Version: "v7", DatasetSHA256: strings.Repeat("ab", 32),
+	return onnxexport.Metadata{Name: "clv-test", Version: "v7", RawDatasetSHA256: strings.Repeat("ab", 32), CleanDatasetSHA256: strings.Repeat("cd", 32),
 		Extra: map[string]string{"clvflow.code_rev": "abc123"}}
 }
 
@@ -241,15 +241,16 @@ func TestExportStructure(t *testing.T) {
 				t.Errorf("metadata keys not sorted: %v", keys)
 			}
 			want := map[string]string{
-				modelfile.MetaModelKind:     string(tc.kind),
-				modelfile.MetaModelName:     "clv-test",
-				modelfile.MetaVersion:       "v7",
-				modelfile.MetaSeed:          fmt.Sprint(f.model.Config.Seed),
-				modelfile.MetaDatasetSHA256: strings.Repeat("ab", 32),
-				modelfile.MetaValueCap:      onnxexport.FormatValueCap(f.model.ValueCap),
-				modelfile.MetaFeatureSchema: tc.schema,
-				modelfile.MetaEnsemble:      fmt.Sprint(tc.ensemble),
-				"clvflow.code_rev":          "abc123",
+				modelfile.MetaModelKind:          string(tc.kind),
+				modelfile.MetaModelName:          "clv-test",
+				modelfile.MetaVersion:            "v7",
+				modelfile.MetaSeed:               fmt.Sprint(f.model.Config.Seed),
+				modelfile.MetaRawDatasetSHA256:   strings.Repeat("ab", 32),
+				modelfile.MetaCleanDatasetSHA256: strings.Repeat("cd", 32),
+				modelfile.MetaValueCap:           onnxexport.FormatValueCap(f.model.ValueCap),
+				modelfile.MetaFeatureSchema:      tc.schema,
+				modelfile.MetaEnsemble:           fmt.Sprint(tc.ensemble),
+				"clvflow.code_rev":               "abc123",
 			}
 			for k, v := range want {
 				if props[k] != v {
@@ -279,8 +280,9 @@ func TestExportErrors(t *testing.T) {
 		{"corrupt model", &broken, func(*onnxexport.Metadata) {}, "head"},
 		{"no name", f.model, func(m *onnxexport.Metadata) { m.Name = " " }, "name"},
 		{"no version", f.model, func(m *onnxexport.Metadata) { m.Version = "" }, "version"},
-		{"bad sha", f.model, func(m *onnxexport.Metadata) { m.DatasetSHA256 = "xyz" }, "dataset_sha256"},
-		{"upper sha", f.model, func(m *onnxexport.Metadata) { m.DatasetSHA256 = strings.Repeat("AB", 32) }, "dataset_sha256"},
+		{"bad raw sha", f.model, func(m *onnxexport.Metadata) { m.RawDatasetSHA256 = "xyz" }, "raw_dataset_sha256"},
+		{"upper raw sha", f.model, func(m *onnxexport.Metadata) { m.RawDatasetSHA256 = strings.Repeat("AB", 32) }, "raw_dataset_sha256"},
+		{"bad clean sha", f.model, func(m *onnxexport.Metadata) { m.CleanDatasetSHA256 = strings.Repeat("ab", 31) }, "clean_dataset_sha256"},
 		{"reserved extra", f.model, func(m *onnxexport.Metadata) { m.Extra = map[string]string{modelfile.MetaSeed: "1"} }, "reserved"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

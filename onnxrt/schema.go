@@ -33,7 +33,6 @@ const (
 	MetaModelName     = modelfile.MetaModelName
 	MetaVersion       = modelfile.MetaVersion
 	MetaSeed          = modelfile.MetaSeed
-	MetaDatasetSHA256 = modelfile.MetaDatasetSHA256
 	MetaValueCap      = modelfile.MetaValueCap
 	MetaFeatureSchema = modelfile.MetaFeatureSchema
 )
@@ -51,11 +50,14 @@ type FeatureSchema = modelfile.FeatureSchema
 // Metadata is the clvflow description of a model file, read from its
 // metadata_props.
 type Metadata struct {
-	Kind          string
-	Name          string
-	Version       string
-	Seed          string
-	DatasetSHA256 string
+	Kind    string
+	Name    string
+	Version string
+	Seed    string
+	// RawDatasetSHA256 and CleanDatasetSHA256 name the data the model was
+	// trained on (see modelfile.MetaRawDatasetSHA256).
+	RawDatasetSHA256   string
+	CleanDatasetSHA256 string
 	// ValueCap is the cap applied to expected_value inside the graph.
 	ValueCap float64
 	Schema   FeatureSchema
@@ -102,12 +104,16 @@ func ReadMetadata(onnxBytes []byte) (Metadata, error) {
 
 func metadataFromProps(props map[string]string) (Metadata, error) {
 	md := Metadata{
-		Kind:          props[MetaModelKind],
-		Name:          props[MetaModelName],
-		Version:       props[MetaVersion],
-		Seed:          props[MetaSeed],
-		DatasetSHA256: props[MetaDatasetSHA256],
-		Props:         props,
+		Kind:               props[MetaModelKind],
+		Name:               props[MetaModelName],
+		Version:            props[MetaVersion],
+		Seed:               props[MetaSeed],
+		RawDatasetSHA256:   props[modelfile.MetaRawDatasetSHA256],
+		CleanDatasetSHA256: props[modelfile.MetaCleanDatasetSHA256],
+		Props:              props,
+	}
+	if md.RawDatasetSHA256 == "" {
+		md.RawDatasetSHA256 = props[modelfile.MetaLegacyDatasetSHA256]
 	}
 	if md.Kind != KindZILN && md.Kind != KindSeq {
 		return Metadata{}, &SchemaError{Key: MetaModelKind, Reason: fmt.Sprintf("got %q, want %q or %q", md.Kind, KindZILN, KindSeq)}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/clvflow/clvflow/artifacts"
 	"io"
 	"slices"
 	"strconv"
@@ -262,9 +263,31 @@ func renderList(w io.Writer, rows []VersionSummary) error {
 	fmt.Fprintln(tw, "VERSION\tCREATED\tMODEL\tKIND\tGINI\tGATE\tSTATUS\tALIASES\tDATASET")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, fmtTime(r.CreatedAt), r.ModelName, r.ModelKind,
-			headlineMetric(r.Version), verdict(r.Gate.Passed), r.Status, dash(strings.Join(r.Aliases, ",")), shortSHA(r.Dataset.SHA256))
+			headlineMetric(r.Version), verdict(r.Gate.Passed), r.Status, dash(strings.Join(r.Aliases, ",")), shortSHA(r.Dataset.Raw.SHA256))
 	}
 	return tw.Flush()
+}
+
+// datasetLine shows a dataset reference with its full sha256, the hash a
+// person compares with the ONNX metadata and `sha256sum`.
+func datasetLine(r artifacts.Ref) string {
+	if r.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%s sha256 %s, %d bytes", refLine(r), dash(r.SHA256), r.Size)
+}
+
+// refLine shows a reference as s3://bucket/key[?versionId=…], "-" when
+// unset.
+func refLine(r artifacts.Ref) string {
+	if r.IsZero() {
+		return "-"
+	}
+	s := "s3://" + r.Bucket + "/" + r.Key
+	if r.VersionID != "" {
+		s += "?versionId=" + r.VersionID
+	}
+	return s
 }
 
 func renderShow(w io.Writer, d VersionDetail) error {
@@ -281,16 +304,17 @@ func renderShow(w io.Writer, d VersionDetail) error {
 	kv("Status", "%s", d.Status)
 	kv("Aliases", "%s", dash(strings.Join(d.Aliases, ", ")))
 	kv("Seed", "%d", v.Seed)
-	kv("Dataset", "%s sha256 %s, %d bytes", v.Dataset.ObjectRef, dash(v.Dataset.SHA256), v.Dataset.Size)
-	kv("Manifest", "%s", v.Dataset.Manifest)
+	kv("Raw dataset", "%s", datasetLine(v.Dataset.Raw))
+	kv("Clean dataset", "%s", datasetLine(v.Dataset.Clean))
+	kv("Manifest", "%s", refLine(v.Dataset.Manifest))
 	c := v.Cleaning
-	kv("Cleaning", "%d rows in, %d clean, %d rejected, %d customers; report %s", c.RowsIn, c.RowsClean, c.RowsRejected, c.Customers, c.Report)
+	kv("Cleaning", "%d rows in, %d clean, %d rejected, %d customers; report %s", c.RowsIn, c.RowsClean, c.RowsRejected, c.Customers, refLine(c.Report))
 	for _, rule := range sortedKeys(c.RuleCounts) {
 		kv("", "rule %s: %d", rule, c.RuleCounts[rule])
 	}
-	kv("ONNX", "%s sha256 %s", v.ONNX, dash(v.ONNX.SHA256))
+	kv("ONNX", "%s sha256 %s", refLine(v.ONNX), dash(v.ONNX.SHA256))
 	for _, role := range sortedKeys(v.Artifacts) {
-		kv("Artifact", "%s: %s", role, v.Artifacts[role])
+		kv("Artifact", "%s: %s", role, refLine(v.Artifacts[role]))
 	}
 	p := v.Parity
 	parity := fmt.Sprintf("%s at tolerance %s over %d rows", verdict(p.Passed), fmtFloat(p.Tolerance), p.Rows)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"github.com/clvflow/clvflow/artifacts"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestRenderList(t *testing.T) {
 		cells []string
 	}{
 		{0, []string{"VERSION", "CREATED", "MODEL", "KIND", "GINI", "GATE", "STATUS", "ALIASES", "DATASET"}},
-		{1, []string{"v1", "2025-03-04", "10:01:00Z", "ziln", "ziln", "0.6123", "pass", "approved", "candidate,champion", sha('a')[:12]}},
+		{1, []string{"v1", "2025-03-04", "10:01:00Z", "ziln", "ziln", "0.6123", "pass", "approved", "candidate,champion", sha('e')[:12]}},
 		{2, []string{"v2", "10:02:00Z", "seq", "seq", "-", "FAIL", "registered", "-"}},
 	}
 	for _, tc := range tests {
@@ -103,7 +104,7 @@ func TestRenderShow(t *testing.T) {
 
 	buf.Reset()
 	v.Gate = NewGate(NewCheck("gini_vs_baseline", 0.5, OpGE, 0.58))
-	v.ONNX = ObjectRef{}
+	v.ONNX = artifacts.Ref{}
 	if err := renderShow(&buf, VersionDetail{Ref: "v4", Version: v, Status: "registered"}); err != nil {
 		t.Fatal(err)
 	}

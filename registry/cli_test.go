@@ -68,7 +68,7 @@ func TestIntegrationModelsCommand(t *testing.T) {
 				t.Fatalf("list --json: %v\n%s", err, out)
 			}
 			if len(rows) != 2 || rows[0].ID != "v1" || rows[0].Status != "approved" || len(rows[0].Aliases) != 0 ||
-				rows[1].ID != "v2" || strings.Join(rows[1].Aliases, ",") != "candidate,champion" || rows[1].Dataset.SHA256 != sha('a') {
+				rows[1].ID != "v2" || strings.Join(rows[1].Aliases, ",") != "candidate,champion" || rows[1].Dataset.Clean.SHA256 != sha('a') {
 				t.Errorf("list --json rows: %+v", rows)
 			}
 		}},

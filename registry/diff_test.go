@@ -38,10 +38,10 @@ func TestDiffVersions(t *testing.T) {
 			{SectionMetrics, "ziln.normalized_gini", "0.63", "0.65", 0.02, true},
 		}},
 		{"dataset and seed changed", func(b *Version) {
-			b.Dataset.SHA256 = sha('d')
+			b.Dataset.Clean.SHA256 = sha('d')
 			b.Seed = 7
 		}, []want{
-			{SectionLineage, "dataset.sha256", sha('a'), sha('d'), 0, false},
+			{SectionLineage, "dataset.clean.sha256", sha('a'), sha('d'), 0, false},
 			{SectionLineage, "seed", "42", "7", -35, true},
 		}},
 		{"gate check removed and verdict flipped", func(b *Version) {

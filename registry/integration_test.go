@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clvflow/clvflow/artifacts"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -219,7 +220,7 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 		}, ErrConflict, "version v3 already exists"},
 		{"invalid record", func() error {
 			v := sampleVersion("ziln", 0.6)
-			v.Dataset.SHA256 = "abc"
+			v.Dataset.Clean.SHA256 = "abc"
 			_, err := r.Register(ctx, v)
 			return err
 		}, ErrInvalid, "dataset: sha256"},
@@ -417,7 +418,7 @@ func TestIntegrationAliasMoves(t *testing.T) {
 	ctx := t.Context()
 	registerN(t, r, 3)
 	noONNX := sampleVersion("ziln", 0.5)
-	noONNX.ONNX, noONNX.RunID = ObjectRef{}, "run-failed-gate"
+	noONNX.ONNX, noONNX.RunID = artifacts.Ref{}, "run-failed-gate"
 	noONNX.Gate = NewGate(NewCheck("gini_vs_baseline", 0.5, OpGE, 0.58))
 	if v, err := r.Register(ctx, noONNX); err != nil || v.ID != "v4" {
 		t.Fatalf("register v4: %v %v", v.ID, err)

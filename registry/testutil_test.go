@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"github.com/clvflow/clvflow/artifacts"
 	"strings"
 )
 
@@ -16,11 +17,12 @@ func sampleVersion(model string, gini float64) Version {
 		HyperParams: json.RawMessage(`{"hidden":[64,32],"lr":0.0003,"weight_decay":0.0001,"patience":20}`),
 		Seed:        42,
 		Dataset: DatasetRef{
-			ObjectRef: ObjectRef{Bucket: "clvflow-datasets", Key: "clean/" + sha('a') + ".csv.gz", VersionID: "ds-v1", SHA256: sha('a'), Size: 1234567},
-			Manifest:  ObjectRef{Bucket: "clvflow-datasets", Key: "manifests/" + sha('a') + ".json", SHA256: sha('b'), Size: 321},
+			Raw:      artifacts.Ref{Bucket: "clvflow-datasets", Key: "raw/" + sha('e') + ".csv.gz", VersionID: "raw-v1", SHA256: sha('e'), Size: 2345678},
+			Clean:    artifacts.Ref{Bucket: "clvflow-datasets", Key: "clean/" + sha('a') + ".csv.gz", VersionID: "ds-v1", SHA256: sha('a'), Size: 1234567},
+			Manifest: artifacts.Ref{Bucket: "clvflow-datasets", Key: "manifests/" + sha('a') + ".json", SHA256: sha('b'), Size: 321},
 		},
 		Cleaning: CleaningRef{
-			Report: ObjectRef{Bucket: "clvflow-datasets", Key: "reports/" + sha('a') + ".json", Size: 900},
+			Report: artifacts.Ref{Bucket: "clvflow-datasets", Key: "reports/" + sha('a') + ".json", Size: 900},
 			RowsIn: 69659, RowsClean: 69600, RowsRejected: 59, Customers: 23570,
 			RuleCounts: map[string]int64{"negative_amount": 40, "bad_timestamp": 19},
 		},
@@ -33,7 +35,7 @@ func sampleVersion(model string, gini float64) Version {
 			NewCheck("gini_vs_baseline", gini, OpGE, 0.58),
 			NewCheck("decile_mape_max", 0.21, OpLE, 0.5),
 		),
-		ONNX: ObjectRef{Bucket: "clvflow-models", Key: "onnx/" + model + ".onnx", VersionID: "m-v1", SHA256: sha('c'), Size: 40960},
+		ONNX: artifacts.Ref{Bucket: "clvflow-models", Key: "onnx/" + model + ".onnx", VersionID: "m-v1", SHA256: sha('c'), Size: 40960},
 		Parity: ParitySummary{
 			Passed: true, Tolerance: 1e-4, Rows: 2000,
 			MaxAbsDiff: map[string]float64{"mu": 9.5e-7, "sigma": 4e-7, "purchase_probability": 2e-7, "expected_value": 3e-6},

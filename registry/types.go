@@ -10,43 +10,45 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clvflow/clvflow/artifacts"
 )
 
-// ObjectRef points at one object (version) in MinIO.
-type ObjectRef struct {
-	Bucket    string `json:"bucket"`
-	Key       string `json:"key"`
-	VersionID string `json:"version_id,omitempty"`
-	SHA256    string `json:"sha256,omitempty"`
-	Size      int64  `json:"size"`
-}
-
-// IsZero reports whether the reference is unset.
-func (o ObjectRef) IsZero() bool { return o == ObjectRef{} }
-
-// String renders the reference as s3://bucket/key[?versionId=…].
-func (o ObjectRef) String() string {
-	if o.IsZero() {
-		return "-"
-	}
-	s := "s3://" + o.Bucket + "/" + o.Key
-	if o.VersionID != "" {
-		s += "?versionId=" + o.VersionID
-	}
-	return s
-}
-
-// DatasetRef is the training dataset a version was built from (the cleaned
-// dataset artifact) plus its manifest.
+// DatasetRef names the data a version was trained on: the raw transaction
+// log as ingested (content-addressed: its sha256 is the file's), the clean
+// dataset validation made from it, and the ingest manifest. The same two
+// hashes are in the ONNX file's metadata (modelfile.MetaRawDatasetSHA256,
+// modelfile.MetaCleanDatasetSHA256).
 type DatasetRef struct {
-	ObjectRef
-	Manifest ObjectRef `json:"manifest,omitzero"`
+	Raw      artifacts.Ref `json:"raw"`
+	Clean    artifacts.Ref `json:"clean"`
+	Manifest artifacts.Ref `json:"manifest,omitzero"`
+}
+
+// UnmarshalJSON also reads the entries registered before the raw dataset
+// had its own field: the clean dataset's reference then sat directly in
+// "dataset" (and the raw one in artifacts["raw_dataset"], see
+// [Version.UnmarshalJSON]).
+func (d *DatasetRef) UnmarshalJSON(b []byte) error {
+	type plain DatasetRef
+	var v struct {
+		plain
+		artifacts.Ref
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*d = DatasetRef(v.plain)
+	if d.Clean.IsZero() && v.Ref.Key != "" {
+		d.Clean = v.Ref
+	}
+	return nil
 }
 
 // CleaningRef is the validation/cleaning report of the dataset and its
 // summary counts.
 type CleaningRef struct {
-	Report       ObjectRef        `json:"report,omitzero"`
+	Report       artifacts.Ref    `json:"report,omitzero"`
 	RowsIn       int64            `json:"rows_in"`
 	RowsClean    int64            `json:"rows_clean"`
 	RowsRejected int64            `json:"rows_rejected"`
@@ -119,6 +121,23 @@ func NewGate(checks ...Check) Gate {
 	return g
 }
 
+// GateThresholds are the declarative thresholds a challenger must pass (the
+// config section gate); a [Gate] verdict records every number compared
+// with them.
+type GateThresholds struct {
+	// MinGiniLift: challenger Gini − baseline Gini must be ≥ this.
+	MinGiniLift float64 `mapstructure:"min_gini_lift" yaml:"min_gini_lift" json:"min_gini_lift"`
+	// MaxChampionRegression: champion Gini − challenger Gini on the same
+	// customers must be ≤ this.
+	MaxChampionRegression float64 `mapstructure:"max_champion_regression" yaml:"max_champion_regression" json:"max_champion_regression"`
+	// MaxDecileMAPE: the challenger's decile MAPE must be ≤ this.
+	MaxDecileMAPE float64 `mapstructure:"max_decile_mape" yaml:"max_decile_mape" json:"max_decile_mape"`
+	// ParityTolerance bounds ONNX Runtime vs the Go forward pass.
+	ParityTolerance float64 `mapstructure:"parity_tolerance" yaml:"parity_tolerance" json:"parity_tolerance"`
+	// MinTestCustomers: refuse to judge on fewer test customers.
+	MinTestCustomers int `mapstructure:"min_test_customers" yaml:"min_test_customers" json:"min_test_customers"`
+}
+
 // ParitySummary summarises the ONNX Runtime vs Go reference parity check.
 // MaxAbsDiff holds, per output, the largest deviation found (for
 // expected_value the relative form |Δ|/max(1,|ref|) used by the parity rule).
@@ -127,7 +146,7 @@ type ParitySummary struct {
 	Tolerance  float64            `json:"tolerance"`
 	Rows       int                `json:"rows"`
 	MaxAbsDiff map[string]float64 `json:"max_abs_diff,omitempty"`
-	Report     ObjectRef          `json:"report,omitzero"`
+	Report     artifacts.Ref      `json:"report,omitzero"`
 }
 
 // Version is one registered model version. It is immutable once registered;
@@ -152,14 +171,32 @@ type Version struct {
 	// ONNX is the exported model artifact (with its SHA-256); it may be unset
 	// for a version that failed its gate before export, but such a version
 	// cannot be the target of an alias.
-	ONNX ObjectRef `json:"onnx,omitzero"`
+	ONNX artifacts.Ref `json:"onnx,omitzero"`
 	// Artifacts are further artifacts by role (e.g. "checkpoint").
-	Artifacts    map[string]ObjectRef `json:"artifacts,omitempty"`
-	Parity       ParitySummary        `json:"parity"`
-	CodeRevision string               `json:"code_revision"`
-	WorkflowID   string               `json:"workflow_id"`
-	RunID        string               `json:"run_id"`
-	Labels       map[string]string    `json:"labels,omitempty"`
+	Artifacts    map[string]artifacts.Ref `json:"artifacts,omitempty"`
+	Parity       ParitySummary            `json:"parity"`
+	CodeRevision string                   `json:"code_revision"`
+	WorkflowID   string                   `json:"workflow_id"`
+	RunID        string                   `json:"run_id"`
+	Labels       map[string]string        `json:"labels,omitempty"`
+}
+
+// legacyRawDatasetRole is where entries registered before DatasetRef.Raw
+// kept the raw dataset.
+const legacyRawDatasetRole = "raw_dataset"
+
+// UnmarshalJSON reads a version, moving a legacy artifacts["raw_dataset"]
+// reference into Dataset.Raw.
+func (v *Version) UnmarshalJSON(b []byte) error {
+	type plain Version
+	if err := json.Unmarshal(b, (*plain)(v)); err != nil {
+		return err
+	}
+	if raw, ok := v.Artifacts[legacyRawDatasetRole]; ok && v.Dataset.Raw.IsZero() {
+		v.Dataset.Raw = raw
+		delete(v.Artifacts, legacyRawDatasetRole)
+	}
+	return nil
 }
 
 // EventType is the kind of a version status event.
@@ -280,7 +317,7 @@ func ValidateAlias(name string) error {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func validateRef(field string, o ObjectRef, needSHA bool) error {
+func validateRef(field string, o artifacts.Ref, needSHA bool) error {
 	if o.Bucket == "" || o.Key == "" {
 		return invalidf("%s: bucket and key are required (got %q, %q)", field, o.Bucket, o.Key)
 	}
@@ -293,7 +330,7 @@ func validateRef(field string, o ObjectRef, needSHA bool) error {
 	return nil
 }
 
-func validateOptionalRef(field string, o ObjectRef) error {
+func validateOptionalRef(field string, o artifacts.Ref) error {
 	if o.IsZero() {
 		return nil
 	}
@@ -327,7 +364,10 @@ func (v *Version) Validate() error {
 	if err := validateJSON("version: feature_schema", v.FeatureSchema); err != nil {
 		return err
 	}
-	if err := validateRef("version: dataset", v.Dataset.ObjectRef, true); err != nil {
+	if err := validateRef("version: dataset.raw", v.Dataset.Raw, true); err != nil {
+		return err
+	}
+	if err := validateRef("version: dataset.clean", v.Dataset.Clean, true); err != nil {
 		return err
 	}
 	if err := validateOptionalRef("version: dataset.manifest", v.Dataset.Manifest); err != nil {

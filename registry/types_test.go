@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"errors"
+	"github.com/clvflow/clvflow/artifacts"
 	"math"
 	"strings"
 	"testing"
@@ -16,20 +17,22 @@ func TestValidateVersion(t *testing.T) {
 	}{
 		{"complete record", func(*Version) {}, ""},
 		{"explicit id", func(v *Version) { v.ID = "v12" }, ""},
-		{"no onnx (gate failed before export)", func(v *Version) { v.ONNX = ObjectRef{} }, ""},
+		{"no onnx (gate failed before export)", func(v *Version) { v.ONNX = artifacts.Ref{} }, ""},
 		{"malformed id", func(v *Version) { v.ID = "v0" }, `version id "v0" is malformed`},
 		{"id without v", func(v *Version) { v.ID = "12" }, `version id "12" is malformed`},
 		{"missing model name", func(v *Version) { v.ModelName = " " }, "model_name is required"},
 		{"bad kind", func(v *Version) { v.ModelKind = "ZILN" }, `model_kind "ZILN" is malformed`},
 		{"bad hyper params", func(v *Version) { v.HyperParams = json.RawMessage(`{"lr":`) }, "hyper_params is not valid JSON"},
 		{"bad feature schema", func(v *Version) { v.FeatureSchema = json.RawMessage(`[1,`) }, "feature_schema is not valid JSON"},
-		{"dataset without sha", func(v *Version) { v.Dataset.SHA256 = "" }, `dataset: sha256 "" is not 64`},
-		{"dataset upper-case sha", func(v *Version) { v.Dataset.SHA256 = strings.Repeat("A", 64) }, "dataset: sha256"},
-		{"dataset without key", func(v *Version) { v.Dataset.Key = "" }, "dataset: bucket and key are required"},
+		{"clean dataset without sha", func(v *Version) { v.Dataset.Clean.SHA256 = "" }, `dataset.clean: sha256 "" is not 64`},
+		{"clean dataset upper-case sha", func(v *Version) { v.Dataset.Clean.SHA256 = strings.Repeat("A", 64) }, "dataset.clean: sha256"},
+		{"clean dataset without key", func(v *Version) { v.Dataset.Clean.Key = "" }, "dataset.clean: bucket and key are required"},
+		{"raw dataset without sha", func(v *Version) { v.Dataset.Raw.SHA256 = "" }, `dataset.raw: sha256 "" is not 64`},
+		{"no raw dataset", func(v *Version) { v.Dataset.Raw = artifacts.Ref{} }, "dataset.raw: bucket and key are required"},
 		{"onnx without sha", func(v *Version) { v.ONNX.SHA256 = "" }, "onnx: sha256"},
 		{"negative size", func(v *Version) { v.ONNX.Size = -1 }, "onnx: negative size"},
 		{"manifest without bucket", func(v *Version) { v.Dataset.Manifest.Bucket = "" }, "dataset.manifest: bucket and key"},
-		{"artifact without key", func(v *Version) { v.Artifacts = map[string]ObjectRef{"checkpoint": {Bucket: "b"}} }, "artifacts[checkpoint]"},
+		{"artifact without key", func(v *Version) { v.Artifacts = map[string]artifacts.Ref{"checkpoint": {Bucket: "b"}} }, "artifacts[checkpoint]"},
 		{"NaN metric", func(v *Version) { v.Metrics["bgnbd"]["spearman"] = math.NaN() }, "metrics[bgnbd][spearman] = NaN is not finite"},
 		{"Inf parity", func(v *Version) { v.Parity.MaxAbsDiff["mu"] = math.Inf(1) }, "parity.max_abs_diff[mu]"},
 		{"negative tolerance", func(v *Version) { v.Parity.Tolerance = -1 }, "parity.tolerance"},
@@ -242,9 +245,37 @@ func TestVersionJSONRoundTrip(t *testing.T) {
 		}
 	}
 	// Unset optional refs are omitted rather than written as empty objects.
-	v.ONNX, v.Dataset.Manifest = ObjectRef{}, ObjectRef{}
+	v.ONNX, v.Dataset.Manifest = artifacts.Ref{}, artifacts.Ref{}
 	b, _ = encode(v)
 	if strings.Contains(string(b), `"onnx"`) || strings.Contains(string(b), `"manifest"`) {
 		t.Errorf("zero refs were encoded:\n%s", b)
+	}
+}
+
+// TestVersionReadsLegacyDatasetFields reads an entry written before the raw
+// dataset had its own field: the clean dataset sat directly in "dataset" and
+// the raw one in artifacts["raw_dataset"].
+func TestVersionReadsLegacyDatasetFields(t *testing.T) {
+	legacy := `{"id":"v1","model_name":"clv-ziln","model_kind":"ziln","seed":42,
+		"dataset":{"bucket":"d","key":"clean/` + sha('a') + `.csv.gz","sha256":"` + sha('a') + `","size":10,
+			"manifest":{"bucket":"d","key":"manifests/m.json","size":3}},
+		"artifacts":{"raw_dataset":{"bucket":"d","key":"raw/` + sha('e') + `","sha256":"` + sha('e') + `","size":20},
+			"features":{"bucket":"d","key":"features/f","size":5}},
+		"gate":{"passed":true,"checks":[]},"parity":{"passed":true}}`
+	got, err := decodeVersion("k", []byte(legacy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Dataset.Clean.SHA256 != sha('a') || got.Dataset.Clean.Size != 10 {
+		t.Errorf("clean dataset = %+v, want the legacy flat dataset reference", got.Dataset.Clean)
+	}
+	if got.Dataset.Raw.SHA256 != sha('e') || got.Dataset.Raw.Key != "raw/"+sha('e') {
+		t.Errorf("raw dataset = %+v, want the legacy artifacts[raw_dataset]", got.Dataset.Raw)
+	}
+	if got.Dataset.Manifest.Key != "manifests/m.json" {
+		t.Errorf("manifest = %+v", got.Dataset.Manifest)
+	}
+	if _, ok := got.Artifacts["raw_dataset"]; ok || got.Artifacts["features"].Key != "features/f" {
+		t.Errorf("artifacts = %+v, want raw_dataset moved out and features kept", got.Artifacts)
 	}
 }

@@ -355,18 +355,19 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 }
 
 type modelResponse struct {
-	Version       string               `json:"version"`
-	SHA256        string               `json:"sha256"`
-	Alias         string               `json:"alias"`
-	Kind          string               `json:"kind"`
-	Name          string               `json:"name"`
-	FileVersion   string               `json:"file_version"`
-	Seed          string               `json:"seed"`
-	DatasetSHA256 string               `json:"dataset_sha256"`
-	ValueCap      float64              `json:"value_cap"`
-	FeatureSchema onnxrt.FeatureSchema `json:"feature_schema"`
-	LoadedAt      time.Time            `json:"loaded_at"`
-	Runtime       runtimeInfo          `json:"runtime"`
+	Version            string               `json:"version"`
+	SHA256             string               `json:"sha256"`
+	Alias              string               `json:"alias"`
+	Kind               string               `json:"kind"`
+	Name               string               `json:"name"`
+	FileVersion        string               `json:"file_version"`
+	Seed               string               `json:"seed"`
+	RawDatasetSHA256   string               `json:"raw_dataset_sha256"`
+	CleanDatasetSHA256 string               `json:"clean_dataset_sha256"`
+	ValueCap           float64              `json:"value_cap"`
+	FeatureSchema      onnxrt.FeatureSchema `json:"feature_schema"`
+	LoadedAt           time.Time            `json:"loaded_at"`
+	Runtime            runtimeInfo          `json:"runtime"`
 }
 
 type runtimeInfo struct {
@@ -383,7 +384,8 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 	md := cur.model.Metadata()
 	resp := modelResponse{
 		Version: cur.ref.Version, SHA256: cur.ref.SHA256, Alias: s.cfg.ModelAlias,
-		Kind: md.Kind, Name: md.Name, FileVersion: md.Version, Seed: md.Seed, DatasetSHA256: md.DatasetSHA256,
+		Kind: md.Kind, Name: md.Name, FileVersion: md.Version, Seed: md.Seed,
+		RawDatasetSHA256: md.RawDatasetSHA256, CleanDatasetSHA256: md.CleanDatasetSHA256,
 		ValueCap: md.ValueCap, FeatureSchema: md.Schema, LoadedAt: cur.loadedAt,
 	}
 	if info, err := onnxrt.Info(); err == nil {

@@ -40,7 +40,7 @@ func baseInput() PipelineInput {
 		Input:       activities.IngestInput{Path: "/data/tx.csv"},
 		HorizonDays: 90, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
 		Models:          []string{"naive", "bgnbd", "ziln"},
-		Gate:            GateConfig{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 0.5, ParityTolerance: 1e-4, MinTestCustomers: 100},
+		Gate:            registry.GateThresholds{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 0.5, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Approvers:       []string{"alice", "bob"},
 		ApprovalTimeout: 72 * time.Hour,
 	}
@@ -414,7 +414,7 @@ func (s *PipelineSuite) TestRollbackWorkflow() {
 }
 
 func TestEvaluateGateRecordsEveryNumber(t *testing.T) {
-	g := EvaluateGate(GateConfig{MinGiniLift: 0.05, MaxChampionRegression: 0.01, MaxDecileMAPE: 0.3, MinTestCustomers: 1000}, goodEval("v3"))
+	g := EvaluateGate(registry.GateThresholds{MinGiniLift: 0.05, MaxChampionRegression: 0.01, MaxDecileMAPE: 0.3, MinTestCustomers: 1000}, goodEval("v3"))
 	if g.Passed {
 		t.Fatal("gate must fail: lift 0.1 ≥ 0.05 ok, but 500 test customers < 1000")
 	}
@@ -499,4 +499,45 @@ func TestPipelineInputValidateSnapshots(t *testing.T) {
 	if err := in.Validate(); err != nil {
 		t.Fatalf("52 snapshots with the default step: %v", err)
 	}
+}
+
+// TestDatasetIdentity: the raw and the clean dataset reach the ONNX export
+// (its metadata) and the registry entry, and the run result names both.
+func (s *PipelineSuite) TestDatasetIdentity() {
+	s.setup(goodEval(""), "", "IngestDataset", "ValidateDataset", "ExportONNX", "RegisterVersion")
+	raw := artifacts.Ref{Bucket: "d", Key: "raw/r", SHA256: strings.Repeat("1", 64), Size: 100}
+	clean := artifacts.Ref{Bucket: "d", Key: "clean/c", SHA256: strings.Repeat("2", 64), Size: 90}
+	s.env.OnActivity(s.a.IngestDataset, mock.Anything, mock.Anything).Return(activities.IngestResult{Dataset: raw, Manifest: ref("manifest"), Format: "csv"}, nil)
+	s.env.OnActivity(s.a.ValidateDataset, mock.Anything, mock.Anything).Return(activities.ValidateResult{Clean: clean, Quarantine: ref("quarantine"), Rows: 1000, Accepted: 990, Rejected: 10}, nil)
+	var exp activities.ExportInput
+	s.env.OnActivity(s.a.ExportONNX, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ExportInput) (activities.ExportResult, error) {
+			exp = in
+			return activities.ExportResult{ONNX: ref("onnx"), Parity: registry.ParitySummary{Passed: true}}, nil
+		})
+	var reg activities.RegisterInput
+	s.env.OnActivity(s.a.RegisterVersion, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RegisterInput) (string, error) {
+			reg = in
+			return "v7", nil
+		})
+	in := baseInput()
+	in.AutoApproveAs = "demo"
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	res := s.result()
+	s.Equal(raw.SHA256, exp.RawDatasetSHA256)
+	s.Equal(clean.SHA256, exp.CleanDatasetSHA256)
+	s.Equal(ref("model-ziln"), exp.Model, "the challenger's trained model is exported")
+	s.Equal(raw, reg.Dataset.Raw)
+	s.Equal(clean, reg.Dataset.Clean)
+	s.Equal(ref("manifest"), reg.Dataset.Manifest)
+	s.Equal(ref("quarantine"), reg.Quarantine)
+	s.Equal(int64(10), reg.Cleaning.RowsRejected)
+	s.Equal("ziln", reg.Kind)
+	s.Equal(ref("model-ziln"), reg.Model)
+	s.Require().NotNil(reg.Export)
+	s.Equal(ref("onnx"), reg.Export.ONNX)
+	s.NotEmpty(reg.WorkflowID)
+	s.Equal(raw, res.RawDataset)
+	s.Equal(clean, res.CleanDataset)
 }

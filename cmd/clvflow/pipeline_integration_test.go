@@ -14,6 +14,7 @@ import (
 
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -302,7 +303,7 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
 		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
 		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
-		Gate:                  workflows.GateConfig{MinGiniLift: -1, MaxChampionRegression: 1, MaxDecileMAPE: 100, ParityTolerance: 1e-4, MinTestCustomers: 10},
+		Gate:                  registry.GateThresholds{MinGiniLift: -1, MaxChampionRegression: 1, MaxDecileMAPE: 100, ParityTolerance: 1e-4, MinTestCustomers: 10},
 		AutoApproveAs:         "ci",
 		ApprovalTimeout:       time.Hour,
 		TrainHeartbeatTimeout: 5 * time.Second,

@@ -36,12 +36,11 @@ func registerTestModel(t *testing.T, s *stack, reg *registry.Registry, seed uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := registry.ObjectRef{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, SHA256: ref.SHA256, Size: ref.Size}
 	v, err := reg.Register(ctx, registry.Version{
 		ModelName: "test-ziln", ModelKind: "ziln", Seed: seed,
-		Dataset: registry.DatasetRef{ObjectRef: obj},
+		Dataset: registry.DatasetRef{Raw: ref, Clean: ref},
 		Gate:    registry.NewGate(registry.NewCheck("test", 1, registry.OpGE, 0)),
-		ONNX:    obj,
+		ONNX:    ref,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -194,9 +193,9 @@ func TestIntegrationServeFollowsChampion(t *testing.T) {
 	claimed := onnxrttest.MustBuild(onnxrttest.Spec{Seed: 3})
 	bad, err := reg.Register(ctx, registry.Version{
 		ModelName: "test-ziln", ModelKind: "ziln", Seed: 3,
-		Dataset: registry.DatasetRef{ObjectRef: registry.ObjectRef{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, SHA256: ref.SHA256, Size: ref.Size}},
+		Dataset: registry.DatasetRef{Raw: ref, Clean: ref},
 		Gate:    registry.NewGate(registry.NewCheck("test", 1, registry.OpGE, 0)),
-		ONNX:    registry.ObjectRef{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, SHA256: claimed.SHA256, Size: ref.Size},
+		ONNX:    artifacts.Ref{Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, SHA256: claimed.SHA256, Size: ref.Size},
 	})
 	if err != nil {
 		t.Fatal(err)

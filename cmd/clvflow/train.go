@@ -64,8 +64,7 @@ func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workfl
 		HorizonDays: cfg.Training.HorizonDays, SeqWeeks: cfg.Training.SeqWeeks, TestFraction: cfg.Training.TestFraction,
 		Seed: cfg.Training.Seed, Models: cfg.Training.Models, MaxEpochs: f.maxEpochs,
 		Snapshots: cfg.Training.Snapshots, SnapshotStepDays: cfg.Training.SnapshotStepDays,
-		Gate: workflows.GateConfig{MinGiniLift: cfg.Gate.MinGiniLift, MaxChampionRegression: cfg.Gate.MaxChampionRegression,
-			MaxDecileMAPE: cfg.Gate.MaxDecileMAPE, ParityTolerance: cfg.Gate.ParityTolerance, MinTestCustomers: cfg.Gate.MinTestCustomers},
+		Gate:      cfg.Gate,
 		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
 	}
 	if cfg.Temporal.TrainOnGPUQueue {

@@ -31,11 +31,10 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 	}
 	return &activities.Activities{
 		Store: st, Registry: reg,
-		Buckets:         activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
-		ONNXLibrary:     cfg.ONNX.LibraryPath,
-		ParityTolerance: cfg.Gate.ParityTolerance,
-		CodeRevision:    version,
-		Logger:          a.logger(),
+		Buckets:      activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
+		ONNXLibrary:  cfg.ONNX.LibraryPath,
+		CodeRevision: version,
+		Logger:       a.logger(),
 	}, cfg, nil
 }
 

@@ -172,13 +172,14 @@ func Build(spec Spec) (*Model, error) {
 		return nil, err
 	}
 	props := map[string]string{
-		onnxrt.MetaModelKind:     spec.Kind,
-		onnxrt.MetaModelName:     spec.Name,
-		onnxrt.MetaVersion:       spec.Version,
-		onnxrt.MetaSeed:          strconv.FormatUint(spec.Seed, 10),
-		onnxrt.MetaDatasetSHA256: onnxrt.SHA256Hex([]byte("onnxrttest dataset")),
-		onnxrt.MetaValueCap:      strconv.FormatFloat(float64(spec.ValueCap), 'g', -1, 32),
-		onnxrt.MetaFeatureSchema: string(schema),
+		onnxrt.MetaModelKind:             spec.Kind,
+		onnxrt.MetaModelName:             spec.Name,
+		onnxrt.MetaVersion:               spec.Version,
+		onnxrt.MetaSeed:                  strconv.FormatUint(spec.Seed, 10),
+		modelfile.MetaRawDatasetSHA256:   onnxrt.SHA256Hex([]byte("onnxrttest raw dataset")),
+		modelfile.MetaCleanDatasetSHA256: onnxrt.SHA256Hex([]byte("onnxrttest clean dataset")),
+		onnxrt.MetaValueCap:              strconv.FormatFloat(float64(spec.ValueCap), 'g', -1, 32),
+		onnxrt.MetaFeatureSchema:         string(schema),
 	}
 	for k, v := range spec.Props {
 		if v == "" {

@@ -1,0 +1,198 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/registry"
+)
+
+// Names of the pipeline's message handlers.
+const (
+	// UpdateApproval is the Update that approves or rejects the registered
+	// version; its validator refuses unknown approvers and wrong versions
+	// before anything is written to history.
+	UpdateApproval = "approval"
+	// SignalApproval carries the same Decision for tools that cannot send
+	// Updates; invalid signals are logged and ignored.
+	SignalApproval = "approval"
+	// QueryStatus returns the pipeline's PipelineStatus.
+	QueryStatus = "status"
+)
+
+// Aliases the pipeline moves.
+const (
+	AliasChampion  = "champion"
+	AliasCandidate = "candidate"
+)
+
+// Outcomes of a pipeline run that completed.
+const (
+	OutcomePromoted        = "promoted"
+	OutcomeRejected        = "rejected"
+	OutcomeApprovalTimeout = "approval_timeout"
+	OutcomeRolledBack      = "rolled_back"
+)
+
+// PipelineInput configures one training run.
+type PipelineInput struct {
+	Input               activities.IngestInput `json:"input"`
+	CSV                 *dataset.CSVMapping    `json:"csv,omitempty"`
+	MaxRejectedFraction float64                `json:"max_rejected_fraction"`
+	DropReversed        bool                   `json:"drop_reversed,omitempty"`
+	Cutoff              string                 `json:"cutoff,omitempty"`
+	AsOf                string                 `json:"as_of,omitempty"`
+	// UseScheduledTime makes the Temporal Schedule's scheduled time the
+	// as-of date (and so the cutoff), so a backfill trains exactly what
+	// would have been trained then.
+	UseScheduledTime bool     `json:"use_scheduled_time,omitempty"`
+	HorizonDays      int      `json:"horizon_days"`
+	SeqWeeks         int      `json:"seq_weeks"`
+	TestFraction     float64  `json:"test_fraction"`
+	Seed             uint64   `json:"seed"`
+	Models           []string `json:"models"`
+	MaxEpochs        int      `json:"max_epochs,omitempty"`
+	// Snapshots is the number of earlier training snapshots the neural
+	// models also learn from (0 = none); SnapshotStepDays the days between
+	// them (0 = 28).
+	Snapshots        int                     `json:"snapshots,omitempty"`
+	SnapshotStepDays int                     `json:"snapshot_step_days,omitempty"`
+	Gate             registry.GateThresholds `json:"gate"`
+	// Approvers may approve; empty means any named approver.
+	Approvers       []string      `json:"approvers,omitempty"`
+	ApprovalTimeout time.Duration `json:"approval_timeout"`
+	// AutoApproveAs approves on behalf of this name without waiting (demos);
+	// the decision is recorded as automatic.
+	AutoApproveAs string `json:"auto_approve_as,omitempty"`
+	// TrainTaskQueue runs training activities on another task queue (GPU
+	// workers); empty = the workflow's own queue.
+	TrainTaskQueue        string        `json:"train_task_queue,omitempty"`
+	TrainHeartbeatTimeout time.Duration `json:"train_heartbeat_timeout,omitempty"`
+	CanaryRows            int           `json:"canary_rows,omitempty"`
+	RequestedBy           string        `json:"requested_by,omitempty"`
+}
+
+// Decision approves or rejects a registered version.
+type Decision struct {
+	Approve  bool      `json:"approve"`
+	Version  string    `json:"version"`
+	Approver string    `json:"approver"`
+	Comment  string    `json:"comment,omitempty"`
+	Auto     bool      `json:"auto,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// PendingApproval describes what the pipeline waits for.
+type PendingApproval struct {
+	Version   string    `json:"version"`
+	Approvers []string  `json:"approvers,omitempty"`
+	Deadline  time.Time `json:"deadline"`
+}
+
+// PipelineStatus is the answer to the status query.
+type PipelineStatus struct {
+	Stage           string           `json:"stage"`
+	Progress        string           `json:"progress"`
+	Version         string           `json:"version,omitempty"`
+	Challenger      string           `json:"challenger,omitempty"`
+	Gate            *registry.Gate   `json:"gate,omitempty"`
+	PendingApproval *PendingApproval `json:"pending_approval,omitempty"`
+	Decision        *Decision        `json:"decision,omitempty"`
+}
+
+// PipelineResult is what a completed run returns (also attached to a
+// GateFailed error's details).
+type PipelineResult struct {
+	Outcome    string `json:"outcome"`
+	Version    string `json:"version,omitempty"`
+	Challenger string `json:"challenger,omitempty"`
+	// RawDataset is the transaction log as ingested, CleanDataset what
+	// validation made of it; the registry entry and the ONNX metadata name
+	// the same two.
+	RawDataset     artifacts.Ref             `json:"raw_dataset"`
+	CleanDataset   artifacts.Ref             `json:"clean_dataset"`
+	Cutoff         string                    `json:"cutoff,omitempty"`
+	HorizonDays    int                       `json:"horizon_days,omitempty"`
+	TestCustomers  int                       `json:"test_customers,omitempty"`
+	Metrics        map[string]metrics.Report `json:"metrics,omitempty"`
+	Gate           registry.Gate             `json:"gate"`
+	Parity         *registry.ParitySummary   `json:"parity,omitempty"`
+	ONNX           *artifacts.Ref            `json:"onnx,omitempty"`
+	Decision       *Decision                 `json:"decision,omitempty"`
+	ChampionBefore string                    `json:"champion_before,omitempty"`
+	ChampionAfter  string                    `json:"champion_after,omitempty"`
+	Trained        []activities.TrainResult  `json:"trained,omitempty"`
+	Compensations  []string                  `json:"compensations,omitempty"`
+}
+
+// Validate checks the input before any work starts.
+func (in PipelineInput) Validate() error {
+	var errs []string
+	if (in.Input.Path == "") == (in.Input.Source == nil) {
+		errs = append(errs, "give exactly one input: a file path or a stored object")
+	}
+	if in.HorizonDays <= 0 {
+		errs = append(errs, fmt.Sprintf("horizon_days must be > 0, got %d", in.HorizonDays))
+	}
+	if in.TestFraction <= 0 || in.TestFraction >= 1 {
+		errs = append(errs, fmt.Sprintf("test_fraction must be in (0,1), got %g", in.TestFraction))
+	}
+	if in.Snapshots < 0 || in.Snapshots > features.MaxSnapshots {
+		errs = append(errs, fmt.Sprintf("snapshots must be in [0,%d], got %d", features.MaxSnapshots, in.Snapshots))
+	}
+	if in.SnapshotStepDays < 0 {
+		errs = append(errs, fmt.Sprintf("snapshot_step_days must be ≥ 0 (0 = %d), got %d", features.DefaultSnapshotStepDays, in.SnapshotStepDays))
+	}
+	if len(in.Models) == 0 {
+		errs = append(errs, "no models to train")
+	}
+	hasNet := false
+	for _, m := range in.Models {
+		switch m {
+		case "naive", "bgnbd":
+		case "ziln", "seq":
+			hasNet = true
+		default:
+			errs = append(errs, fmt.Sprintf("unknown model %q (naive, bgnbd, ziln, seq)", m))
+		}
+	}
+	if !hasNet {
+		errs = append(errs, "models must include ziln or seq: only neural models are exported and promoted")
+	}
+	if !slices.Contains(in.Models, "bgnbd") {
+		errs = append(errs, "models must include the bgnbd baseline the gate compares against")
+	}
+	if in.ApprovalTimeout <= 0 && in.AutoApproveAs == "" {
+		errs = append(errs, "approval_timeout must be > 0")
+	}
+	if in.Gate.ParityTolerance <= 0 {
+		errs = append(errs, "gate.parity_tolerance must be > 0")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// RollbackInput asks to move the champion back.
+type RollbackInput struct {
+	// To is the version to roll back to; empty means the version the
+	// champion pointed at before its current one.
+	To     string `json:"to,omitempty"`
+	Actor  string `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RollbackResult says what moved.
+type RollbackResult struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
