@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clvflow/clvflow/modelfile"
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 )
@@ -205,6 +206,31 @@ func TestReadMetadata(t *testing.T) {
 	}
 	if _, err := onnxrt.ReadMetadata([]byte("definitely not protobuf \xff\xff")); err == nil {
 		t.Fatal("ReadMetadata(garbage) succeeded")
+	}
+}
+
+// TestReadMetadataDatasets: both dataset hashes are read; a file written
+// before they were named carries the raw one under the legacy key.
+func TestReadMetadataDatasets(t *testing.T) {
+	raw, clean := strings.Repeat("1", 64), strings.Repeat("2", 64)
+	for _, tt := range []struct {
+		name             string
+		props            map[string]string
+		wantRaw, wantCln string
+	}{
+		{"both", map[string]string{modelfile.MetaRawDatasetSHA256: raw, modelfile.MetaCleanDatasetSHA256: clean}, raw, clean},
+		{"legacy", map[string]string{modelfile.MetaRawDatasetSHA256: "", modelfile.MetaCleanDatasetSHA256: "", modelfile.MetaLegacyDatasetSHA256: raw}, raw, ""},
+		{"none", map[string]string{modelfile.MetaRawDatasetSHA256: "", modelfile.MetaCleanDatasetSHA256: ""}, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			md, err := onnxrt.ReadMetadata(build(t, onnxrttest.Spec{Props: tt.props}).Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.RawDatasetSHA256 != tt.wantRaw || md.CleanDatasetSHA256 != tt.wantCln {
+				t.Errorf("raw %q clean %q, want %q %q", md.RawDatasetSHA256, md.CleanDatasetSHA256, tt.wantRaw, tt.wantCln)
+			}
+		})
 	}
 }
 

@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/internal/searchattr"
 	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -83,7 +86,7 @@ func result(t *testing.T, id string) workflows.PipelineResult {
 // the real stack, approves both (champion v1, then v2), rolls back, and
 // checks the alias history holds all three moves with their actors.
 func TestIntegrationPipelineApproveRollback(t *testing.T) {
-	newStack(t, true)
+	s := newStack(t, true)
 	pipelineEnv(t)
 
 	first := startTrain(t, 42)
@@ -107,6 +110,7 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 	if r1.Parity == nil || !r1.Parity.Passed {
 		t.Fatalf("parity: %+v", r1.Parity)
 	}
+	checkDatasetIdentity(t, s, first.WorkflowID, v1, r1)
 
 	// The champion scores customers from a transaction file.
 	out, _, err := clvflow(t, "predict", "--model", "champion", "--input", demoFile(t), "--format", "cdnow", "--cutoff", "1997-09-30", "--json")
@@ -238,6 +242,68 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 	}
 	if shown.HyperParams.TrainingRows <= r2.TestCustomers*4 {
 		t.Errorf("v2 trained on %d rows: snapshots add rows to the training customers'", shown.HyperParams.TrainingRows)
+	}
+}
+
+// checkDatasetIdentity: `models show` and the ONNX file's metadata name the
+// same raw and clean dataset, and they are the run's: the raw one is the
+// demo file as ingested (its sha256 is the file's), the clean one what
+// validation made of it.
+func checkDatasetIdentity(t *testing.T, s *stack, workflowID, version string, res workflows.PipelineResult) {
+	t.Helper()
+	out, _, err := clvflow(t, "models", "show", version, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var show struct {
+		Version registry.Version `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(out), &show); err != nil {
+		t.Fatalf("models show %s: %v", version, err)
+	}
+	ds := show.Version.Dataset
+	file, err := os.ReadFile(demoFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Raw.SHA256 != onnxrt.SHA256Hex(file) || ds.Raw != res.RawDataset {
+		t.Errorf("registry raw dataset %+v, want the demo file's sha256 %s and the run's %+v", ds.Raw, onnxrt.SHA256Hex(file), res.RawDataset)
+	}
+	if ds.Clean.SHA256 == "" || ds.Clean.SHA256 == ds.Raw.SHA256 || ds.Clean != res.CleanDataset {
+		t.Errorf("registry clean dataset %+v, want the run's %+v (and not the raw file)", ds.Clean, res.CleanDataset)
+	}
+	onnx, err := s.store(t).GetBytes(context.Background(), show.Version.ONNX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := onnxrt.ReadMetadata(onnx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.RawDatasetSHA256 != ds.Raw.SHA256 || md.CleanDatasetSHA256 != ds.Clean.SHA256 {
+		t.Errorf("ONNX metadata names raw %s / clean %s, the registry raw %s / clean %s",
+			md.RawDatasetSHA256, md.CleanDatasetSHA256, ds.Raw.SHA256, ds.Clean.SHA256)
+	}
+	tc, err := client.Dial(client.Options{HostPort: s.temporal.Address, Namespace: s.temporal.Namespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	desc, err := tc.DescribeWorkflow(context.Background(), workflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := desc.TypedSearchAttributes.GetKeyword(temporal.NewSearchAttributeKeyKeyword(searchattr.Dataset)); got != ds.Raw.SHA256 {
+		t.Errorf("search attribute %s = %q, want the raw dataset's sha256 %s", searchattr.Dataset, got, ds.Raw.SHA256)
+	}
+	text, _, err := clvflow(t, "models", "show", version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{ds.Raw.SHA256, ds.Clean.SHA256} {
+		if !strings.Contains(text, h) {
+			t.Errorf("models show %s does not print dataset hash %s:\n%s", version, h, text)
+		}
 	}
 }
 
