@@ -36,65 +36,13 @@ func canonicalOptions(name string) dataset.Options {
 // and test with the seed, and stores both.
 func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (FeaturizeResult, error) {
 	var res FeaturizeResult
-	var asOf time.Time
-	if in.AsOf != "" {
-		t, err := parseDay(in.AsOf, true)
-		if err != nil {
-			return res, nonRetryable(ErrTypeBadInput, fmt.Errorf("as-of: %w", err))
-		}
-		asOf = t
-	}
-	var cutoff time.Time
-	switch {
-	case in.Cutoff != "":
-		t, err := time.Parse("2006-01-02", in.Cutoff)
-		if err != nil {
-			return res, nonRetryablef(ErrTypeBadInput, "cutoff %q is not YYYY-MM-DD", in.Cutoff)
-		}
-		cutoff = t
-	case !asOf.IsZero():
-		cutoff = features.CutoffFor(asOf, in.HorizonDays)
-	case in.DataEnd != "":
-		end, err := time.Parse(time.RFC3339, in.DataEnd)
-		if err != nil {
-			return res, nonRetryablef(ErrTypeBadInput, "data end %q: %v", in.DataEnd, err)
-		}
-		cutoff = features.CutoffFor(end, in.HorizonDays)
-	default:
-		return res, nonRetryablef(ErrTypeBadInput, "featurize: no cutoff, as-of date or data end given")
-	}
-	split, err := features.Split{Cutoff: cutoff, HorizonDays: in.HorizonDays, SeqWeeks: in.SeqWeeks}.Validate()
+	split, asOf, err := featurizeSplit(in)
 	if err != nil {
-		return res, nonRetryable(ErrTypeBadInput, err)
+		return res, err
 	}
-	if in.DataEnd != "" {
-		end, err := time.Parse(time.RFC3339, in.DataEnd)
-		if err == nil && split.HoldoutEnd().After(end.Add(24*time.Hour)) {
-			return res, nonRetryablef(ErrTypeBadData, "the holdout window %s..%s ends after the last transaction (%s): there are no labels to train on; use an earlier --cutoff/--as-of or a shorter --horizon-days",
-				split.Cutoff.Format("2006-01-02"), split.HoldoutEnd().Format("2006-01-02"), end.Format("2006-01-02"))
-		}
-	}
-	rc, err := a.Store.Get(ctx, in.Clean)
+	b, set, err := a.buildFeatures(ctx, in.Clean, split, asOf)
 	if err != nil {
-		return res, storeError(err)
-	}
-	defer rc.Close()
-	b := features.NewBuilder(split)
-	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
-		if !asOf.IsZero() && tx.Time.After(asOf) {
-			return nil
-		}
-		return b.AddTransaction(tx)
-	})
-	if err != nil {
-		return res, storeError(err)
-	}
-	set, err := b.Build()
-	if err != nil {
-		return res, nonRetryable(ErrTypeBadData, err)
-	}
-	if set.Len() < 10 {
-		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), cutoff.Format("2006-01-02"))
+		return res, err
 	}
 	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
 	step := in.SnapshotStepDays
@@ -105,7 +53,6 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, err)
 	}
-
 	dir, err := os.MkdirTemp("", "clvflow-features-")
 	if err != nil {
 		return res, err
@@ -115,27 +62,11 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, err
 	}
-	// One snapshot at a time: only one extra feature set is in memory.
-	var snapRefs []SnapshotRef
-	for _, c := range snapCuts {
-		s, err := b.BuildSnapshot(c)
-		if err != nil {
-			return res, nonRetryable(ErrTypeBadInput, err)
-		}
-		ref, err := a.putFeatures(ctx, dir, s)
-		if err != nil {
-			return res, err
-		}
-		snapRefs = append(snapRefs, SnapshotRef{Cutoff: s.Split.Cutoff.Format("2006-01-02"), Features: ref, Customers: s.Len()})
+	snapRefs, err := a.putSnapshots(ctx, dir, b, snapCuts)
+	if err != nil {
+		return res, err
 	}
-	ids := set.IDs()
-	doc := SplitDoc{Seed: in.Seed, TestFraction: in.TestFraction, Cutoff: split.Cutoff.Format("2006-01-02"), HorizonDays: split.HorizonDays}
-	for _, i := range train {
-		doc.Train = append(doc.Train, ids[i])
-	}
-	for _, i := range test {
-		doc.Test = append(doc.Test, ids[i])
-	}
+	doc := newSplitDoc(in, split, set.IDs(), train, test)
 	splitRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("splits/%s-seed%d-frac%g.json", featRef.SHA256, in.Seed, in.TestFraction), doc)
 	if err != nil {
 		return res, storeError(err)
@@ -143,6 +74,115 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
 		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+}
+
+// featurizeSplit resolves the cutoff (given, from the as-of date, or from
+// the last transaction) and checks that the holdout window has labels.
+func featurizeSplit(in FeaturizeInput) (features.Split, time.Time, error) {
+	var asOf time.Time
+	if in.AsOf != "" {
+		t, err := parseDay(in.AsOf, true)
+		if err != nil {
+			return features.Split{}, asOf, nonRetryable(ErrTypeBadInput, fmt.Errorf("as-of: %w", err))
+		}
+		asOf = t
+	}
+	cutoff, err := featurizeCutoff(in, asOf)
+	if err != nil {
+		return features.Split{}, asOf, err
+	}
+	split, err := features.Split{Cutoff: cutoff, HorizonDays: in.HorizonDays, SeqWeeks: in.SeqWeeks}.Validate()
+	if err != nil {
+		return split, asOf, nonRetryable(ErrTypeBadInput, err)
+	}
+	if in.DataEnd != "" {
+		end, err := time.Parse(time.RFC3339, in.DataEnd)
+		if err == nil && split.HoldoutEnd().After(end.Add(24*time.Hour)) {
+			return split, asOf, nonRetryablef(ErrTypeBadData, "the holdout window %s..%s ends after the last transaction (%s): there are no labels to train on; use an earlier --cutoff/--as-of or a shorter --horizon-days",
+				split.Cutoff.Format("2006-01-02"), split.HoldoutEnd().Format("2006-01-02"), end.Format("2006-01-02"))
+		}
+	}
+	return split, asOf, nil
+}
+
+// featurizeCutoff is the given cutoff, else the as-of date minus the
+// horizon, else the last transaction's day minus the horizon.
+func featurizeCutoff(in FeaturizeInput, asOf time.Time) (time.Time, error) {
+	switch {
+	case in.Cutoff != "":
+		t, err := time.Parse("2006-01-02", in.Cutoff)
+		if err != nil {
+			return t, nonRetryablef(ErrTypeBadInput, "cutoff %q is not YYYY-MM-DD", in.Cutoff)
+		}
+		return t, nil
+	case !asOf.IsZero():
+		return features.CutoffFor(asOf, in.HorizonDays), nil
+	case in.DataEnd != "":
+		end, err := time.Parse(time.RFC3339, in.DataEnd)
+		if err != nil {
+			return end, nonRetryablef(ErrTypeBadInput, "data end %q: %v", in.DataEnd, err)
+		}
+		return features.CutoffFor(end, in.HorizonDays), nil
+	}
+	return time.Time{}, nonRetryablef(ErrTypeBadInput, "featurize: no cutoff, as-of date or data end given")
+}
+
+// buildFeatures streams the clean dataset (transactions up to asOf, when
+// set) into a feature builder and builds the feature set at the cutoff.
+func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time) (*features.Builder, *features.Set, error) {
+	rc, err := a.Store.Get(ctx, clean)
+	if err != nil {
+		return nil, nil, storeError(err)
+	}
+	defer rc.Close()
+	b := features.NewBuilder(split)
+	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
+		if !asOf.IsZero() && tx.Time.After(asOf) {
+			return nil
+		}
+		return b.AddTransaction(tx)
+	})
+	if err != nil {
+		return nil, nil, storeError(err)
+	}
+	set, err := b.Build()
+	if err != nil {
+		return nil, nil, nonRetryable(ErrTypeBadData, err)
+	}
+	if set.Len() < 10 {
+		return nil, nil, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), split.Cutoff.Format("2006-01-02"))
+	}
+	return b, set, nil
+}
+
+// putSnapshots builds and stores the earlier training snapshots one at a
+// time, so only one extra feature set is in memory.
+func (a *Activities) putSnapshots(ctx context.Context, dir string, b *features.Builder, cutoffs []time.Time) ([]SnapshotRef, error) {
+	var refs []SnapshotRef
+	for _, c := range cutoffs {
+		s, err := b.BuildSnapshot(c)
+		if err != nil {
+			return nil, nonRetryable(ErrTypeBadInput, err)
+		}
+		ref, err := a.putFeatures(ctx, dir, s)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, SnapshotRef{Cutoff: s.Split.Cutoff.Format("2006-01-02"), Features: ref, Customers: s.Len()})
+	}
+	return refs, nil
+}
+
+// newSplitDoc records which customers are training and which test customers.
+func newSplitDoc(in FeaturizeInput, split features.Split, ids []string, train, test []int) SplitDoc {
+	doc := SplitDoc{Seed: in.Seed, TestFraction: in.TestFraction, Cutoff: split.Cutoff.Format("2006-01-02"), HorizonDays: split.HorizonDays}
+	for _, i := range train {
+		doc.Train = append(doc.Train, ids[i])
+	}
+	for _, i := range test {
+		doc.Test = append(doc.Test, ids[i])
+	}
+	return doc
 }
 
 // putFeatures writes a feature set as CSV into dir and stores it

@@ -45,39 +45,15 @@ const RawPrefix = "raw"
 // and nothing is written.
 func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestResult, error) {
 	var res IngestResult
-	if (in.Path == "") == (in.Source == nil) {
-		return res, nonRetryablef(ErrTypeBadInput, "ingest: give exactly one of an input path or a stored source object")
-	}
-	var (
-		src  io.Reader
-		name = in.Filename
-	)
-	if in.Path != "" {
-		f, err := OpenInput(in.Path)
-		if err != nil {
-			return res, nonRetryable(ErrTypeBadInput, err)
-		}
-		defer f.Close()
-		src = f
-		if name == "" {
-			name = filepath.Base(in.Path)
-		}
-	} else {
-		rc, err := a.Store.Get(ctx, *in.Source)
-		if err != nil {
-			return res, storeError(err)
-		}
-		defer rc.Close()
-		src = rc
-		if name == "" {
-			name = filepath.Base(in.Source.Key)
-		}
-	}
 	format, err := dataset.ParseFormat(in.Format)
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, err)
 	}
-
+	src, name, err := a.openIngestSource(ctx, in)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
 	counter := newLineCounter()
 	var sent atomic.Int64
 	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"bytes_uploaded": sent.Load()} })
@@ -88,40 +64,65 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 	if err != nil {
 		return res, storeError(err)
 	}
-	if ref.Size == 0 {
+	if format, err = checkIngested(ref, name, format, sample, cerr); err != nil {
+		// Bad input leaves nothing behind. Deleting the raw object is safe
+		// even though keys are content-addressed: the same bytes always
+		// fail the same way, so no manifest can reference them.
 		_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
-		return res, nonRetryablef(ErrTypeBadInput, "ingest: %s is empty: give a transaction log with a header or at least one row", name)
+		return res, err
 	}
-	// Bad input leaves nothing behind. Deleting the raw object is safe even
-	// though keys are content-addressed: the same bytes always fail the same
-	// way, so no manifest can reference them.
-	if cerr != nil {
-		_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
-		return res, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v", name, cerr)
-	}
-	if format == dataset.FormatAuto {
-		f, derr := dataset.Detect(sample)
-		if derr != nil {
-			_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
-			return res, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v (pass --format cdnow|online-retail|csv)", name, derr)
-		}
-		format = f
-	}
-	m := artifacts.DatasetManifest{
-		Ref:       ref,
-		Filename:  name,
-		Format:    string(format),
-		Rows:      lines - headerLines(sample, format),
-		Bytes:     ref.Size,
-		CreatedAt: activityTime(ctx),
-		Source:    in.Path,
-	}
+	m := artifacts.DatasetManifest{Ref: ref, Filename: name, Format: string(format), Rows: lines - headerLines(sample, format),
+		Bytes: ref.Size, CreatedAt: activityTime(ctx), Source: in.Path}
 	mref, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, artifacts.DatasetManifestKey(ref.SHA256), m)
 	if err != nil {
 		return res, storeError(err)
 	}
 	a.log().Info("dataset ingested", "file", name, "sha256", ref.SHA256, "bytes", ref.Size, "lines", lines, "format", format)
 	return IngestResult{Dataset: ref, Manifest: mref, Format: string(format), Lines: lines, Bytes: ref.Size, Filename: name}, nil
+}
+
+// openIngestSource opens the input file or stored object and names it.
+func (a *Activities) openIngestSource(ctx context.Context, in IngestInput) (io.ReadCloser, string, error) {
+	if (in.Path == "") == (in.Source == nil) {
+		return nil, "", nonRetryablef(ErrTypeBadInput, "ingest: give exactly one of an input path or a stored source object")
+	}
+	name := in.Filename
+	if in.Path != "" {
+		f, err := OpenInput(in.Path)
+		if err != nil {
+			return nil, "", nonRetryable(ErrTypeBadInput, err)
+		}
+		if name == "" {
+			name = filepath.Base(in.Path)
+		}
+		return f, name, nil
+	}
+	rc, err := a.Store.Get(ctx, *in.Source)
+	if err != nil {
+		return nil, "", storeError(err)
+	}
+	if name == "" {
+		name = filepath.Base(in.Source.Key)
+	}
+	return rc, name, nil
+}
+
+// checkIngested refuses an empty or unreadable upload and detects the
+// format (when auto) from its first lines.
+func checkIngested(ref artifacts.Ref, name string, format dataset.Format, sample []byte, countErr error) (dataset.Format, error) {
+	switch {
+	case ref.Size == 0:
+		return format, nonRetryablef(ErrTypeBadInput, "ingest: %s is empty: give a transaction log with a header or at least one row", name)
+	case countErr != nil:
+		return format, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v", name, countErr)
+	case format != dataset.FormatAuto:
+		return format, nil
+	}
+	f, err := dataset.Detect(sample)
+	if err != nil {
+		return format, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v (pass --format cdnow|online-retail|csv)", name, err)
+	}
+	return f, nil
 }
 
 // headerLines is 1 when the file starts with a header line: always for the

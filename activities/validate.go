@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
@@ -39,85 +40,106 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	if in.CSV != nil {
 		opts.CSV = *in.CSV
 	}
-
+	if opts.DropReversed {
+		if opts.Reversals, err = a.collectReversals(ctx, in.Dataset, opts); err != nil {
+			return res, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "clvflow-validate-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	cleanF, err := os.Create(filepath.Join(dir, "clean.csv"))
+	rep, err := a.cleanToFiles(ctx, in.Dataset, opts, dir)
 	if err != nil {
 		return res, err
+	}
+	if rep.Accepted == 0 {
+		return res, nonRetryablef(ErrTypeBadData, "%s: no valid transaction rows (%d rows read)", opts.Name, rep.RowsRead)
+	}
+	if res, err = a.putValidated(ctx, in.Dataset, dir, rep); err != nil {
+		return res, err
+	}
+	a.log().Info("dataset validated", "rows", rep.RowsRead, "accepted", rep.Accepted, "rejected", rep.Rejected, "rules", slices.Sorted(maps.Keys(res.RuleCounts)))
+	return res, nil
+}
+
+// collectReversals is the first pass of a dataset whose returns are dropped:
+// the cancellations that reverse earlier purchases.
+func (a *Activities) collectReversals(ctx context.Context, ref artifacts.Ref, opts dataset.Options) (dataset.Reversals, error) {
+	rc, err := a.Store.Get(ctx, ref)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	defer rc.Close()
+	rev, err := dataset.CollectReversals(rc, opts)
+	if err != nil {
+		return nil, readError(err)
+	}
+	return rev, nil
+}
+
+// readError classifies an error of reading a stored dataset: the store's
+// and I/O errors are the store's, anything else is the data's.
+func readError(err error) error {
+	if artifacts.KindOf(err) != artifacts.Other || errors.Is(err, dataset.ErrRead) {
+		return storeError(err)
+	}
+	return nonRetryable(ErrTypeBadData, err)
+}
+
+// cleanToFiles reads the raw dataset once and writes the clean rows
+// (canonical CSV) and the quarantined rows to files in dir.
+func (a *Activities) cleanToFiles(ctx context.Context, ref artifacts.Ref, opts dataset.Options, dir string) (*dataset.Report, error) {
+	cleanF, err := os.Create(filepath.Join(dir, "clean.csv"))
+	if err != nil {
+		return nil, err
 	}
 	defer cleanF.Close()
 	quarF, err := os.Create(filepath.Join(dir, "quarantine.csv"))
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer quarF.Close()
 	qbuf := bufio.NewWriterSize(quarF, 256<<10)
 	opts.Quarantine = qbuf
 	cw := dataset.NewCanonicalWriter(cleanF)
-
-	if opts.DropReversed {
-		// First pass: the cancellations that reverse earlier purchases.
-		rc, err := a.Store.Get(ctx, in.Dataset)
-		if err != nil {
-			return res, storeError(err)
-		}
-		rev, err := dataset.CollectReversals(rc, opts)
-		rc.Close()
-		if err != nil {
-			if artifacts.KindOf(err) != artifacts.Other || errors.Is(err, dataset.ErrRead) {
-				return res, storeError(err)
-			}
-			return res, nonRetryable(ErrTypeBadData, err)
-		}
-		opts.Reversals = rev
-	}
-	raw, err := a.Store.Get(ctx, in.Dataset)
+	raw, err := a.Store.Get(ctx, ref)
 	if err != nil {
-		return res, storeError(err)
+		return nil, storeError(err)
 	}
 	defer raw.Close()
 	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"clean_rows": cw.Rows()} })
 	rep, err := dataset.Read(raw, opts, cw.Write)
 	stop()
 	if err != nil {
-		if artifacts.KindOf(err) != artifacts.Other || errors.Is(err, dataset.ErrRead) {
-			return res, storeError(err)
-		}
-		return res, nonRetryable(ErrTypeBadData, err)
+		return nil, readError(err)
 	}
 	if err := cw.Flush(); err != nil {
-		return res, err
+		return nil, err
 	}
-	if err := qbuf.Flush(); err != nil {
-		return res, err
-	}
-	if rep.Accepted == 0 {
-		return res, nonRetryablef(ErrTypeBadData, "%s: no valid transaction rows (%d rows read)", opts.Name, rep.RowsRead)
-	}
-	clean, err := a.Store.PutFile(ctx, a.Buckets.Datasets, CleanPrefix, cleanF.Name(), artifacts.PutOptions{ContentType: "text/csv", Filename: "clean.csv"})
+	return rep, qbuf.Flush()
+}
+
+// putValidated stores the clean dataset, the quarantine file and the report
+// (only once the whole dataset passed).
+func (a *Activities) putValidated(ctx context.Context, raw artifacts.Ref, dir string, rep *dataset.Report) (ValidateResult, error) {
+	clean, err := a.Store.PutFile(ctx, a.Buckets.Datasets, CleanPrefix, filepath.Join(dir, "clean.csv"), artifacts.PutOptions{ContentType: "text/csv", Filename: "clean.csv"})
 	if err != nil {
-		return res, storeError(err)
+		return ValidateResult{}, storeError(err)
 	}
-	quar, err := a.Store.PutFile(ctx, a.Buckets.Datasets, QuarantinePrefix, quarF.Name(), artifacts.PutOptions{ContentType: "text/csv", Filename: "quarantine.csv"})
+	quar, err := a.Store.PutFile(ctx, a.Buckets.Datasets, QuarantinePrefix, filepath.Join(dir, "quarantine.csv"), artifacts.PutOptions{ContentType: "text/csv", Filename: "quarantine.csv"})
 	if err != nil {
-		return res, storeError(err)
+		return ValidateResult{}, storeError(err)
 	}
-	reportRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("%s/validation-%s.json", ReportPrefix, in.Dataset.SHA256), rep)
+	reportRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("%s/validation-%s.json", ReportPrefix, raw.SHA256), rep)
 	if err != nil {
-		return res, storeError(err)
+		return ValidateResult{}, storeError(err)
 	}
 	rules := make(map[string]int64, len(rep.Rules))
-	keys := make([]string, 0, len(rep.Rules))
 	for r, n := range rep.Rules {
 		rules[string(r)] = n
-		keys = append(keys, string(r))
 	}
-	sort.Strings(keys)
-	a.log().Info("dataset validated", "rows", rep.RowsRead, "accepted", rep.Accepted, "rejected", rep.Rejected, "rules", keys)
 	return ValidateResult{
 		Clean: clean, Quarantine: quar, Report: reportRef,
 		Rows: rep.RowsRead, Accepted: rep.Accepted, Rejected: rep.Rejected, Customers: int64(rep.Customers), RuleCounts: rules,
