@@ -13,6 +13,7 @@ import (
 	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/onnxexport"
 	"github.com/clvflow/clvflow/onnxrt"
@@ -26,8 +27,6 @@ const (
 	ONNXPrefix   = "onnx"
 )
 
-func isNet(kind string) bool { return kind == "ziln" || kind == "seq" }
-
 // TrainModel fits one model kind on the training customers and stores it.
 // Neural models heartbeat every epoch and checkpoint into the models bucket;
 // when the activity is retried (worker crash, heartbeat timeout) it resumes
@@ -40,12 +39,12 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		return res, err
 	}
 	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
-	if isNet(in.Kind) && len(in.Snapshots) > 0 {
+	if modelkind.Kind(in.Kind).IsNetwork() && len(in.Snapshots) > 0 {
 		if opts.Snapshots, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
 			return res, err
 		}
 	}
-	if isNet(in.Kind) && activity.IsActivity(ctx) {
+	if modelkind.Kind(in.Kind).IsNetwork() && activity.IsActivity(ctx) {
 		var mu sync.Mutex
 		progress := TrainProgress{Kind: in.Kind}
 		if activity.HasHeartbeatDetails(ctx) {
@@ -95,10 +94,10 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		}
 	}
 	stopHB := func() {}
-	if !isNet(in.Kind) {
+	if !modelkind.Kind(in.Kind).IsNetwork() {
 		stopHB = heartbeatEvery(ctx, 10*time.Second, func() any { return TrainProgress{Kind: in.Kind} })
 	}
-	model, info, err := backtest.Fit(ctx, in.Kind, set, train, opts)
+	model, info, err := backtest.Fit(ctx, modelkind.Kind(in.Kind), set, train, opts)
 	stopHB()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -117,7 +116,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	res.Model, res.Params, res.FitSeconds = ref, model.Params(), info.Seconds
 	res.Epochs, res.ResumedFromEpoch, res.Warnings = info.Epochs, info.ResumedFromEpoch, info.Warnings
 	res.TrainingRows = info.TrainingRows
-	if isNet(in.Kind) && res.Params != nil {
+	if modelkind.Kind(in.Kind).IsNetwork() && res.Params != nil {
 		res.Params["training_rows"] = info.TrainingRows
 		var cuts []string
 		for _, s := range opts.Snapshots {
@@ -154,7 +153,7 @@ func (a *Activities) ensureONNX() error {
 // ONNX Runtime exactly as serving would) on the test customers and picks
 // the challenger: the neural model with the highest normalized Gini.
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateResult, error) {
-	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: "bgnbd"}
+	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: string(modelkind.Baseline)}
 	set, _, test, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err
@@ -180,7 +179,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		g := res.Metrics[k].NormalizedGini
-		if isNet(k) && !math.IsNaN(g) && g > best {
+		if modelkind.Kind(k).IsNetwork() && !math.IsNaN(g) && g > best {
 			best, res.Challenger = g, k
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -67,12 +68,12 @@ type FitInfo struct {
 // customers set.Customers[i] for i in train and read only their labels;
 // naive needs no fit, and bgnbd (calibration features only, no labels) is
 // fitted on every customer of the set.
-func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
+func Fit(ctx context.Context, kind modelkind.Kind, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
 	start := time.Now()
 	var info FitInfo
-	k, err := ParseKind(kind)
+	k, err := modelkind.Parse(string(kind))
 	if err != nil {
-		return nil, info, err
+		return nil, info, fmt.Errorf("backtest: %w", err)
 	}
 	if err := checkTrain(set, train); err != nil {
 		return nil, info, fmt.Errorf("backtest: fit %s: %w", k, err)
@@ -92,9 +93,9 @@ func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts 
 	}
 	var m Model
 	switch k {
-	case KindNaive:
+	case modelkind.Naive:
 		m = &naiveModel{HorizonDays: horizon}
-	case KindBGNBD:
+	case modelkind.BGNBD:
 		// BG/NBD and Gamma-Gamma use calibration data only (x, t_x, T, mbar;
 		// never a holdout label), so they are fitted on every customer of
 		// the set, as in the BTYD literature (and as Hardie's published
@@ -106,7 +107,7 @@ func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts 
 		}
 		m, err = fitBGNBD(set, all, horizon)
 	default:
-		m, info, err = fitNet(ctx, nn.Kind(k), set, train, horizon, opts)
+		m, info, err = fitNet(ctx, k, set, train, horizon, opts)
 	}
 	if err != nil {
 		return nil, FitInfo{}, err
@@ -169,7 +170,7 @@ func fitBGNBD(set *features.Set, train []int, horizon int) (Model, error) {
 }
 
 // netConfig returns the nn configuration of a fit.
-func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
+func netConfig(kind modelkind.Kind, set *features.Set, opts FitOptions) nn.Config {
 	cfg := nn.DefaultConfig(kind)
 	if opts.NN != nil {
 		cfg = *opts.NN
@@ -181,10 +182,10 @@ func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
 	if opts.MaxEpochs > 0 {
 		cfg.MaxEpochs = opts.MaxEpochs
 	}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		cfg.SeqWeeks = set.Split.SeqWeeks
 		if cfg.ConvFilters == 0 {
-			d := nn.DefaultConfig(nn.KindSeq)
+			d := nn.DefaultConfig(modelkind.Seq)
 			cfg.ConvFilters, cfg.KernelSize, cfg.ConvStride = d.ConvFilters, d.KernelSize, d.ConvStride
 		}
 		// Short sequences: shrink the kernel (and stride) to fit.
@@ -196,7 +197,7 @@ func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
 	return cfg
 }
 
-func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, horizon int, opts FitOptions) (Model, FitInfo, error) {
+func fitNet(ctx context.Context, kind modelkind.Kind, set *features.Set, train []int, horizon int, opts FitOptions) (Model, FitInfo, error) {
 	var info FitInfo
 	if set.Split.HorizonDays <= 0 {
 		return nil, info, fmt.Errorf("backtest: fit %s: the feature set has no holdout labels (horizon_days = 0)", kind)
@@ -206,7 +207,7 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 	}
 	cfg := netConfig(kind, set, opts)
 	seqWeeks := 0
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		seqWeeks = cfg.SeqWeeks
 	}
 	tab, seq, err := netInputs(set, train, seqWeeks)

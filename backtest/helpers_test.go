@@ -12,6 +12,7 @@ import (
 
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -104,7 +105,7 @@ func synthSet(t testing.TB, n int, seed uint64, seqWeeks int) *features.Set {
 }
 
 // smallNN is a fast network configuration for tests.
-func smallNN(kind nn.Kind, epochs int) *nn.Config {
+func smallNN(kind modelkind.Kind, epochs int) *nn.Config {
 	c := nn.DefaultConfig(kind)
 	c.Hidden = []int{8}
 	c.Ensemble = 2
@@ -113,7 +114,7 @@ func smallNN(kind nn.Kind, epochs int) *nn.Config {
 	c.Patience = 0
 	c.ValFraction = 0.15
 	c.LR = 3e-3
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		c.ConvFilters, c.KernelSize, c.ConvStride = 2, 4, 4
 	}
 	return &c

@@ -7,71 +7,17 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
-// Model kinds.
-const (
-	KindNaive = "naive"
-	KindBGNBD = "bgnbd"
-	KindZILN  = string(nn.KindZILN)
-	KindSeq   = string(nn.KindSeq)
-)
-
-// Kinds lists every model kind in the canonical (reporting) order.
-var Kinds = []string{KindNaive, KindBGNBD, KindZILN, KindSeq}
-
-// ErrUnknownKind is wrapped by errors about a model kind that is not one of
-// [Kinds].
-var ErrUnknownKind = errors.New("unknown model kind")
-
-// ParseKind normalises a model kind name (case and surrounding space are
-// ignored).
-func ParseKind(s string) (string, error) {
-	k := strings.ToLower(strings.TrimSpace(s))
-	if slices.Contains(Kinds, k) {
-		return k, nil
-	}
-	return "", fmt.Errorf("backtest: %w %q (want one of %s)", ErrUnknownKind, s, strings.Join(Kinds, ", "))
-}
-
-// ParseKinds normalises a list of model kinds: every entry may itself be a
-// comma-separated list; duplicates are dropped and the canonical order of
-// [Kinds] is kept. An empty list is an error.
-func ParseKinds(list []string) ([]string, error) {
-	seen := map[string]bool{}
-	for _, item := range list {
-		for _, part := range strings.Split(item, ",") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			k, err := ParseKind(part)
-			if err != nil {
-				return nil, err
-			}
-			seen[k] = true
-		}
-	}
-	var out []string
-	for _, k := range Kinds {
-		if seen[k] {
-			out = append(out, k)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("backtest: no model requested (want one or more of %s)", strings.Join(Kinds, ", "))
-	}
-	return out, nil
-}
-
 // Model is a fitted CLV model.
 type Model interface {
-	// Kind is one of [Kinds].
-	Kind() string
+	// Kind is the model's kind.
+	Kind() modelkind.Kind
 	// Predict returns, for the customers set.Customers[i] for i in idx (in
 	// that order), the predicted holdout spend and the probability of buying
 	// in the holdout. Every returned value is finite.
@@ -118,7 +64,7 @@ type naiveModel struct {
 // cutoff do not get an unbounded weekly rate.
 const naiveMinWeeks = 1.0
 
-func (m *naiveModel) Kind() string { return KindNaive }
+func (m *naiveModel) Kind() modelkind.Kind { return modelkind.Naive }
 
 func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
 	if err := checkIdx(set, idx); err != nil {
@@ -170,7 +116,7 @@ type bgnbdModel struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-func (m *bgnbdModel) Kind() string { return KindBGNBD }
+func (m *bgnbdModel) Kind() modelkind.Kind { return modelkind.BGNBD }
 
 func (m *bgnbdModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
 	if err := checkIdx(set, idx); err != nil {
@@ -277,7 +223,7 @@ type netModel struct {
 	m *nn.Model
 }
 
-func (m *netModel) Kind() string { return string(m.m.Kind()) }
+func (m *netModel) Kind() modelkind.Kind { return m.m.Kind() }
 
 // netInputs returns the raw tabular rows and, for seq models, the flattened
 // channel-major sequences of the customers idx.
@@ -367,7 +313,7 @@ func (m *netModel) Params() map[string]any {
 		"best_epochs":   best,
 		"best_val_loss": valLoss,
 	}
-	if c.Kind == nn.KindSeq {
+	if c.Kind == modelkind.Seq {
 		p["seq_weeks"], p["conv_filters"], p["kernel_size"], p["conv_stride"] = c.SeqWeeks, c.ConvFilters, c.KernelSize, c.ConvStride
 	}
 	if w := m.Warnings(); len(w) > 0 {
@@ -412,7 +358,7 @@ func Warnings(m Model) []string {
 
 // envelope is the stored form of a model.
 type envelope struct {
-	Kind  string          `json:"kind"`
+	Kind  modelkind.Kind  `json:"kind"`
 	Model json.RawMessage `json:"model"`
 }
 
@@ -457,9 +403,9 @@ func UnmarshalModel(b []byte) (Model, error) {
 	if len(bytes.TrimSpace(env.Model)) == 0 || string(bytes.TrimSpace(env.Model)) == "null" {
 		return nil, fmt.Errorf(`backtest: decode %s model: envelope has no "model"`, env.Kind)
 	}
-	kind, err := ParseKind(env.Kind)
+	kind, err := modelkind.Parse(string(env.Kind))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("backtest: %w", err)
 	}
 	strict := func(v any) error {
 		dec := json.NewDecoder(bytes.NewReader(env.Model))
@@ -470,7 +416,7 @@ func UnmarshalModel(b []byte) (Model, error) {
 		return nil
 	}
 	switch kind {
-	case KindNaive:
+	case modelkind.Naive:
 		m := &naiveModel{}
 		if err := strict(m); err != nil {
 			return nil, err
@@ -479,7 +425,7 @@ func UnmarshalModel(b []byte) (Model, error) {
 			return nil, err
 		}
 		return m, nil
-	case KindBGNBD:
+	case modelkind.BGNBD:
 		m := &bgnbdModel{}
 		if err := strict(m); err != nil {
 			return nil, err
@@ -493,7 +439,7 @@ func UnmarshalModel(b []byte) (Model, error) {
 		if err := json.Unmarshal(env.Model, nm); err != nil {
 			return nil, fmt.Errorf("backtest: decode %s model: %w", kind, err)
 		}
-		if string(nm.Kind()) != kind {
+		if nm.Kind() != kind {
 			return nil, fmt.Errorf("backtest: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
 		}
 		return &netModel{m: nm}, nil

@@ -13,17 +13,18 @@ import (
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
 func TestModelRoundTrip(t *testing.T) {
 	set := synthSet(t, 400, 11, 16)
 	train, test := set.SplitTrainTest(0.25, 5)
-	for _, kind := range Kinds {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range modelkind.All() {
+		t.Run(string(kind), func(t *testing.T) {
 			opts := FitOptions{Seed: 3}
-			if kind == KindZILN || kind == KindSeq {
-				opts.NN = smallNN(nn.Kind(kind), 3)
+			if kind.IsNetwork() {
+				opts.NN = smallNN(kind, 3)
 			}
 			m, info, err := Fit(context.Background(), kind, set, train, opts)
 			if err != nil {
@@ -40,7 +41,7 @@ func TestModelRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			var env map[string]json.RawMessage
-			if err := json.Unmarshal(b, &env); err != nil || len(env) != 2 || string(env["kind"]) != `"`+kind+`"` {
+			if err := json.Unmarshal(b, &env); err != nil || len(env) != 2 || string(env["kind"]) != `"`+string(kind)+`"` {
 				t.Fatalf("envelope %s: want {\"kind\":%q,\"model\":...} (%v)", b[:min(len(b), 80)], kind, err)
 			}
 			m2, err := UnmarshalModel(b)
@@ -77,7 +78,7 @@ func TestModelRoundTrip(t *testing.T) {
 				t.Errorf("params do not encode: %v", err)
 			}
 			nm, ok := NetModel(m2)
-			if isNet := kind == KindZILN || kind == KindSeq; ok != isNet || (ok && string(nm.Kind()) != kind) {
+			if ok != kind.IsNetwork() || (ok && nm.Kind() != kind) {
 				t.Errorf("NetModel = %v, %v", nm, ok)
 			}
 		})
@@ -112,7 +113,7 @@ func TestUnmarshalModelErrors(t *testing.T) {
 	}
 	// A kind mismatch between envelope and network.
 	set := synthSet(t, 200, 12, 0)
-	m, _, err := Fit(context.Background(), KindZILN, set, allIndices(set.Len()), FitOptions{NN: smallNN(nn.KindZILN, 1)})
+	m, _, err := Fit(context.Background(), modelkind.ZILN, set, allIndices(set.Len()), FitOptions{NN: smallNN(modelkind.ZILN, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestNaivePredict(t *testing.T) {
 		{"2", -3, 50},                // T = 3/7 week → floored to 1 week
 		{"3", -14, 30}, {"3", 5, 99}, // holdout row is never read
 	})
-	m, _, err := Fit(context.Background(), KindNaive, set, []int{0, 1, 2}, FitOptions{})
+	m, _, err := Fit(context.Background(), modelkind.Naive, set, []int{0, 1, 2}, FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestNaivePredict(t *testing.T) {
 		}
 	}
 	// Horizon from the options wins over the set's and is stored.
-	m2, _, err := Fit(context.Background(), KindNaive, set, []int{0}, FitOptions{HorizonDays: 14})
+	m2, _, err := Fit(context.Background(), modelkind.Naive, set, []int{0}, FitOptions{HorizonDays: 14})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
 		rows = append(rows, tx{string(rune('A'+i%26)) + string(rune('a'+i/26)), -7 * (i + 1), float64(10 + i)})
 	}
 	set := handSet(t, cutoff, 28, rows)
-	m, info, err := Fit(context.Background(), KindBGNBD, set, allIndices(set.Len()), FitOptions{})
+	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, allIndices(set.Len()), FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestFitErrors(t *testing.T) {
 	noHorizon.Split.HorizonDays = 0
 	tests := []struct {
 		name  string
-		kind  string
+		kind  modelkind.Kind
 		set   *features.Set
 		train []int
 		opts  FitOptions
@@ -259,7 +260,7 @@ func TestFitErrors(t *testing.T) {
 		})
 	}
 	// A seq model refuses a set with another sequence length.
-	m, _, err := Fit(context.Background(), KindSeq, set, allIndices(set.Len()), FitOptions{NN: smallNN(nn.KindSeq, 1)})
+	m, _, err := Fit(context.Background(), modelkind.Seq, set, allIndices(set.Len()), FitOptions{NN: smallNN(modelkind.Seq, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestFitUsesOnlyTrainingLabels(t *testing.T) {
 	set := synthSet(t, 300, 14, 8)
 	train, test := set.SplitTrainTest(0.3, 1)
 	fit := func(s *features.Set) []byte {
-		m, _, err := Fit(context.Background(), KindSeq, s, train, FitOptions{Seed: 8, NN: smallNN(nn.KindSeq, 2)})
+		m, _, err := Fit(context.Background(), modelkind.Seq, s, train, FitOptions{Seed: 8, NN: smallNN(modelkind.Seq, 2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,8 +309,8 @@ func TestFitUsesOnlyTrainingLabels(t *testing.T) {
 func TestFitResume(t *testing.T) {
 	set := synthSet(t, 300, 15, 0)
 	train := allIndices(set.Len())
-	cfg := smallNN(nn.KindZILN, 6)
-	full, info, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg})
+	cfg := smallNN(modelkind.ZILN, 6)
+	full, info, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestFitResume(t *testing.T) {
 	stop := errors.New("simulated worker crash")
 	var last *nn.Checkpoint
 	var progress int
-	_, _, err = Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg, CheckpointEvery: 2,
+	_, _, err = Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg, CheckpointEvery: 2,
 		Progress: func(nn.EpochReport) { progress++ },
 		Checkpoint: func(c *nn.Checkpoint) error {
 			last = c
@@ -334,7 +335,7 @@ func TestFitResume(t *testing.T) {
 	if progress != 8 {
 		t.Errorf("progress saw %d epochs before the crash, want 8", progress)
 	}
-	resumed, info2, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg, Resume: last})
+	resumed, info2, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg, Resume: last})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestFitResume(t *testing.T) {
 		t.Error("resumed model differs from the uninterrupted one")
 	}
 	// A checkpoint of another seed is refused.
-	if _, _, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 3, NN: cfg, Resume: last}); !errors.Is(err, nn.ErrCheckpointMismatch) {
+	if _, _, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 3, NN: cfg, Resume: last}); !errors.Is(err, nn.ErrCheckpointMismatch) {
 		t.Errorf("foreign checkpoint: err = %v, want nn.ErrCheckpointMismatch", err)
 	}
 }
@@ -355,7 +356,7 @@ func TestFitResume(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	set := synthSet(t, 200, 16, 0)
 	train, test := set.SplitTrainTest(0.5, 1)
-	m, _, err := Fit(context.Background(), KindBGNBD, set, train, FitOptions{})
+	m, _, err := Fit(context.Background(), modelkind.BGNBD, set, train, FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -37,7 +38,8 @@ type Options struct {
 	Cutoff time.Time
 	// HorizonDays is the holdout length (0 = DefaultHorizonDays).
 	HorizonDays int
-	// Models are the kinds to fit (see ParseKinds; empty = all of Kinds).
+	// Models are the kinds to fit (see modelkind.ParseList; empty = all of
+	// modelkind.All).
 	Models []string
 	// Seed seeds the train/test split and the neural models (0 = DefaultSeed).
 	Seed uint64
@@ -128,10 +130,11 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// ModelNames returns the keys of r.Models in the canonical order of [Kinds].
+// ModelNames returns the keys of r.Models in the canonical order of
+// modelkind.All.
 func (r *Result) ModelNames() []string {
 	var out []string
-	for _, k := range Kinds {
+	for _, k := range modelkind.Names() {
 		if _, ok := r.Models[k]; ok {
 			out = append(out, k)
 		}
@@ -156,10 +159,15 @@ func (o Options) withDefaults() (Options, error) {
 		o.HorizonDays = DefaultHorizonDays
 	}
 	if len(o.Models) == 0 {
-		o.Models = Kinds
+		o.Models = modelkind.Names()
 	}
-	if o.Models, err = ParseKinds(o.Models); err != nil {
-		return o, err
+	kinds, err := modelkind.ParseList(o.Models)
+	if err != nil {
+		return o, fmt.Errorf("backtest: %w", err)
+	}
+	o.Models = make([]string, len(kinds))
+	for i, k := range kinds {
+		o.Models[i] = string(k)
 	}
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
@@ -251,7 +259,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Split.TrainCustomers, res.Split.TestCustomers = len(train), len(test)
 
 	var snaps []*features.Set
-	if o.Snapshots > 0 && (slices.Contains(o.Models, KindZILN) || slices.Contains(o.Models, KindSeq)) {
+	if o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() }) {
 		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
@@ -268,7 +276,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			name := kind
 			fo.Progress = func(r nn.EpochReport) { o.Progress(name, r) }
 		}
-		m, info, err := Fit(ctx, kind, set, train, fo)
+		m, info, err := Fit(ctx, modelkind.Kind(kind), set, train, fo)
 		if err != nil {
 			return nil, err
 		}

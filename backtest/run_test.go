@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -190,7 +191,7 @@ func TestRunZILN(t *testing.T) {
 	path, _ := writeSynthetic(t, 500, 3, 0)
 	var epochs int
 	res, err := Run(context.Background(), Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon,
-		Models: []string{"ziln"}, MaxEpochs: 3, NN: smallNN(nn.KindZILN, 50),
+		Models: []string{"ziln"}, MaxEpochs: 3, NN: smallNN(modelkind.ZILN, 50),
 		Progress: func(model string, r nn.EpochReport) {
 			if model != "ziln" {
 				t.Errorf("progress for model %q", model)
@@ -233,7 +234,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"no input", Options{}, "no input file", nil},
 		{"missing file", Options{Input: filepath.Join(t.TempDir(), "nope.csv")}, "nope.csv", dataset.ErrRead},
-		{"unknown model", Options{Input: path, Models: []string{"naive,xgb"}}, `unknown model kind "xgb"`, ErrUnknownKind},
+		{"unknown model", Options{Input: path, Models: []string{"naive,xgb"}}, `unknown model kind "xgb"`, modelkind.ErrUnknown},
 		{"bad format", Options{Input: path, Format: "parquet"}, "unknown format", dataset.ErrUnknownFormat},
 		{"test fraction", Options{Input: path, TestFraction: 1.5}, "test fraction 1.5 not in (0, 1)", nil},
 		{"negative horizon", Options{Input: path, HorizonDays: -3}, "horizon -3 days is negative", nil},
@@ -265,33 +266,6 @@ func TestRunCanceled(t *testing.T) {
 	_, err := Run(ctx, Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon, Models: []string{"naive"}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-}
-
-func TestParseKinds(t *testing.T) {
-	tests := []struct {
-		in      []string
-		want    []string
-		wantErr string
-	}{
-		{[]string{"seq,naive", " BGNBD "}, []string{"naive", "bgnbd", "seq"}, ""},
-		{[]string{"ziln", "ziln"}, []string{"ziln"}, ""},
-		{[]string{"naive,,bgnbd"}, []string{"naive", "bgnbd"}, ""},
-		{[]string{""}, nil, "no model requested"},
-		{nil, nil, "no model requested"},
-		{[]string{"naive,gbm"}, nil, `unknown model kind "gbm"`},
-	}
-	for _, tc := range tests {
-		got, err := ParseKinds(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseKinds(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("ParseKinds(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		}
 	}
 }
 

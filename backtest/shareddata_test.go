@@ -15,6 +15,7 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 var cdnowCutoff = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
@@ -36,7 +37,7 @@ func TestCDNOWSampleBGNBD(t *testing.T) {
 	if set.Len() != 2357 {
 		t.Fatalf("%d customers, want 2357", set.Len())
 	}
-	m, info, err := Fit(context.Background(), KindBGNBD, set, allIndices(set.Len()), FitOptions{})
+	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, allIndices(set.Len()), FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/clvflow/clvflow/features"
-	"github.com/clvflow/clvflow/nn"
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // synthSnapshots builds the synthetic set and its earlier training snapshots.
@@ -47,7 +47,7 @@ func TestFitSnapshotsUseTrainingCustomersOnly(t *testing.T) {
 		}
 	}
 	fit := func(snaps []*features.Set) ([]byte, FitInfo) {
-		m, info, err := Fit(context.Background(), KindSeq, set, train, FitOptions{Seed: 4, NN: smallNN(nn.KindSeq, 2), Snapshots: snaps})
+		m, info, err := Fit(context.Background(), modelkind.Seq, set, train, FitOptions{Seed: 4, NN: smallNN(modelkind.Seq, 2), Snapshots: snaps})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestFitSnapshotsUseTrainingCustomersOnly(t *testing.T) {
 		}, "horizon 30 days"},
 		{"nil", func() *features.Set { return nil }, "nil training snapshot"},
 	} {
-		_, _, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 4, NN: smallNN(nn.KindZILN, 1), Snapshots: []*features.Set{bad.snap()}})
+		_, _, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 4, NN: smallNN(modelkind.ZILN, 1), Snapshots: []*features.Set{bad.snap()}})
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want %q", bad.name, err, bad.want)
 		}
@@ -107,7 +107,7 @@ func TestFitSnapshotsUseTrainingCustomersOnly(t *testing.T) {
 func TestRunSnapshots(t *testing.T) {
 	path, _ := writeSynthetic(t, 400, 5, 0)
 	res, err := Run(context.Background(), Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon,
-		Models: []string{"bgnbd", "ziln"}, NN: smallNN(nn.KindZILN, 2), Snapshots: 4, SnapshotStepDays: 35})
+		Models: []string{"bgnbd", "ziln"}, NN: smallNN(modelkind.ZILN, 2), Snapshots: 4, SnapshotStepDays: 35})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestRunSnapshots(t *testing.T) {
 		}
 	}
 	none, err := Run(context.Background(), Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon,
-		Models: []string{"bgnbd", "ziln"}, NN: smallNN(nn.KindZILN, 2)})
+		Models: []string{"bgnbd", "ziln"}, NN: smallNN(modelkind.ZILN, 2)})
 	if err != nil {
 		t.Fatal(err)
 	}

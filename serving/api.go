@@ -383,7 +383,7 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 	md := cur.model.Metadata()
 	resp := modelResponse{
 		Version: cur.ref.Version, SHA256: cur.ref.SHA256, Alias: s.cfg.ModelAlias,
-		Kind: md.Kind, Name: md.Name, FileVersion: md.Version, Seed: md.Seed, DatasetSHA256: md.DatasetSHA256,
+		Kind: string(md.Kind), Name: md.Name, FileVersion: md.Version, Seed: md.Seed, DatasetSHA256: md.DatasetSHA256,
 		ValueCap: md.ValueCap, FeatureSchema: md.Schema, LoadedAt: cur.loadedAt,
 	}
 	if info, err := onnxrt.Info(); err == nil {
