@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/onnxexport"
 	"github.com/clvflow/clvflow/onnxrt"
@@ -38,7 +38,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	if err != nil {
 		return res, err
 	}
-	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
+	opts := models.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
 	if modelkind.Kind(in.Kind).IsNetwork() && len(in.Snapshots) > 0 {
 		if opts.Snapshots, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
 			return res, err
@@ -97,7 +97,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	if !modelkind.Kind(in.Kind).IsNetwork() {
 		stopHB = heartbeatEvery(ctx, 10*time.Second, func() any { return TrainProgress{Kind: in.Kind} })
 	}
-	model, info, err := backtest.Fit(ctx, modelkind.Kind(in.Kind), set, train, opts)
+	model, info, err := models.Fit(ctx, modelkind.Kind(in.Kind), set, train, opts)
 	stopHB()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -105,7 +105,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		}
 		return res, nonRetryable(ErrTypeBadData, fmt.Errorf("train %s: %w", in.Kind, err))
 	}
-	b, err := backtest.MarshalModel(model)
+	b, err := models.MarshalModel(model)
 	if err != nil {
 		return res, err
 	}
@@ -128,12 +128,12 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	return res, nil
 }
 
-func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (backtest.Model, error) {
+func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (models.Model, error) {
 	b, err := a.Store.GetBytes(ctx, ref)
 	if err != nil {
 		return nil, storeError(err)
 	}
-	m, err := backtest.UnmarshalModel(b)
+	m, err := models.UnmarshalModel(b)
 	if err != nil {
 		return nil, nonRetryable(ErrTypeBadInput, fmt.Errorf("model %s: %w", ref.Key, err))
 	}
@@ -164,7 +164,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		if err != nil {
 			return res, err
 		}
-		rep, err := backtest.Evaluate(m, set, test)
+		rep, err := models.Evaluate(m, set, test)
 		if err != nil {
 			return res, nonRetryable(ErrTypeBadData, fmt.Errorf("evaluate %s: %w", t.Kind, err))
 		}
@@ -255,7 +255,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	if err != nil {
 		return res, err
 	}
-	net, ok := backtest.NetModel(m)
+	net, ok := models.NetModel(m)
 	if !ok {
 		return res, nonRetryablef(ErrTypeBadInput, "export: %s is not a neural model; only ziln and seq are exported", m.Kind())
 	}

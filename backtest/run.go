@@ -12,6 +12,7 @@ import (
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -63,7 +64,7 @@ type Options struct {
 	Snapshots        int
 	SnapshotStepDays int
 	// NN optionally replaces nn.DefaultConfig for ziln and seq (see
-	// FitOptions.NN).
+	// models.FitOptions.NN).
 	NN *nn.Config
 	// Progress, when set, receives every epoch of the neural models.
 	Progress func(model string, r nn.EpochReport)
@@ -263,7 +264,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
-		rows := snapshotRows(set, train)
+		rows := models.SnapshotRows(set, train)
 		for _, s := range snaps {
 			idx, _ := rows(s)
 			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
@@ -271,16 +272,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	for _, kind := range o.Models {
-		fo := FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
+		fo := models.FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
 		if o.Progress != nil {
 			name := kind
 			fo.Progress = func(r nn.EpochReport) { o.Progress(name, r) }
 		}
-		m, info, err := Fit(ctx, modelkind.Kind(kind), set, train, fo)
+		m, info, err := models.Fit(ctx, modelkind.Kind(kind), set, train, fo)
 		if err != nil {
 			return nil, err
 		}
-		mr, err := Evaluate(m, set, test)
+		mr, err := models.Evaluate(m, set, test)
 		if err != nil {
 			return nil, err
 		}

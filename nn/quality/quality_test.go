@@ -17,6 +17,7 @@ import (
 	"github.com/clvflow/clvflow/internal/shareddata"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -79,9 +80,9 @@ func (s scores) beats(o scores) bool { return s.gini > o.gini && s.dmape < o.dma
 
 // fitPredict fits a model kind as `clvflow backtest` does and returns its
 // predicted holdout spend of the test customers.
-func fitPredict(t *testing.T, kind modelkind.Kind, rs realSet, train, test []int, opts backtest.FitOptions) ([]float64, backtest.FitInfo) {
+func fitPredict(t *testing.T, kind modelkind.Kind, rs realSet, train, test []int, opts models.FitOptions) ([]float64, models.FitInfo) {
 	t.Helper()
-	m, info, err := backtest.Fit(context.Background(), kind, rs.set, train, opts)
+	m, info, err := models.Fit(context.Background(), kind, rs.set, train, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestCDNOWBeatsBaselines(t *testing.T) {
 	rs := loadReal(t, "cdnow", false, features.DefaultSnapshots)
 	train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, nn.DefaultSeed)
 	y := labels(rs.set, test)
-	opts := backtest.FitOptions{Seed: nn.DefaultSeed, Snapshots: rs.snaps}
+	opts := models.FitOptions{Seed: nn.DefaultSeed, Snapshots: rs.snaps}
 	bgPred, _ := fitPredict(t, modelkind.BGNBD, rs, train, test, opts)
 	naivePred, _ := fitPredict(t, modelkind.Naive, rs, train, test, opts)
 	bg, naive := score(t, bgPred, y), score(t, naivePred, y)
@@ -170,7 +171,7 @@ func TestQualityReport(t *testing.T) {
 			}
 			train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, seed)
 			y := labels(rs.set, test)
-			opts := backtest.FitOptions{Seed: seed, Snapshots: rs.snaps}
+			opts := models.FitOptions{Seed: seed, Snapshots: rs.snaps}
 			bgPred, _ := fitPredict(t, modelkind.BGNBD, rs, train, test, opts)
 			naivePred, _ := fitPredict(t, modelkind.Naive, rs, train, test, opts)
 			bg, naive := score(t, bgPred, y), score(t, naivePred, y)

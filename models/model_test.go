@@ -1,4 +1,4 @@
-package backtest
+package models
 
 import (
 	"bytes"
@@ -14,17 +14,18 @@ import (
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models/modelstest"
 	"github.com/clvflow/clvflow/nn"
 )
 
 func TestModelRoundTrip(t *testing.T) {
-	set := synthSet(t, 400, 11, 16)
+	set := modelstest.Set(t, 400, 11, 16)
 	train, test := set.SplitTrainTest(0.25, 5)
 	for _, kind := range modelkind.All() {
 		t.Run(string(kind), func(t *testing.T) {
 			opts := FitOptions{Seed: 3}
 			if kind.IsNetwork() {
-				opts.NN = smallNN(kind, 3)
+				opts.NN = modelstest.SmallNN(kind, 3)
 			}
 			m, info, err := Fit(context.Background(), kind, set, train, opts)
 			if err != nil {
@@ -112,8 +113,8 @@ func TestUnmarshalModelErrors(t *testing.T) {
 		})
 	}
 	// A kind mismatch between envelope and network.
-	set := synthSet(t, 200, 12, 0)
-	m, _, err := Fit(context.Background(), modelkind.ZILN, set, allIndices(set.Len()), FitOptions{NN: smallNN(modelkind.ZILN, 1)})
+	set := modelstest.Set(t, 200, 12, 0)
+	m, _, err := Fit(context.Background(), modelkind.ZILN, set, modelstest.AllIndices(set.Len()), FitOptions{NN: modelstest.SmallNN(modelkind.ZILN, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
 		rows = append(rows, tx{string(rune('A'+i%26)) + string(rune('a'+i/26)), -7 * (i + 1), float64(10 + i)})
 	}
 	set := handSet(t, cutoff, 28, rows)
-	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, allIndices(set.Len()), FitOptions{})
+	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, modelstest.AllIndices(set.Len()), FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
 }
 
 func TestFitErrors(t *testing.T) {
-	set := synthSet(t, 60, 13, 8)
+	set := modelstest.Set(t, 60, 13, 8)
 	noHorizon := *set
 	noHorizon.Split.HorizonDays = 0
 	tests := []struct {
@@ -247,8 +248,8 @@ func TestFitErrors(t *testing.T) {
 		{"duplicate index", "bgnbd", set, []int{4, 4}, FitOptions{}, "appears twice"},
 		{"negative horizon", "naive", set, []int{0}, FitOptions{HorizonDays: -1}, "horizon -1 days is negative"},
 		{"no horizon", "bgnbd", &noHorizon, []int{0}, FitOptions{}, "no horizon"},
-		{"nn without labels", "ziln", &noHorizon, allIndices(set.Len()), FitOptions{HorizonDays: 30}, "no holdout labels"},
-		{"nn horizon mismatch", "ziln", set, allIndices(set.Len()), FitOptions{HorizonDays: 30}, "differs from the 140-day horizon"},
+		{"nn without labels", "ziln", &noHorizon, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "no holdout labels"},
+		{"nn horizon mismatch", "ziln", set, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "differs from the 140-day horizon"},
 		{"nn too few rows", "seq", set, []int{0, 1, 2}, FitOptions{}, "need at least 10"},
 	}
 	for _, tc := range tests {
@@ -260,7 +261,7 @@ func TestFitErrors(t *testing.T) {
 		})
 	}
 	// A seq model refuses a set with another sequence length.
-	m, _, err := Fit(context.Background(), modelkind.Seq, set, allIndices(set.Len()), FitOptions{NN: smallNN(modelkind.Seq, 1)})
+	m, _, err := Fit(context.Background(), modelkind.Seq, set, modelstest.AllIndices(set.Len()), FitOptions{NN: modelstest.SmallNN(modelkind.Seq, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +275,10 @@ func TestFitErrors(t *testing.T) {
 // TestFitUsesOnlyTrainingLabels changes every test customer's label and
 // checks that the fitted network is bit-identical.
 func TestFitUsesOnlyTrainingLabels(t *testing.T) {
-	set := synthSet(t, 300, 14, 8)
+	set := modelstest.Set(t, 300, 14, 8)
 	train, test := set.SplitTrainTest(0.3, 1)
 	fit := func(s *features.Set) []byte {
-		m, _, err := Fit(context.Background(), modelkind.Seq, s, train, FitOptions{Seed: 8, NN: smallNN(modelkind.Seq, 2)})
+		m, _, err := Fit(context.Background(), modelkind.Seq, s, train, FitOptions{Seed: 8, NN: modelstest.SmallNN(modelkind.Seq, 2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,9 +308,9 @@ func TestFitUsesOnlyTrainingLabels(t *testing.T) {
 // TestFitResume interrupts a fit through its checkpoint hook and resumes it
 // from the last checkpoint: the model equals the uninterrupted one.
 func TestFitResume(t *testing.T) {
-	set := synthSet(t, 300, 15, 0)
-	train := allIndices(set.Len())
-	cfg := smallNN(modelkind.ZILN, 6)
+	set := modelstest.Set(t, 300, 15, 0)
+	train := modelstest.AllIndices(set.Len())
+	cfg := modelstest.SmallNN(modelkind.ZILN, 6)
 	full, info, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +355,7 @@ func TestFitResume(t *testing.T) {
 }
 
 func TestEvaluate(t *testing.T) {
-	set := synthSet(t, 200, 16, 0)
+	set := modelstest.Set(t, 200, 16, 0)
 	train, test := set.SplitTrainTest(0.5, 1)
 	m, _, err := Fit(context.Background(), modelkind.BGNBD, set, train, FitOptions{})
 	if err != nil {
