@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/onnxexport"
 	"github.com/clvflow/clvflow/onnxrt"
@@ -26,8 +27,6 @@ const (
 	ONNXPrefix   = "onnx"
 )
 
-func isNet(kind string) bool { return kind == "ziln" || kind == "seq" }
-
 // TrainModel fits one model kind on the training customers and stores it.
 // Neural models heartbeat every epoch and checkpoint into the models bucket;
 // when the activity is retried (worker crash, heartbeat timeout) it resumes
@@ -39,13 +38,13 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	if err != nil {
 		return res, err
 	}
-	opts := backtest.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
-	if isNet(in.Kind) && len(in.Snapshots) > 0 {
+	opts := models.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
+	if modelkind.Kind(in.Kind).IsNetwork() && len(in.Snapshots) > 0 {
 		if opts.Snapshots, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
 			return res, err
 		}
 	}
-	if isNet(in.Kind) && activity.IsActivity(ctx) {
+	if modelkind.Kind(in.Kind).IsNetwork() && activity.IsActivity(ctx) {
 		var mu sync.Mutex
 		progress := TrainProgress{Kind: in.Kind}
 		if activity.HasHeartbeatDetails(ctx) {
@@ -95,10 +94,10 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		}
 	}
 	stopHB := func() {}
-	if !isNet(in.Kind) {
+	if !modelkind.Kind(in.Kind).IsNetwork() {
 		stopHB = heartbeatEvery(ctx, 10*time.Second, func() any { return TrainProgress{Kind: in.Kind} })
 	}
-	model, info, err := backtest.Fit(ctx, in.Kind, set, train, opts)
+	model, info, err := models.Fit(ctx, modelkind.Kind(in.Kind), set, train, opts)
 	stopHB()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -106,7 +105,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		}
 		return res, nonRetryable(ErrTypeBadData, fmt.Errorf("train %s: %w", in.Kind, err))
 	}
-	b, err := backtest.MarshalModel(model)
+	b, err := models.MarshalModel(model)
 	if err != nil {
 		return res, err
 	}
@@ -117,7 +116,7 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	res.Model, res.Params, res.FitSeconds = ref, model.Params(), info.Seconds
 	res.Epochs, res.ResumedFromEpoch, res.Warnings = info.Epochs, info.ResumedFromEpoch, info.Warnings
 	res.TrainingRows = info.TrainingRows
-	if isNet(in.Kind) && res.Params != nil {
+	if modelkind.Kind(in.Kind).IsNetwork() && res.Params != nil {
 		res.Params["training_rows"] = info.TrainingRows
 		var cuts []string
 		for _, s := range opts.Snapshots {
@@ -129,12 +128,12 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	return res, nil
 }
 
-func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (backtest.Model, error) {
+func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (models.Model, error) {
 	b, err := a.Store.GetBytes(ctx, ref)
 	if err != nil {
 		return nil, storeError(err)
 	}
-	m, err := backtest.UnmarshalModel(b)
+	m, err := models.UnmarshalModel(b)
 	if err != nil {
 		return nil, nonRetryable(ErrTypeBadInput, fmt.Errorf("model %s: %w", ref.Key, err))
 	}
@@ -154,7 +153,7 @@ func (a *Activities) ensureONNX() error {
 // ONNX Runtime exactly as serving would) on the test customers and picks
 // the challenger: the neural model with the highest normalized Gini.
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateResult, error) {
-	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: "bgnbd"}
+	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: string(modelkind.Baseline)}
 	set, _, test, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err
@@ -165,7 +164,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		if err != nil {
 			return res, err
 		}
-		rep, err := backtest.Evaluate(m, set, test)
+		rep, err := models.Evaluate(m, set, test)
 		if err != nil {
 			return res, nonRetryable(ErrTypeBadData, fmt.Errorf("evaluate %s: %w", t.Kind, err))
 		}
@@ -180,7 +179,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		g := res.Metrics[k].NormalizedGini
-		if isNet(k) && !math.IsNaN(g) && g > best {
+		if modelkind.Kind(k).IsNetwork() && !math.IsNaN(g) && g > best {
 			best, res.Challenger = g, k
 		}
 	}
@@ -192,7 +191,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		if err != nil {
 			return res, err
 		}
-		res.Metrics["champion"] = rep
+		res.Metrics[ChampionMetrics] = rep
 		res.ChampionVersion = in.Champion.Version
 	}
 	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", in.Features.SHA256[:16], activityID(ctx)), res)
@@ -248,7 +247,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	if err != nil {
 		return res, err
 	}
-	net, ok := backtest.NetModel(m)
+	net, ok := models.NetModel(m)
 	if !ok {
 		return res, nonRetryablef(ErrTypeBadInput, "export: %s is not a neural model; only ziln and seq are exported", m.Kind())
 	}

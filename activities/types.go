@@ -137,6 +137,10 @@ type EvaluateInput struct {
 	HorizonDays int           `json:"horizon_days"`
 }
 
+// ChampionMetrics is the metrics key of the current champion scored on the
+// same test customers as the challenger.
+const ChampionMetrics = "champion"
+
 // EvaluateResult holds the metrics and the chosen challenger.
 type EvaluateResult struct {
 	// Metrics per model name on the test customers ("champion" for the

@@ -11,6 +11,8 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -37,7 +39,8 @@ type Options struct {
 	Cutoff time.Time
 	// HorizonDays is the holdout length (0 = DefaultHorizonDays).
 	HorizonDays int
-	// Models are the kinds to fit (see ParseKinds; empty = all of Kinds).
+	// Models are the kinds to fit (see modelkind.ParseList; empty = all of
+	// modelkind.All).
 	Models []string
 	// Seed seeds the train/test split and the neural models (0 = DefaultSeed).
 	Seed uint64
@@ -61,7 +64,7 @@ type Options struct {
 	Snapshots        int
 	SnapshotStepDays int
 	// NN optionally replaces nn.DefaultConfig for ziln and seq (see
-	// FitOptions.NN).
+	// models.FitOptions.NN).
 	NN *nn.Config
 	// Progress, when set, receives every epoch of the neural models.
 	Progress func(model string, r nn.EpochReport)
@@ -128,10 +131,11 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// ModelNames returns the keys of r.Models in the canonical order of [Kinds].
+// ModelNames returns the keys of r.Models in the canonical order of
+// modelkind.All.
 func (r *Result) ModelNames() []string {
 	var out []string
-	for _, k := range Kinds {
+	for _, k := range modelkind.Names() {
 		if _, ok := r.Models[k]; ok {
 			out = append(out, k)
 		}
@@ -156,10 +160,15 @@ func (o Options) withDefaults() (Options, error) {
 		o.HorizonDays = DefaultHorizonDays
 	}
 	if len(o.Models) == 0 {
-		o.Models = Kinds
+		o.Models = modelkind.Names()
 	}
-	if o.Models, err = ParseKinds(o.Models); err != nil {
-		return o, err
+	kinds, err := modelkind.ParseList(o.Models)
+	if err != nil {
+		return o, fmt.Errorf("backtest: %w", err)
+	}
+	o.Models = make([]string, len(kinds))
+	for i, k := range kinds {
+		o.Models[i] = string(k)
 	}
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
@@ -251,11 +260,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Split.TrainCustomers, res.Split.TestCustomers = len(train), len(test)
 
 	var snaps []*features.Set
-	if o.Snapshots > 0 && (slices.Contains(o.Models, KindZILN) || slices.Contains(o.Models, KindSeq)) {
+	if o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() }) {
 		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
-		rows := snapshotRows(set, train)
+		rows := models.SnapshotRows(set, train)
 		for _, s := range snaps {
 			idx, _ := rows(s)
 			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
@@ -263,16 +272,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	for _, kind := range o.Models {
-		fo := FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
+		fo := models.FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
 		if o.Progress != nil {
 			name := kind
 			fo.Progress = func(r nn.EpochReport) { o.Progress(name, r) }
 		}
-		m, info, err := Fit(ctx, kind, set, train, fo)
+		m, info, err := models.Fit(ctx, modelkind.Kind(kind), set, train, fo)
 		if err != nil {
 			return nil, err
 		}
-		mr, err := Evaluate(m, set, test)
+		mr, err := models.Evaluate(m, set, test)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
+	"github.com/clvflow/clvflow/models/modelstest"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -43,8 +46,8 @@ func keys(m map[string]any) []string {
 
 func TestRunNaiveBGNBD(t *testing.T) {
 	const n, bad = 600, 3
-	path, good := writeSynthetic(t, n, 1, bad)
-	opts := Options{Input: path, Format: dataset.FormatCSV, Cutoff: synthCutoff, HorizonDays: synthHorizon, Models: []string{"bgnbd", "naive"}}
+	path, good := modelstest.WriteLog(t, n, 1, bad)
+	opts := Options{Input: path, Format: dataset.FormatCSV, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"bgnbd", "naive"}}
 	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,7 @@ func TestRunNaiveBGNBD(t *testing.T) {
 	if want := int(math.Round(0.2 * float64(scored))); res.Split.TestCustomers != want {
 		t.Errorf("test customers = %d, want %d", res.Split.TestCustomers, want)
 	}
-	if res.Split.Cutoff != "2021-02-03" || res.Split.HorizonDays != synthHorizon || res.Split.Seed != DefaultSeed {
+	if res.Split.Cutoff != "2021-02-03" || res.Split.HorizonDays != modelstest.Horizon || res.Split.Seed != DefaultSeed {
 		t.Errorf("split = %+v", res.Split)
 	}
 	if got := res.ModelNames(); !slices.Equal(got, []string{"naive", "bgnbd"}) {
@@ -70,7 +73,7 @@ func TestRunNaiveBGNBD(t *testing.T) {
 	}
 
 	// The test customers' actual total must match the features.
-	set := synthSet(t, n, 1, 0)
+	set := modelstest.Set(t, n, 1, 0)
 	_, test := set.SplitTrainTest(0.2, DefaultSeed)
 	var total float64
 	for _, i := range test {
@@ -148,8 +151,8 @@ func TestRunNaiveBGNBD(t *testing.T) {
 }
 
 func TestRunDefaultCutoffAndWarnings(t *testing.T) {
-	path, _ := writeSynthetic(t, 200, 2, 0)
-	rep, err := dataset.ReadFile(path, datasetCSV(), nil)
+	path, _ := modelstest.WriteLog(t, 200, 2, 0)
+	rep, err := dataset.ReadFile(path, dataset.Options{Format: dataset.FormatCSV}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,10 +190,10 @@ func TestRunDefaultCutoffAndWarnings(t *testing.T) {
 }
 
 func TestRunZILN(t *testing.T) {
-	path, _ := writeSynthetic(t, 500, 3, 0)
+	path, _ := modelstest.WriteLog(t, 500, 3, 0)
 	var epochs int
-	res, err := Run(context.Background(), Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon,
-		Models: []string{"ziln"}, MaxEpochs: 3, NN: smallNN(nn.KindZILN, 50),
+	res, err := Run(context.Background(), Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon,
+		Models: []string{"ziln"}, MaxEpochs: 3, NN: modelstest.SmallNN(modelkind.ZILN, 50),
 		Progress: func(model string, r nn.EpochReport) {
 			if model != "ziln" {
 				t.Errorf("progress for model %q", model)
@@ -220,7 +223,7 @@ func TestRunZILN(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	path, _ := writeSynthetic(t, 50, 4, 0)
+	path, _ := modelstest.WriteLog(t, 50, 4, 0)
 	badPath := filepath.Join(t.TempDir(), "bad.csv")
 	if err := os.WriteFile(badPath, []byte("customer_id,date,amount\nA,2020-01-01,-1\nB,2020-01-02,-2\nC,2020-01-03,5\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -233,13 +236,13 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"no input", Options{}, "no input file", nil},
 		{"missing file", Options{Input: filepath.Join(t.TempDir(), "nope.csv")}, "nope.csv", dataset.ErrRead},
-		{"unknown model", Options{Input: path, Models: []string{"naive,xgb"}}, `unknown model kind "xgb"`, ErrUnknownKind},
+		{"unknown model", Options{Input: path, Models: []string{"naive,xgb"}}, `unknown model kind "xgb"`, modelkind.ErrUnknown},
 		{"bad format", Options{Input: path, Format: "parquet"}, "unknown format", dataset.ErrUnknownFormat},
 		{"test fraction", Options{Input: path, TestFraction: 1.5}, "test fraction 1.5 not in (0, 1)", nil},
 		{"negative horizon", Options{Input: path, HorizonDays: -3}, "horizon -3 days is negative", nil},
 		{"seq weeks", Options{Input: path, SeqWeeks: 9999}, "sequence length 9999 weeks", nil},
-		{"cutoff before data", Options{Input: path, Cutoff: synthStart.AddDate(-1, 0, 0), Models: []string{"naive"}}, "0 customer(s) first bought on or before the cutoff 2019-01-01", nil},
-		{"too many rejected", Options{Input: badPath, Cutoff: synthStart, Models: []string{"naive"}}, "rejected 2 of 3 rows", dataset.ErrTooManyRejected},
+		{"cutoff before data", Options{Input: path, Cutoff: modelstest.Start.AddDate(-1, 0, 0), Models: []string{"naive"}}, "0 customer(s) first bought on or before the cutoff 2019-01-01", nil},
+		{"too many rejected", Options{Input: badPath, Cutoff: modelstest.Start, Models: []string{"naive"}}, "rejected 2 of 3 rows", dataset.ErrTooManyRejected},
 		{"too many rejected, default cutoff", Options{Input: badPath, Models: []string{"naive"}}, "bad.csv", dataset.ErrTooManyRejected},
 	}
 	for _, tc := range tests {
@@ -259,57 +262,30 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestRunCanceled(t *testing.T) {
-	path, _ := writeSynthetic(t, 100, 5, 0)
+	path, _ := modelstest.WriteLog(t, 100, 5, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Run(ctx, Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon, Models: []string{"naive"}})
+	_, err := Run(ctx, Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"naive"}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-}
-
-func TestParseKinds(t *testing.T) {
-	tests := []struct {
-		in      []string
-		want    []string
-		wantErr string
-	}{
-		{[]string{"seq,naive", " BGNBD "}, []string{"naive", "bgnbd", "seq"}, ""},
-		{[]string{"ziln", "ziln"}, []string{"ziln"}, ""},
-		{[]string{"naive,,bgnbd"}, []string{"naive", "bgnbd"}, ""},
-		{[]string{""}, nil, "no model requested"},
-		{nil, nil, "no model requested"},
-		{[]string{"naive,gbm"}, nil, `unknown model kind "gbm"`},
-	}
-	for _, tc := range tests {
-		got, err := ParseKinds(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseKinds(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("ParseKinds(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		}
 	}
 }
 
 // TestRunMatchesFitEvaluate checks that Run is exactly Fit on the train
 // customers plus Evaluate on the test customers.
 func TestRunMatchesFitEvaluate(t *testing.T) {
-	path, _ := writeSynthetic(t, 300, 6, 0)
-	res, err := Run(context.Background(), Options{Input: path, Cutoff: synthCutoff, HorizonDays: synthHorizon, Models: []string{"bgnbd"}, Seed: 9, TestFraction: 0.3})
+	path, _ := modelstest.WriteLog(t, 300, 6, 0)
+	res, err := Run(context.Background(), Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"bgnbd"}, Seed: 9, TestFraction: 0.3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := synthSet(t, 300, 6, 0)
+	set := modelstest.Set(t, 300, 6, 0)
 	train, test := set.SplitTrainTest(0.3, 9)
-	m, _, err := Fit(context.Background(), "bgnbd", set, train, FitOptions{})
+	m, _, err := models.Fit(context.Background(), "bgnbd", set, train, models.FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Evaluate(m, set, test)
+	rep, err := models.Evaluate(m, set, test)
 	if err != nil {
 		t.Fatal(err)
 	}

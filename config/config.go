@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // EnvPrefix is the prefix of environment variables that set config keys:
@@ -141,7 +143,7 @@ func Default() Config {
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
-		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: []string{"naive", "bgnbd", "ziln", "seq"}, SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
+		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
 		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
@@ -423,10 +425,8 @@ func (c Config) Validate() error {
 		bad("training.snapshot_step_days", "must be ≥ 1 day, got %d", c.Training.SnapshotStepDays)
 	}
 	for _, m := range c.Training.Models {
-		switch m {
-		case "naive", "bgnbd", "ziln", "seq":
-		default:
-			bad("training.models", "unknown model %q (choose from naive, bgnbd, ziln, seq)", m)
+		if !modelkind.Kind(m).Valid() {
+			bad("training.models", "unknown model %q (choose from %s)", m, strings.Join(modelkind.Names(), ", "))
 		}
 	}
 	hostPort("serving.listen", c.Serving.Listen)

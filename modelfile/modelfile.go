@@ -11,12 +11,6 @@ import (
 	"github.com/clvflow/clvflow/features"
 )
 
-// Model kinds (metadata key MetaModelKind).
-const (
-	KindZILN = "ziln"
-	KindSeq  = "seq"
-)
-
 // Input and output tensor names.
 const (
 	InputFeatures        = "features"
@@ -34,6 +28,8 @@ const BatchDim = "batch"
 
 // metadata_props keys.
 const (
+	// MetaModelKind holds the model kind, a neural kind of package
+	// modelkind (ziln or seq).
 	MetaModelKind = "clvflow.model_kind"
 	MetaModelName = "clvflow.model_name"
 	MetaVersion   = "clvflow.version"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 )
@@ -12,7 +13,7 @@ import (
 // Adam over every row, no validation) on a CDNOW-sized synthetic training set
 // of 18,856 customers with the default architecture; one op = one epoch.
 func BenchmarkTrainEpoch(b *testing.B) {
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		b.Run(string(kind), func(b *testing.B) {
 			cfg := nn.DefaultConfig(kind)
 			ds := nntest.Synthetic(18856, cfg.SeqWeeks, 5)

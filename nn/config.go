@@ -5,30 +5,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
 )
-
-// Kind names a model architecture.
-type Kind string
-
-// Model kinds.
-const (
-	// KindZILN is the MLP on the tabular base features.
-	KindZILN Kind = "ziln"
-	// KindSeq adds a 1-D CNN branch over the weekly sequence.
-	KindSeq Kind = "seq"
-)
-
-// ParseKind converts a model-kind name ("ziln" or "seq", case-insensitive).
-func ParseKind(s string) (Kind, error) {
-	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
-	case KindZILN, KindSeq:
-		return k, nil
-	}
-	return "", fmt.Errorf("nn: unknown model kind %q (want %q or %q)", s, KindZILN, KindSeq)
-}
 
 // TabularColumns are the names of the per-customer base features, in the
 // order of the tabular input: package features' columns.
@@ -62,7 +42,7 @@ const DefaultSeed uint64 = 42
 // influences the trained weights, so the whole Config is stored in the Model.
 type Config struct {
 	// Kind selects the architecture.
-	Kind Kind `json:"kind"`
+	Kind modelkind.Kind `json:"kind"`
 	// Hidden are the widths of the ReLU dense layers before the ZILN head.
 	Hidden []int `json:"hidden"`
 	// LR is Adam's learning rate.
@@ -83,13 +63,13 @@ type Config struct {
 	ValFraction float64 `json:"val_fraction"`
 	// Seed drives initialisation, validation split and shuffling.
 	Seed uint64 `json:"seed"`
-	// SeqWeeks is the sequence length W (KindSeq).
+	// SeqWeeks is the sequence length W (modelkind.Seq).
 	SeqWeeks int `json:"seq_weeks"`
-	// ConvFilters is the number of convolution filters (KindSeq).
+	// ConvFilters is the number of convolution filters (modelkind.Seq).
 	ConvFilters int `json:"conv_filters"`
-	// KernelSize is the convolution width in weeks (KindSeq).
+	// KernelSize is the convolution width in weeks (modelkind.Seq).
 	KernelSize int `json:"kernel_size"`
-	// ConvStride is the convolution stride in weeks (KindSeq).
+	// ConvStride is the convolution stride in weeks (modelkind.Seq).
 	ConvStride int `json:"conv_stride"`
 	// Ensemble is the number of independently seeded members averaged.
 	Ensemble int `json:"ensemble"`
@@ -110,7 +90,7 @@ type Config struct {
 // spend columns and the two derived per-week rates; seq adds 4 filters over non-overlapping 13-week blocks of the
 // last 52 weeks. They were chosen on the mean over several seeded splits of
 // CDNOW master and Online Retail (see package nn/quality).
-func DefaultConfig(kind Kind) Config {
+func DefaultConfig(kind modelkind.Kind) Config {
 	c := Config{
 		Kind:         kind,
 		Hidden:       []int{64, 32},
@@ -127,7 +107,7 @@ func DefaultConfig(kind Kind) Config {
 		SigmaFloor:   1e-3,
 		ClipNorm:     0,
 	}
-	if kind == KindSeq {
+	if kind == modelkind.Seq {
 		c.SeqWeeks = 52
 		c.ConvFilters = 4
 		c.KernelSize = 13
@@ -146,9 +126,9 @@ func (c Config) InputWidth() int {
 }
 
 // SeqPositions returns the number of convolution output positions
-// (W−K)/S+1 for KindSeq, 0 otherwise.
+// (W−K)/S+1 for modelkind.Seq, 0 otherwise.
 func (c Config) SeqPositions() int {
-	if c.Kind != KindSeq || c.ConvStride <= 0 || c.SeqWeeks < c.KernelSize {
+	if c.Kind != modelkind.Seq || c.ConvStride <= 0 || c.SeqWeeks < c.KernelSize {
 		return 0
 	}
 	return (c.SeqWeeks-c.KernelSize)/c.ConvStride + 1
@@ -158,8 +138,8 @@ func (c Config) SeqPositions() int {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("nn: config: "+format, a...)) }
-	if c.Kind != KindZILN && c.Kind != KindSeq {
-		bad("kind %q is not %q or %q", c.Kind, KindZILN, KindSeq)
+	if !c.Kind.IsNetwork() {
+		bad("kind %q is not %q or %q", c.Kind, modelkind.ZILN, modelkind.Seq)
 	}
 	if len(c.Hidden) == 0 {
 		bad("hidden must list at least one layer width")
@@ -205,7 +185,7 @@ func (c Config) Validate() error {
 	if !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 0) {
 		bad("clip_norm = %v, want a finite value >= 0", c.ClipNorm)
 	}
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		if c.SeqWeeks < 1 || c.SeqWeeks > 1040 {
 			bad("seq_weeks = %d, want 1..1040", c.SeqWeeks)
 		}

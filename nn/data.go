@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // Data is a training set: one row per customer.
@@ -15,7 +17,7 @@ type Data struct {
 	// Tabular holds NumTabular raw base features per row (TabularColumns).
 	Tabular [][]float64
 	// Seq holds 2·SeqWeeks raw values per row, channel-major (spend weeks,
-	// then purchase-day weeks, oldest first); required for KindSeq, ignored
+	// then purchase-day weeks, oldest first); required for modelkind.Seq, ignored
 	// otherwise.
 	Seq [][]float64
 	// Label is the holdout spend. Rows with Label > 0 count as buyers; labels
@@ -46,7 +48,7 @@ func (d *Data) validate(c Config) error {
 	if d.Group != nil && len(d.Group) != n {
 		return fmt.Errorf("nn: data has %d group ids for %d rows", len(d.Group), n)
 	}
-	if c.Kind == KindSeq && len(d.Seq) != n {
+	if c.Kind == modelkind.Seq && len(d.Seq) != n {
 		return fmt.Errorf("nn: seq model needs a sequence per row: %d sequences for %d rows", len(d.Seq), n)
 	}
 	w := NumSeqChannels * c.SeqWeeks
@@ -66,7 +68,7 @@ func (d *Data) validate(c Config) error {
 		if d.Label[i] > 0 {
 			pos++
 		}
-		if c.Kind != KindSeq {
+		if c.Kind != modelkind.Seq {
 			continue
 		}
 		if len(d.Seq[i]) != w {
@@ -124,7 +126,7 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 			}
 		}
 	}
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		p.SeqMean, p.SeqStd = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
 		w := c.SeqWeeks
 		cnt := n * float64(w)
@@ -176,7 +178,7 @@ type prepared struct {
 	weeks  int
 	width  int       // standardised tabular inputs per row (Config.InputWidth)
 	z      []float64 // n·width standardised tabular inputs
-	q      []float64 // n·2·W standardised log1p sequences (KindSeq)
+	q      []float64 // n·2·W standardised log1p sequences (modelkind.Seq)
 	label  []float64
 	group  []int     // nil: every row its own group
 	bought []float64 // 1 when label > 0
@@ -203,7 +205,7 @@ func prepare(c Config, p *Preprocessing, d *Data) *prepared {
 			pd.konst[i] = pd.logy[i] + halfLog2Pi
 		}
 	}
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		w := NumSeqChannels * c.SeqWeeks
 		pd.weeks = c.SeqWeeks
 		pd.q = make([]float64, n*w)
@@ -230,7 +232,7 @@ func fingerprint(c Config, d *Data) string {
 		for _, v := range d.Tabular[i] {
 			put(v)
 		}
-		if c.Kind == KindSeq {
+		if c.Kind == modelkind.Seq {
 			for _, v := range d.Seq[i] {
 				put(v)
 			}

@@ -7,9 +7,9 @@
 // negative log-likelihood of the positive labels, and the predicted value is
 // p·exp(mu + sigma²/2), capped at the largest label seen in training.
 //
-//   - [KindZILN]: a ReLU MLP on the seven tabular base features
+//   - [modelkind.ZILN]: a ReLU MLP on the seven tabular base features
 //     ([TabularColumns]).
-//   - [KindSeq]: a strided 1-D convolution (+ReLU) over the weekly
+//   - [modelkind.Seq]: a strided 1-D convolution (+ReLU) over the weekly
 //     [spend, purchase-days] sequence, flattened and concatenated with the
 //     standardised tabular features, followed by the same MLP and head.
 //

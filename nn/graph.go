@@ -6,12 +6,14 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // The training parameters are a flat list of matrices ("param layout"):
 //
-//	KindSeq: conv weight [2·K, F] (row c·K+j, column f), conv bias [1, F]
-//	hidden 0: W [InputWidth, H0] (+ KindSeq: W [L·F, H0]), bias [1, H0]
+//	modelkind.Seq: conv weight [2·K, F] (row c·K+j, column f), conv bias [1, F]
+//	hidden 0: W [InputWidth, H0] (+ modelkind.Seq: W [L·F, H0]), bias [1, H0]
 //	hidden i: W [H(i-1), Hi], bias [1, Hi]
 //	head: for logit, mu, raw sigma: W [H, 1], bias [1, 1]
 //
@@ -26,13 +28,13 @@ type paramShape struct {
 func paramShapes(c Config) []paramShape {
 	var s []paramShape
 	in := c.InputWidth()
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		k2 := NumSeqChannels * c.KernelSize
 		s = append(s, paramShape{"conv_w", k2, c.ConvFilters}, paramShape{"conv_b", 1, c.ConvFilters})
 	}
 	for i, h := range c.Hidden {
 		s = append(s, paramShape{fmt.Sprintf("dense%d_w", i), in, h})
-		if i == 0 && c.Kind == KindSeq {
+		if i == 0 && c.Kind == modelkind.Seq {
 			s = append(s, paramShape{"dense0_wseq", c.SeqPositions() * c.ConvFilters, h})
 		}
 		s = append(s, paramShape{fmt.Sprintf("dense%d_b", i), 1, h})
@@ -50,7 +52,7 @@ func fromParams(c Config, ps []Vec) Network {
 	i := 0
 	next := func() Vec { v := ps[i]; i++; return v }
 	in := c.InputWidth()
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		f, k2 := c.ConvFilters, NumSeqChannels*c.KernelSize
 		cw, cb := next(), next()
 		conv := &Conv1D{InChannels: NumSeqChannels, Filters: f, Kernel: c.KernelSize, Stride: c.ConvStride,
@@ -65,7 +67,7 @@ func fromParams(c Config, ps []Vec) Network {
 	}
 	for li, h := range c.Hidden {
 		w := append(Vec(nil), next()...)
-		if li == 0 && c.Kind == KindSeq {
+		if li == 0 && c.Kind == modelkind.Seq {
 			w = append(w, next()...)
 		}
 		n.Hidden = append(n.Hidden, Dense{In: in, Out: h, W: w, B: append(Vec(nil), next()...)})
@@ -132,7 +134,7 @@ func newTrainGraph(c Config, bs int, params []Vec) (tg *trainGraph, err error) {
 	}
 	var zN, pN, bN, lN, wN *G.Node
 	zN, tg.z = input("z", bs, c.InputWidth())
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		pN, tg.patches = input("patches", bs*tg.positions, NumSeqChannels*c.KernelSize)
 	} else {
 		tg.inputs = append(tg.inputs, nil)
@@ -147,7 +149,7 @@ func newTrainGraph(c Config, bs int, params []Vec) (tg *trainGraph, err error) {
 	pi := 0
 	next := func() *G.Node { n := tg.params[pi]; pi++; return n }
 	var convOut *G.Node
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		cw, cb := next(), next()
 		h := m(G.Rectify(bcast(m(G.Mul(pN, cw)), cb)))
 		convOut = m(G.Reshape(h, tensor.Shape{bs, tg.positions * c.ConvFilters}))

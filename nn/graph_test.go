@@ -4,18 +4,19 @@ import (
 	"math"
 	"testing"
 
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn/nntest"
 )
 
 // smallConfig is a quick configuration for tests.
-func smallConfig(kind Kind) Config {
+func smallConfig(kind modelkind.Kind) Config {
 	c := DefaultConfig(kind)
 	c.Hidden = []int{16, 8}
 	c.BatchSize = 32
 	c.MaxEpochs = 4
 	c.Ensemble = 1
 	c.LR = 3e-3
-	if kind == KindSeq {
+	if kind == modelkind.Seq {
 		c.SeqWeeks = 20
 		c.ConvFilters = 3
 		c.KernelSize = 4
@@ -27,7 +28,7 @@ func smallConfig(kind Kind) Config {
 func preparedSynthetic(t *testing.T, c Config, n int) (*prepared, []Vec) {
 	t.Helper()
 	ds := nntest.Synthetic(n, c.SeqWeeks, 7)
-	if c.Kind != KindSeq {
+	if c.Kind != modelkind.Seq {
 		ds.Seq = nil
 	}
 	if err := (&Data{Tabular: ds.Tabular, Seq: ds.Seq, Label: ds.Label}).validate(c); err != nil {
@@ -46,7 +47,7 @@ func preparedSynthetic(t *testing.T, c Config, n int) (*prepared, []Vec) {
 // masked partial batch equals the mean Go-side ZILN loss of its valid rows,
 // and that padding does not change the gradients.
 func TestGraphLossMatchesGoForward(t *testing.T) {
-	for _, kind := range []Kind{KindZILN, KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		t.Run(string(kind), func(t *testing.T) {
 			c := smallConfig(kind)
 			pd, params := preparedSynthetic(t, c, 200)
@@ -110,7 +111,7 @@ func cloneFloats(v [][]float64) [][]float64 {
 // TestGraphGradientFiniteDifference compares gorgonia's gradients with
 // central differences of the Go-side loss for a sample of parameters.
 func TestGraphGradientFiniteDifference(t *testing.T) {
-	for _, kind := range []Kind{KindZILN, KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		t.Run(string(kind), func(t *testing.T) {
 			c := smallConfig(kind)
 			pd, params := preparedSynthetic(t, c, 120)
@@ -165,7 +166,7 @@ func TestGraphGradientFiniteDifference(t *testing.T) {
 // TestParamsRoundTrip checks that the param layout and the Network layout
 // convert losslessly.
 func TestParamsRoundTrip(t *testing.T) {
-	for _, kind := range []Kind{KindZILN, KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		c := smallConfig(kind)
 		pd, params := preparedSynthetic(t, c, 60)
 		_ = pd
@@ -198,7 +199,7 @@ func toParams(c Config, n *Network) []Vec {
 		ps = append(ps, w, append(Vec(nil), cv.B...))
 	}
 	for i, d := range n.Hidden {
-		if i == 0 && c.Kind == KindSeq {
+		if i == 0 && c.Kind == modelkind.Seq {
 			nz := c.InputWidth() * d.Out
 			ps = append(ps, append(Vec(nil), d.W[:nz]...), append(Vec(nil), d.W[nz:]...))
 		} else {

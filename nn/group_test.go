@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn/nntest"
 )
 
@@ -62,7 +63,7 @@ func TestValSplitGroups(t *testing.T) {
 func TestTrainWithGroups(t *testing.T) {
 	ds := nntest.Synthetic(400, 0, 3)
 	d := Data{Tabular: ds.Tabular, Label: ds.Label}
-	cfg := smallConfig(KindZILN)
+	cfg := smallConfig(modelkind.ZILN)
 	d.Group = make([]int, len(d.Label))
 	for i := range d.Group {
 		d.Group[i] = i / 2

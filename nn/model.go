@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // Head output columns of every Network.
@@ -40,7 +42,7 @@ type Conv1D struct {
 
 // Network holds the weights of one ensemble member.
 type Network struct {
-	// Conv is the sequence branch (KindSeq only). Its ReLU output [F, L] is
+	// Conv is the sequence branch (modelkind.Seq only). Its ReLU output [F, L] is
 	// flattened position-major (index t·F + f) and appended to the
 	// standardised tabular features to form the input of Hidden[0].
 	Conv *Conv1D `json:"conv,omitempty"`
@@ -68,7 +70,7 @@ type Preprocessing struct {
 	TabLo   Vec `json:"tab_lo"`
 	TabHi   Vec `json:"tab_hi"`
 	// SeqMean and SeqStd standardise log(1 + max(v, 0)) of each sequence
-	// channel; SeqLo and SeqHi clamp it (KindSeq only).
+	// channel; SeqLo and SeqHi clamp it (modelkind.Seq only).
 	SeqMean Vec `json:"seq_mean,omitempty"`
 	SeqStd  Vec `json:"seq_std,omitempty"`
 	SeqLo   Vec `json:"seq_lo,omitempty"`
@@ -119,11 +121,11 @@ type Prediction32 struct {
 }
 
 // Kind returns the model kind.
-func (m *Model) Kind() Kind { return m.Config.Kind }
+func (m *Model) Kind() modelkind.Kind { return m.Config.Kind }
 
-// SeqWeeks returns the sequence length W, 0 for KindZILN.
+// SeqWeeks returns the sequence length W, 0 for modelkind.ZILN.
 func (m *Model) SeqWeeks() int {
-	if m.Config.Kind != KindSeq {
+	if m.Config.Kind != modelkind.Seq {
 		return 0
 	}
 	return m.Config.SeqWeeks
@@ -177,7 +179,7 @@ func (m *Model) Validate() error {
 		}
 	}
 	checkStats("tabular", NumTabular+len(p.Rates), p.TabMean, p.TabStd, p.TabLo, p.TabHi)
-	if m.Config.Kind == KindSeq {
+	if m.Config.Kind == modelkind.Seq {
 		checkStats("sequence", NumSeqChannels, p.SeqMean, p.SeqStd, p.SeqLo, p.SeqHi)
 	}
 	if !(m.ValueCap > 0) || !finite(m.ValueCap) {
@@ -205,7 +207,7 @@ type networkShape struct {
 func newNetworkShape(c Config) networkShape {
 	var s networkShape
 	in := c.InputWidth()
-	if c.Kind == KindSeq {
+	if c.Kind == modelkind.Seq {
 		s.conv = &Conv1D{InChannels: NumSeqChannels, Filters: c.ConvFilters, Kernel: c.KernelSize, Stride: c.ConvStride}
 		in += c.SeqPositions() * c.ConvFilters
 	}
@@ -264,7 +266,7 @@ func allFinite(v []float64) bool {
 
 // checkInputs validates the shape and finiteness of prediction inputs.
 func (m *Model) checkInputs(nTab int, tabRow func(int) []float64, nSeq int, seqRow func(int) []float64) error {
-	if m.Config.Kind == KindSeq && nSeq != nTab {
+	if m.Config.Kind == modelkind.Seq && nSeq != nTab {
 		return fmt.Errorf("nn: %d tabular rows but %d sequence rows (seq model needs one sequence per row)", nTab, nSeq)
 	}
 	w := NumSeqChannels * m.Config.SeqWeeks
@@ -278,7 +280,7 @@ func (m *Model) checkInputs(nTab int, tabRow func(int) []float64, nSeq int, seqR
 				return fmt.Errorf("nn: tabular row %d column %d (%s) is %v", i, j, TabularColumns[j], v)
 			}
 		}
-		if m.Config.Kind != KindSeq {
+		if m.Config.Kind != modelkind.Seq {
 			continue
 		}
 		s := seqRow(i)
@@ -295,7 +297,7 @@ func (m *Model) checkInputs(nTab int, tabRow func(int) []float64, nSeq int, seqR
 }
 
 // Predict runs the float64 forward pass (the arithmetic used in training) on
-// raw feature rows. seq is ignored for KindZILN.
+// raw feature rows. seq is ignored for modelkind.ZILN.
 func (m *Model) Predict(tab [][]float64, seq [][]float64) ([]Prediction, error) {
 	if err := m.checkInputs(len(tab), func(i int) []float64 { return tab[i] }, len(seq), func(i int) []float64 { return seq[i] }); err != nil {
 		return nil, err
@@ -304,7 +306,7 @@ func (m *Model) Predict(tab [][]float64, seq [][]float64) ([]Prediction, error) 
 	f := newForward64(m)
 	z := make([]float64, m.Config.InputWidth())
 	var q []float64
-	if m.Config.Kind == KindSeq {
+	if m.Config.Kind == modelkind.Seq {
 		q = make([]float64, NumSeqChannels*m.Config.SeqWeeks)
 	}
 	heads := make([][HeadWidth]float64, len(m.Members))

@@ -14,19 +14,20 @@ import (
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 )
 
 // quickConfig trains fast on small synthetic sets.
-func quickConfig(kind nn.Kind) nn.Config {
+func quickConfig(kind modelkind.Kind) nn.Config {
 	c := nn.DefaultConfig(kind)
 	c.Hidden = []int{16, 8}
 	c.BatchSize = 64
 	c.MaxEpochs = 6
 	c.Ensemble = 2
 	c.LR = 3e-3
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		c.SeqWeeks = 24
 		c.ConvFilters = 4
 		c.KernelSize = 4
@@ -35,10 +36,10 @@ func quickConfig(kind nn.Kind) nn.Config {
 	return c
 }
 
-func synthData(kind nn.Kind, n int, weeks int, seed uint64) nn.Data {
+func synthData(kind modelkind.Kind, n int, weeks int, seed uint64) nn.Data {
 	ds := nntest.Synthetic(n, weeks, seed)
 	d := nn.Data{Tabular: ds.Tabular, Seq: ds.Seq, Label: ds.Label}
-	if kind != nn.KindSeq {
+	if kind != modelkind.Seq {
 		d.Seq = nil
 	}
 	return d
@@ -53,45 +54,32 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func TestParseKind(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want nn.Kind
-		err  bool
-	}{{"ziln", nn.KindZILN, false}, {" SEQ ", nn.KindSeq, false}, {"gru", "", true}, {"", "", true}} {
-		got, err := nn.ParseKind(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("ParseKind(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		mutate func(*nn.Config)
-		kind   nn.Kind
+		kind   modelkind.Kind
 		want   string // substring of the error, "" = valid
 	}{
-		{"default ziln", func(*nn.Config) {}, nn.KindZILN, ""},
-		{"default seq", func(*nn.Config) {}, nn.KindSeq, ""},
-		{"bad kind", func(c *nn.Config) { c.Kind = "rnn" }, nn.KindZILN, "kind"},
-		{"no hidden", func(c *nn.Config) { c.Hidden = nil }, nn.KindZILN, "hidden"},
-		{"zero width", func(c *nn.Config) { c.Hidden = []int{8, 0} }, nn.KindZILN, "hidden[1]"},
-		{"lr", func(c *nn.Config) { c.LR = 0 }, nn.KindZILN, "lr"},
-		{"lr nan", func(c *nn.Config) { c.LR = math.NaN() }, nn.KindZILN, "lr"},
-		{"decay", func(c *nn.Config) { c.WeightDecay = -1 }, nn.KindZILN, "weight_decay"},
-		{"batch", func(c *nn.Config) { c.BatchSize = 0 }, nn.KindZILN, "batch_size"},
-		{"epochs", func(c *nn.Config) { c.MaxEpochs = 0 }, nn.KindZILN, "max_epochs"},
-		{"val", func(c *nn.Config) { c.ValFraction = 0.9 }, nn.KindZILN, "val_fraction"},
-		{"ensemble", func(c *nn.Config) { c.Ensemble = 0 }, nn.KindZILN, "ensemble"},
-		{"log col", func(c *nn.Config) { c.LogColumns = []int{7} }, nn.KindZILN, "log_columns"},
-		{"log dup", func(c *nn.Config) { c.LogColumns = []int{1, 1} }, nn.KindZILN, "repeats"},
-		{"sigma floor", func(c *nn.Config) { c.SigmaFloor = 0 }, nn.KindZILN, "sigma_floor"},
-		{"kernel", func(c *nn.Config) { c.KernelSize = 60 }, nn.KindSeq, "kernel_size"},
-		{"stride", func(c *nn.Config) { c.ConvStride = 14 }, nn.KindSeq, "conv_stride"},
-		{"weeks", func(c *nn.Config) { c.SeqWeeks = 0 }, nn.KindSeq, "seq_weeks"},
-		{"filters", func(c *nn.Config) { c.ConvFilters = 0 }, nn.KindSeq, "conv_filters"},
+		{"default ziln", func(*nn.Config) {}, modelkind.ZILN, ""},
+		{"default seq", func(*nn.Config) {}, modelkind.Seq, ""},
+		{"bad kind", func(c *nn.Config) { c.Kind = "rnn" }, modelkind.ZILN, "kind"},
+		{"no hidden", func(c *nn.Config) { c.Hidden = nil }, modelkind.ZILN, "hidden"},
+		{"zero width", func(c *nn.Config) { c.Hidden = []int{8, 0} }, modelkind.ZILN, "hidden[1]"},
+		{"lr", func(c *nn.Config) { c.LR = 0 }, modelkind.ZILN, "lr"},
+		{"lr nan", func(c *nn.Config) { c.LR = math.NaN() }, modelkind.ZILN, "lr"},
+		{"decay", func(c *nn.Config) { c.WeightDecay = -1 }, modelkind.ZILN, "weight_decay"},
+		{"batch", func(c *nn.Config) { c.BatchSize = 0 }, modelkind.ZILN, "batch_size"},
+		{"epochs", func(c *nn.Config) { c.MaxEpochs = 0 }, modelkind.ZILN, "max_epochs"},
+		{"val", func(c *nn.Config) { c.ValFraction = 0.9 }, modelkind.ZILN, "val_fraction"},
+		{"ensemble", func(c *nn.Config) { c.Ensemble = 0 }, modelkind.ZILN, "ensemble"},
+		{"log col", func(c *nn.Config) { c.LogColumns = []int{7} }, modelkind.ZILN, "log_columns"},
+		{"log dup", func(c *nn.Config) { c.LogColumns = []int{1, 1} }, modelkind.ZILN, "repeats"},
+		{"sigma floor", func(c *nn.Config) { c.SigmaFloor = 0 }, modelkind.ZILN, "sigma_floor"},
+		{"kernel", func(c *nn.Config) { c.KernelSize = 60 }, modelkind.Seq, "kernel_size"},
+		{"stride", func(c *nn.Config) { c.ConvStride = 14 }, modelkind.Seq, "conv_stride"},
+		{"weeks", func(c *nn.Config) { c.SeqWeeks = 0 }, modelkind.Seq, "seq_weeks"},
+		{"filters", func(c *nn.Config) { c.ConvFilters = 0 }, modelkind.Seq, "conv_filters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := nn.DefaultConfig(tc.kind)
@@ -113,7 +101,7 @@ func TestConfigValidate(t *testing.T) {
 // TestTrainDeterministic trains twice with the same seed (bit-identical
 // model bytes) and once with another seed (different weights).
 func TestTrainDeterministic(t *testing.T) {
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		t.Run(string(kind), func(t *testing.T) {
 			cfg := quickConfig(kind)
 			data := synthData(kind, 700, cfg.SeqWeeks, 3)
@@ -143,7 +131,7 @@ func TestCheckpointResume(t *testing.T) {
 	if os.Getenv("NN_RESUME_HELPER") != "" {
 		t.Skip("helper process")
 	}
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		t.Run(string(kind), func(t *testing.T) {
 			cfg := quickConfig(kind)
 			cfg.MaxEpochs = 5
@@ -207,7 +195,7 @@ func TestCheckpointResume(t *testing.T) {
 
 // TestResumeHelper is the fresh-process half of TestCheckpointResume.
 func TestResumeHelper(t *testing.T) {
-	kind := nn.Kind(os.Getenv("NN_RESUME_HELPER"))
+	kind := modelkind.Kind(os.Getenv("NN_RESUME_HELPER"))
 	if kind == "" {
 		t.Skip("only run as a helper process of TestCheckpointResume")
 	}
@@ -233,8 +221,8 @@ func TestResumeHelper(t *testing.T) {
 }
 
 func TestTrainErrors(t *testing.T) {
-	cfg := quickConfig(nn.KindZILN)
-	good := synthData(nn.KindZILN, 100, 0, 1)
+	cfg := quickConfig(modelkind.ZILN)
+	good := synthData(modelkind.ZILN, 100, 0, 1)
 	clone := func() nn.Data {
 		d := nn.Data{Label: append([]float64(nil), good.Label...)}
 		for _, r := range good.Tabular {
@@ -274,7 +262,7 @@ func TestTrainErrors(t *testing.T) {
 			clear(d.Label)
 			return d
 		}, nn.TrainOptions{}, nn.ErrNoPositiveLabels, ""},
-		{"seq missing", context.Background(), quickConfig(nn.KindSeq), clone, nn.TrainOptions{}, nil, "sequence per row"},
+		{"seq missing", context.Background(), quickConfig(modelkind.Seq), clone, nn.TrainOptions{}, nil, "sequence per row"},
 		{"bad config", context.Background(), nn.Config{}, clone, nn.TrainOptions{}, nil, "config"},
 		{"cancelled", cancelled, cfg, clone, nn.TrainOptions{}, context.Canceled, ""},
 		{"foreign checkpoint", context.Background(), cfg, clone, nn.TrainOptions{Resume: cp}, nn.ErrCheckpointMismatch, ""},
@@ -299,7 +287,7 @@ func TestTrainErrors(t *testing.T) {
 // identity expected = p·exp(mu + sigma²/2) (below the cap), the cap, the
 // average over members, the float32 reference and JSON round trips.
 func TestPredictions(t *testing.T) {
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		t.Run(string(kind), func(t *testing.T) {
 			cfg := quickConfig(kind)
 			cfg.Ensemble = 3
@@ -429,9 +417,9 @@ func TestRateFeatures(t *testing.T) {
 		rates bool
 		width int
 	}{{true, nn.NumTabular + len(nn.RateColumns)}, {false, nn.NumTabular}} {
-		cfg := quickConfig(nn.KindZILN)
+		cfg := quickConfig(modelkind.ZILN)
 		cfg.Ensemble, cfg.MaxEpochs, cfg.RateFeatures = 1, 2, tc.rates
-		data := synthData(nn.KindZILN, 300, 0, 4)
+		data := synthData(modelkind.ZILN, 300, 0, 4)
 		m, err := nn.Train(context.Background(), cfg, data, nn.TrainOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -458,9 +446,9 @@ func TestRateFeatures(t *testing.T) {
 }
 
 func TestPredictInputErrors(t *testing.T) {
-	cfg := quickConfig(nn.KindSeq)
+	cfg := quickConfig(modelkind.Seq)
 	cfg.Ensemble = 1
-	data := synthData(nn.KindSeq, 200, cfg.SeqWeeks, 2)
+	data := synthData(modelkind.Seq, 200, cfg.SeqWeeks, 2)
 	m, err := nn.Train(context.Background(), cfg, data, nn.TrainOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +485,7 @@ func TestLearnsSynthetic(t *testing.T) {
 	ds := nntest.Synthetic(3000, 0, 11)
 	tr, te := features.SplitIndices(len(ds.IDs), 0.2, 1)
 	train, test := ds.Subset(tr), ds.Subset(te)
-	cfg := nn.DefaultConfig(nn.KindZILN)
+	cfg := nn.DefaultConfig(modelkind.ZILN)
 	cfg.Ensemble = 1
 	cfg.MaxEpochs = 40
 	cfg.LR = 1e-3

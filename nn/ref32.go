@@ -2,6 +2,8 @@ package nn
 
 import (
 	"math"
+
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // PredictFloat32 is the float32 reference forward pass. It evaluates, in
@@ -14,10 +16,10 @@ import (
 //	  rates (Prep.Rates (a_r, b_r), if any):
 //	    t = Concat(t, Log(Relu(Gather(features, a)/Max(Gather(features, b), 1)) + 1))
 //	  z = Min(Max((t − TabMean)·(1/TabStd), TabLo), TabHi)     (clamped to the training range)
-//	sequence (sequence [N,2,W], KindSeq only):
+//	sequence (sequence [N,2,W], modelkind.Seq only):
 //	  q = Min(Max((Log(Relu(sequence) + 1) − SeqMean[c])·(1/SeqStd[c]), SeqLo[c]), SeqHi[c])
 //	  s = Flatten(Transpose(Relu(Conv(q, W, B, strides=S)), [0,2,1]))   [N, L·F]
-//	  x = Concat(z, s)                                                   (KindZILN: x = z)
+//	  x = Concat(z, s)                                                   (modelkind.ZILN: x = z)
 //	member k:
 //	  h = Relu(Gemm(h, W_i, B_i)) for every hidden layer, starting at h = x
 //	  logit, mu, raw = Gemm(h, Head[:,0]), Gemm(h, Head[:,1]), Gemm(h, Head[:,2])
@@ -30,7 +32,7 @@ import (
 //	  mu = logE − logP − sigma·sigma·0.5;  expected = Min(Exp(logE), ValueCap)
 //
 // Inputs are raw feature values as float32 (tab rows of NumTabular values,
-// seq rows of 2·W values, channel-major); seq is ignored for KindZILN.
+// seq rows of 2·W values, channel-major); seq is ignored for modelkind.ZILN.
 func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32, error) {
 	if err := m.checkInputs(len(tab), func(i int) []float64 { return widen(tab[i]) },
 		len(seq), func(i int) []float64 { return widen(seq[i]) }); err != nil {
@@ -49,7 +51,7 @@ func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32
 	x := make([]float32, width)
 	bufA, bufB := make([]float32, width), make([]float32, width)
 	var q []float32
-	if m.Config.Kind == KindSeq {
+	if m.Config.Kind == modelkind.Seq {
 		q = make([]float32, NumSeqChannels*m.Config.SeqWeeks)
 	}
 	out := make([]Prediction32, len(tab))
@@ -114,8 +116,8 @@ type Constants32 struct {
 	Keep, LogMask        []float32 // [NumTabular] 0/1
 	TabMean, TabInvStd   []float32 // [InputWidth]
 	TabLo, TabHi         []float32 // [InputWidth]
-	SeqMean, SeqInvStd   []float32 // [NumSeqChannels], KindSeq only
-	SeqLo, SeqHi         []float32 // [NumSeqChannels], KindSeq only
+	SeqMean, SeqInvStd   []float32 // [NumSeqChannels], modelkind.Seq only
+	SeqLo, SeqHi         []float32 // [NumSeqChannels], modelkind.Seq only
 	SigmaFloor, ValueCap float32
 }
 
@@ -137,7 +139,7 @@ func (m *Model) Constants32() Constants32 {
 	for j, s := range m.Prep.TabStd {
 		c.TabInvStd[j] = float32(1 / s)
 	}
-	if m.Config.Kind == KindSeq {
+	if m.Config.Kind == modelkind.Seq {
 		c.SeqMean = narrow(m.Prep.SeqMean)
 		c.SeqLo, c.SeqHi = narrow(m.Prep.SeqLo), narrow(m.Prep.SeqHi)
 		c.SeqInvStd = make([]float32, NumSeqChannels)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 	"github.com/clvflow/clvflow/onnxexport"
@@ -17,7 +18,7 @@ import (
 // 3-member ensemble), trained briefly on synthetic customers.
 func benchModel(b *testing.B) (*nn.Model, [][]float64) {
 	b.Helper()
-	cfg := nn.DefaultConfig(nn.KindZILN)
+	cfg := nn.DefaultConfig(modelkind.ZILN)
 	cfg.MaxEpochs = 2
 	ds := nntest.Synthetic(2048, cfg.SeqWeeks, 5)
 	m, err := nn.Train(context.Background(), cfg, nn.Data{Tabular: ds.Tabular, Label: ds.Label}, nn.TrainOptions{})

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -65,7 +66,7 @@ func SchemaFor(m *nn.Model) modelfile.FeatureSchema {
 		SequenceChannels: slices.Clone(modelfile.SequenceChannels),
 		Outputs:          slices.Clone(modelfile.OutputNames),
 	}
-	if m.Kind() == nn.KindSeq {
+	if m.Kind() == modelkind.Seq {
 		s.SequenceInput = modelfile.InputSequence
 		s.SequenceWeeks = m.SeqWeeks()
 	}
@@ -273,7 +274,7 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 
 	inputs := []*pb.ValueInfoProto{modelfile.FloatTensor(modelfile.InputFeatures, modelfile.BatchDim, nn.NumTabular)}
 	var q string
-	if m.Kind() == nn.KindSeq {
+	if m.Kind() == modelkind.Seq {
 		w := m.SeqWeeks()
 		inputs = append(inputs, modelfile.FloatTensor(modelfile.InputSequence, modelfile.BatchDim, nn.NumSeqChannels, w))
 		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/clvflow/clvflow/nn/nntest"
 	"github.com/clvflow/clvflow/onnxexport"
@@ -87,12 +88,12 @@ var (
 
 // trained returns a small model trained on synthetic customers, and probe
 // rows (held-out customers plus extreme hand-made rows).
-func trained(t *testing.T, kind nn.Kind, ensemble int) *fixture {
+func trained(t *testing.T, kind modelkind.Kind, ensemble int) *fixture {
 	t.Helper()
 	return trainedWith(t, kind, ensemble, true)
 }
 
-func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture {
+func trainedWith(t *testing.T, kind modelkind.Kind, ensemble int, rates bool) *fixture {
 	t.Helper()
 	key := fmt.Sprintf("%s/%d/%v", kind, ensemble, rates)
 	fixMu.Lock()
@@ -106,7 +107,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 	cfg.LR = 3e-3
 	cfg.Ensemble = ensemble
 	cfg.RateFeatures = rates
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		cfg.SeqWeeks = 30
 		cfg.ConvFilters = 4
 		cfg.KernelSize = 6
@@ -116,7 +117,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 	tr, te := features.SplitIndices(len(ds.IDs), 0.2, 2)
 	train, test := ds.Subset(tr), ds.Subset(te)
 	d := nn.Data{Tabular: train.Tabular, Label: train.Label}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		d.Seq = train.Seq
 	}
 	m, err := nn.Train(context.Background(), cfg, d, nn.TrainOptions{})
@@ -124,7 +125,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 		t.Fatal(err)
 	}
 	f := &fixture{model: m, tab: test.Tabular}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		f.seq = test.Seq
 	}
 	// extreme rows, far outside the training range: nothing at all, a huge
@@ -133,7 +134,7 @@ func trainedWith(t *testing.T, kind nn.Kind, ensemble int, rates bool) *fixture 
 	f.tab = append(f.tab, []float64{0, 0, 0, 0, 0, 0, 0}, []float64{250, 38, 39, 1, 2.5e5, 1e3, 5e4},
 		[]float64{1e4, 1000, 1000, 0, 1.0001e8, 1e4, 1e4}, []float64{5, 10, 1500, 1490, 600, 100, 100},
 		[]float64{1, 1.0 / 7, 2.0 / 7, 1.0 / 7, 0.02, 0.01, 0.01})
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		big, absurd, tiny := make([]float64, 2*w), make([]float64, 2*w), make([]float64, 2*w)
 		for i := 0; i < w; i++ {
 			big[i], big[w+i] = 5000, 6
@@ -152,7 +153,7 @@ func meta() onnxexport.Metadata {
 }
 
 func TestExportDeterministic(t *testing.T) {
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		f := trained(t, kind, 2)
 		a, err := onnxexport.Export(f.model, meta())
 		if err != nil {
@@ -191,14 +192,14 @@ func dims(vi *pb.ValueInfoProto) []string {
 
 func TestExportStructure(t *testing.T) {
 	for _, tc := range []struct {
-		kind     nn.Kind
+		kind     modelkind.Kind
 		ensemble int
 		inputs   []string
 		schema   string
 	}{
-		{nn.KindZILN, 1, []string{"features[batch 7]"},
+		{modelkind.ZILN, 1, []string{"features[batch 7]"},
 			`{"tabular_input":"features","tabular_columns":["x","t_x","T","recency","cal_spend","mbar","first_value"],"sequence_input":"","sequence_channels":["spend","purchase_days"],"sequence_weeks":0,"outputs":["expected_value","purchase_probability","mu","sigma"]}`},
-		{nn.KindSeq, 2, []string{"features[batch 7]", "sequence[batch 2 30]"},
+		{modelkind.Seq, 2, []string{"features[batch 7]", "sequence[batch 2 30]"},
 			`{"tabular_input":"features","tabular_columns":["x","t_x","T","recency","cal_spend","mbar","first_value"],"sequence_input":"sequence","sequence_channels":["spend","purchase_days"],"sequence_weeks":30,"outputs":["expected_value","purchase_probability","mu","sigma"]}`},
 	} {
 		t.Run(fmt.Sprintf("%s-%d", tc.kind, tc.ensemble), func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestExportStructure(t *testing.T) {
 }
 
 func TestExportErrors(t *testing.T) {
-	f := trained(t, nn.KindZILN, 1)
+	f := trained(t, modelkind.ZILN, 1)
 	broken := *f.model
 	broken.Members = append([]nn.Network(nil), f.model.Members...)
 	broken.Members[0].Head.B = nil
@@ -297,10 +298,10 @@ func TestExportErrors(t *testing.T) {
 
 // runORT evaluates an exported model with ONNX Runtime on raw rows and
 // returns the four outputs in contract order.
-func runORT(t *testing.T, blob []byte, kind nn.Kind, tab, seq [][]float64) [4][]float32 {
+func runORT(t *testing.T, blob []byte, kind modelkind.Kind, tab, seq [][]float64) [4][]float32 {
 	t.Helper()
 	inNames := []string{modelfile.InputFeatures}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		inNames = append(inNames, modelfile.InputSequence)
 	}
 	opts, err := ort.NewSessionOptions()
@@ -329,7 +330,7 @@ func runORT(t *testing.T, blob []byte, kind nn.Kind, tab, seq [][]float64) [4][]
 	}
 	defer ft.Destroy()
 	inputs := []ort.Value{ft}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		w := int64(len(seq[0]) / 2)
 		sf := make([]float32, 0, len(seq)*len(seq[0]))
 		for _, r := range seq {
@@ -389,7 +390,7 @@ func parity(got [4][]float32, ref []nn.Prediction32) ([4]float64, bool) {
 
 func TestParityWithORT(t *testing.T) {
 	needORT(t)
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		for _, variant := range []struct {
 			ens   int
 			rates bool
@@ -443,7 +444,7 @@ func TestParityWithORT(t *testing.T) {
 
 func TestORTReadsMetadata(t *testing.T) {
 	needORT(t)
-	f := trained(t, nn.KindSeq, 1)
+	f := trained(t, modelkind.Seq, 1)
 	blob, err := onnxexport.Export(f.model, meta())
 	if err != nil {
 		t.Fatal(err)
@@ -476,7 +477,7 @@ func TestParityCatchesBrokenExport(t *testing.T) {
 			return false
 		}
 	}
-	for _, kind := range []nn.Kind{nn.KindZILN, nn.KindSeq} {
+	for _, kind := range []modelkind.Kind{modelkind.ZILN, modelkind.Seq} {
 		f := trained(t, kind, 1)
 		ref, err := f.model.PredictFloat32(nn.Float32Rows(f.tab), nn.Float32Rows(f.seq))
 		if err != nil {
@@ -502,7 +503,7 @@ func TestParityCatchesBrokenExport(t *testing.T) {
 			{"log1p dropped", nil, editOp("Log", "Identity")},
 			{"rate division replaced", nil, editOp("Div", "Mul")},
 		}
-		if kind == nn.KindSeq {
+		if kind == modelkind.Seq {
 			cases = append(cases, struct {
 				name  string
 				model func() *nn.Model

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 )
@@ -163,7 +164,7 @@ func TestLoadIntegrity(t *testing.T) {
 }
 
 func TestReadMetadata(t *testing.T) {
-	okSeq := build(t, onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 12, Version: "s1", ValueCap: 1234.5})
+	okSeq := build(t, onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 12, Version: "s1", ValueCap: 1234.5})
 	seqSchema := `{"tabular_input":"features","tabular_columns":["x","t_x","T","recency","cal_spend","mbar","first_value"],"sequence_input":"sequence","sequence_channels":["spend","purchase_days"],"sequence_weeks":12,"outputs":["expected_value","purchase_probability","mu","sigma"]}`
 	tests := []struct {
 		name    string
@@ -179,8 +180,8 @@ func TestReadMetadata(t *testing.T) {
 		{name: "schema not JSON", bytes: build(t, onnxrttest.Spec{Props: map[string]string{onnxrt.MetaFeatureSchema: "{"}}).Bytes, wantKey: onnxrt.MetaFeatureSchema},
 		{name: "columns reordered", bytes: build(t, onnxrttest.Spec{Props: map[string]string{onnxrt.MetaFeatureSchema: strings.Replace(seqSchema, `"x","t_x"`, `"t_x","x"`, 1)}}).Bytes, wantKey: onnxrt.MetaFeatureSchema + ".tabular_columns"},
 		{name: "seq schema on ziln kind", bytes: build(t, onnxrttest.Spec{Props: map[string]string{onnxrt.MetaFeatureSchema: seqSchema}}).Bytes, wantKey: onnxrt.MetaFeatureSchema + ".sequence_input"},
-		{name: "seq schema on a graph without sequence input", bytes: build(t, onnxrttest.Spec{Props: map[string]string{onnxrt.MetaModelKind: onnxrt.KindSeq, onnxrt.MetaFeatureSchema: seqSchema}}).Bytes, wantKey: "graph.input"},
-		{name: "weeks disagree with graph", bytes: build(t, onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 8, Props: map[string]string{onnxrt.MetaFeatureSchema: seqSchema}}).Bytes, wantKey: "graph.input.sequence"},
+		{name: "seq schema on a graph without sequence input", bytes: build(t, onnxrttest.Spec{Props: map[string]string{onnxrt.MetaModelKind: string(modelkind.Seq), onnxrt.MetaFeatureSchema: seqSchema}}).Bytes, wantKey: "graph.input"},
+		{name: "weeks disagree with graph", bytes: build(t, onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 8, Props: map[string]string{onnxrt.MetaFeatureSchema: seqSchema}}).Bytes, wantKey: "graph.input.sequence"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,7 +202,7 @@ func TestReadMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if md.Kind != onnxrt.KindSeq || md.Version != "s1" || md.ValueCap != 1234.5 || md.Schema.SequenceWeeks != 12 || md.Schema.SequenceLen() != 24 {
+	if md.Kind != modelkind.Seq || md.Version != "s1" || md.ValueCap != 1234.5 || md.Schema.SequenceWeeks != 12 || md.Schema.SequenceLen() != 24 {
 		t.Fatalf("metadata = %+v", md)
 	}
 	if _, err := onnxrt.ReadMetadata([]byte("definitely not protobuf \xff\xff")); err == nil {
@@ -241,8 +242,8 @@ func TestEdgeRows(t *testing.T) {
 		weeks int
 	}{
 		{name: "ziln", spec: onnxrttest.Spec{}},
-		{name: "seq 52", spec: onnxrttest.Spec{Kind: onnxrt.KindSeq}, weeks: 52},
-		{name: "seq 1", spec: onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 1}, weeks: 1},
+		{name: "seq 52", spec: onnxrttest.Spec{Kind: modelkind.Seq}, weeks: 52},
+		{name: "seq 1", spec: onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 1}, weeks: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, s := onnxrt.EdgeRows(tt.spec.Schema())
@@ -286,8 +287,8 @@ func TestPredictMatchesReference(t *testing.T) {
 	}{
 		{name: "ziln batch 1", spec: onnxrttest.Spec{Seed: 1}, rows: 1},
 		{name: "ziln batch 1024", spec: onnxrttest.Spec{Seed: 2}, rows: 1024},
-		{name: "seq batch 3", spec: onnxrttest.Spec{Kind: onnxrt.KindSeq, Seed: 3, Weeks: 8}, rows: 3},
-		{name: "seq batch 500", spec: onnxrttest.Spec{Kind: onnxrt.KindSeq, Seed: 4}, rows: 500},
+		{name: "seq batch 3", spec: onnxrttest.Spec{Kind: modelkind.Seq, Seed: 3, Weeks: 8}, rows: 3},
+		{name: "seq batch 500", spec: onnxrttest.Spec{Kind: modelkind.Seq, Seed: 4}, rows: 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,7 +333,7 @@ func TestPredictMatchesReference(t *testing.T) {
 
 func TestPredictInputErrors(t *testing.T) {
 	_, ziln := load(t, onnxrttest.Spec{})
-	_, seq := load(t, onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 4})
+	_, seq := load(t, onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 4})
 	row := []float32{1, 2, 3, 1, 50, 20, 30}
 	seqRow := make([]float32, 8)
 	tests := []struct {
@@ -554,7 +555,7 @@ func TestConcurrentPredictAndClose(t *testing.T) {
 }
 
 func TestWarm(t *testing.T) {
-	_, m := load(t, onnxrttest.Spec{Kind: onnxrt.KindSeq, Seed: 5})
+	_, m := load(t, onnxrttest.Spec{Kind: modelkind.Seq, Seed: 5})
 	if err := m.Warm(); err != nil {
 		t.Fatal(err)
 	}
@@ -571,8 +572,8 @@ func TestParityOnCDNOWSample(t *testing.T) {
 	const weeks = 52
 	custs := readCDNOWSample(t, filepath.Join(dir, "cdnow_sample.txt"), weeks)
 	checkAgainstHardie(t, filepath.Join(dir, "cdnow_customers_summary_with_transactions.csv"), custs)
-	for _, spec := range []onnxrttest.Spec{{Kind: onnxrt.KindZILN, Seed: 31, ValueCap: 3000}, {Kind: onnxrt.KindSeq, Seed: 32, Weeks: weeks, ValueCap: 3000}} {
-		t.Run(spec.Kind, func(t *testing.T) {
+	for _, spec := range []onnxrttest.Spec{{Kind: modelkind.ZILN, Seed: 31, ValueCap: 3000}, {Kind: modelkind.Seq, Seed: 32, Weeks: weeks, ValueCap: 3000}} {
+		t.Run(string(spec.Kind), func(t *testing.T) {
 			tm, m := load(t, spec)
 			var f, s [][]float32
 			for _, c := range custs {

@@ -12,14 +12,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // The model file contract (package modelfile), re-exported for the callers
 // of this package.
 const (
-	KindZILN = modelfile.KindZILN
-	KindSeq  = modelfile.KindSeq
-
 	InputFeatures        = modelfile.InputFeatures
 	InputSequence        = modelfile.InputSequence
 	OutputExpectedValue  = modelfile.OutputExpectedValue
@@ -50,7 +48,8 @@ type FeatureSchema = modelfile.FeatureSchema
 // Metadata is the clvflow description of a model file, read from its
 // metadata_props.
 type Metadata struct {
-	Kind    string
+	// Kind is a neural model kind (modelkind.ZILN or modelkind.Seq).
+	Kind    modelkind.Kind
 	Name    string
 	Version string
 	Seed    string
@@ -104,7 +103,7 @@ func ReadMetadata(onnxBytes []byte) (Metadata, error) {
 
 func metadataFromProps(props map[string]string) (Metadata, error) {
 	md := Metadata{
-		Kind:               props[MetaModelKind],
+		Kind:               modelkind.Kind(props[MetaModelKind]),
 		Name:               props[MetaModelName],
 		Version:            props[MetaVersion],
 		Seed:               props[MetaSeed],
@@ -115,8 +114,8 @@ func metadataFromProps(props map[string]string) (Metadata, error) {
 	if md.RawDatasetSHA256 == "" {
 		md.RawDatasetSHA256 = props[modelfile.MetaLegacyDatasetSHA256]
 	}
-	if md.Kind != KindZILN && md.Kind != KindSeq {
-		return Metadata{}, &SchemaError{Key: MetaModelKind, Reason: fmt.Sprintf("got %q, want %q or %q", md.Kind, KindZILN, KindSeq)}
+	if !md.Kind.IsNetwork() {
+		return Metadata{}, &SchemaError{Key: MetaModelKind, Reason: fmt.Sprintf("got %q, want %q or %q", md.Kind, modelkind.ZILN, modelkind.Seq)}
 	}
 	capStr, ok := props[MetaValueCap]
 	if !ok {
@@ -142,7 +141,7 @@ func metadataFromProps(props map[string]string) (Metadata, error) {
 	return md, nil
 }
 
-func checkSchema(kind string, s FeatureSchema) error {
+func checkSchema(kind modelkind.Kind, s FeatureSchema) error {
 	key := MetaFeatureSchema
 	if s.TabularInput != InputFeatures {
 		return &SchemaError{Key: key + ".tabular_input", Reason: fmt.Sprintf("got %q, want %q", s.TabularInput, InputFeatures)}
@@ -156,7 +155,7 @@ func checkSchema(kind string, s FeatureSchema) error {
 		}
 	}
 	switch kind {
-	case KindSeq:
+	case modelkind.Seq:
 		if s.SequenceInput != InputSequence {
 			return &SchemaError{Key: key + ".sequence_input", Reason: fmt.Sprintf("got %q, want %q for kind %s", s.SequenceInput, InputSequence, kind)}
 		}

@@ -384,7 +384,7 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 	md := cur.model.Metadata()
 	resp := modelResponse{
 		Version: cur.ref.Version, SHA256: cur.ref.SHA256, Alias: s.cfg.ModelAlias,
-		Kind: md.Kind, Name: md.Name, FileVersion: md.Version, Seed: md.Seed,
+		Kind: string(md.Kind), Name: md.Name, FileVersion: md.Version, Seed: md.Seed,
 		RawDatasetSHA256: md.RawDatasetSHA256, CleanDatasetSHA256: md.CleanDatasetSHA256,
 		ValueCap: md.ValueCap, FeatureSchema: md.Schema, LoadedAt: cur.loadedAt,
 	}

@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 func modelLabels(s *served) prometheus.Labels {
 	md := s.model.Metadata()
-	return prometheus.Labels{"version": s.ref.Version, "sha256": s.ref.SHA256, "kind": md.Kind, "name": md.Name}
+	return prometheus.Labels{"version": s.ref.Version, "sha256": s.ref.SHA256, "kind": string(md.Kind), "name": md.Name}
 }
 
 // setModel moves the info gauge from old to next (either may be nil).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 )
@@ -44,7 +45,7 @@ func newLoadedServer(t *testing.T, cfg Config, spec onnxrttest.Spec, opts ...Opt
 func TestPredictValidation(t *testing.T) {
 	const weeks = 4
 	ziln, _ := newLoadedServer(t, Config{MaxBatch: 5}, onnxrttest.Spec{Seed: 1})
-	seq, _ := newLoadedServer(t, Config{}, onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: weeks, Seed: 2})
+	seq, _ := newLoadedServer(t, Config{}, onnxrttest.Spec{Kind: modelkind.Seq, Weeks: weeks, Seed: 2})
 	feats := `{"x":1,"t_x":2,"T":3,"recency":1,"cal_spend":50,"mbar":20,"first_value":30}`
 	cust := func(features string) string { return `{"customers":[{"id":"a","features":` + features + `}]}` }
 	seqCust := func(sequence string) string {
@@ -108,7 +109,7 @@ func TestPredictMatchesReference(t *testing.T) {
 	}{
 		{name: "ziln one row", spec: onnxrttest.Spec{Seed: 3}, rows: 1},
 		{name: "ziln 300 rows", spec: onnxrttest.Spec{Seed: 4}, rows: 300},
-		{name: "seq 20 rows", spec: onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 52, Seed: 5}, rows: 20},
+		{name: "seq 20 rows", spec: onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 52, Seed: 5}, rows: 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestPredictMatchesReference(t *testing.T) {
 			ts := httptest.NewServer(s.Handler())
 			defer ts.Close()
 			weeks := 0
-			if tt.spec.Kind == onnxrt.KindSeq {
+			if tt.spec.Kind == modelkind.Seq {
 				weeks = 52
 			}
 			f, sq := onnxrttest.Rows(tt.rows, tt.spec.Seed, weeks)
@@ -201,7 +202,7 @@ func TestBodyLimit(t *testing.T) {
 func TestReadinessAndModel(t *testing.T) {
 	onnxrttest.RequireORT(t)
 	d := newModelDir(t)
-	m := d.add("v1", onnxrttest.Spec{Kind: onnxrt.KindSeq, Weeks: 13, Seed: 8, Name: "seq-test"})
+	m := d.add("v1", onnxrttest.Spec{Kind: modelkind.Seq, Weeks: 13, Seed: 8, Name: "seq-test"})
 	reg := prometheus.NewRegistry()
 	s := New(Config{ModelAlias: "champion"}, d, WithLogger(quietLogger(t)), WithRegistry(reg))
 	defer s.Close()
@@ -241,7 +242,7 @@ func TestReadinessAndModel(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &mr); err != nil || rec.Code != http.StatusOK {
 		t.Fatalf("GET /v1/model = %d %s (%v)", rec.Code, rec.Body, err)
 	}
-	if mr.Version != "v1" || mr.SHA256 != m.SHA256 || mr.Kind != onnxrt.KindSeq || mr.Name != "seq-test" || mr.Alias != "champion" ||
+	if mr.Version != "v1" || mr.SHA256 != m.SHA256 || mr.Kind != string(modelkind.Seq) || mr.Name != "seq-test" || mr.Alias != "champion" ||
 		mr.FeatureSchema.SequenceWeeks != 13 || mr.ValueCap != 5000 || mr.Runtime.IntraOpThreads != 1 || mr.Runtime.ONNXRuntimeVersion == "" {
 		t.Fatalf("GET /v1/model = %+v", mr)
 	}

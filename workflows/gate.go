@@ -24,7 +24,7 @@ func EvaluateGate(cfg registry.GateThresholds, ev activities.EvaluateResult) reg
 	} else {
 		checks = append(checks, registry.NewCheck("baseline_metrics_present", 0, registry.OpEQ, 1))
 	}
-	if champ, ok := ev.Metrics["champion"]; ok && ev.ChampionVersion != "" {
+	if champ, ok := ev.Metrics[activities.ChampionMetrics]; ok && ev.ChampionVersion != "" {
 		checks = append(checks, registry.NewCheck("gini_regression_vs_champion_"+ev.ChampionVersion, champ.NormalizedGini-ch.NormalizedGini, registry.OpLE, cfg.MaxChampionRegression))
 	}
 	return registry.NewGate(checks...)

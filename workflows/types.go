@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -151,25 +151,7 @@ func (in PipelineInput) Validate() error {
 	if in.SnapshotStepDays < 0 {
 		errs = append(errs, fmt.Sprintf("snapshot_step_days must be ≥ 0 (0 = %d), got %d", features.DefaultSnapshotStepDays, in.SnapshotStepDays))
 	}
-	if len(in.Models) == 0 {
-		errs = append(errs, "no models to train")
-	}
-	hasNet := false
-	for _, m := range in.Models {
-		switch m {
-		case "naive", "bgnbd":
-		case "ziln", "seq":
-			hasNet = true
-		default:
-			errs = append(errs, fmt.Sprintf("unknown model %q (naive, bgnbd, ziln, seq)", m))
-		}
-	}
-	if !hasNet {
-		errs = append(errs, "models must include ziln or seq: only neural models are exported and promoted")
-	}
-	if !slices.Contains(in.Models, "bgnbd") {
-		errs = append(errs, "models must include the bgnbd baseline the gate compares against")
-	}
+	errs = append(errs, modelkind.CheckPipeline(in.Models)...)
 	if in.ApprovalTimeout <= 0 && in.AutoApproveAs == "" {
 		errs = append(errs, "approval_timeout must be > 0")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/spf13/cobra"
 )
@@ -145,7 +146,7 @@ func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, err
 		o.CSV = f.csv
 	}
 	o.Format = format
-	if _, err := backtest.ParseKinds(o.Models); err != nil {
+	if _, err := modelkind.ParseList(o.Models); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -238,7 +239,7 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 			fmtMetric(m.Recall, 4), fmtMetric(m.F1, 4), fmtMetric(m.TotalPredicted, 0), fmtMetric(m.TotalActual, 0))
 	}
 	tw.Flush()
-	if mr, ok := r.Models[backtest.KindBGNBD]; ok {
+	if mr, ok := r.Models[string(modelkind.BGNBD)]; ok {
 		p := mr.Params
 		var parts []string
 		for _, k := range []string{"r", "alpha", "a", "b", "p", "q", "v", "loglik"} {

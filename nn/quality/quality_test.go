@@ -16,6 +16,8 @@ import (
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/internal/shareddata"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -78,9 +80,9 @@ func (s scores) beats(o scores) bool { return s.gini > o.gini && s.dmape < o.dma
 
 // fitPredict fits a model kind as `clvflow backtest` does and returns its
 // predicted holdout spend of the test customers.
-func fitPredict(t *testing.T, kind string, rs realSet, train, test []int, opts backtest.FitOptions) ([]float64, backtest.FitInfo) {
+func fitPredict(t *testing.T, kind modelkind.Kind, rs realSet, train, test []int, opts models.FitOptions) ([]float64, models.FitInfo) {
 	t.Helper()
-	m, info, err := backtest.Fit(context.Background(), kind, rs.set, train, opts)
+	m, info, err := models.Fit(context.Background(), kind, rs.set, train, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +112,11 @@ func TestCDNOWBeatsBaselines(t *testing.T) {
 	rs := loadReal(t, "cdnow", false, features.DefaultSnapshots)
 	train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, nn.DefaultSeed)
 	y := labels(rs.set, test)
-	opts := backtest.FitOptions{Seed: nn.DefaultSeed, Snapshots: rs.snaps}
-	bgPred, _ := fitPredict(t, backtest.KindBGNBD, rs, train, test, opts)
-	naivePred, _ := fitPredict(t, backtest.KindNaive, rs, train, test, opts)
+	opts := models.FitOptions{Seed: nn.DefaultSeed, Snapshots: rs.snaps}
+	bgPred, _ := fitPredict(t, modelkind.BGNBD, rs, train, test, opts)
+	naivePred, _ := fitPredict(t, modelkind.Naive, rs, train, test, opts)
 	bg, naive := score(t, bgPred, y), score(t, naivePred, y)
-	pred, info := fitPredict(t, backtest.KindZILN, rs, train, test, opts)
+	pred, info := fitPredict(t, modelkind.ZILN, rs, train, test, opts)
 	z := score(t, pred, y)
 	t.Logf("ziln gini %.4f decile MAPE %.4f (%d epochs, %.1fs) | bgnbd %.4f %.4f | naive %.4f %.4f",
 		z.gini, z.dmape, info.Epochs, info.Seconds, bg.gini, bg.dmape, naive.gini, naive.dmape)
@@ -169,9 +171,9 @@ func TestQualityReport(t *testing.T) {
 			}
 			train, test := rs.set.SplitTrainTest(backtest.DefaultTestFraction, seed)
 			y := labels(rs.set, test)
-			opts := backtest.FitOptions{Seed: seed, Snapshots: rs.snaps}
-			bgPred, _ := fitPredict(t, backtest.KindBGNBD, rs, train, test, opts)
-			naivePred, _ := fitPredict(t, backtest.KindNaive, rs, train, test, opts)
+			opts := models.FitOptions{Seed: seed, Snapshots: rs.snaps}
+			bgPred, _ := fitPredict(t, modelkind.BGNBD, rs, train, test, opts)
+			naivePred, _ := fitPredict(t, modelkind.Naive, rs, train, test, opts)
 			bg, naive := score(t, bgPred, y), score(t, naivePred, y)
 			top, total := 0, 0.0
 			for i, v := range y {
@@ -186,9 +188,12 @@ func TestQualityReport(t *testing.T) {
 				name, seed, len(rs.snaps), keepReversed, len(train), len(test), bg.gini, bg.dmape, naive.gini, naive.dmape,
 				rs.set.Customers[test[top]].ID, 100*y[top]/total, score(t, without(bgPred), without(y)).gini)
 			for _, k := range kinds {
-				kind, err := nn.ParseKind(k)
+				kind, err := modelkind.Parse(k)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if !kind.IsNetwork() {
+					t.Fatalf("CLVFLOW_NN_QUALITY_KINDS: %q is not a neural model kind (want %s or %s)", k, modelkind.ZILN, modelkind.Seq)
 				}
 				for _, o := range overrides {
 					cfg := nn.DefaultConfig(kind)
@@ -197,7 +202,7 @@ func TestQualityReport(t *testing.T) {
 					}
 					opts := opts
 					opts.NN = &cfg
-					pred, info := fitPredict(t, string(kind), rs, train, test, opts)
+					pred, info := fitPredict(t, kind, rs, train, test, opts)
 					s := score(t, pred, y)
 					win := s.beats(bg) && s.beats(naive)
 					fmt.Printf("  %-4s %s gini %.4f dmape %.4f win %-5v | gini without top buyer %.4f | %d rows, %d epochs in %.1fs\n", kind, o,

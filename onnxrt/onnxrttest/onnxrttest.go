@@ -21,13 +21,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clvflow/clvflow/modelfile"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/onnxrt"
 )
 
 // Spec describes a test model. Zero fields take the defaults noted.
 type Spec struct {
-	// Kind is onnxrt.KindZILN (default) or onnxrt.KindSeq.
-	Kind string
+	// Kind is modelkind.ZILN (default) or modelkind.Seq.
+	Kind modelkind.Kind
 	// Version is written to clvflow.version (default "test").
 	Version string
 	// Name is written to clvflow.model_name (default "test-<kind>").
@@ -59,18 +60,18 @@ type Model struct {
 
 func (s Spec) withDefaults() Spec {
 	if s.Kind == "" {
-		s.Kind = onnxrt.KindZILN
+		s.Kind = modelkind.ZILN
 	}
 	if s.Version == "" {
 		s.Version = "test"
 	}
 	if s.Name == "" {
-		s.Name = "test-" + s.Kind
+		s.Name = "test-" + string(s.Kind)
 	}
 	if s.Hidden <= 0 {
 		s.Hidden = 8
 	}
-	if s.Kind == onnxrt.KindSeq && s.Weeks <= 0 {
+	if s.Kind == modelkind.Seq && s.Weeks <= 0 {
 		s.Weeks = 52
 	}
 	if s.ValueCap <= 0 {
@@ -88,7 +89,7 @@ func (s Spec) Schema() onnxrt.FeatureSchema {
 		SequenceChannels: slices.Clone(onnxrt.SequenceChannels),
 		Outputs:          slices.Clone(onnxrt.OutputNames),
 	}
-	if s.Kind == onnxrt.KindSeq {
+	if s.Kind == modelkind.Seq {
 		fs.SequenceInput = onnxrt.InputSequence
 		fs.SequenceWeeks = s.Weeks
 	}
@@ -98,11 +99,11 @@ func (s Spec) Schema() onnxrt.FeatureSchema {
 // Build creates the model described by spec.
 func Build(spec Spec) (*Model, error) {
 	spec = spec.withDefaults()
-	if spec.Kind != onnxrt.KindZILN && spec.Kind != onnxrt.KindSeq {
+	if !spec.Kind.IsNetwork() {
 		return nil, fmt.Errorf("onnxrttest: unknown kind %q", spec.Kind)
 	}
 	m := &Model{Spec: spec, in: len(onnxrt.TabularColumns)}
-	if spec.Kind == onnxrt.KindSeq {
+	if spec.Kind == modelkind.Seq {
 		m.in += len(onnxrt.SequenceChannels)
 	}
 	h := spec.Hidden
@@ -144,7 +145,7 @@ func Build(spec Spec) (*Model, error) {
 	node("Add", []string{"f_relu", "one"}, []string{"f_p1"})
 	node("Log", []string{"f_p1"}, []string{"f_log"})
 	z := "f_log"
-	if spec.Kind == onnxrt.KindSeq {
+	if spec.Kind == modelkind.Seq {
 		g.Input = append(g.Input, modelfile.FloatTensor(onnxrt.InputSequence, modelfile.BatchDim, len(onnxrt.SequenceChannels), spec.Weeks))
 		g.Initializer = append(g.Initializer, &pb.TensorProto{Name: "axis2", Dims: []int64{1}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{2}})
 		node("ReduceSum", []string{onnxrt.InputSequence, "axis2"}, []string{"s_sum"}, intAttr("keepdims", 0))
@@ -172,7 +173,7 @@ func Build(spec Spec) (*Model, error) {
 		return nil, err
 	}
 	props := map[string]string{
-		onnxrt.MetaModelKind:             spec.Kind,
+		onnxrt.MetaModelKind:             string(spec.Kind),
 		onnxrt.MetaModelName:             spec.Name,
 		onnxrt.MetaVersion:               spec.Version,
 		onnxrt.MetaSeed:                  strconv.FormatUint(spec.Seed, 10),
@@ -238,7 +239,7 @@ func intAttr(name string, v int64) *pb.AttributeProto {
 // accumulation differs by a few ulp).
 func (m *Model) Reference(features, seq [][]float32) (onnxrt.Outputs, error) {
 	nf := len(onnxrt.TabularColumns)
-	hasSeq := m.Spec.Kind == onnxrt.KindSeq
+	hasSeq := m.Spec.Kind == modelkind.Seq
 	w := m.Spec.Weeks
 	if hasSeq && len(seq) != len(features) {
 		return onnxrt.Outputs{}, fmt.Errorf("onnxrttest: %d sequence rows for %d feature rows", len(seq), len(features))

@@ -1,4 +1,4 @@
-package backtest
+package models
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
@@ -67,34 +68,34 @@ type FitInfo struct {
 // customers set.Customers[i] for i in train and read only their labels;
 // naive needs no fit, and bgnbd (calibration features only, no labels) is
 // fitted on every customer of the set.
-func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
+func Fit(ctx context.Context, kind modelkind.Kind, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
 	start := time.Now()
 	var info FitInfo
-	k, err := ParseKind(kind)
+	k, err := modelkind.Parse(string(kind))
 	if err != nil {
-		return nil, info, err
+		return nil, info, fmt.Errorf("models: %w", err)
 	}
 	if err := checkTrain(set, train); err != nil {
-		return nil, info, fmt.Errorf("backtest: fit %s: %w", k, err)
+		return nil, info, fmt.Errorf("models: fit %s: %w", k, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, info, fmt.Errorf("backtest: fit %s: %w", k, err)
+		return nil, info, fmt.Errorf("models: fit %s: %w", k, err)
 	}
 	horizon := opts.HorizonDays
 	if horizon < 0 {
-		return nil, info, fmt.Errorf("backtest: fit %s: horizon %d days is negative", k, horizon)
+		return nil, info, fmt.Errorf("models: fit %s: horizon %d days is negative", k, horizon)
 	}
 	if horizon == 0 {
 		horizon = set.Split.HorizonDays
 	}
 	if horizon <= 0 {
-		return nil, info, fmt.Errorf("backtest: fit %s: no horizon: the feature set has horizon_days = 0 and FitOptions.HorizonDays is 0", k)
+		return nil, info, fmt.Errorf("models: fit %s: no horizon: the feature set has horizon_days = 0 and FitOptions.HorizonDays is 0", k)
 	}
 	var m Model
 	switch k {
-	case KindNaive:
+	case modelkind.Naive:
 		m = &naiveModel{HorizonDays: horizon}
-	case KindBGNBD:
+	case modelkind.BGNBD:
 		// BG/NBD and Gamma-Gamma use calibration data only (x, t_x, T, mbar;
 		// never a holdout label), so they are fitted on every customer of
 		// the set, as in the BTYD literature (and as Hardie's published
@@ -106,7 +107,7 @@ func Fit(ctx context.Context, kind string, set *features.Set, train []int, opts 
 		}
 		m, err = fitBGNBD(set, all, horizon)
 	default:
-		m, info, err = fitNet(ctx, nn.Kind(k), set, train, horizon, opts)
+		m, info, err = fitNet(ctx, k, set, train, horizon, opts)
 	}
 	if err != nil {
 		return nil, FitInfo{}, err
@@ -152,7 +153,7 @@ func fitBGNBD(set *features.Set, train []int, horizon int) (Model, error) {
 	}
 	bg, err := btyd.FitBGNBD(x, tx, T, btyd.FitOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("backtest: fit bgnbd on %d customers: %w", n, err)
+		return nil, fmt.Errorf("models: fit bgnbd on %d customers: %w", n, err)
 	}
 	m := &bgnbdModel{HorizonDays: horizon, BG: bg}
 	if repeaters == 0 {
@@ -162,14 +163,14 @@ func fitBGNBD(set *features.Set, train []int, horizon int) (Model, error) {
 	}
 	gg, err := btyd.FitGammaGamma(x, mbar)
 	if err != nil {
-		return nil, fmt.Errorf("backtest: fit gamma-gamma on %d repeat customers: %w", repeaters, err)
+		return nil, fmt.Errorf("models: fit gamma-gamma on %d repeat customers: %w", repeaters, err)
 	}
 	m.GG = gg
 	return m, nil
 }
 
 // netConfig returns the nn configuration of a fit.
-func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
+func netConfig(kind modelkind.Kind, set *features.Set, opts FitOptions) nn.Config {
 	cfg := nn.DefaultConfig(kind)
 	if opts.NN != nil {
 		cfg = *opts.NN
@@ -181,10 +182,10 @@ func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
 	if opts.MaxEpochs > 0 {
 		cfg.MaxEpochs = opts.MaxEpochs
 	}
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		cfg.SeqWeeks = set.Split.SeqWeeks
 		if cfg.ConvFilters == 0 {
-			d := nn.DefaultConfig(nn.KindSeq)
+			d := nn.DefaultConfig(modelkind.Seq)
 			cfg.ConvFilters, cfg.KernelSize, cfg.ConvStride = d.ConvFilters, d.KernelSize, d.ConvStride
 		}
 		// Short sequences: shrink the kernel (and stride) to fit.
@@ -196,17 +197,17 @@ func netConfig(kind nn.Kind, set *features.Set, opts FitOptions) nn.Config {
 	return cfg
 }
 
-func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, horizon int, opts FitOptions) (Model, FitInfo, error) {
+func fitNet(ctx context.Context, kind modelkind.Kind, set *features.Set, train []int, horizon int, opts FitOptions) (Model, FitInfo, error) {
 	var info FitInfo
 	if set.Split.HorizonDays <= 0 {
-		return nil, info, fmt.Errorf("backtest: fit %s: the feature set has no holdout labels (horizon_days = 0)", kind)
+		return nil, info, fmt.Errorf("models: fit %s: the feature set has no holdout labels (horizon_days = 0)", kind)
 	}
 	if horizon != set.Split.HorizonDays {
-		return nil, info, fmt.Errorf("backtest: fit %s: horizon %d days differs from the %d-day horizon of the set's labels; a neural model predicts the horizon it was trained on", kind, horizon, set.Split.HorizonDays)
+		return nil, info, fmt.Errorf("models: fit %s: horizon %d days differs from the %d-day horizon of the set's labels; a neural model predicts the horizon it was trained on", kind, horizon, set.Split.HorizonDays)
 	}
 	cfg := netConfig(kind, set, opts)
 	seqWeeks := 0
-	if kind == nn.KindSeq {
+	if kind == modelkind.Seq {
 		seqWeeks = cfg.SeqWeeks
 	}
 	tab, seq, err := netInputs(set, train, seqWeeks)
@@ -220,7 +221,7 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 	data := nn.Data{Tabular: tab, Seq: seq, Label: labels}
 	if len(opts.Snapshots) > 0 {
 		if data, err = withSnapshots(data, set, train, opts.Snapshots, seqWeeks); err != nil {
-			return nil, info, fmt.Errorf("backtest: fit %s: %w", kind, err)
+			return nil, info, fmt.Errorf("models: fit %s: %w", kind, err)
 		}
 	}
 	if r := opts.Resume; r != nil {
@@ -234,7 +235,7 @@ func fitNet(ctx context.Context, kind nn.Kind, set *features.Set, train []int, h
 		Progress: opts.Progress, Checkpoint: opts.Checkpoint, CheckpointEvery: opts.CheckpointEvery, Resume: opts.Resume,
 	})
 	if err != nil {
-		return nil, info, fmt.Errorf("backtest: fit %s on %d customers: %w", kind, len(train), err)
+		return nil, info, fmt.Errorf("models: fit %s on %d customers: %w", kind, len(train), err)
 	}
 	for _, s := range m.Summary {
 		info.Epochs += s.Epochs
@@ -250,18 +251,18 @@ func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.
 	for k := range train {
 		d.Group[k] = k
 	}
-	rows := snapshotRows(set, train)
+	rows := SnapshotRows(set, train)
 	for _, s := range snaps {
 		if s == nil {
 			return d, errors.New("nil training snapshot")
 		}
 		if s.Split.HorizonDays != set.Split.HorizonDays || s.Split.SeqWeeks != set.Split.SeqWeeks {
 			return d, fmt.Errorf("training snapshot at %s has horizon %d days and %d-week sequences, the set %d days and %d weeks",
-				s.Split.Cutoff.Format(DateLayout), s.Split.HorizonDays, s.Split.SeqWeeks, set.Split.HorizonDays, set.Split.SeqWeeks)
+				s.Split.Cutoff.Format(time.DateOnly), s.Split.HorizonDays, s.Split.SeqWeeks, set.Split.HorizonDays, set.Split.SeqWeeks)
 		}
 		if s.Split.HoldoutEnd().After(set.Split.Cutoff) {
 			return d, fmt.Errorf("training snapshot at %s: its holdout ends %s, after the cutoff %s (it would read holdout labels)",
-				s.Split.Cutoff.Format(DateLayout), s.Split.HoldoutEnd().Format(DateLayout), set.Split.Cutoff.Format(DateLayout))
+				s.Split.Cutoff.Format(time.DateOnly), s.Split.HoldoutEnd().Format(time.DateOnly), set.Split.Cutoff.Format(time.DateOnly))
 		}
 		idx, gs := rows(s)
 		tab, seq, err := netInputs(s, idx, seqWeeks)
@@ -280,10 +281,10 @@ func withSnapshots(d nn.Data, set *features.Set, train []int, snaps []*features.
 	return d, nil
 }
 
-// snapshotRows returns a function that finds, in a snapshot, the training
+// SnapshotRows returns a function that finds, in a snapshot, the training
 // customers of set (by id): their indices in the snapshot and their
 // positions in train.
-func snapshotRows(set *features.Set, train []int) func(*features.Set) (idx, pos []int) {
+func SnapshotRows(set *features.Set, train []int) func(*features.Set) (idx, pos []int) {
 	position := make(map[string]int, len(train))
 	for k, i := range train {
 		position[set.Customers[i].ID] = k
@@ -304,10 +305,10 @@ func snapshotRows(set *features.Set, train []int) func(*features.Set) (idx, pos 
 // actual holdout spend. Undefined metrics are NaN (null in JSON).
 func Evaluate(m Model, set *features.Set, idx []int) (metrics.Report, error) {
 	if m == nil {
-		return metrics.Report{}, errors.New("backtest: evaluate: nil model")
+		return metrics.Report{}, errors.New("models: evaluate: nil model")
 	}
 	if len(idx) == 0 {
-		return metrics.Report{}, fmt.Errorf("backtest: evaluate %s: no test customers", m.Kind())
+		return metrics.Report{}, fmt.Errorf("models: evaluate %s: no test customers", m.Kind())
 	}
 	value, prob, err := m.Predict(set, idx)
 	if err != nil {
@@ -319,7 +320,7 @@ func Evaluate(m Model, set *features.Set, idx []int) (metrics.Report, error) {
 	}
 	rep, err := metrics.Evaluate(value, prob, actual)
 	if err != nil {
-		return rep, fmt.Errorf("backtest: evaluate %s on %d customers: %w", m.Kind(), len(idx), err)
+		return rep, fmt.Errorf("models: evaluate %s on %d customers: %w", m.Kind(), len(idx), err)
 	}
 	return rep, nil
 }

@@ -1,4 +1,4 @@
-package backtest
+package models
 
 import (
 	"bytes"
@@ -13,17 +13,19 @@ import (
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models/modelstest"
 	"github.com/clvflow/clvflow/nn"
 )
 
 func TestModelRoundTrip(t *testing.T) {
-	set := synthSet(t, 400, 11, 16)
+	set := modelstest.Set(t, 400, 11, 16)
 	train, test := set.SplitTrainTest(0.25, 5)
-	for _, kind := range Kinds {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range modelkind.All() {
+		t.Run(string(kind), func(t *testing.T) {
 			opts := FitOptions{Seed: 3}
-			if kind == KindZILN || kind == KindSeq {
-				opts.NN = smallNN(nn.Kind(kind), 3)
+			if kind.IsNetwork() {
+				opts.NN = modelstest.SmallNN(kind, 3)
 			}
 			m, info, err := Fit(context.Background(), kind, set, train, opts)
 			if err != nil {
@@ -40,7 +42,7 @@ func TestModelRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			var env map[string]json.RawMessage
-			if err := json.Unmarshal(b, &env); err != nil || len(env) != 2 || string(env["kind"]) != `"`+kind+`"` {
+			if err := json.Unmarshal(b, &env); err != nil || len(env) != 2 || string(env["kind"]) != `"`+string(kind)+`"` {
 				t.Fatalf("envelope %s: want {\"kind\":%q,\"model\":...} (%v)", b[:min(len(b), 80)], kind, err)
 			}
 			m2, err := UnmarshalModel(b)
@@ -77,7 +79,7 @@ func TestModelRoundTrip(t *testing.T) {
 				t.Errorf("params do not encode: %v", err)
 			}
 			nm, ok := NetModel(m2)
-			if isNet := kind == KindZILN || kind == KindSeq; ok != isNet || (ok && string(nm.Kind()) != kind) {
+			if ok != kind.IsNetwork() || (ok && nm.Kind() != kind) {
 				t.Errorf("NetModel = %v, %v", nm, ok)
 			}
 		})
@@ -111,8 +113,8 @@ func TestUnmarshalModelErrors(t *testing.T) {
 		})
 	}
 	// A kind mismatch between envelope and network.
-	set := synthSet(t, 200, 12, 0)
-	m, _, err := Fit(context.Background(), KindZILN, set, allIndices(set.Len()), FitOptions{NN: smallNN(nn.KindZILN, 1)})
+	set := modelstest.Set(t, 200, 12, 0)
+	m, _, err := Fit(context.Background(), modelkind.ZILN, set, modelstest.AllIndices(set.Len()), FitOptions{NN: modelstest.SmallNN(modelkind.ZILN, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestNaivePredict(t *testing.T) {
 		{"2", -3, 50},                // T = 3/7 week → floored to 1 week
 		{"3", -14, 30}, {"3", 5, 99}, // holdout row is never read
 	})
-	m, _, err := Fit(context.Background(), KindNaive, set, []int{0, 1, 2}, FitOptions{})
+	m, _, err := Fit(context.Background(), modelkind.Naive, set, []int{0, 1, 2}, FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestNaivePredict(t *testing.T) {
 		}
 	}
 	// Horizon from the options wins over the set's and is stored.
-	m2, _, err := Fit(context.Background(), KindNaive, set, []int{0}, FitOptions{HorizonDays: 14})
+	m2, _, err := Fit(context.Background(), modelkind.Naive, set, []int{0}, FitOptions{HorizonDays: 14})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
 		rows = append(rows, tx{string(rune('A'+i%26)) + string(rune('a'+i/26)), -7 * (i + 1), float64(10 + i)})
 	}
 	set := handSet(t, cutoff, 28, rows)
-	m, info, err := Fit(context.Background(), KindBGNBD, set, allIndices(set.Len()), FitOptions{})
+	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, modelstest.AllIndices(set.Len()), FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +230,12 @@ func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
 }
 
 func TestFitErrors(t *testing.T) {
-	set := synthSet(t, 60, 13, 8)
+	set := modelstest.Set(t, 60, 13, 8)
 	noHorizon := *set
 	noHorizon.Split.HorizonDays = 0
 	tests := []struct {
 		name  string
-		kind  string
+		kind  modelkind.Kind
 		set   *features.Set
 		train []int
 		opts  FitOptions
@@ -246,8 +248,8 @@ func TestFitErrors(t *testing.T) {
 		{"duplicate index", "bgnbd", set, []int{4, 4}, FitOptions{}, "appears twice"},
 		{"negative horizon", "naive", set, []int{0}, FitOptions{HorizonDays: -1}, "horizon -1 days is negative"},
 		{"no horizon", "bgnbd", &noHorizon, []int{0}, FitOptions{}, "no horizon"},
-		{"nn without labels", "ziln", &noHorizon, allIndices(set.Len()), FitOptions{HorizonDays: 30}, "no holdout labels"},
-		{"nn horizon mismatch", "ziln", set, allIndices(set.Len()), FitOptions{HorizonDays: 30}, "differs from the 140-day horizon"},
+		{"nn without labels", "ziln", &noHorizon, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "no holdout labels"},
+		{"nn horizon mismatch", "ziln", set, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "differs from the 140-day horizon"},
 		{"nn too few rows", "seq", set, []int{0, 1, 2}, FitOptions{}, "need at least 10"},
 	}
 	for _, tc := range tests {
@@ -259,7 +261,7 @@ func TestFitErrors(t *testing.T) {
 		})
 	}
 	// A seq model refuses a set with another sequence length.
-	m, _, err := Fit(context.Background(), KindSeq, set, allIndices(set.Len()), FitOptions{NN: smallNN(nn.KindSeq, 1)})
+	m, _, err := Fit(context.Background(), modelkind.Seq, set, modelstest.AllIndices(set.Len()), FitOptions{NN: modelstest.SmallNN(modelkind.Seq, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,10 +275,10 @@ func TestFitErrors(t *testing.T) {
 // TestFitUsesOnlyTrainingLabels changes every test customer's label and
 // checks that the fitted network is bit-identical.
 func TestFitUsesOnlyTrainingLabels(t *testing.T) {
-	set := synthSet(t, 300, 14, 8)
+	set := modelstest.Set(t, 300, 14, 8)
 	train, test := set.SplitTrainTest(0.3, 1)
 	fit := func(s *features.Set) []byte {
-		m, _, err := Fit(context.Background(), KindSeq, s, train, FitOptions{Seed: 8, NN: smallNN(nn.KindSeq, 2)})
+		m, _, err := Fit(context.Background(), modelkind.Seq, s, train, FitOptions{Seed: 8, NN: modelstest.SmallNN(modelkind.Seq, 2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,10 +308,10 @@ func TestFitUsesOnlyTrainingLabels(t *testing.T) {
 // TestFitResume interrupts a fit through its checkpoint hook and resumes it
 // from the last checkpoint: the model equals the uninterrupted one.
 func TestFitResume(t *testing.T) {
-	set := synthSet(t, 300, 15, 0)
-	train := allIndices(set.Len())
-	cfg := smallNN(nn.KindZILN, 6)
-	full, info, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg})
+	set := modelstest.Set(t, 300, 15, 0)
+	train := modelstest.AllIndices(set.Len())
+	cfg := modelstest.SmallNN(modelkind.ZILN, 6)
+	full, info, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +321,7 @@ func TestFitResume(t *testing.T) {
 	stop := errors.New("simulated worker crash")
 	var last *nn.Checkpoint
 	var progress int
-	_, _, err = Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg, CheckpointEvery: 2,
+	_, _, err = Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg, CheckpointEvery: 2,
 		Progress: func(nn.EpochReport) { progress++ },
 		Checkpoint: func(c *nn.Checkpoint) error {
 			last = c
@@ -334,7 +336,7 @@ func TestFitResume(t *testing.T) {
 	if progress != 8 {
 		t.Errorf("progress saw %d epochs before the crash, want 8", progress)
 	}
-	resumed, info2, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 2, NN: cfg, Resume: last})
+	resumed, info2, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 2, NN: cfg, Resume: last})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,15 +349,15 @@ func TestFitResume(t *testing.T) {
 		t.Error("resumed model differs from the uninterrupted one")
 	}
 	// A checkpoint of another seed is refused.
-	if _, _, err := Fit(context.Background(), KindZILN, set, train, FitOptions{Seed: 3, NN: cfg, Resume: last}); !errors.Is(err, nn.ErrCheckpointMismatch) {
+	if _, _, err := Fit(context.Background(), modelkind.ZILN, set, train, FitOptions{Seed: 3, NN: cfg, Resume: last}); !errors.Is(err, nn.ErrCheckpointMismatch) {
 		t.Errorf("foreign checkpoint: err = %v, want nn.ErrCheckpointMismatch", err)
 	}
 }
 
 func TestEvaluate(t *testing.T) {
-	set := synthSet(t, 200, 16, 0)
+	set := modelstest.Set(t, 200, 16, 0)
 	train, test := set.SplitTrainTest(0.5, 1)
-	m, _, err := Fit(context.Background(), KindBGNBD, set, train, FitOptions{})
+	m, _, err := Fit(context.Background(), modelkind.BGNBD, set, train, FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

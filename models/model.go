@@ -1,4 +1,4 @@
-package backtest
+package models
 
 import (
 	"bytes"
@@ -7,71 +7,17 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
 
-// Model kinds.
-const (
-	KindNaive = "naive"
-	KindBGNBD = "bgnbd"
-	KindZILN  = string(nn.KindZILN)
-	KindSeq   = string(nn.KindSeq)
-)
-
-// Kinds lists every model kind in the canonical (reporting) order.
-var Kinds = []string{KindNaive, KindBGNBD, KindZILN, KindSeq}
-
-// ErrUnknownKind is wrapped by errors about a model kind that is not one of
-// [Kinds].
-var ErrUnknownKind = errors.New("unknown model kind")
-
-// ParseKind normalises a model kind name (case and surrounding space are
-// ignored).
-func ParseKind(s string) (string, error) {
-	k := strings.ToLower(strings.TrimSpace(s))
-	if slices.Contains(Kinds, k) {
-		return k, nil
-	}
-	return "", fmt.Errorf("backtest: %w %q (want one of %s)", ErrUnknownKind, s, strings.Join(Kinds, ", "))
-}
-
-// ParseKinds normalises a list of model kinds: every entry may itself be a
-// comma-separated list; duplicates are dropped and the canonical order of
-// [Kinds] is kept. An empty list is an error.
-func ParseKinds(list []string) ([]string, error) {
-	seen := map[string]bool{}
-	for _, item := range list {
-		for _, part := range strings.Split(item, ",") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			k, err := ParseKind(part)
-			if err != nil {
-				return nil, err
-			}
-			seen[k] = true
-		}
-	}
-	var out []string
-	for _, k := range Kinds {
-		if seen[k] {
-			out = append(out, k)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("backtest: no model requested (want one or more of %s)", strings.Join(Kinds, ", "))
-	}
-	return out, nil
-}
-
 // Model is a fitted CLV model.
 type Model interface {
-	// Kind is one of [Kinds].
-	Kind() string
+	// Kind is the model's kind.
+	Kind() modelkind.Kind
 	// Predict returns, for the customers set.Customers[i] for i in idx (in
 	// that order), the predicted holdout spend and the probability of buying
 	// in the holdout. Every returned value is finite.
@@ -84,11 +30,11 @@ type Model interface {
 // checkIdx validates customer indices against a set.
 func checkIdx(set *features.Set, idx []int) error {
 	if set == nil {
-		return errors.New("backtest: nil feature set")
+		return errors.New("models: nil feature set")
 	}
 	for k, i := range idx {
 		if i < 0 || i >= len(set.Customers) {
-			return fmt.Errorf("backtest: customer index idx[%d] = %d out of range [0, %d)", k, i, len(set.Customers))
+			return fmt.Errorf("models: customer index idx[%d] = %d out of range [0, %d)", k, i, len(set.Customers))
 		}
 	}
 	return nil
@@ -118,7 +64,7 @@ type naiveModel struct {
 // cutoff do not get an unbounded weekly rate.
 const naiveMinWeeks = 1.0
 
-func (m *naiveModel) Kind() string { return KindNaive }
+func (m *naiveModel) Kind() modelkind.Kind { return modelkind.Naive }
 
 func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
 	if err := checkIdx(set, idx); err != nil {
@@ -134,7 +80,7 @@ func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64
 		rate := float64(c.X+1) / weeks
 		prob[k] = -math.Expm1(-rate * h)
 		if !finite(value[k]) || !finite(prob[k]) {
-			return nil, nil, fmt.Errorf("backtest: naive: customer %s: non-finite prediction (cal_spend %v, T %v)", c.ID, c.CalSpend, c.T)
+			return nil, nil, fmt.Errorf("models: naive: customer %s: non-finite prediction (cal_spend %v, T %v)", c.ID, c.CalSpend, c.T)
 		}
 	}
 	return value, prob, nil
@@ -151,7 +97,7 @@ func (m *naiveModel) Params() map[string]any {
 
 func (m *naiveModel) validate() error {
 	if m.HorizonDays <= 0 {
-		return fmt.Errorf("backtest: naive model: horizon_days = %d, want > 0", m.HorizonDays)
+		return fmt.Errorf("models: naive model: horizon_days = %d, want > 0", m.HorizonDays)
 	}
 	return nil
 }
@@ -170,7 +116,7 @@ type bgnbdModel struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-func (m *bgnbdModel) Kind() string { return KindBGNBD }
+func (m *bgnbdModel) Kind() modelkind.Kind { return modelkind.BGNBD }
 
 func (m *bgnbdModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
 	if err := checkIdx(set, idx); err != nil {
@@ -190,7 +136,7 @@ func (m *bgnbdModel) Predict(set *features.Set, idx []int) ([]float64, []float64
 		value[k] = n * mv
 		prob[k] = m.BG.ProbPurchase(h, x, c.TX, c.T)
 		if !finite(value[k]) || !finite(prob[k]) {
-			return nil, nil, fmt.Errorf("backtest: bgnbd: customer %s (x %d, t_x %v, T %v, mbar %v): non-finite prediction: E[X] %v, E[M] %v, P(buy) %v",
+			return nil, nil, fmt.Errorf("models: bgnbd: customer %s (x %d, t_x %v, T %v, mbar %v): non-finite prediction: E[X] %v, E[M] %v, P(buy) %v",
 				c.ID, c.X, c.TX, c.T, c.MBar, n, mv, prob[k])
 		}
 	}
@@ -240,22 +186,22 @@ func (m *bgnbdModel) Params() map[string]any {
 
 func (m *bgnbdModel) validate() error {
 	if m.HorizonDays <= 0 {
-		return fmt.Errorf("backtest: bgnbd model: horizon_days = %d, want > 0", m.HorizonDays)
+		return fmt.Errorf("models: bgnbd model: horizon_days = %d, want > 0", m.HorizonDays)
 	}
 	if m.BG == nil {
-		return errors.New("backtest: bgnbd model: missing bgnbd parameters")
+		return errors.New("models: bgnbd model: missing bgnbd parameters")
 	}
 	for _, v := range []struct {
 		name string
 		v    float64
 	}{{"r", m.BG.R}, {"alpha", m.BG.Alpha}, {"a", m.BG.A}, {"b", m.BG.B}} {
 		if !(v.v > 0) || !finite(v.v) {
-			return fmt.Errorf("backtest: bgnbd model: %s = %v, want a finite value > 0", v.name, v.v)
+			return fmt.Errorf("models: bgnbd model: %s = %v, want a finite value > 0", v.name, v.v)
 		}
 	}
 	if m.GG == nil {
 		if !(m.FallbackValue >= 0) || !finite(m.FallbackValue) {
-			return fmt.Errorf("backtest: bgnbd model: fallback_value = %v, want a finite value >= 0", m.FallbackValue)
+			return fmt.Errorf("models: bgnbd model: fallback_value = %v, want a finite value >= 0", m.FallbackValue)
 		}
 		return nil
 	}
@@ -264,7 +210,7 @@ func (m *bgnbdModel) validate() error {
 		v    float64
 	}{{"p", m.GG.P}, {"q", m.GG.Q}, {"v", m.GG.V}} {
 		if !(v.v > 0) || !finite(v.v) {
-			return fmt.Errorf("backtest: bgnbd model: gamma-gamma %s = %v, want a finite value > 0", v.name, v.v)
+			return fmt.Errorf("models: bgnbd model: gamma-gamma %s = %v, want a finite value > 0", v.name, v.v)
 		}
 	}
 	return nil
@@ -277,13 +223,13 @@ type netModel struct {
 	m *nn.Model
 }
 
-func (m *netModel) Kind() string { return string(m.m.Kind()) }
+func (m *netModel) Kind() modelkind.Kind { return m.m.Kind() }
 
 // netInputs returns the raw tabular rows and, for seq models, the flattened
 // channel-major sequences of the customers idx.
 func netInputs(set *features.Set, idx []int, seqWeeks int) (tab, seq [][]float64, err error) {
 	if seqWeeks > 0 && set.Split.SeqWeeks != seqWeeks {
-		return nil, nil, fmt.Errorf("backtest: seq model expects %d-week sequences, the feature set has %d weeks (set SeqWeeks to %d)", seqWeeks, set.Split.SeqWeeks, seqWeeks)
+		return nil, nil, fmt.Errorf("models: seq model expects %d-week sequences, the feature set has %d weeks (set SeqWeeks to %d)", seqWeeks, set.Split.SeqWeeks, seqWeeks)
 	}
 	tab = make([][]float64, len(idx))
 	if seqWeeks > 0 {
@@ -294,7 +240,7 @@ func netInputs(set *features.Set, idx []int, seqWeeks int) (tab, seq [][]float64
 		tab[k] = c.Tabular()
 		if seqWeeks > 0 {
 			if len(c.Seq[0]) != seqWeeks || len(c.Seq[1]) != seqWeeks {
-				return nil, nil, fmt.Errorf("backtest: customer %s: sequence has %d/%d weeks, want %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), seqWeeks)
+				return nil, nil, fmt.Errorf("models: customer %s: sequence has %d/%d weeks, want %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), seqWeeks)
 			}
 			s := make([]float64, 0, 2*seqWeeks)
 			seq[k] = append(append(s, c.Seq[0]...), c.Seq[1]...)
@@ -313,14 +259,14 @@ func (m *netModel) Predict(set *features.Set, idx []int) ([]float64, []float64, 
 	}
 	preds, err := m.m.Predict(tab, seq)
 	if err != nil {
-		return nil, nil, fmt.Errorf("backtest: %s: %w", m.Kind(), err)
+		return nil, nil, fmt.Errorf("models: %s: %w", m.Kind(), err)
 	}
 	value := make([]float64, len(idx))
 	prob := make([]float64, len(idx))
 	for k, p := range preds {
 		value[k], prob[k] = p.Expected, p.Prob
 		if !finite(value[k]) || !finite(prob[k]) {
-			return nil, nil, fmt.Errorf("backtest: %s: customer %s: non-finite prediction (value %v, probability %v)", m.Kind(), set.Customers[idx[k]].ID, value[k], prob[k])
+			return nil, nil, fmt.Errorf("models: %s: customer %s: non-finite prediction (value %v, probability %v)", m.Kind(), set.Customers[idx[k]].ID, value[k], prob[k])
 		}
 	}
 	return value, prob, nil
@@ -367,7 +313,7 @@ func (m *netModel) Params() map[string]any {
 		"best_epochs":   best,
 		"best_val_loss": valLoss,
 	}
-	if c.Kind == nn.KindSeq {
+	if c.Kind == modelkind.Seq {
 		p["seq_weeks"], p["conv_filters"], p["kernel_size"], p["conv_stride"] = c.SeqWeeks, c.ConvFilters, c.KernelSize, c.ConvStride
 	}
 	if w := m.Warnings(); len(w) > 0 {
@@ -388,10 +334,10 @@ func NetModel(m Model) (*nn.Model, bool) {
 // NewNetModel wraps a trained nn ensemble as a Model.
 func NewNetModel(m *nn.Model) (Model, error) {
 	if m == nil {
-		return nil, errors.New("backtest: nil nn model")
+		return nil, errors.New("models: nil nn model")
 	}
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
+		return nil, fmt.Errorf("models: %w", err)
 	}
 	return &netModel{m: m}, nil
 }
@@ -412,7 +358,7 @@ func Warnings(m Model) []string {
 
 // envelope is the stored form of a model.
 type envelope struct {
-	Kind  string          `json:"kind"`
+	Kind  modelkind.Kind  `json:"kind"`
 	Model json.RawMessage `json:"model"`
 }
 
@@ -429,17 +375,17 @@ func MarshalModel(m Model) ([]byte, error) {
 	case *netModel:
 		inner = t.m
 	case nil:
-		return nil, errors.New("backtest: marshal: nil model")
+		return nil, errors.New("models: marshal: nil model")
 	default:
-		return nil, fmt.Errorf("backtest: marshal: model type %T (kind %q) is not one of this package's models", m, m.Kind())
+		return nil, fmt.Errorf("models: marshal: model type %T (kind %q) is not one of this package's models", m, m.Kind())
 	}
 	b, err := json.Marshal(inner)
 	if err != nil {
-		return nil, fmt.Errorf("backtest: marshal %s model: %w", m.Kind(), err)
+		return nil, fmt.Errorf("models: marshal %s model: %w", m.Kind(), err)
 	}
 	out, err := json.Marshal(envelope{Kind: m.Kind(), Model: b})
 	if err != nil {
-		return nil, fmt.Errorf("backtest: marshal %s model: %w", m.Kind(), err)
+		return nil, fmt.Errorf("models: marshal %s model: %w", m.Kind(), err)
 	}
 	return out, nil
 }
@@ -449,28 +395,28 @@ func MarshalModel(m Model) ([]byte, error) {
 func UnmarshalModel(b []byte) (Model, error) {
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("backtest: decode model envelope: %w", err)
+		return nil, fmt.Errorf("models: decode model envelope: %w", err)
 	}
 	if env.Kind == "" {
-		return nil, errors.New(`backtest: decode model: envelope has no "kind"`)
+		return nil, errors.New(`models: decode model: envelope has no "kind"`)
 	}
 	if len(bytes.TrimSpace(env.Model)) == 0 || string(bytes.TrimSpace(env.Model)) == "null" {
-		return nil, fmt.Errorf(`backtest: decode %s model: envelope has no "model"`, env.Kind)
+		return nil, fmt.Errorf(`models: decode %s model: envelope has no "model"`, env.Kind)
 	}
-	kind, err := ParseKind(env.Kind)
+	kind, err := modelkind.Parse(string(env.Kind))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("models: %w", err)
 	}
 	strict := func(v any) error {
 		dec := json.NewDecoder(bytes.NewReader(env.Model))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
-			return fmt.Errorf("backtest: decode %s model: %w", kind, err)
+			return fmt.Errorf("models: decode %s model: %w", kind, err)
 		}
 		return nil
 	}
 	switch kind {
-	case KindNaive:
+	case modelkind.Naive:
 		m := &naiveModel{}
 		if err := strict(m); err != nil {
 			return nil, err
@@ -479,7 +425,7 @@ func UnmarshalModel(b []byte) (Model, error) {
 			return nil, err
 		}
 		return m, nil
-	case KindBGNBD:
+	case modelkind.BGNBD:
 		m := &bgnbdModel{}
 		if err := strict(m); err != nil {
 			return nil, err
@@ -491,10 +437,10 @@ func UnmarshalModel(b []byte) (Model, error) {
 	default:
 		nm := &nn.Model{}
 		if err := json.Unmarshal(env.Model, nm); err != nil {
-			return nil, fmt.Errorf("backtest: decode %s model: %w", kind, err)
+			return nil, fmt.Errorf("models: decode %s model: %w", kind, err)
 		}
-		if string(nm.Kind()) != kind {
-			return nil, fmt.Errorf("backtest: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
+		if nm.Kind() != kind {
+			return nil, fmt.Errorf("models: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
 		}
 		return &netModel{m: nm}, nil
 	}
