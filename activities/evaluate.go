@@ -1,0 +1,111 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/models"
+	"github.com/clvflow/clvflow/onnxrt"
+	"go.temporal.io/sdk/activity"
+)
+
+// ensureONNX initialises ONNX Runtime (once per worker process; later
+// calls with the same settings are no-ops).
+func (a *Activities) ensureONNX() error {
+	if err := onnxrt.Init(onnxrt.Options{LibraryPath: a.ONNXLibrary, IntraOpThreads: 1}); err != nil {
+		return nonRetryable(ErrTypeBadInput, err)
+	}
+	return nil
+}
+
+// Evaluate scores every trained model (and the current champion, through
+// ONNX Runtime exactly as serving would) on the test customers and picks
+// the challenger: the neural model with the highest normalized Gini.
+func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateResult, error) {
+	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: string(modelkind.Baseline)}
+	set, _, test, err := a.loadFeatures(ctx, in.Features, in.Split)
+	if err != nil {
+		return res, err
+	}
+	res.TestCustomers = len(test)
+	for _, t := range in.Models {
+		m, err := a.loadModel(ctx, t.Model)
+		if err != nil {
+			return res, err
+		}
+		rep, err := models.Evaluate(m, set, test)
+		if err != nil {
+			return res, nonRetryable(ErrTypeBadData, fmt.Errorf("evaluate %s: %w", t.Kind, err))
+		}
+		res.Metrics[t.Kind] = rep
+		activity.RecordHeartbeat(ctx, t.Kind)
+	}
+	if res.Challenger = pickChallenger(res.Metrics); res.Challenger == "" {
+		return res, nonRetryablef(ErrTypeBadData, "evaluate: no neural model produced a usable Gini on %d test customers", len(test))
+	}
+	if in.Champion != nil && in.Champion.Version != "" {
+		rep, err := a.scoreChampion(ctx, *in.Champion, set, test)
+		if err != nil {
+			return res, err
+		}
+		res.Metrics[ChampionMetrics] = rep
+		res.ChampionVersion = in.Champion.Version
+	}
+	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", in.Features.SHA256[:16], activityID(ctx)), res)
+	if err != nil {
+		return res, storeError(err)
+	}
+	res.Report = ref
+	return res, nil
+}
+
+// pickChallenger is the neural model with the highest normalized Gini
+// (the first by name on a tie; "" when none has a usable Gini).
+func pickChallenger(byModel map[string]metrics.Report) string {
+	best, challenger := math.Inf(-1), ""
+	for _, k := range slices.Sorted(maps.Keys(byModel)) {
+		g := byModel[k].NormalizedGini
+		if modelkind.Kind(k).IsNetwork() && !math.IsNaN(g) && g > best {
+			best, challenger = g, k
+		}
+	}
+	return challenger
+}
+
+// scoreChampion scores the champion's ONNX file on the test customers.
+func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set *features.Set, test []int) (metrics.Report, error) {
+	if err := a.ensureONNX(); err != nil {
+		return metrics.Report{}, err
+	}
+	b, err := a.Store.GetBytes(ctx, champ.ONNX)
+	if err != nil {
+		return metrics.Report{}, storeError(err)
+	}
+	m, err := onnxrt.Load(champ.Version, b, champ.ONNX.SHA256)
+	if err != nil {
+		return metrics.Report{}, nonRetryable(ErrTypeIntegrity, err)
+	}
+	defer m.Close()
+	tab, seq := set.Float32Rows(test, m.Schema().SequenceInput != "")
+	out, err := m.Predict(tab, seq)
+	if err != nil {
+		return metrics.Report{}, nonRetryable(ErrTypeBadInput, fmt.Errorf("champion %s: %w", champ.Version, err))
+	}
+	labels := set.Labels()
+	pred, prob, actual := make([]float64, len(test)), make([]float64, len(test)), make([]float64, len(test))
+	for i, idx := range test {
+		pred[i], prob[i], actual[i] = float64(out.Expected[i]), float64(out.Prob[i]), labels[idx]
+	}
+	rep, err := metrics.Evaluate(pred, prob, actual)
+	if err != nil && !errors.Is(err, metrics.ErrUndefined) {
+		return rep, nonRetryable(ErrTypeBadData, err)
+	}
+	return rep, nil
+}
