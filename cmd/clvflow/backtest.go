@@ -17,10 +17,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).backtestCmd)
-}
-
 // backtestFlags are the flags of `clvflow backtest`.
 type backtestFlags struct {
 	keepReversed                 bool

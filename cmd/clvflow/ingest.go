@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
@@ -13,24 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 )
-
-var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
-
-// workflowID builds a human-readable workflow id: kind-name-time.
-func workflowID(kind, name string, now time.Time) string {
-	base := filepath.Base(name)
-	for _, ext := range []string{".gz", ".csv", ".txt", ".tsv"} {
-		base = strings.TrimSuffix(base, ext)
-	}
-	base = strings.Trim(idUnsafe.ReplaceAllString(base, "-"), "-")
-	if len(base) > 40 {
-		base = base[:40]
-	}
-	if base == "" {
-		base = "dataset"
-	}
-	return fmt.Sprintf("%s-%s-%s", kind, base, now.UTC().Format("20060102T150405Z"))
-}
 
 func (a *app) ingestCmd() *cobra.Command {
 	var input, format string
@@ -85,16 +65,4 @@ func (a *app) ingestCmd() *cobra.Command {
 	c.Flags().StringVar(&format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
-}
-
-// rootCause returns the innermost error message of a workflow failure,
-// which is the one that says what went wrong.
-func rootCause(err error) string {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok || u.Unwrap() == nil {
-			return err.Error()
-		}
-		err = u.Unwrap()
-	}
 }

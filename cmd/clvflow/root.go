@@ -1,22 +1,16 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/spf13/cobra"
 )
-
-// version is set at build time: -ldflags "-X main.version=...".
-var version = "dev"
 
 // app carries what every command shares: output streams, the config file
 // flag and the configuration, loaded and validated once.
@@ -62,21 +56,29 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 
 	root.AddCommand(
-		a.versionCmd(),
-		a.configCmd(),
+		// the stack and its workers
 		a.devCmd(),
 		a.workerCmd(),
+		// pipeline runs and their decisions
 		a.ingestCmd(),
+		a.trainCmd(),
+		a.statusCmd(),
+		a.resultCmd(),
+		a.approveCmd(),
+		a.rejectCmd(),
+		a.rollbackCmd(),
+		a.scheduleCmd(),
+		// models: the registry, local evaluation and scoring
+		a.modelsCmd(),
+		a.backtestCmd(),
+		a.predictCmd(),
+		a.serveCmd(),
+		// this program
+		a.configCmd(),
+		a.versionCmd(),
 	)
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(a))
-	}
 	return root
 }
-
-// extraCommands are added by other files of this package (one per command
-// family), so each family stays in its own file.
-var extraCommands []func(*app) *cobra.Command
 
 // config loads and validates the configuration on first use.
 func (a *app) config() (config.Config, error) {
@@ -148,75 +150,6 @@ func repoRoot() (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 && v == "dev" {
-				v = "dev-" + s.Value[:12]
-			}
-		}
-		v += " (" + bi.GoVersion + ")"
-	}
-	return v
-}
-
-func (a *app) versionCmd() *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "version",
-		Short: "Print the clvflow version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if asJSON {
-				return writeJSON(a.out, map[string]string{"version": version, "build": buildVersion()})
-			}
-			fmt.Fprintln(a.out, "clvflow "+buildVersion())
-			return nil
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
-}
-
-func (a *app) configCmd() *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Inspect the effective configuration"}
-	c.AddCommand(&cobra.Command{
-		Use:   "show",
-		Short: "Print the effective configuration with secrets redacted",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			b, err := cfg.Redacted()
-			if err != nil {
-				return err
-			}
-			_, err = a.out.Write(b)
-			return err
-		},
-	}, &cobra.Command{
-		Use:   "keys",
-		Short: "List every config key with its environment variable",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, k := range config.Keys() {
-				fmt.Fprintf(a.out, "%-36s %s\n", k, config.EnvName(k))
-			}
-			return nil
-		},
-	})
-	return c
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // currentUser names the person running the command, for audit fields.

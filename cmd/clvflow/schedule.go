@@ -12,8 +12,6 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-func init() { extraCommands = append(extraCommands, (*app).scheduleCmd) }
-
 func parseOverlap(s string) (enumspb.ScheduleOverlapPolicy, error) {
 	switch s {
 	case "", "skip":

@@ -6,13 +6,10 @@ import (
 	"net"
 
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, (*app).serveCmd) }
 
 // registrySource serves the version an alias points at; the server polls
 // it, so moving the alias (promotion, rollback) swaps the served model.
@@ -38,15 +35,6 @@ func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byt
 		return nil, err
 	}
 	return s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
-}
-
-// initONNX initialises ONNX Runtime from config once per process.
-func (a *app) initONNX() error {
-	cfg, err := a.config()
-	if err != nil {
-		return err
-	}
-	return onnxrt.Init(onnxrt.Options{LibraryPath: cfg.ONNX.LibraryPath, IntraOpThreads: cfg.ONNX.IntraOpThreads})
 }
 
 func (a *app) serveCmd() *cobra.Command {
