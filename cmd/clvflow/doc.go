@@ -29,5 +29,6 @@
 //	root.go           root command, global flags, app (configuration, logger)
 //	decision.go       the approval Update that approve and reject send
 //	print.go          pipeline result text and writeJSON, the --json output
+//	models_render.go  the tables of models list, show and history
 //	clients.go        MinIO, registry, Temporal and ONNX Runtime clients; workflow ids and errors
 package main

@@ -64,11 +64,7 @@ func printPipelineGate(w io.Writer, res *workflows.PipelineResult) {
 	if len(res.Gate.Checks) == 0 {
 		return
 	}
-	verdict := "FAIL"
-	if res.Gate.Passed {
-		verdict = "pass"
-	}
-	fmt.Fprintf(w, "gate: %s\n", verdict)
+	fmt.Fprintf(w, "gate: %s\n", verdict(res.Gate.Passed))
 	for _, c := range res.Gate.Checks {
 		ok := "ok  "
 		if !c.Passed {
@@ -95,6 +91,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// verdict names a passed or failed check or gate.
+func verdict(passed bool) string {
+	if passed {
+		return "pass"
+	}
+	return "FAIL"
 }
 
 // writeJSON writes v as indented JSON, the --json output of every command.
