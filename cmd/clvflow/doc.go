@@ -27,6 +27,8 @@
 //
 //	main.go           entry point and exit codes
 //	root.go           root command, global flags, app (configuration, logger)
+//	configflags.go    flags that override config keys, applied only when given
+//	trainingflags.go  the training.* flags of train, schedule create and backtest
 //	decision.go       the approval Update that approve and reject send
 //	print.go          pipeline result text and writeJSON, the --json output
 //	models_render.go  the tables of models list, show and history

@@ -23,15 +23,10 @@ func (a *app) ingestCmd() *cobra.Command {
 			if input == "" {
 				return fmt.Errorf("ingest: --input FILE is required")
 			}
-			abs, err := filepath.Abs(input)
+			in, err := checkedInput(input, dataset.Format(format))
 			if err != nil {
 				return err
 			}
-			f, err := activities.OpenInput(abs)
-			if err != nil {
-				return err
-			}
-			f.Close()
 			if _, err := dataset.ParseFormat(format); err != nil {
 				return err
 			}
@@ -40,9 +35,9 @@ func (a *app) ingestCmd() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			id := workflowID("ingest", abs, time.Now())
+			id := workflowID("ingest", in.Path, time.Now())
 			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue},
-				workflows.IngestDataset, activities.IngestInput{Path: abs, Format: format})
+				workflows.IngestDataset, in)
 			if err != nil {
 				return fmt.Errorf("ingest: cannot start workflow: %w", err)
 			}
@@ -65,4 +60,19 @@ func (a *app) ingestCmd() *cobra.Command {
 	c.Flags().StringVar(&format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
+}
+
+// checkedInput is the ingest input of a transaction log the workers read
+// from path: absolute, and openable here.
+func checkedInput(path string, format dataset.Format) (activities.IngestInput, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return activities.IngestInput{}, err
+	}
+	fh, err := activities.OpenInput(abs)
+	if err != nil {
+		return activities.IngestInput{}, err
+	}
+	fh.Close()
+	return activities.IngestInput{Path: abs, Format: string(format)}, nil
 }

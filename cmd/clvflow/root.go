@@ -10,6 +10,7 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // app carries what every command shares: output streams, the config file
@@ -24,11 +25,27 @@ type app struct {
 	store       *artifacts.Store // opened and pinged once, by openStore
 }
 
-// globalFlagKeys maps persistent flags to config keys (flags beat env).
-var globalFlagKeys = map[string]string{
-	"temporal-address":   "temporal.address",
-	"temporal-namespace": "temporal.namespace",
-	"storage-endpoint":   "storage.endpoint",
+// rootConfigFlag is a global flag that overrides a config key.
+type rootConfigFlag struct {
+	name, key, usage string
+	builtIn          func(config.Config) string
+}
+
+// rootConfigFlags are the global flags over config keys. config.Load applies
+// the ones the user gave over file and environment, then validates.
+var rootConfigFlags = []rootConfigFlag{
+	{"temporal-address", "temporal.address", "Temporal frontend host:port", func(c config.Config) string { return c.Temporal.Address }},
+	{"temporal-namespace", "temporal.namespace", "Temporal namespace", func(c config.Config) string { return c.Temporal.Namespace }},
+	{"storage-endpoint", "storage.endpoint", "MinIO/S3 endpoint host:port", func(c config.Config) string { return c.Storage.Endpoint }},
+}
+
+// rootFlagKeys maps the global config flags to their keys, for config.Load.
+func rootFlagKeys() map[string]string {
+	keys := make(map[string]string, len(rootConfigFlags))
+	for _, f := range rootConfigFlags {
+		keys[f.name] = f.key
+	}
+	return keys
 }
 
 func newRootCmd(out, errOut io.Writer) *cobra.Command {
@@ -48,13 +65,8 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 	a.root = root
 	root.SetOut(out)
 	root.SetErr(errOut)
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.cfgFile, "config", "", "config file (default $CLVFLOW_CONFIG, then ./clvflow.yaml when present)")
-	pf.String("temporal-address", "", "Temporal frontend host:port (temporal.address)")
-	pf.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
-	pf.String("storage-endpoint", "", "MinIO/S3 endpoint host:port (storage.endpoint)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-
+	a.registerGlobalFlags(root.PersistentFlags())
+	// Every command, grouped by purpose; --help lists them by name.
 	root.AddCommand(
 		// the stack and its workers
 		a.devCmd(),
@@ -80,12 +92,21 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 	return root
 }
 
+func (a *app) registerGlobalFlags(pf *pflag.FlagSet) {
+	def := config.Default()
+	pf.StringVar(&a.cfgFile, "config", "", "config file (default $CLVFLOW_CONFIG, then ./clvflow.yaml when present)")
+	for _, f := range rootConfigFlags {
+		pf.String(f.name, "", configFlagUsage(f.usage, f.key, f.builtIn(def)))
+	}
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
 // config loads and validates the configuration on first use.
 func (a *app) config() (config.Config, error) {
 	if a.loaded {
 		return a.cfg, nil
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.cfgFile, Flags: a.root.PersistentFlags(), FlagKeys: globalFlagKeys})
+	cfg, err := config.Load(config.LoadOptions{File: a.cfgFile, Flags: a.root.PersistentFlags(), FlagKeys: rootFlagKeys()})
 	if err != nil {
 		return config.Config{}, err
 	}

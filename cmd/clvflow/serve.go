@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
@@ -37,8 +38,22 @@ func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byt
 	return s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
 }
 
+// serveFlags are the flags of `clvflow serve`.
+type serveFlags struct {
+	model  string
+	config configFlags // serving.* overrides
+}
+
+func (f *serveFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.model, "model", "", "serve this ONNX file (or directory) instead of the registry alias")
+	bindConfigFlag(&f.config, fs.StringVar, "listen", "serving.listen", "address to listen on",
+		func(c *config.Config) *string { return &c.Serving.Listen },
+		checkValue(func(addr string) bool { return addr != "" }, "want host:port"))
+}
+
 func (a *app) serveCmd() *cobra.Command {
-	var model, listen string
+	var f serveFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve CLV predictions over HTTP with ONNX Runtime (reloads when the champion moves)",
@@ -54,15 +69,15 @@ and an alias file works too).`,
 			if err != nil {
 				return err
 			}
-			if listen != "" {
-				cfg.Serving.Listen = listen
+			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
+				return err
 			}
 			if err := a.initONNX(); err != nil {
 				return err
 			}
 			var src serving.ModelSource
-			if model != "" {
-				src, err = serving.OpenLocalSource(model, cfg.Serving.ModelAlias)
+			if f.model != "" {
+				src, err = serving.OpenLocalSource(f.model, cfg.Serving.ModelAlias)
 				if err != nil {
 					return err
 				}
@@ -90,7 +105,6 @@ and an alias file works too).`,
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
-	c.Flags().StringVar(&model, "model", "", "serve this ONNX file (or directory) instead of the registry alias")
-	c.Flags().StringVar(&listen, "listen", "", "address to listen on (serving.listen)")
+	f.register(c)
 	return c
 }

@@ -4,26 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
-	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 )
 
 // trainFlags are the options shared by `train` and `schedule create`.
 type trainFlags struct {
 	input, format, cutoff, asOf, autoApprove string
-	horizon, seqWeeks, maxEpochs             int
-	snapshots                                int
-	seed                                     uint64
-	testFraction                             float64
-	models                                   []string
+	maxEpochs                                int
 	csv                                      dataset.CSVMapping
+	config                                   configFlags // training.* overrides
 }
 
 func (f *trainFlags) register(c *cobra.Command) {
@@ -32,13 +28,8 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
 	fs.StringVar(&f.cutoff, "cutoff", "", "calibration cutoff YYYY-MM-DD (default: last day of data minus the horizon)")
 	fs.StringVar(&f.asOf, "as-of", "", "ignore transactions after this day YYYY-MM-DD (train as if run then)")
-	fs.IntVar(&f.horizon, "horizon-days", 0, "holdout horizon in days (default training.horizon_days)")
-	fs.IntVar(&f.seqWeeks, "seq-weeks", 0, "weeks of activity history for the sequence model (default training.seq_weeks)")
+	bindTrainingFlags(&f.config, fs)
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget of the neural models (default: the model's own)")
-	fs.IntVar(&f.snapshots, "snapshots", -1, "earlier training snapshots the neural models also learn from, 0 = none (default training.snapshots)")
-	fs.Uint64Var(&f.seed, "seed", 0, "training seed (default training.seed)")
-	fs.Float64Var(&f.testFraction, "test-fraction", 0, "share of customers held out for evaluation (default training.test_fraction)")
-	fs.StringSliceVar(&f.models, "models", nil, "models to train: naive,bgnbd,ziln,seq (default training.models)")
 	fs.StringVar(&f.autoApprove, "auto-approve-as", "", "approve automatically on behalf of NAME (demos; recorded as automatic)")
 	fs.StringVar(&f.csv.Customer, "customer-col", "", "csv: customer id column")
 	fs.StringVar(&f.csv.Time, "time-col", "", "csv: timestamp column")
@@ -47,39 +38,13 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.csv.Price, "price-col", "", "csv: unit price column (with --quantity-col)")
 }
 
-// pipelineInput merges flags over config into a validated workflow input.
-func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workflows.PipelineInput, error) {
-	in := workflows.PipelineInput{
-		MaxRejectedFraction: cfg.Training.MaxRejectedFraction, DropReversed: cfg.Training.DropReversedOrders,
-		Cutoff: f.cutoff, AsOf: f.asOf,
-		HorizonDays: cfg.Training.HorizonDays, SeqWeeks: cfg.Training.SeqWeeks, TestFraction: cfg.Training.TestFraction,
-		Seed: cfg.Training.Seed, Models: cfg.Training.Models, MaxEpochs: f.maxEpochs,
-		Snapshots: cfg.Training.Snapshots, SnapshotStepDays: cfg.Training.SnapshotStepDays,
-		Gate: workflows.GateConfig{MinGiniLift: cfg.Gate.MinGiniLift, MaxChampionRegression: cfg.Gate.MaxChampionRegression,
-			MaxDecileMAPE: cfg.Gate.MaxDecileMAPE, ParityTolerance: cfg.Gate.ParityTolerance, MinTestCustomers: cfg.Gate.MinTestCustomers},
-		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
+// pipelineInput applies the given flags over cfg and returns the validated
+// workflow input.
+func (f *trainFlags) pipelineInput(fs *pflag.FlagSet, cfg config.Config, requireInput bool) (workflows.PipelineInput, error) {
+	if err := f.config.apply(fs, &cfg); err != nil {
+		return workflows.PipelineInput{}, err
 	}
-	if cfg.Temporal.TrainOnGPUQueue {
-		in.TrainTaskQueue = cfg.Temporal.GPUTaskQueue
-	}
-	if f.horizon > 0 {
-		in.HorizonDays = f.horizon
-	}
-	if f.seqWeeks > 0 {
-		in.SeqWeeks = f.seqWeeks
-	}
-	if f.seed > 0 {
-		in.Seed = f.seed
-	}
-	if f.snapshots >= 0 {
-		in.Snapshots = f.snapshots
-	}
-	if f.testFraction > 0 {
-		in.TestFraction = f.testFraction
-	}
-	if len(f.models) > 0 {
-		in.Models = f.models
-	}
+	in := f.inputFromConfig(cfg)
 	for _, d := range []struct{ name, val string }{{"--cutoff", f.cutoff}, {"--as-of", f.asOf}} {
 		if d.val != "" {
 			if _, err := time.Parse("2006-01-02", d.val); err != nil {
@@ -102,22 +67,33 @@ func (f *trainFlags) pipelineInput(cfg config.Config, requireInput bool) (workfl
 		if requireInput {
 			return in, errors.New("--input FILE is required")
 		}
-	} else {
-		abs, err := filepath.Abs(f.input)
-		if err != nil {
-			return in, err
-		}
-		fh, err := activities.OpenInput(abs)
-		if err != nil {
-			return in, err
-		}
-		fh.Close()
-		in.Input = activities.IngestInput{Path: abs, Format: string(format)}
+	} else if in.Input, err = checkedInput(f.input, format); err != nil {
+		return in, err
 	}
 	if err := in.Validate(); err != nil && (requireInput || f.input != "") {
 		return in, err
 	}
 	return in, nil
+}
+
+// inputFromConfig is the workflow input of the effective configuration
+// and the flags that are no config keys, without the input file.
+func (f *trainFlags) inputFromConfig(cfg config.Config) workflows.PipelineInput {
+	tr, g := cfg.Training, cfg.Gate
+	in := workflows.PipelineInput{
+		MaxRejectedFraction: tr.MaxRejectedFraction, DropReversed: tr.DropReversedOrders,
+		Cutoff: f.cutoff, AsOf: f.asOf,
+		HorizonDays: tr.HorizonDays, SeqWeeks: tr.SeqWeeks, TestFraction: tr.TestFraction,
+		Seed: tr.Seed, Models: tr.Models, MaxEpochs: f.maxEpochs,
+		Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays,
+		Gate: workflows.GateConfig{MinGiniLift: g.MinGiniLift, MaxChampionRegression: g.MaxChampionRegression,
+			MaxDecileMAPE: g.MaxDecileMAPE, ParityTolerance: g.ParityTolerance, MinTestCustomers: g.MinTestCustomers},
+		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
+	}
+	if cfg.Temporal.TrainOnGPUQueue {
+		in.TrainTaskQueue = cfg.Temporal.GPUTaskQueue
+	}
+	return in
 }
 
 func (a *app) trainCmd() *cobra.Command {
@@ -134,7 +110,7 @@ func (a *app) trainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := f.pipelineInput(cfg, true)
+			in, err := f.pipelineInput(cmd.Flags(), cfg, true)
 			if err != nil {
 				return fmt.Errorf("train: %w", err)
 			}
