@@ -11,28 +11,21 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/backtest"
+	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/dataset"
-	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
-
-func init() {
-	extraCommands = append(extraCommands, (*app).backtestCmd)
-}
 
 // backtestFlags are the flags of `clvflow backtest`.
 type backtestFlags struct {
-	keepReversed                 bool
-	input, format, cutoff        string
-	horizon, seqWeeks, maxEpochs int
-	snapshots, snapshotStep      int
-	seed                         uint64
-	testFraction, maxRejected    float64
-	models                       []string
-	csv                          dataset.CSVMapping
-	asJSON                       bool
+	input, format, cutoff string
+	maxEpochs             int
+	csv                   dataset.CSVMapping
+	asJSON                bool
+	config                configFlags // training.* overrides
 }
 
 func (f *backtestFlags) register(c *cobra.Command) {
@@ -40,17 +33,16 @@ func (f *backtestFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.input, "input", "", "transaction log (CSV or CDNOW text, plain or gzip)")
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
 	fs.StringVar(&f.cutoff, "cutoff", "", "last calibration day YYYY-MM-DD (default: last day of data minus the horizon)")
-	fs.IntVar(&f.horizon, "horizon-days", 0, "holdout horizon in days (default training.horizon_days)")
-	fs.StringSliceVar(&f.models, "models", nil, "models to fit: naive,bgnbd,ziln,seq (default training.models)")
-	fs.Uint64Var(&f.seed, "seed", 0, "seed of the train/test split and the neural models (default training.seed)")
-	fs.Float64Var(&f.testFraction, "test-fraction", 0, "share of customers held out for the metrics, in (0,1) (default training.test_fraction)")
-	fs.IntVar(&f.seqWeeks, "seq-weeks", 0, "weeks of activity history of the sequence model (default training.seq_weeks)")
+	bindTrainingFlags(&f.config, fs)
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget per ensemble member of the neural models (default: the model's own)")
-	fs.Float64Var(&f.maxRejected, "max-rejected-fraction", 0, "largest share of rows validation may reject (default training.max_rejected_fraction)")
+	bindConfigFlag(&f.config, fs.Float64Var, "max-rejected-fraction", "training.max_rejected_fraction", "largest share of rows validation may reject",
+		func(c *config.Config) *float64 { return &c.Training.MaxRejectedFraction },
+		checkValue(func(v float64) bool { return v >= 0 && v <= 1 }, "want a share in [0,1]"))
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
-	fs.IntVar(&f.snapshots, "snapshots", 0, "earlier training snapshots the neural models also learn from, 0 = none (default training.snapshots)")
-	fs.IntVar(&f.snapshotStep, "snapshot-step-days", 0, "days between training snapshots (default training.snapshot_step_days)")
-	fs.BoolVar(&f.keepReversed, "keep-reversed-orders", false, "keep purchases that a later cancellation reverses (default: training.drop_reversed_orders drops them)")
+	bindConfigFlag(&f.config, fs.IntVar, "snapshot-step-days", "training.snapshot_step_days", "days between training snapshots",
+		func(c *config.Config) *int { return &c.Training.SnapshotStepDays },
+		checkValue(func(d int) bool { return d >= 1 }, "want a number of days ≥ 1"))
+	bindKeepReversedFlag(&f.config, fs)
 	fs.StringVar(&f.csv.Customer, "customer-col", "", "csv: customer id column")
 	fs.StringVar(&f.csv.Time, "time-col", "", "csv: timestamp column")
 	fs.StringVar(&f.csv.Amount, "amount-col", "", "csv: amount column")
@@ -58,66 +50,32 @@ func (f *backtestFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.csv.Price, "price-col", "", "csv: unit price column (with --quantity-col)")
 }
 
-// options merges the flags over the training defaults of the configuration.
-func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, error) {
-	var o backtest.Options
+// bindKeepReversedFlag defines --keep-reversed-orders, the negation of
+// training.drop_reversed_orders.
+func bindKeepReversedFlag(cf *configFlags, fs *pflag.FlagSet) {
+	const name, key = "keep-reversed-orders", "training.drop_reversed_orders"
+	keep := fs.Bool(name, false, fmt.Sprintf("keep purchases that a later cancellation reverses (default: the opposite of config key %s, built-in %v)",
+		key, config.Default().Training.DropReversedOrders))
+	*cf = append(*cf, configFlag{name: name, key: key, set: func(cfg *config.Config) error {
+		cfg.Training.DropReversedOrders = !*keep
+		return nil
+	}})
+}
+
+// options applies the given flags over the configuration that load
+// returns and checks the options they make.
+func (f *backtestFlags) options(fs *pflag.FlagSet, load func() (config.Config, error)) (backtest.Options, error) {
 	if f.input == "" {
-		return o, errors.New("--input FILE is required")
+		return backtest.Options{}, errors.New("--input FILE is required")
 	}
-	cfg, err := a.config()
+	cfg, err := load()
 	if err != nil {
-		return o, err
+		return backtest.Options{}, err
 	}
-	tr := cfg.Training
-	o = backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
-		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs,
-		DropReversed: tr.DropReversedOrders && !f.keepReversed, Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays}
-	fs := c.Flags()
-	if fs.Changed("horizon-days") {
-		if f.horizon <= 0 {
-			return o, fmt.Errorf("--horizon-days %d: want a number of days > 0", f.horizon)
-		}
-		o.HorizonDays = f.horizon
+	if err := f.config.apply(fs, &cfg); err != nil {
+		return backtest.Options{}, err
 	}
-	if fs.Changed("models") {
-		o.Models = f.models
-	}
-	if fs.Changed("seed") {
-		if f.seed == 0 {
-			return o, errors.New("--seed 0 is reserved for the default seed; choose a seed > 0")
-		}
-		o.Seed = f.seed
-	}
-	if fs.Changed("test-fraction") {
-		if !(f.testFraction > 0 && f.testFraction < 1) {
-			return o, fmt.Errorf("--test-fraction %v: want a share in (0,1)", f.testFraction)
-		}
-		o.TestFraction = f.testFraction
-	}
-	if fs.Changed("seq-weeks") {
-		o.SeqWeeks = f.seqWeeks
-	}
-	if fs.Changed("max-rejected-fraction") {
-		if !(f.maxRejected >= 0 && f.maxRejected <= 1) {
-			return o, fmt.Errorf("--max-rejected-fraction %v: want a share in [0,1]", f.maxRejected)
-		}
-		o.MaxRejectedFraction = f.maxRejected
-		if f.maxRejected == 0 {
-			o.MaxRejectedFraction = -1 // dataset: negative tolerates no rejected row
-		}
-	}
-	if fs.Changed("snapshots") {
-		if f.snapshots < 0 || f.snapshots > features.MaxSnapshots {
-			return o, fmt.Errorf("--snapshots %d: want a number in [0, %d] (0 disables them)", f.snapshots, features.MaxSnapshots)
-		}
-		o.Snapshots = f.snapshots
-	}
-	if fs.Changed("snapshot-step-days") {
-		if f.snapshotStep < 1 {
-			return o, fmt.Errorf("--snapshot-step-days %d: want a number of days ≥ 1", f.snapshotStep)
-		}
-		o.SnapshotStepDays = f.snapshotStep
-	}
+	o := f.optionsFromConfig(cfg.Training)
 	if f.maxEpochs < 0 {
 		return o, fmt.Errorf("--max-epochs %d: want a number of epochs >= 0", f.maxEpochs)
 	}
@@ -128,28 +86,46 @@ func (f *backtestFlags) options(c *cobra.Command, a *app) (backtest.Options, err
 		}
 		o.Cutoff = t
 	}
-	format, err := dataset.ParseFormat(f.format)
-	if err != nil {
-		return o, fmt.Errorf("--format: %w", err)
+	if o.Format, o.CSV, err = f.inputFormat(); err != nil {
+		return o, err
 	}
-	if f.csv != (dataset.CSVMapping{}) {
-		if format != dataset.FormatCSV && format != dataset.FormatAuto {
-			return o, fmt.Errorf("--*-col flags need --format csv, not %s", format)
-		}
-		if (f.csv.Quantity == "") != (f.csv.Price == "") {
-			return o, errors.New("--quantity-col and --price-col go together")
-		}
-		if f.csv.Amount != "" && f.csv.Quantity != "" {
-			return o, errors.New("give either --amount-col or --quantity-col with --price-col, not both")
-		}
-		format = dataset.FormatCSV
-		o.CSV = f.csv
-	}
-	o.Format = format
 	if _, err := modelkind.ParseList(o.Models); err != nil {
 		return o, err
 	}
 	return o, nil
+}
+
+// optionsFromConfig are the options of the effective training
+// configuration and the flags that are no config keys.
+func (f *backtestFlags) optionsFromConfig(tr config.Training) backtest.Options {
+	o := backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
+		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs,
+		DropReversed: tr.DropReversedOrders, Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays}
+	if tr.MaxRejectedFraction == 0 {
+		o.MaxRejectedFraction = -1 // dataset: 0 is its default, a negative share tolerates no rejected row
+	}
+	return o
+}
+
+// inputFormat checks --format and the --*-col flags.
+func (f *backtestFlags) inputFormat() (dataset.Format, dataset.CSVMapping, error) {
+	format, err := dataset.ParseFormat(f.format)
+	if err != nil {
+		return format, f.csv, fmt.Errorf("--format: %w", err)
+	}
+	if f.csv == (dataset.CSVMapping{}) {
+		return format, f.csv, nil
+	}
+	if format != dataset.FormatCSV && format != dataset.FormatAuto {
+		return format, f.csv, fmt.Errorf("--*-col flags need --format csv, not %s", format)
+	}
+	if (f.csv.Quantity == "") != (f.csv.Price == "") {
+		return format, f.csv, errors.New("--quantity-col and --price-col go together")
+	}
+	if f.csv.Amount != "" && f.csv.Quantity != "" {
+		return format, f.csv, errors.New("give either --amount-col or --quantity-col with --price-col, not both")
+	}
+	return dataset.FormatCSV, f.csv, nil
 }
 
 func (a *app) backtestCmd() *cobra.Command {
@@ -165,7 +141,7 @@ metrics on the held-out customers. Nothing is stored and no server is needed.`,
   clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := f.options(cmd, a)
+			o, err := f.options(cmd.Flags(), a.config)
 			if err != nil {
 				return oneLine(fmt.Errorf("backtest: %w", err))
 			}

@@ -44,7 +44,7 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 			if err := a.ensureBuckets(cmd); err != nil {
 				return err
 			}
-			a.printStatus(cmd, s)
+			a.printStackStatus(cmd, s)
 			fmt.Fprintf(a.out, "\nTemporal Web UI: %s\nMinIO credentials: %s (0600)\n", s.UIURL(), s.CredentialsFile())
 			return nil
 		},
@@ -72,7 +72,7 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 				if err != nil {
 					return err
 				}
-				if !a.printStatus(cmd, s) {
+				if !a.printStackStatus(cmd, s) {
 					return exitError{code: 3, msg: "dev stack is not fully up (start it with `clvflow dev up`)"}
 				}
 				return nil
@@ -81,7 +81,9 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 	return c
 }
 
-func (a *app) printStatus(cmd *cobra.Command, s *devstack.Stack) bool {
+// printStackStatus prints a table of the stack's components and reports
+// whether all of them are healthy.
+func (a *app) printStackStatus(cmd *cobra.Command, s *devstack.Stack) bool {
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tSTATE\tPID\tADDRESS\tDETAIL")
 	all := true

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
@@ -13,24 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 )
-
-var idUnsafe = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
-
-// workflowID builds a human-readable workflow id: kind-name-time.
-func workflowID(kind, name string, now time.Time) string {
-	base := filepath.Base(name)
-	for _, ext := range []string{".gz", ".csv", ".txt", ".tsv"} {
-		base = strings.TrimSuffix(base, ext)
-	}
-	base = strings.Trim(idUnsafe.ReplaceAllString(base, "-"), "-")
-	if len(base) > 40 {
-		base = base[:40]
-	}
-	if base == "" {
-		base = "dataset"
-	}
-	return fmt.Sprintf("%s-%s-%s", kind, base, now.UTC().Format("20060102T150405Z"))
-}
 
 func (a *app) ingestCmd() *cobra.Command {
 	var input, format string
@@ -43,15 +23,10 @@ func (a *app) ingestCmd() *cobra.Command {
 			if input == "" {
 				return fmt.Errorf("ingest: --input FILE is required")
 			}
-			abs, err := filepath.Abs(input)
+			in, err := checkedInput(input, dataset.Format(format))
 			if err != nil {
 				return err
 			}
-			f, err := activities.OpenInput(abs)
-			if err != nil {
-				return err
-			}
-			f.Close()
 			if _, err := dataset.ParseFormat(format); err != nil {
 				return err
 			}
@@ -60,9 +35,9 @@ func (a *app) ingestCmd() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			id := workflowID("ingest", abs, time.Now())
+			id := workflowID("ingest", in.Path, time.Now())
 			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue},
-				workflows.IngestDataset, activities.IngestInput{Path: abs, Format: format})
+				workflows.IngestDataset, in)
 			if err != nil {
 				return fmt.Errorf("ingest: cannot start workflow: %w", err)
 			}
@@ -87,14 +62,17 @@ func (a *app) ingestCmd() *cobra.Command {
 	return c
 }
 
-// rootCause returns the innermost error message of a workflow failure,
-// which is the one that says what went wrong.
-func rootCause(err error) string {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok || u.Unwrap() == nil {
-			return err.Error()
-		}
-		err = u.Unwrap()
+// checkedInput is the ingest input of a transaction log the workers read
+// from path: absolute, and openable here.
+func checkedInput(path string, format dataset.Format) (activities.IngestInput, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return activities.IngestInput{}, err
 	}
+	fh, err := activities.OpenInput(abs)
+	if err != nil {
+		return activities.IngestInput{}, err
+	}
+	fh.Close()
+	return activities.IngestInput{Path: abs, Format: string(format)}, nil
 }

@@ -1,7 +1,3 @@
-// Command clvflow keeps customer-lifetime-value models fresh and trustworthy:
-// it runs the local dev stack, Temporal workers, training pipelines,
-// approvals, rollbacks, offline backtests, batch predictions and the scoring
-// server. `clvflow --help` lists the commands.
 package main
 
 import (

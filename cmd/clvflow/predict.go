@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +18,6 @@ import (
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, (*app).predictCmd) }
 
 // Prediction is one scored customer.
 type Prediction struct {
@@ -134,9 +131,7 @@ JSON, sorted by expected value, highest first.`,
 			}
 			bw := bufio.NewWriter(w)
 			if asJSON {
-				enc := json.NewEncoder(bw)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
+				err = writeJSON(bw, map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
 			} else {
 				err = writePredictionsCSV(bw, preds)
 			}

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
-
-// version is set at build time: -ldflags "-X main.version=...".
-var version = "dev"
 
 // app carries what every command shares: output streams, the config file
 // flag and the configuration, loaded and validated once.
@@ -30,11 +25,27 @@ type app struct {
 	store       *artifacts.Store // opened and pinged once, by openStore
 }
 
-// globalFlagKeys maps persistent flags to config keys (flags beat env).
-var globalFlagKeys = map[string]string{
-	"temporal-address":   "temporal.address",
-	"temporal-namespace": "temporal.namespace",
-	"storage-endpoint":   "storage.endpoint",
+// rootConfigFlag is a global flag that overrides a config key.
+type rootConfigFlag struct {
+	name, key, usage string
+	builtIn          func(config.Config) string
+}
+
+// rootConfigFlags are the global flags over config keys. config.Load applies
+// the ones the user gave over file and environment, then validates.
+var rootConfigFlags = []rootConfigFlag{
+	{"temporal-address", "temporal.address", "Temporal frontend host:port", func(c config.Config) string { return c.Temporal.Address }},
+	{"temporal-namespace", "temporal.namespace", "Temporal namespace", func(c config.Config) string { return c.Temporal.Namespace }},
+	{"storage-endpoint", "storage.endpoint", "MinIO/S3 endpoint host:port", func(c config.Config) string { return c.Storage.Endpoint }},
+}
+
+// rootFlagKeys maps the global config flags to their keys, for config.Load.
+func rootFlagKeys() map[string]string {
+	keys := make(map[string]string, len(rootConfigFlags))
+	for _, f := range rootConfigFlags {
+		keys[f.name] = f.key
+	}
+	return keys
 }
 
 func newRootCmd(out, errOut io.Writer) *cobra.Command {
@@ -54,36 +65,48 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 	a.root = root
 	root.SetOut(out)
 	root.SetErr(errOut)
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.cfgFile, "config", "", "config file (default $CLVFLOW_CONFIG, then ./clvflow.yaml when present)")
-	pf.String("temporal-address", "", "Temporal frontend host:port (temporal.address)")
-	pf.String("temporal-namespace", "", "Temporal namespace (temporal.namespace)")
-	pf.String("storage-endpoint", "", "MinIO/S3 endpoint host:port (storage.endpoint)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-
+	a.registerGlobalFlags(root.PersistentFlags())
+	// Every command, grouped by purpose; --help lists them by name.
 	root.AddCommand(
-		a.versionCmd(),
-		a.configCmd(),
+		// the stack and its workers
 		a.devCmd(),
 		a.workerCmd(),
+		// pipeline runs and their decisions
 		a.ingestCmd(),
+		a.trainCmd(),
+		a.statusCmd(),
+		a.resultCmd(),
+		a.approveCmd(),
+		a.rejectCmd(),
+		a.rollbackCmd(),
+		a.scheduleCmd(),
+		// models: the registry, local evaluation and scoring
+		a.modelsCmd(),
+		a.backtestCmd(),
+		a.predictCmd(),
+		a.serveCmd(),
+		// this program
+		a.configCmd(),
+		a.versionCmd(),
 	)
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(a))
-	}
 	return root
 }
 
-// extraCommands are added by other files of this package (one per command
-// family), so each family stays in its own file.
-var extraCommands []func(*app) *cobra.Command
+func (a *app) registerGlobalFlags(pf *pflag.FlagSet) {
+	def := config.Default()
+	pf.StringVar(&a.cfgFile, "config", "", "config file (default $CLVFLOW_CONFIG, then ./clvflow.yaml when present)")
+	for _, f := range rootConfigFlags {
+		pf.String(f.name, "", configFlagUsage(f.usage, f.key, f.builtIn(def)))
+	}
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
 
 // config loads and validates the configuration on first use.
 func (a *app) config() (config.Config, error) {
 	if a.loaded {
 		return a.cfg, nil
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.cfgFile, Flags: a.root.PersistentFlags(), FlagKeys: globalFlagKeys})
+	cfg, err := config.Load(config.LoadOptions{File: a.cfgFile, Flags: a.root.PersistentFlags(), FlagKeys: rootFlagKeys()})
 	if err != nil {
 		return config.Config{}, err
 	}
@@ -148,75 +171,6 @@ func repoRoot() (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 && v == "dev" {
-				v = "dev-" + s.Value[:12]
-			}
-		}
-		v += " (" + bi.GoVersion + ")"
-	}
-	return v
-}
-
-func (a *app) versionCmd() *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "version",
-		Short: "Print the clvflow version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if asJSON {
-				return writeJSON(a.out, map[string]string{"version": version, "build": buildVersion()})
-			}
-			fmt.Fprintln(a.out, "clvflow "+buildVersion())
-			return nil
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
-}
-
-func (a *app) configCmd() *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Inspect the effective configuration"}
-	c.AddCommand(&cobra.Command{
-		Use:   "show",
-		Short: "Print the effective configuration with secrets redacted",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			b, err := cfg.Redacted()
-			if err != nil {
-				return err
-			}
-			_, err = a.out.Write(b)
-			return err
-		},
-	}, &cobra.Command{
-		Use:   "keys",
-		Short: "List every config key with its environment variable",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, k := range config.Keys() {
-				fmt.Fprintf(a.out, "%-36s %s\n", k, config.EnvName(k))
-			}
-			return nil
-		},
-	})
-	return c
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // currentUser names the person running the command, for audit fields.

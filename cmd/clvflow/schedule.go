@@ -12,8 +12,6 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-func init() { extraCommands = append(extraCommands, (*app).scheduleCmd) }
-
 func parseOverlap(s string) (enumspb.ScheduleOverlapPolicy, error) {
 	switch s {
 	case "", "skip":
@@ -60,7 +58,7 @@ trains exactly what would have been trained then.`,
 			if f.cutoff != "" || f.asOf != "" {
 				return errors.New("--cutoff/--as-of are set by each scheduled run from its scheduled time")
 			}
-			in, err := f.pipelineInput(cfg, true)
+			in, err := f.pipelineInput(cmd.Flags(), cfg, true)
 			if err != nil {
 				return fmt.Errorf("schedule create: %w", err)
 			}

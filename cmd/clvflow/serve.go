@@ -6,13 +6,11 @@ import (
 	"net"
 
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/onnxrt"
+	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, (*app).serveCmd) }
 
 // registrySource serves the version an alias points at; the server polls
 // it, so moving the alias (promotion, rollback) swaps the served model.
@@ -40,17 +38,22 @@ func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byt
 	return s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
 }
 
-// initONNX initialises ONNX Runtime from config once per process.
-func (a *app) initONNX() error {
-	cfg, err := a.config()
-	if err != nil {
-		return err
-	}
-	return onnxrt.Init(onnxrt.Options{LibraryPath: cfg.ONNX.LibraryPath, IntraOpThreads: cfg.ONNX.IntraOpThreads})
+// serveFlags are the flags of `clvflow serve`.
+type serveFlags struct {
+	model  string
+	config configFlags // serving.* overrides
+}
+
+func (f *serveFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.model, "model", "", "serve this ONNX file (or directory) instead of the registry alias")
+	bindConfigFlag(&f.config, fs.StringVar, "listen", "serving.listen", "address to listen on",
+		func(c *config.Config) *string { return &c.Serving.Listen },
+		checkValue(func(addr string) bool { return addr != "" }, "want host:port"))
 }
 
 func (a *app) serveCmd() *cobra.Command {
-	var model, listen string
+	var f serveFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve CLV predictions over HTTP with ONNX Runtime (reloads when the champion moves)",
@@ -66,15 +69,15 @@ and an alias file works too).`,
 			if err != nil {
 				return err
 			}
-			if listen != "" {
-				cfg.Serving.Listen = listen
+			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
+				return err
 			}
 			if err := a.initONNX(); err != nil {
 				return err
 			}
 			var src serving.ModelSource
-			if model != "" {
-				src, err = serving.OpenLocalSource(model, cfg.Serving.ModelAlias)
+			if f.model != "" {
+				src, err = serving.OpenLocalSource(f.model, cfg.Serving.ModelAlias)
 				if err != nil {
 					return err
 				}
@@ -102,7 +105,6 @@ and an alias file works too).`,
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
-	c.Flags().StringVar(&model, "model", "", "serve this ONNX file (or directory) instead of the registry alias")
-	c.Flags().StringVar(&listen, "listen", "", "address to listen on (serving.listen)")
+	f.register(c)
 	return c
 }

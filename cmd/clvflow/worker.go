@@ -7,7 +7,6 @@ import (
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/tclient"
-	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
@@ -36,23 +35,6 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		CodeRevision: version,
 		Logger:       a.logger(),
 	}, cfg, nil
-}
-
-// openRegistry opens the model registry in its bucket (created with
-// versioning on when missing).
-func (a *app) openRegistry(ctx context.Context) (*registry.Registry, error) {
-	st, cfg, err := a.openStore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	reg, err := registry.New(st.Client(), cfg.Storage.RegistryBucket, registry.Options{})
-	if err != nil {
-		return nil, err
-	}
-	if err := reg.EnsureBucket(ctx); err != nil {
-		return nil, err
-	}
-	return reg, nil
 }
 
 func (a *app) workerCmd() *cobra.Command {

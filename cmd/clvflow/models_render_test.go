@@ -1,11 +1,14 @@
-package registry
+package main
 
 import (
 	"bytes"
-	"github.com/clvflow/clvflow/artifacts"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clvflow/clvflow/artifacts"
+
+	"github.com/clvflow/clvflow/registry"
 )
 
 func fixedTime(min int) time.Time { return time.Date(2025, 3, 4, 10, min, 0, 0, time.UTC) }
@@ -14,9 +17,9 @@ func TestRenderList(t *testing.T) {
 	v1, v2 := sampleVersion("ziln", 0.612345), sampleVersion("seq", 0.55)
 	v1.ID, v1.CreatedAt = "v1", fixedTime(1)
 	v2.ID, v2.CreatedAt, v2.ModelKind = "v2", fixedTime(2), "seq"
-	v2.Gate = NewGate(NewCheck("gini_vs_baseline", 0.55, OpGE, 0.58))
+	v2.Gate = registry.NewGate(registry.NewCheck("gini_vs_baseline", 0.55, registry.OpGE, 0.58))
 	v2.Metrics = nil
-	rows := []VersionSummary{
+	rows := []registry.VersionSummary{
 		{Version: v1, Status: "approved", Aliases: []string{"candidate", "champion"}},
 		{Version: v2, Status: "registered", Aliases: []string{}},
 	}
@@ -65,9 +68,9 @@ func TestRenderList(t *testing.T) {
 func TestRenderShow(t *testing.T) {
 	v := sampleVersion("ziln", 0.63)
 	v.ID, v.CreatedAt = "v4", fixedTime(5)
-	d := VersionDetail{Ref: "champion", Version: v, Status: "approved", Aliases: []string{"champion"}, Events: []Event{
-		{Seq: 1, Version: "v4", Type: EventApproved, Actor: "alice", Comment: "looks good", Time: fixedTime(6)},
-		{Seq: 2, Version: "v4", Type: EventPromoted, Actor: "clvflow", Time: fixedTime(7)},
+	d := registry.VersionDetail{Ref: "champion", Version: v, Status: "approved", Aliases: []string{"champion"}, Events: []registry.Event{
+		{Seq: 1, Version: "v4", Type: registry.EventApproved, Actor: "alice", Comment: "looks good", Time: fixedTime(6)},
+		{Seq: 2, Version: "v4", Type: registry.EventPromoted, Actor: "clvflow", Time: fixedTime(7)},
 	}}
 	var buf bytes.Buffer
 	if err := renderShow(&buf, d); err != nil {
@@ -103,9 +106,9 @@ func TestRenderShow(t *testing.T) {
 	}
 
 	buf.Reset()
-	v.Gate = NewGate(NewCheck("gini_vs_baseline", 0.5, OpGE, 0.58))
+	v.Gate = registry.NewGate(registry.NewCheck("gini_vs_baseline", 0.5, registry.OpGE, 0.58))
 	v.ONNX = artifacts.Ref{}
-	if err := renderShow(&buf, VersionDetail{Ref: "v4", Version: v, Status: "registered"}); err != nil {
+	if err := renderShow(&buf, registry.VersionDetail{Ref: "v4", Version: v, Status: "registered"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, frag := range []string{"GATE FAIL", "FAIL", "EVENTS\n(none)", "ONNX"} {
@@ -119,7 +122,7 @@ func TestRenderShow(t *testing.T) {
 }
 
 func TestRenderHistory(t *testing.T) {
-	entries := []AliasEntry{
+	entries := []registry.AliasEntry{
 		{Seq: 1, Alias: "champion", To: "v1", Actor: "alice", Reason: "first", Time: fixedTime(1)},
 		{Seq: 2, Alias: "champion", From: "v1", To: "v3", Actor: "bob", WorkflowID: "train-x", Time: fixedTime(2)},
 	}
