@@ -9,6 +9,8 @@
 package activities
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 
 	"github.com/clvflow/clvflow/artifacts"
@@ -38,4 +40,10 @@ func (a *Activities) log() *slog.Logger {
 		return a.Logger
 	}
 	return slog.Default()
+}
+
+// sha256Hex is the lower-case hex sha256 of b.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

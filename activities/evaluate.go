@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
@@ -58,7 +59,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		res.Metrics[ChampionMetrics] = rep
 		res.ChampionVersion = in.Champion.Version
 	}
-	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", in.Features.SHA256[:16], activityID(ctx)), res)
+	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", refDigest(in.Features)[:16], activityID(ctx)), res)
 	if err != nil {
 		return res, storeError(err)
 	}
@@ -108,4 +109,13 @@ func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set 
 		return rep, nonRetryable(ErrTypeBadData, err)
 	}
 	return rep, nil
+}
+
+// refDigest is a reference's sha256, or (when it has none) the sha256 of
+// its location, to name artifacts derived from it.
+func refDigest(r artifacts.Ref) string {
+	if r.SHA256 != "" {
+		return r.SHA256
+	}
+	return sha256Hex([]byte(r.Bucket + "/" + r.Key + "@" + r.VersionID))
 }

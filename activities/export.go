@@ -24,7 +24,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	if err := a.ensureONNX(); err != nil {
 		return res, err
 	}
-	m, err := a.loadModel(ctx, in.Model)
+	m, modelSHA, err := a.loadModelDigest(ctx, in.Model)
 	if err != nil {
 		return res, err
 	}
@@ -32,7 +32,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	if !ok {
 		return res, nonRetryablef(ErrTypeBadInput, "export: %s is not a neural model; only ziln and seq are exported", m.Kind())
 	}
-	digest := in.Kind + "-" + in.Model.SHA256[:12]
+	digest := in.Kind + "-" + modelSHA[:12]
 	data, err := onnxexport.Export(net, onnxexport.Metadata{Name: "clv-" + in.Kind, Version: digest, RawDatasetSHA256: in.RawDatasetSHA256, CleanDatasetSHA256: in.CleanDatasetSHA256})
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, fmt.Errorf("export: %w", err))
@@ -48,8 +48,12 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 		return res, err
 	}
 	tab, seq := parityRowsOf(set, train, in.ParityRows, om.Schema())
-	rep, err := onnxrt.Parity(goReference(net), om, tab, seq, in.ParityTolerance)
-	summary := paritySummary(&rep, in.ParityTolerance, len(tab), err == nil)
+	tol := in.ParityTolerance
+	if tol <= 0 {
+		tol = onnxrt.DefaultParityTol
+	}
+	rep, err := onnxrt.Parity(goReference(net), om, tab, seq, tol)
+	summary := paritySummary(&rep, tol, len(tab), err == nil)
 	if err != nil {
 		return res, nonRetryable(ErrTypeParityFailed, fmt.Errorf("parity: %w", err), summary)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,15 +31,9 @@ func exportInput(p *pipeline, kind string, model artifacts.Ref) activities.Expor
 	}
 	return activities.ExportInput{
 		Kind: kind, Model: model, Features: p.featurize.Features, Split: p.featurize.Split,
-		DatasetSHA256: p.ingest.Dataset.SHA256, Seed: pipeSeed,
+		RawDatasetSHA256: p.ingest.Dataset.SHA256, CleanDatasetSHA256: p.validate.Clean.SHA256, Seed: pipeSeed,
 		ParityTolerance: exportTolerance, ParityRows: exportRows,
 	}
-}
-
-// exportedDatasetHashes are the dataset digests exportInput asks ExportONNX
-// to record in the ONNX metadata.
-func exportedDatasetHashes(p *pipeline) []string {
-	return []string{p.ingest.Dataset.SHA256}
 }
 
 type exported struct {
@@ -91,13 +84,12 @@ func TestExportONNX(t *testing.T) {
 			}
 			defer om.Close()
 			meta := om.Metadata()
-			if meta.Kind != kind || meta.Version != res.ModelVersion || !strings.HasPrefix(res.ModelVersion, kind+"-") {
+			if string(meta.Kind) != kind || meta.Version != res.ModelVersion || !strings.HasPrefix(res.ModelVersion, kind+"-") {
 				t.Errorf("ONNX metadata kind %q version %q, result model version %q", meta.Kind, meta.Version, res.ModelVersion)
 			}
-			for _, h := range exportedDatasetHashes(p) {
-				if !slices.Contains(mapValues(meta.Props), h) {
-					t.Errorf("ONNX metadata %v does not record the dataset sha256 %s", meta.Props, h)
-				}
+			if meta.RawDatasetSHA256 != p.ingest.Dataset.SHA256 || meta.CleanDatasetSHA256 != p.validate.Clean.SHA256 {
+				t.Errorf("ONNX metadata names raw %q clean %q, want the ingested %s and the validated %s",
+					meta.RawDatasetSHA256, meta.CleanDatasetSHA256, p.ingest.Dataset.SHA256, p.validate.Clean.SHA256)
 			}
 			if !json.Valid([]byte(res.FeatureSchema)) || res.FeatureSchema != meta.Props["clvflow.feature_schema"] {
 				t.Errorf("feature schema %q", res.FeatureSchema)

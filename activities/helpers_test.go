@@ -102,7 +102,7 @@ func newFixtureAt(tb testing.TB, srv *testenv.MinIOServer, endpoint string) *fix
 		tb.Fatal(err)
 	}
 	return &fixture{
-		acts: &activities.Activities{Store: st, Registry: reg, Buckets: buckets, ParityTolerance: 1e-4,
+		acts: &activities.Activities{Store: st, Registry: reg, Buckets: buckets,
 			CodeRevision: "test-revision", Logger: quiet},
 		store: st, reg: reg,
 	}
@@ -125,7 +125,7 @@ func unreachable(tb testing.TB) *activities.Activities {
 		tb.Fatal(err)
 	}
 	return &activities.Activities{Store: st, Registry: reg, Buckets: activities.Buckets{Datasets: "unreachable-ds", Models: "unreachable-md"},
-		ParityTolerance: 1e-4, Logger: quiet}
+		Logger: quiet}
 }
 
 // newEnv returns a test activity environment running acts.

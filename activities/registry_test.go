@@ -35,15 +35,23 @@ type lineage struct {
 // registerInput is the RegisterVersion input for l. It is the one place
 // that knows the input's fields.
 func registerInput(l lineage) activities.RegisterInput {
-	return activities.RegisterInput{
-		Kind: l.Kind, Seed: l.Seed, Ingest: l.Ingest, Validate: l.Validate, Featurize: l.Featurize, Trained: l.Trained,
-		Evaluation: l.Evaluation, Gate: l.Gate, Export: l.Export, WorkflowID: l.WorkflowID, RunID: l.RunID, Labels: l.Labels,
+	var challenger activities.TrainResult
+	for _, t := range l.Trained {
+		if t.Kind == l.Kind {
+			challenger = t
+		}
 	}
-}
-
-// regRef is a store reference in the registry's form.
-func regRef(r artifacts.Ref) registry.ObjectRef {
-	return registry.ObjectRef{Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, SHA256: r.SHA256, Size: r.Size}
+	val, feat := l.Validate, l.Featurize
+	return activities.RegisterInput{
+		Run:  activities.Run{WorkflowID: l.WorkflowID, RunID: l.RunID},
+		Kind: l.Kind, Seed: l.Seed, Params: challenger.Params, Model: challenger.Model,
+		Dataset: registry.DatasetRef{Raw: l.Ingest.Dataset, Clean: val.Clean, Manifest: l.Ingest.Manifest},
+		Cleaning: registry.CleaningRef{Report: val.Report, RowsIn: val.Rows, RowsClean: val.Accepted, RowsRejected: val.Rejected,
+			Customers: val.Customers, RuleCounts: val.RuleCounts},
+		Quarantine: val.Quarantine, Features: feat.Features, Split: feat.Split, Snapshots: feat.Snapshots,
+		Cutoff: feat.Cutoff, HorizonDays: feat.HorizonDays,
+		Metrics: l.Evaluation.Metrics, Evaluation: l.Evaluation.Report, Gate: l.Gate, Export: l.Export, Labels: l.Labels,
+	}
 }
 
 func passedGate() registry.Gate {
@@ -123,27 +131,26 @@ func TestRegisterVersion(t *testing.T) {
 	}
 	// Lineage: the clean dataset and its manifest, the cleaning summary and
 	// every intermediate artifact.
-	if v.Dataset.ObjectRef != regRef(p.validate.Clean) || v.Dataset.Manifest != regRef(p.ingest.Manifest) {
+	if v.Dataset.Clean != p.validate.Clean || v.Dataset.Raw != p.ingest.Dataset || v.Dataset.Manifest != p.ingest.Manifest {
 		t.Errorf("dataset %+v, want the clean dataset %+v and manifest %+v", v.Dataset, p.validate.Clean, p.ingest.Manifest)
 	}
-	wantCleaning := registry.CleaningRef{Report: regRef(p.validate.Report), RowsIn: p.validate.Rows, RowsClean: p.validate.Accepted,
+	wantCleaning := registry.CleaningRef{Report: p.validate.Report, RowsIn: p.validate.Rows, RowsClean: p.validate.Accepted,
 		RowsRejected: p.validate.Rejected, Customers: p.validate.Customers, RuleCounts: p.validate.RuleCounts}
 	if !reflect.DeepEqual(jsonValue(t, v.Cleaning), jsonValue(t, wantCleaning)) {
 		t.Errorf("cleaning %+v, want %+v", v.Cleaning, wantCleaning)
 	}
-	wantArtifacts := map[string]registry.ObjectRef{
-		"raw_dataset":                  regRef(p.ingest.Dataset),
-		"features":                     regRef(p.featurize.Features),
-		"split":                        regRef(p.featurize.Split),
-		"evaluation":                   regRef(p.evaluation.Report),
-		"quarantine":                   regRef(p.validate.Quarantine),
-		"trained_model":                regRef(p.trained[kind].Model),
-		"features_snapshot_1997-06-30": regRef(p.featurize.Split),
+	wantArtifacts := map[string]artifacts.Ref{
+		"features":                     p.featurize.Features,
+		"split":                        p.featurize.Split,
+		"evaluation":                   p.evaluation.Report,
+		"quarantine":                   p.validate.Quarantine,
+		"trained_model":                p.trained[kind].Model,
+		"features_snapshot_1997-06-30": p.featurize.Split,
 	}
 	if !maps.Equal(v.Artifacts, wantArtifacts) {
 		t.Errorf("artifacts %v, want %v", v.Artifacts, wantArtifacts)
 	}
-	if v.ONNX != regRef(l.Export.ONNX) || !reflect.DeepEqual(v.Parity, l.Export.Parity) || !reflect.DeepEqual(jsonValue(t, v.FeatureSchema), jsonValue(t, json.RawMessage(l.Export.FeatureSchema))) {
+	if v.ONNX != l.Export.ONNX || !reflect.DeepEqual(v.Parity, l.Export.Parity) || !reflect.DeepEqual(jsonValue(t, v.FeatureSchema), jsonValue(t, json.RawMessage(l.Export.FeatureSchema))) {
 		t.Errorf("onnx %+v parity %+v schema %s, want the export's", v.ONNX, v.Parity, v.FeatureSchema)
 	}
 	wantLabels := map[string]string{"requested_by": "tester", "cutoff": pipeCutoff, "horizon_days": fmt.Sprint(pipeHorizon),
@@ -266,7 +273,7 @@ func TestRecordEvent(t *testing.T) {
 	env := newEnv(t, f.acts)
 	ctx := context.Background()
 	id := register(t, f, minimalLineage(t, f, "ziln", "wf-events", "run-1"))
-	ev := activities.EventInput{Version: id, Type: registry.EventApproved, Actor: "alice", Comment: "looks good", WorkflowID: "wf-events", RunID: "run-1"}
+	ev := activities.EventInput{Version: id, Type: registry.EventApproved, Actor: "alice", Comment: "looks good", Run: activities.Run{WorkflowID: "wf-events", RunID: "run-1"}}
 
 	if _, err := run[struct{}](t, env, f.acts.RecordEvent, ev); err != nil {
 		t.Fatal(err)
@@ -323,7 +330,7 @@ func TestMoveAliasAndCurrentChampion(t *testing.T) {
 	}
 
 	unset := ""
-	move := activities.MoveAliasInput{Alias: "champion", To: v1, ExpectFrom: &unset, Actor: "alice", Reason: "first", WorkflowID: "wf-alias", RunID: "run-1"}
+	move := activities.MoveAliasInput{Alias: "champion", To: v1, ExpectFrom: &unset, Actor: "alice", Reason: "first", Run: activities.Run{WorkflowID: "wf-alias", RunID: "run-1"}}
 	e1 := mustRun[registry.AliasEntry](t, env, f.acts.MoveAlias, move)
 	if e1.Seq != 1 || e1.From != "" || e1.To != v1 || e1.Actor != "alice" {
 		t.Errorf("first move %+v", e1)
@@ -340,7 +347,7 @@ func TestMoveAliasAndCurrentChampion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if champ.Version != v1 || champ.Kind != "ziln" || regRef(champ.ONNX) != v.ONNX {
+	if champ.Version != v1 || champ.Kind != "ziln" || champ.ONNX != v.ONNX {
 		t.Errorf("champion %+v, want %s (ziln) with ONNX %+v", champ, v1, v.ONNX)
 	}
 

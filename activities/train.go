@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -47,8 +48,12 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	model, info, err := models.Fit(ctx, kind, set, train, opts)
 	stopHB()
 	if err != nil {
-		if ctx.Err() != nil {
+		var cse *checkpointStoreError
+		switch {
+		case ctx.Err() != nil:
 			return res, ctx.Err()
+		case errors.As(err, &cse):
+			return res, storeError(fmt.Errorf("train %s: %w", in.Kind, err))
 		}
 		return res, nonRetryable(ErrTypeBadData, fmt.Errorf("train %s: %w", in.Kind, err))
 	}
@@ -63,6 +68,13 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	a.log().Info("model trained", "kind", in.Kind, "seconds", info.Seconds, "epochs", info.Epochs, "training_rows", info.TrainingRows, "resumed_from_epoch", info.ResumedFromEpoch, "sha256", ref.SHA256)
 	return trainResult(kind, ref, model, info, opts.Snapshots), nil
 }
+
+// checkpointStoreError marks a checkpoint the store did not take: the
+// store's error, not the data's, so it is classified as one.
+type checkpointStoreError struct{ err error }
+
+func (e *checkpointStoreError) Error() string { return e.err.Error() }
+func (e *checkpointStoreError) Unwrap() error { return e.err }
 
 // trainResult describes a trained model; a network's params also name the
 // rows and the snapshots it learned from.
@@ -112,7 +124,7 @@ func (a *Activities) checkpointHooks(ctx context.Context, in TrainInput, opts *m
 		}
 		ref, err := a.Store.PutBytes(ctx, a.Buckets.Models, prefix, b, artifacts.PutOptions{ContentType: "application/octet-stream", Filename: "checkpoint.bin"})
 		if err != nil {
-			return err
+			return &checkpointStoreError{err: err}
 		}
 		heartbeat(func(p *TrainProgress) { p.Checkpoint = ref })
 		return nil
@@ -141,13 +153,20 @@ func (a *Activities) lastCheckpoint(ctx context.Context) (*nn.Checkpoint, TrainP
 }
 
 func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (models.Model, error) {
+	m, _, err := a.loadModelDigest(ctx, ref)
+	return m, err
+}
+
+// loadModelDigest reads a stored model and the sha256 of its bytes (which
+// the store checked against the reference's digest when it has one).
+func (a *Activities) loadModelDigest(ctx context.Context, ref artifacts.Ref) (models.Model, string, error) {
 	b, err := a.Store.GetBytes(ctx, ref)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, "", storeError(err)
 	}
 	m, err := models.UnmarshalModel(b)
 	if err != nil {
-		return nil, nonRetryable(ErrTypeBadInput, fmt.Errorf("model %s: %w", ref.Key, err))
+		return nil, "", nonRetryable(ErrTypeBadInput, fmt.Errorf("model %s: %w", ref.Key, err))
 	}
-	return m, nil
+	return m, sha256Hex(b), nil
 }

@@ -9,14 +9,14 @@ import (
 
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/models"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 )
 
 // loadModel reads a stored model and checks its digest against the bytes.
-func loadModel(t *testing.T, st *artifacts.Store, ref artifacts.Ref) backtest.Model {
+func loadModel(t *testing.T, st *artifacts.Store, ref artifacts.Ref) models.Model {
 	t.Helper()
 	b, err := st.GetBytes(context.Background(), ref)
 	if err != nil {
@@ -25,7 +25,7 @@ func loadModel(t *testing.T, st *artifacts.Store, ref artifacts.Ref) backtest.Mo
 	if sha256Hex(b) != ref.SHA256 || int64(len(b)) != ref.Size {
 		t.Fatalf("model %s: %d bytes with sha256 %s, ref says %d and %s", ref.Key, len(b), sha256Hex(b), ref.Size, ref.SHA256)
 	}
-	m, err := backtest.UnmarshalModel(b)
+	m, err := models.UnmarshalModel(b)
 	if err != nil {
 		t.Fatalf("model %s: %v", ref.Key, err)
 	}
@@ -55,7 +55,7 @@ func TestTrainModel(t *testing.T) {
 				t.Errorf("kind %q stored in %q", res.Kind, res.Model.Bucket)
 			}
 			m := loadModel(t, p.store, res.Model)
-			if m.Kind() != kind {
+			if string(m.Kind()) != kind {
 				t.Errorf("stored model is a %s", m.Kind())
 			}
 			if len(res.Params) == 0 {
