@@ -125,14 +125,6 @@ func TestExportONNX(t *testing.T) {
 	}
 }
 
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
 // checkAgainstGo scores test customers through ONNX Runtime and through the
 // trained Go model (float64) and compares the expected values and purchase
 // probabilities.
