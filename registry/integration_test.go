@@ -223,7 +223,7 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 			v.Dataset.Clean.SHA256 = "abc"
 			_, err := r.Register(ctx, v)
 			return err
-		}, ErrInvalid, "dataset: sha256"},
+		}, ErrInvalid, "dataset.clean: sha256"},
 		{"get missing", func() error { _, err := r.Get(ctx, "v99"); return err }, ErrNotFound, "version v99"},
 		{"get malformed", func() error { _, err := r.Get(ctx, "latest"); return err }, ErrInvalid, `"latest"`},
 		{"lookup unknown alias", func() error { _, err := r.Lookup(ctx, "champion"); return err }, ErrNotFound, `alias "champion"`},

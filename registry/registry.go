@@ -117,8 +117,16 @@ func decodeVersion(key string, b []byte) (Version, error) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return Version{}, fmt.Errorf("registry: decode %s: %w", key, err)
 	}
+	if raw, ok := v.Artifacts[legacyRawDatasetRole]; ok && v.Dataset.Raw.IsZero() {
+		v.Dataset.Raw = raw
+		delete(v.Artifacts, legacyRawDatasetRole)
+	}
 	return v, nil
 }
+
+// legacyRawDatasetRole is where entries registered before DatasetRef.Raw
+// kept the raw dataset.
+const legacyRawDatasetRole = "raw_dataset"
 
 // Register validates v and stores it as a new immutable version, stamped
 // with the registry clock. With v.ID empty the next id (v1, v2, …) is

@@ -27,8 +27,8 @@ type DatasetRef struct {
 
 // UnmarshalJSON also reads the entries registered before the raw dataset
 // had its own field: the clean dataset's reference then sat directly in
-// "dataset" (and the raw one in artifacts["raw_dataset"], see
-// [Version.UnmarshalJSON]).
+// "dataset" (and the raw one in artifacts["raw_dataset"], which the
+// registry moves when it reads such an entry).
 func (d *DatasetRef) UnmarshalJSON(b []byte) error {
 	type plain DatasetRef
 	var v struct {
@@ -179,24 +179,6 @@ type Version struct {
 	WorkflowID   string                   `json:"workflow_id"`
 	RunID        string                   `json:"run_id"`
 	Labels       map[string]string        `json:"labels,omitempty"`
-}
-
-// legacyRawDatasetRole is where entries registered before DatasetRef.Raw
-// kept the raw dataset.
-const legacyRawDatasetRole = "raw_dataset"
-
-// UnmarshalJSON reads a version, moving a legacy artifacts["raw_dataset"]
-// reference into Dataset.Raw.
-func (v *Version) UnmarshalJSON(b []byte) error {
-	type plain Version
-	if err := json.Unmarshal(b, (*plain)(v)); err != nil {
-		return err
-	}
-	if raw, ok := v.Artifacts[legacyRawDatasetRole]; ok && v.Dataset.Raw.IsZero() {
-		v.Dataset.Raw = raw
-		delete(v.Artifacts, legacyRawDatasetRole)
-	}
-	return nil
 }
 
 // EventType is the kind of a version status event.
