@@ -1,4 +1,4 @@
-package registry
+package registry_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/registry/registrytest"
 )
 
 func TestDiffVersions(t *testing.T) {
@@ -17,55 +20,55 @@ func TestDiffVersions(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		mutate func(b *Version)
+		mutate func(b *registry.Version)
 		want   []want
 	}{
-		{"identical apart from id and time", func(b *Version) {
+		{"identical apart from id and time", func(b *registry.Version) {
 			b.ID, b.CreatedAt = "v2", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 		}, nil},
-		{"hyper-parameter changed", func(b *Version) {
+		{"hyper-parameter changed", func(b *registry.Version) {
 			b.HyperParams = json.RawMessage(`{"hidden":[64,32],"lr":0.001,"weight_decay":0.0001,"patience":20}`)
-		}, []want{{SectionParams, "lr", "0.0003", "0.001", 0.0007, true}}},
-		{"hyper-parameter added and list changed", func(b *Version) {
+		}, []want{{registry.SectionParams, "lr", "0.0003", "0.001", 0.0007, true}}},
+		{"hyper-parameter added and list changed", func(b *registry.Version) {
 			b.HyperParams = json.RawMessage(`{"hidden":[128,32],"lr":0.0003,"weight_decay":0.0001,"patience":20,"dropout":0.1}`)
 		}, []want{
-			{SectionParams, "dropout", nil, "0.1", 0, false},
-			{SectionParams, "hidden[0]", "64", "128", 64, true},
+			{registry.SectionParams, "dropout", nil, "0.1", 0, false},
+			{registry.SectionParams, "hidden[0]", "64", "128", 64, true},
 		}},
-		{"metric moved", func(b *Version) {
+		{"metric moved", func(b *registry.Version) {
 			b.Metrics["ziln"]["normalized_gini"] = 0.65
 		}, []want{
-			{SectionMetrics, "ziln.normalized_gini", "0.63", "0.65", 0.02, true},
+			{registry.SectionMetrics, "ziln.normalized_gini", "0.63", "0.65", 0.02, true},
 		}},
-		{"dataset and seed changed", func(b *Version) {
-			b.Dataset.Clean.SHA256 = sha('d')
+		{"dataset and seed changed", func(b *registry.Version) {
+			b.Dataset.Clean.SHA256 = registrytest.SHA('d')
 			b.Seed = 7
 		}, []want{
-			{SectionLineage, "dataset.clean.sha256", sha('a'), sha('d'), 0, false},
-			{SectionLineage, "seed", "42", "7", -35, true},
+			{registry.SectionLineage, "dataset.clean.sha256", registrytest.SHA('a'), registrytest.SHA('d'), 0, false},
+			{registry.SectionLineage, "seed", "42", "7", -35, true},
 		}},
-		{"gate check removed and verdict flipped", func(b *Version) {
-			b.Gate = NewGate(NewCheck("gini_vs_baseline", 0.5, OpGE, 0.58))
+		{"gate check removed and verdict flipped", func(b *registry.Version) {
+			b.Gate = registry.NewGate(registry.NewCheck("gini_vs_baseline", 0.5, registry.OpGE, 0.58))
 		}, []want{
-			{SectionGate, "gate.checks.decile_mape_max.op", "<=", nil, 0, false},
-			{SectionGate, "gate.checks.decile_mape_max.passed", "true", nil, 0, false},
-			{SectionGate, "gate.checks.decile_mape_max.threshold", "0.5", nil, 0, false},
-			{SectionGate, "gate.checks.decile_mape_max.value", "0.21", nil, 0, false},
-			{SectionGate, "gate.checks.gini_vs_baseline.passed", "true", "false", 0, false},
-			{SectionGate, "gate.checks.gini_vs_baseline.value", "0.63", "0.5", -0.13, true},
-			{SectionGate, "gate.passed", "true", "false", 0, false},
+			{registry.SectionGate, "gate.checks.decile_mape_max.op", "<=", nil, 0, false},
+			{registry.SectionGate, "gate.checks.decile_mape_max.passed", "true", nil, 0, false},
+			{registry.SectionGate, "gate.checks.decile_mape_max.threshold", "0.5", nil, 0, false},
+			{registry.SectionGate, "gate.checks.decile_mape_max.value", "0.21", nil, 0, false},
+			{registry.SectionGate, "gate.checks.gini_vs_baseline.passed", "true", "false", 0, false},
+			{registry.SectionGate, "gate.checks.gini_vs_baseline.value", "0.63", "0.5", -0.13, true},
+			{registry.SectionGate, "gate.passed", "true", "false", 0, false},
 		}},
-		{"label and code revision", func(b *Version) {
+		{"label and code revision", func(b *registry.Version) {
 			b.Labels = map[string]string{"dataset": "cdnow", "note": "retry"}
 			b.CodeRevision = "fedcba9"
 		}, []want{
-			{SectionLineage, "code_revision", "0123abc", "fedcba9", 0, false},
-			{SectionLabels, "note", nil, "retry", 0, false},
+			{registry.SectionLineage, "code_revision", "0123abc", "fedcba9", 0, false},
+			{registry.SectionLabels, "note", nil, "retry", 0, false},
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := sampleVersion("ziln", 0.63), sampleVersion("ziln", 0.63)
+			a, b := registrytest.SampleVersion("ziln", 0.63), registrytest.SampleVersion("ziln", 0.63)
 			a.ID, b.ID = "v1", "v2"
 			// Independent maps so mutating b leaves a alone.
 			b.Metrics = map[string]map[string]float64{"ziln": {}, "bgnbd": {}}
@@ -75,7 +78,7 @@ func TestDiffVersions(t *testing.T) {
 				}
 			}
 			tc.mutate(&b)
-			d := DiffVersions(a, b)
+			d := registry.DiffVersions(a, b)
 			if d.A != "v1" || d.B != "v2" {
 				t.Errorf("ids = %s, %s", d.A, d.B)
 			}
@@ -90,10 +93,10 @@ func TestDiffVersions(t *testing.T) {
 				if c.Section != w.section || c.Path != w.path {
 					t.Errorf("change %d = %s/%s, want %s/%s", i, c.Section, c.Path, w.section, w.path)
 				}
-				if got, exp := FormatValue(c.A), FormatValue(w.a); got != exp {
+				if got, exp := registry.FormatValue(c.A), registry.FormatValue(w.a); got != exp {
 					t.Errorf("change %s: A = %s, want %s", c.Path, got, exp)
 				}
-				if got, exp := FormatValue(c.B), FormatValue(w.b); got != exp {
+				if got, exp := registry.FormatValue(c.B), registry.FormatValue(w.b); got != exp {
 					t.Errorf("change %s: B = %s, want %s", c.Path, got, exp)
 				}
 				if (c.Delta != nil) != w.hasDelta || (c.Delta != nil && math.Abs(*c.Delta-w.delta) > 1e-12) {
@@ -114,10 +117,10 @@ func TestDiffVersions(t *testing.T) {
 }
 
 func TestDiffStringAndJSON(t *testing.T) {
-	a, b := sampleVersion("ziln", 0.61), sampleVersion("ziln", 0.63)
+	a, b := registrytest.SampleVersion("ziln", 0.61), registrytest.SampleVersion("ziln", 0.63)
 	a.ID, b.ID = "v1", "v2"
 	b.HyperParams = json.RawMessage(`{"hidden":[64,32],"lr":0.001,"weight_decay":0.0001,"patience":20}`)
-	d := DiffVersions(a, b)
+	d := registry.DiffVersions(a, b)
 	s := d.String()
 	for _, frag := range []string{"v1 → v2", "params:", "metrics:", "gate:", "lr", "0.0003 → 0.001 (+0.0007)", "ziln.normalized_gini", "0.61 → 0.63 (+0.02)"} {
 		if !strings.Contains(s, frag) {
@@ -150,7 +153,7 @@ func TestDiffStringAndJSON(t *testing.T) {
 			t.Errorf("lr change in JSON = %+v", c)
 		}
 	}
-	if got := len(d.Section(SectionMetrics)); got != 1 {
+	if got := len(d.Section(registry.SectionMetrics)); got != 1 {
 		t.Errorf("Section(metrics) has %d changes, want 1", got)
 	}
 }

@@ -1,165 +1,29 @@
-package registry
+package registry_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clvflow/clvflow/artifacts"
 	"math/rand/v2"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/registry/registrytest"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
-
-var (
-	bucketSeq  atomic.Int64
-	s3Ready    sync.Once
-	s3ReadyErr error
-)
-
-// waitS3Ready polls until the server answers S3 calls: MinIO reports
-// /minio/health/ready (what testenv waits for) slightly before its object
-// layer accepts requests ("XMinioServerNotInitialized").
-func waitS3Ready(ctx context.Context, client *minio.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		_, err := client.ListBuckets(ctx)
-		if err == nil {
-			return nil
-		}
-		if !strings.HasPrefix(minio.ToErrorResponse(err).Code, "XMinio") {
-			return fmt.Errorf("MinIO not usable: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("MinIO not initialised in time: %w", err)
-		case <-tick.C:
-		}
-	}
-}
-
-// newTestRegistry returns a registry on a fresh versioned bucket of the test
-// binary's MinIO.
-func newTestRegistry(t *testing.T, opts Options) (*Registry, *minio.Client) {
-	t.Helper()
-	srv := testenv.MinIO(t)
-	client, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3Ready.Do(func() { s3ReadyErr = waitS3Ready(t.Context(), client) })
-	if s3ReadyErr != nil {
-		t.Fatal(s3ReadyErr)
-	}
-	name := strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	bucket := fmt.Sprintf("r%d-%s", bucketSeq.Add(1), name)
-	if len(bucket) > 63 {
-		bucket = strings.TrimRight(bucket[:63], "-")
-	}
-	r, err := New(client, bucket, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.EnsureBucket(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return r, client
-}
-
-// stepClock is a deterministic clock advancing one second per call.
-func stepClock() func() time.Time {
-	var n atomic.Int64
-	return func() time.Time { return fixedTime(0).Add(time.Duration(n.Add(1)) * time.Second) }
-}
-
-func TestIntegrationBucketVersioning(t *testing.T) {
-	r, client := newTestRegistry(t, Options{})
-	ctx := t.Context()
-	cfg, err := client.GetBucketVersioning(ctx, r.Bucket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cfg.Enabled() {
-		t.Fatalf("versioning of %s = %+v, want enabled", r.Bucket(), cfg)
-	}
-	if err := r.EnsureBucket(ctx); err != nil {
-		t.Fatalf("second EnsureBucket: %v", err)
-	}
-	missing, _ := New(client, "no-such-registry-bucket", Options{})
-	_, err = missing.List(ctx)
-	if err == nil || !strings.Contains(err.Error(), `bucket "no-such-registry-bucket" does not exist`) {
-		t.Errorf("List on a missing bucket: %v", err)
-	}
-}
-
-// The server, not this package, must enforce "create only if absent": a
-// conditional PUT of an existing key is refused (and the object unchanged),
-// while an unconditional PUT of the same key would have overwritten it.
-func TestIntegrationConditionalCreate(t *testing.T) {
-	r, client := newTestRegistry(t, Options{})
-	ctx := t.Context()
-	key := "probe/object.json"
-	if err := r.putIfAbsent(ctx, key, []byte(`{"n":1}`)); err != nil {
-		t.Fatalf("first conditional create: %v", err)
-	}
-	err := r.putIfAbsent(ctx, key, []byte(`{"n":2}`))
-	if !errors.Is(err, errExists) {
-		t.Fatalf("second conditional create: got %v, want errExists", err)
-	}
-	if b, _ := r.get(ctx, key); string(b) != `{"n":1}` {
-		t.Fatalf("object changed by refused write: %s", b)
-	}
-	// create() accepts a byte-identical existing object (a retried write).
-	if err := r.create(ctx, key, []byte(`{"n":1}`)); err != nil {
-		t.Errorf("create with identical content: %v", err)
-	}
-	if _, err := client.PutObject(ctx, r.Bucket(), key, strings.NewReader(`{"n":3}`), 7, minio.PutObjectOptions{}); err != nil {
-		t.Fatalf("unconditional put: %v", err)
-	}
-	if b, _ := r.get(ctx, key); string(b) != `{"n":3}` {
-		t.Fatalf("unconditional put did not overwrite (so the test above proves nothing): %s", b)
-	}
-
-	// Many concurrent creators of one key: exactly one wins.
-	const n = 16
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			err := r.putIfAbsent(ctx, "probe/race.json", fmt.Appendf(nil, `{"writer":%d}`, i))
-			switch {
-			case err == nil:
-				wins.Add(1)
-			case !errors.Is(err, errExists):
-				t.Errorf("writer %d: %v", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent creators succeeded, want exactly 1", wins.Load())
-	}
-}
 
 func TestIntegrationRegisterGetList(t *testing.T) {
-	r, client := newTestRegistry(t, Options{Now: stepClock(), Prefix: "reg"})
+	r, client := registry.NewTestRegistry(t, registry.Options{Now: registrytest.StepClock(), Prefix: "reg"})
 	ctx := t.Context()
-	var registered []Version
+	var registered []registry.Version
 	for i := range 11 {
-		v := sampleVersion("ziln", 0.6+float64(i)/100)
+		v := registrytest.SampleVersion("ziln", 0.6+float64(i)/100)
 		v.RunID = fmt.Sprintf("run-%d", i)
 		got, err := r.Register(ctx, v)
 		if err != nil {
@@ -168,7 +32,7 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 		if want := fmt.Sprintf("v%d", i+1); got.ID != want {
 			t.Fatalf("Register %d: id %s, want %s", i, got.ID, want)
 		}
-		if want := fixedTime(0).Add(time.Duration(i+1) * time.Second); !got.CreatedAt.Equal(want) {
+		if want := registrytest.FixedTime(0).Add(time.Duration(i+1) * time.Second); !got.CreatedAt.Equal(want) {
 			t.Errorf("%s: created %v, want %v", got.ID, got.CreatedAt, want)
 		}
 		registered = append(registered, got)
@@ -178,7 +42,7 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get %s: %v", want.ID, err)
 		}
-		if d := DiffVersions(want, got); !d.Equal() || got.ID != want.ID || !got.CreatedAt.Equal(want.CreatedAt) {
+		if d := registry.DiffVersions(want, got); !d.Equal() || got.ID != want.ID || !got.CreatedAt.Equal(want.CreatedAt) {
 			t.Errorf("Get %s differs from what Register returned:\n%s", want.ID, d)
 		}
 	}
@@ -213,21 +77,21 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 		msg  string
 	}{
 		{"explicit existing id", func() error {
-			v := sampleVersion("ziln", 0.6)
+			v := registrytest.SampleVersion("ziln", 0.6)
 			v.ID, v.RunID = "v3", "run-explicit-v3"
 			_, err := r.Register(ctx, v)
 			return err
-		}, ErrConflict, "version v3 already exists"},
+		}, registry.ErrConflict, "version v3 already exists"},
 		{"invalid record", func() error {
-			v := sampleVersion("ziln", 0.6)
+			v := registrytest.SampleVersion("ziln", 0.6)
 			v.Dataset.Clean.SHA256 = "abc"
 			_, err := r.Register(ctx, v)
 			return err
-		}, ErrInvalid, "dataset.clean: sha256"},
-		{"get missing", func() error { _, err := r.Get(ctx, "v99"); return err }, ErrNotFound, "version v99"},
-		{"get malformed", func() error { _, err := r.Get(ctx, "latest"); return err }, ErrInvalid, `"latest"`},
-		{"lookup unknown alias", func() error { _, err := r.Lookup(ctx, "champion"); return err }, ErrNotFound, `alias "champion"`},
-		{"lookup garbage", func() error { _, err := r.Lookup(ctx, "No Such"); return err }, ErrInvalid, "neither a version id"},
+		}, registry.ErrInvalid, "dataset.clean: sha256"},
+		{"get missing", func() error { _, err := r.Get(ctx, "v99"); return err }, registry.ErrNotFound, "version v99"},
+		{"get malformed", func() error { _, err := r.Get(ctx, "latest"); return err }, registry.ErrInvalid, `"latest"`},
+		{"lookup unknown alias", func() error { _, err := r.Lookup(ctx, "champion"); return err }, registry.ErrNotFound, `alias "champion"`},
+		{"lookup garbage", func() error { _, err := r.Lookup(ctx, "No Such"); return err }, registry.ErrInvalid, "neither a version id"},
 	}
 	for _, tc := range tests {
 		err := tc.run()
@@ -240,7 +104,7 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 	}
 
 	// An explicit new id is created as asked; allocation continues after it.
-	v := sampleVersion("ziln", 0.7)
+	v := registrytest.SampleVersion("ziln", 0.7)
 	v.ID, v.RunID = "v20", "run-explicit"
 	if got, err := r.Register(ctx, v); err != nil || got.ID != "v20" {
 		t.Fatalf("explicit v20: %v, %v", got.ID, err)
@@ -252,9 +116,9 @@ func TestIntegrationRegisterGetList(t *testing.T) {
 }
 
 func TestIntegrationRegisterIdempotentPerRun(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	ctx := t.Context()
-	v := sampleVersion("ziln", 0.63)
+	v := registrytest.SampleVersion("ziln", 0.63)
 	first, err := r.Register(ctx, v)
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +130,7 @@ func TestIntegrationRegisterIdempotentPerRun(t *testing.T) {
 	if again.ID != first.ID || !again.CreatedAt.Equal(first.CreatedAt) {
 		t.Errorf("retry registered %s (created %v), want the existing %s", again.ID, again.CreatedAt, first.ID)
 	}
-	other := sampleVersion("seq", 0.6) // another model of the same run
+	other := registrytest.SampleVersion("seq", 0.6) // another model of the same run
 	other.ModelKind = "seq"
 	if got, err := r.Register(ctx, other); err != nil || got.ID != "v2" {
 		t.Errorf("second model of the run: %s, %v; want v2", got.ID, err)
@@ -278,14 +142,14 @@ func TestIntegrationRegisterIdempotentPerRun(t *testing.T) {
 }
 
 func TestIntegrationRegisterConcurrent(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	ctx := t.Context()
 	const n = 12
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			v := sampleVersion("ziln", 0.6)
+			v := registrytest.SampleVersion("ziln", 0.6)
 			v.RunID = fmt.Sprintf("run-%d", i)
 			got, err := r.Register(ctx, v)
 			if err != nil {
@@ -321,9 +185,9 @@ func TestIntegrationRegisterConcurrent(t *testing.T) {
 }
 
 func TestIntegrationEvents(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{Now: stepClock()})
+	r, _ := registry.NewTestRegistry(t, registry.Options{Now: registrytest.StepClock()})
 	ctx := t.Context()
-	v, err := r.Register(ctx, sampleVersion("ziln", 0.63))
+	v, err := r.Register(ctx, registrytest.SampleVersion("ziln", 0.63))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,12 +195,12 @@ func TestIntegrationEvents(t *testing.T) {
 	if evs, err := r.Events(ctx, v.ID); err != nil || len(evs) != 0 {
 		t.Fatalf("fresh version events = %v, %v", evs, err)
 	}
-	steps := []Event{
-		{Version: v.ID, Type: EventApproved, Actor: "alice", Comment: "ok", WorkflowID: "wf", RunID: "r1"},
-		{Version: v.ID, Type: EventApproved, Actor: "alice", Comment: "ok", WorkflowID: "wf", RunID: "r1"}, // retried: no duplicate
-		{Version: v.ID, Type: EventPromoted, Actor: "clvflow", WorkflowID: "wf", RunID: "r1"},
-		{Version: v.ID, Type: EventNote, Actor: "bob", Comment: "same note twice"},
-		{Version: v.ID, Type: EventNote, Actor: "bob", Comment: "same note twice"}, // no workflow id: recorded again
+	steps := []registry.Event{
+		{Version: v.ID, Type: registry.EventApproved, Actor: "alice", Comment: "ok", WorkflowID: "wf", RunID: "r1"},
+		{Version: v.ID, Type: registry.EventApproved, Actor: "alice", Comment: "ok", WorkflowID: "wf", RunID: "r1"}, // retried: no duplicate
+		{Version: v.ID, Type: registry.EventPromoted, Actor: "clvflow", WorkflowID: "wf", RunID: "r1"},
+		{Version: v.ID, Type: registry.EventNote, Actor: "bob", Comment: "same note twice"},
+		{Version: v.ID, Type: registry.EventNote, Actor: "bob", Comment: "same note twice"}, // no workflow id: recorded again
 	}
 	wantSeq := []int64{1, 1, 2, 3, 4}
 	for i, e := range steps {
@@ -362,8 +226,8 @@ func TestIntegrationEvents(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "approved,promoted,note,note" {
 		t.Errorf("events = %s", got)
 	}
-	if StatusOf(evs) != "approved" {
-		t.Errorf("status = %s, want approved", StatusOf(evs))
+	if registry.StatusOf(evs) != "approved" {
+		t.Errorf("status = %s, want approved", registry.StatusOf(evs))
 	}
 	if after, _ := r.Get(ctx, v.ID); !bytes.Equal(mustEncode(t, before), mustEncode(t, after)) {
 		t.Errorf("version record changed by events")
@@ -371,13 +235,13 @@ func TestIntegrationEvents(t *testing.T) {
 
 	tests := []struct {
 		name string
-		e    Event
+		e    registry.Event
 		want error
 		msg  string
 	}{
-		{"unknown version", Event{Version: "v9", Type: EventApproved, Actor: "a"}, ErrNotFound, "version v9"},
-		{"unknown type", Event{Version: v.ID, Type: "deployed", Actor: "a"}, ErrInvalid, `type "deployed"`},
-		{"no actor", Event{Version: v.ID, Type: EventRejected}, ErrInvalid, "actor is required"},
+		{"unknown version", registry.Event{Version: "v9", Type: registry.EventApproved, Actor: "a"}, registry.ErrNotFound, "version v9"},
+		{"unknown type", registry.Event{Version: v.ID, Type: "deployed", Actor: "a"}, registry.ErrInvalid, `type "deployed"`},
+		{"no actor", registry.Event{Version: v.ID, Type: registry.EventRejected}, registry.ErrInvalid, "actor is required"},
 	}
 	for _, tc := range tests {
 		_, err := r.AddEvent(ctx, tc.e)
@@ -385,14 +249,14 @@ func TestIntegrationEvents(t *testing.T) {
 			t.Errorf("%s: got %v, want %v containing %q", tc.name, err, tc.want, tc.msg)
 		}
 	}
-	if _, err := r.Events(ctx, "v9"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Events(ctx, "v9"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Events of a missing version: %v", err)
 	}
 }
 
-func mustEncode(t *testing.T, v Version) []byte {
+func mustEncode(t *testing.T, v registry.Version) []byte {
 	t.Helper()
-	b, err := encode(v)
+	b, err := registry.Encode(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,10 +264,10 @@ func mustEncode(t *testing.T, v Version) []byte {
 }
 
 // registerN registers n servable versions v1..vn.
-func registerN(t *testing.T, r *Registry, n int) {
+func registerN(t *testing.T, r *registry.Registry, n int) {
 	t.Helper()
 	for i := range n {
-		v := sampleVersion("ziln", 0.6)
+		v := registrytest.SampleVersion("ziln", 0.6)
 		v.RunID = fmt.Sprintf("run-%d", i)
 		if _, err := r.Register(t.Context(), v); err != nil {
 			t.Fatal(err)
@@ -414,38 +278,38 @@ func registerN(t *testing.T, r *Registry, n int) {
 func ptr(s string) *string { return &s }
 
 func TestIntegrationAliasMoves(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{Now: stepClock()})
+	r, _ := registry.NewTestRegistry(t, registry.Options{Now: registrytest.StepClock()})
 	ctx := t.Context()
 	registerN(t, r, 3)
-	noONNX := sampleVersion("ziln", 0.5)
+	noONNX := registrytest.SampleVersion("ziln", 0.5)
 	noONNX.ONNX, noONNX.RunID = artifacts.Ref{}, "run-failed-gate"
-	noONNX.Gate = NewGate(NewCheck("gini_vs_baseline", 0.5, OpGE, 0.58))
+	noONNX.Gate = registry.NewGate(registry.NewCheck("gini_vs_baseline", 0.5, registry.OpGE, 0.58))
 	if v, err := r.Register(ctx, noONNX); err != nil || v.ID != "v4" {
 		t.Fatalf("register v4: %v %v", v.ID, err)
 	}
 
 	steps := []struct {
 		name     string
-		move     Move
+		move     registry.Move
 		wantErr  error
 		msg      string
 		wantSeq  int64
 		wantFrom string
 	}{
-		{"first move creates the alias", Move{Alias: "champion", To: "v1", ExpectFrom: ptr(""), Actor: "alice", Reason: "bootstrap"}, nil, "", 1, ""},
-		{"create-only CAS on an existing alias", Move{Alias: "champion", To: "v2", ExpectFrom: ptr(""), Actor: "bob"}, ErrConflict, `alias "champion" points to v1, not the expected (unset)`, 0, ""},
-		{"CAS with the right source", Move{Alias: "champion", To: "v2", ExpectFrom: ptr("v1"), Actor: "bob", WorkflowID: "wf-2", RunID: "r-2"}, nil, "", 2, "v1"},
-		{"retried CAS of the same run is answered with its entry", Move{Alias: "champion", To: "v2", ExpectFrom: ptr("v1"), Actor: "bob", WorkflowID: "wf-2", RunID: "r-2"}, nil, "", 2, "v1"},
-		{"stale CAS", Move{Alias: "champion", To: "v3", ExpectFrom: ptr("v1"), Actor: "carol"}, ErrConflict, "points to v2, not the expected v1", 0, ""},
-		{"no-op move", Move{Alias: "champion", To: "v2", Actor: "carol"}, ErrInvalid, `alias "champion" already points to v2`, 0, ""},
-		{"missing target", Move{Alias: "champion", To: "v9", Actor: "carol"}, ErrNotFound, "version v9", 0, ""},
-		{"target without ONNX", Move{Alias: "champion", To: "v4", Actor: "carol"}, ErrInvalid, "v4 has no ONNX artifact", 0, ""},
-		{"bad alias", Move{Alias: "Champion", To: "v3", Actor: "carol"}, ErrInvalid, `alias name "Champion"`, 0, ""},
-		{"version-like alias", Move{Alias: "v2", To: "v3", Actor: "carol"}, ErrInvalid, "looks like a version id", 0, ""},
-		{"no actor", Move{Alias: "champion", To: "v3"}, ErrInvalid, "actor is required", 0, ""},
-		{"blind move", Move{Alias: "champion", To: "v3", Actor: "carol", Reason: "rollout"}, nil, "", 3, "v2"},
-		{"rollback", Move{Alias: "champion", To: "v1", Actor: "dave", Reason: "rollback"}, nil, "", 4, "v3"},
-		{"second alias", Move{Alias: "candidate", To: "v3", Actor: "clvflow"}, nil, "", 1, ""},
+		{"first move creates the alias", registry.Move{Alias: "champion", To: "v1", ExpectFrom: ptr(""), Actor: "alice", Reason: "bootstrap"}, nil, "", 1, ""},
+		{"create-only CAS on an existing alias", registry.Move{Alias: "champion", To: "v2", ExpectFrom: ptr(""), Actor: "bob"}, registry.ErrConflict, `alias "champion" points to v1, not the expected (unset)`, 0, ""},
+		{"CAS with the right source", registry.Move{Alias: "champion", To: "v2", ExpectFrom: ptr("v1"), Actor: "bob", WorkflowID: "wf-2", RunID: "r-2"}, nil, "", 2, "v1"},
+		{"retried CAS of the same run is answered with its entry", registry.Move{Alias: "champion", To: "v2", ExpectFrom: ptr("v1"), Actor: "bob", WorkflowID: "wf-2", RunID: "r-2"}, nil, "", 2, "v1"},
+		{"stale CAS", registry.Move{Alias: "champion", To: "v3", ExpectFrom: ptr("v1"), Actor: "carol"}, registry.ErrConflict, "points to v2, not the expected v1", 0, ""},
+		{"no-op move", registry.Move{Alias: "champion", To: "v2", Actor: "carol"}, registry.ErrInvalid, `alias "champion" already points to v2`, 0, ""},
+		{"missing target", registry.Move{Alias: "champion", To: "v9", Actor: "carol"}, registry.ErrNotFound, "version v9", 0, ""},
+		{"target without ONNX", registry.Move{Alias: "champion", To: "v4", Actor: "carol"}, registry.ErrInvalid, "v4 has no ONNX artifact", 0, ""},
+		{"bad alias", registry.Move{Alias: "Champion", To: "v3", Actor: "carol"}, registry.ErrInvalid, `alias name "Champion"`, 0, ""},
+		{"version-like alias", registry.Move{Alias: "v2", To: "v3", Actor: "carol"}, registry.ErrInvalid, "looks like a version id", 0, ""},
+		{"no actor", registry.Move{Alias: "champion", To: "v3"}, registry.ErrInvalid, "actor is required", 0, ""},
+		{"blind move", registry.Move{Alias: "champion", To: "v3", Actor: "carol", Reason: "rollout"}, nil, "", 3, "v2"},
+		{"rollback", registry.Move{Alias: "champion", To: "v1", Actor: "dave", Reason: "rollback"}, nil, "", 4, "v3"},
+		{"second alias", registry.Move{Alias: "candidate", To: "v3", Actor: "clvflow"}, nil, "", 1, ""},
 	}
 	for _, st := range steps {
 		got, err := r.MoveAlias(ctx, st.move)
@@ -469,7 +333,7 @@ func TestIntegrationAliasMoves(t *testing.T) {
 	}
 	var chain []string
 	for _, e := range h {
-		chain = append(chain, fmt.Sprintf("%d:%s>%s:%s", e.Seq, orUnset(e.From), e.To, e.Actor))
+		chain = append(chain, fmt.Sprintf("%d:%s>%s:%s", e.Seq, registry.OrUnset(e.From), e.To, e.Actor))
 	}
 	if got, want := strings.Join(chain, " "), "1:(unset)>v1:alice 2:v1>v2:bob 3:v2>v3:carol 4:v3>v1:dave"; got != want {
 		t.Errorf("history = %s\nwant      %s", got, want)
@@ -496,10 +360,10 @@ func TestIntegrationAliasMoves(t *testing.T) {
 	if strings.Join(got, " ") != "candidate=v3@1 champion=v1@4" {
 		t.Errorf("Aliases = %v", got)
 	}
-	if _, err := r.History(ctx, "shadow"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.History(ctx, "shadow"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("History of an unknown alias: %v", err)
 	}
-	if _, err := r.Resolve(ctx, "shadow"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"shadow"`) {
+	if _, err := r.Resolve(ctx, "shadow"); !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), `"shadow"`) {
 		t.Errorf("Resolve of an unknown alias: %v", err)
 	}
 }
@@ -507,22 +371,22 @@ func TestIntegrationAliasMoves(t *testing.T) {
 // A corrupt history (an entry whose From does not continue the chain) is
 // reported, not silently returned.
 func TestIntegrationHistoryDetectsCorruption(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	ctx := t.Context()
 	registerN(t, r, 2)
-	if _, err := r.MoveAlias(ctx, Move{Alias: "champion", To: "v1", Actor: "a"}); err != nil {
+	if _, err := r.MoveAlias(ctx, registry.Move{Alias: "champion", To: "v1", Actor: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := encode(AliasEntry{Seq: 2, Alias: "champion", From: "v2", To: "v1", Actor: "mallory"})
-	if err := r.putIfAbsent(ctx, r.aliasLog("champion").key(2), forged); err != nil {
+	forged, _ := registry.Encode(registry.AliasEntry{Seq: 2, Alias: "champion", From: "v2", To: "v1", Actor: "mallory"})
+	if err := r.PutIfAbsent(ctx, r.AliasLogKey("champion", 2), forged); err != nil {
 		t.Fatal(err)
 	}
 	_, err := r.History(ctx, "champion")
 	if err == nil || !strings.Contains(err.Error(), "entry 2 moves from v2 but entry 1 left it at v1") {
 		t.Errorf("History of a corrupt log: %v", err)
 	}
-	gap, _ := encode(AliasEntry{Seq: 4, Alias: "champion", From: "v1", To: "v2", Actor: "mallory"})
-	if err := r.putIfAbsent(ctx, r.aliasLog("champion").key(4), gap); err != nil {
+	gap, _ := registry.Encode(registry.AliasEntry{Seq: 4, Alias: "champion", From: "v1", To: "v2", Actor: "mallory"})
+	if err := r.PutIfAbsent(ctx, r.AliasLogKey("champion", 4), gap); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.History(ctx, "champion"); err == nil || !strings.Contains(err.Error(), "entry 3 is missing") {
@@ -535,13 +399,13 @@ func TestIntegrationHistoryDetectsCorruption(t *testing.T) {
 // the seq it was returned with, and the history must be a gap-free chain.
 func TestIntegrationConcurrentAliasMoves(t *testing.T) {
 	const movers, movesEach, nVersions = 20, 5, 4
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	ctx := t.Context()
 	registerN(t, r, nVersions)
 	version := func(i int) string { return fmt.Sprintf("v%d", i%nVersions+1) }
 
 	var mu sync.Mutex
-	returned := map[int64]AliasEntry{}
+	returned := map[int64]registry.AliasEntry{}
 	var casConflicts, noops atomic.Int64
 	var wg sync.WaitGroup
 	for m := range movers {
@@ -550,14 +414,14 @@ func TestIntegrationConcurrentAliasMoves(t *testing.T) {
 			actor := fmt.Sprintf("mover-%02d", m)
 			for j := 0; j < movesEach; {
 				target := version(rng.IntN(nVersions))
-				mv := Move{Alias: "champion", To: target, Actor: actor, Reason: fmt.Sprintf("move %d", j)}
+				mv := registry.Move{Alias: "champion", To: target, Actor: actor, Reason: fmt.Sprintf("move %d", j)}
 				if m%2 == 0 { // compare-and-swap mover
 					cur, err := r.Current(ctx, "champion")
 					from := ""
 					switch {
 					case err == nil:
 						from = cur.To
-					case !errors.Is(err, ErrNotFound):
+					case !errors.Is(err, registry.ErrNotFound):
 						t.Errorf("%s: Current: %v", actor, err)
 						return
 					}
@@ -568,10 +432,10 @@ func TestIntegrationConcurrentAliasMoves(t *testing.T) {
 				}
 				e, err := r.MoveAlias(ctx, mv)
 				switch {
-				case errors.Is(err, ErrConflict) && m%2 == 0:
+				case errors.Is(err, registry.ErrConflict) && m%2 == 0:
 					casConflicts.Add(1)
 					continue
-				case errors.Is(err, ErrInvalid) && m%2 == 1: // blind move onto the current target
+				case errors.Is(err, registry.ErrInvalid) && m%2 == 1: // blind move onto the current target
 					noops.Add(1)
 					continue
 				case err != nil:
@@ -619,11 +483,11 @@ func TestIntegrationConcurrentAliasMoves(t *testing.T) {
 }
 
 func TestIntegrationContextCancelled(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	registerN(t, r, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := r.MoveAlias(ctx, Move{Alias: "champion", To: "v1", Actor: "a"}); !errors.Is(err, context.Canceled) {
+	if _, err := r.MoveAlias(ctx, registry.Move{Alias: "champion", To: "v1", Actor: "a"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("MoveAlias with a cancelled context: %v", err)
 	}
 }

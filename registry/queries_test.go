@@ -1,42 +1,22 @@
-package registry
+package registry_test
 
 import (
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/registry/registrytest"
 )
 
-func fixedTime(min int) time.Time { return time.Date(2025, 3, 4, 10, min, 0, 0, time.UTC) }
-
-// newQueriedRegistry registers v1 (approved by alice) and v2 and moves
-// champion v1 → v2 and candidate to v2, on a one-second step clock.
-func newQueriedRegistry(t *testing.T) *Registry {
+// newQueriedRegistry is a registry on a one-second step clock holding
+// registrytest.Populate's versions, event and aliases: v1 (approved by alice)
+// and v2, champion moved v1 → v2 and candidate at v2.
+func newQueriedRegistry(t *testing.T) *registry.Registry {
 	t.Helper()
-	r, _ := newTestRegistry(t, Options{Now: stepClock()})
-	ctx := t.Context()
-	a := sampleVersion("ziln", 0.61)
-	b := sampleVersion("ziln", 0.64)
-	b.RunID = "run-2"
-	b.HyperParams = json.RawMessage(`{"hidden":[64,32],"lr":0.001,"weight_decay":0.0001,"patience":20}`)
-	for _, v := range []Version{a, b} {
-		if _, err := r.Register(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := r.AddEvent(ctx, Event{Version: "v1", Type: EventApproved, Actor: "alice", Comment: "first model"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []Move{
-		{Alias: "champion", To: "v1", Actor: "alice", Reason: "bootstrap"},
-		{Alias: "candidate", To: "v2", Actor: "clvflow"},
-		{Alias: "champion", To: "v2", Actor: "bob", Reason: "better gini", WorkflowID: "train-cdnow-2"},
-	} {
-		if _, err := r.MoveAlias(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r, _ := registry.NewTestRegistry(t, registry.Options{Now: registrytest.StepClock()})
+	registrytest.Populate(t, r)
 	return r
 }
 
@@ -52,7 +32,7 @@ func TestIntegrationQueries(t *testing.T) {
 	}
 	if len(rows) != 2 || rows[0].ID != "v1" || rows[0].Status != "approved" || rows[0].Aliases == nil || len(rows[0].Aliases) != 0 ||
 		rows[1].ID != "v2" || rows[1].Status != "registered" || strings.Join(rows[1].Aliases, ",") != "candidate,champion" ||
-		rows[1].Dataset.Clean.SHA256 != sha('a') {
+		rows[1].Dataset.Clean.SHA256 != registrytest.SHA('a') {
 		t.Errorf("Summaries: %+v", rows)
 	}
 
@@ -61,7 +41,7 @@ func TestIntegrationQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Ref != "v1" || d.Version.ID != "v1" || d.Status != "approved" || len(d.Events) != 1 || d.Events[0].Actor != "alice" ||
-		d.Version.Metrics["ziln"]["normalized_gini"] != 0.61 || d.Version.ONNX.SHA256 != sha('c') || d.Aliases == nil || len(d.Aliases) != 0 {
+		d.Version.Metrics["ziln"]["normalized_gini"] != 0.61 || d.Version.ONNX.SHA256 != registrytest.SHA('c') || d.Aliases == nil || len(d.Aliases) != 0 {
 		t.Errorf("Detail v1: %+v", d)
 	}
 	d, err = r.Detail(ctx, "champion")
@@ -79,7 +59,7 @@ func TestIntegrationQueries(t *testing.T) {
 	}
 	var got []string
 	for _, e := range all {
-		got = append(got, e.Alias+":"+orUnset(e.From)+">"+e.To)
+		got = append(got, e.Alias+":"+registry.OrUnset(e.From)+">"+e.To)
 	}
 	if strings.Join(got, " ") != "champion:(unset)>v1 candidate:(unset)>v2 champion:v1>v2" {
 		t.Errorf("AllHistory in time order = %v", got)
@@ -91,10 +71,10 @@ func TestIntegrationQueries(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"Detail v9", func() error { _, err := r.Detail(ctx, "v9"); return err }, ErrNotFound, "version v9"},
-		{"Detail shadow", func() error { _, err := r.Detail(ctx, "shadow"); return err }, ErrNotFound, `alias "shadow"`},
-		{"History shadow", func() error { _, err := r.History(ctx, "shadow"); return err }, ErrNotFound, `alias "shadow"`},
-		{"Diff bad name", func() error { _, err := r.Diff(ctx, "v1", "Bad Name"); return err }, ErrInvalid, "neither a version id"},
+		{"Detail v9", func() error { _, err := r.Detail(ctx, "v9"); return err }, registry.ErrNotFound, "version v9"},
+		{"Detail shadow", func() error { _, err := r.Detail(ctx, "shadow"); return err }, registry.ErrNotFound, `alias "shadow"`},
+		{"History shadow", func() error { _, err := r.History(ctx, "shadow"); return err }, registry.ErrNotFound, `alias "shadow"`},
+		{"Diff bad name", func() error { _, err := r.Diff(ctx, "v1", "Bad Name"); return err }, registry.ErrInvalid, "neither a version id"},
 	}
 	for _, tc := range errTests {
 		err := tc.run()
@@ -106,7 +86,7 @@ func TestIntegrationQueries(t *testing.T) {
 
 // An empty registry answers with empty lists, not nil (JSON [] not null).
 func TestIntegrationQueriesEmpty(t *testing.T) {
-	r, _ := newTestRegistry(t, Options{})
+	r, _ := registry.NewTestRegistry(t, registry.Options{})
 	rows, err := r.Summaries(t.Context())
 	if err != nil || rows == nil || len(rows) != 0 {
 		t.Errorf("Summaries of an empty registry = %#v, %v", rows, err)
@@ -114,5 +94,27 @@ func TestIntegrationQueriesEmpty(t *testing.T) {
 	all, err := r.AllHistory(t.Context())
 	if err != nil || all == nil || len(all) != 0 {
 		t.Errorf("AllHistory of an empty registry = %#v, %v", all, err)
+	}
+}
+
+// A summary read back from its JSON (what `clvflow models list --json`
+// prints) keeps its status and aliases next to the embedded version.
+func TestVersionSummaryJSONRoundTrip(t *testing.T) {
+	v := registrytest.SampleVersion("ziln", 0.63)
+	v.ID, v.CreatedAt = "v2", registrytest.FixedTime(1)
+	want := registry.VersionSummary{Version: v, Status: "approved", Aliases: []string{"candidate", "champion"}}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got registry.VersionSummary
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != want.Status || strings.Join(got.Aliases, ",") != "candidate,champion" {
+		t.Errorf("status and aliases read back as %q, %v from %s", got.Status, got.Aliases, b)
+	}
+	if d := registry.DiffVersions(want.Version, got.Version); !d.Equal() || got.ID != "v2" || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("version read back differs:\n%s", d)
 	}
 }

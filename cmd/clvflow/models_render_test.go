@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
-
 	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/registry/registrytest"
 )
 
-func fixedTime(min int) time.Time { return time.Date(2025, 3, 4, 10, min, 0, 0, time.UTC) }
-
 func TestRenderList(t *testing.T) {
-	v1, v2 := sampleVersion("ziln", 0.612345), sampleVersion("seq", 0.55)
-	v1.ID, v1.CreatedAt = "v1", fixedTime(1)
-	v2.ID, v2.CreatedAt, v2.ModelKind = "v2", fixedTime(2), "seq"
+	v1, v2 := registrytest.SampleVersion("ziln", 0.612345), registrytest.SampleVersion("seq", 0.55)
+	v1.ID, v1.CreatedAt = "v1", registrytest.FixedTime(1)
+	v2.ID, v2.CreatedAt, v2.ModelKind = "v2", registrytest.FixedTime(2), "seq"
 	v2.Gate = registry.NewGate(registry.NewCheck("gini_vs_baseline", 0.55, registry.OpGE, 0.58))
 	v2.Metrics = nil
 	rows := []registry.VersionSummary{
@@ -36,7 +33,7 @@ func TestRenderList(t *testing.T) {
 		cells []string
 	}{
 		{0, []string{"VERSION", "CREATED", "MODEL", "KIND", "GINI", "GATE", "STATUS", "ALIASES", "DATASET"}},
-		{1, []string{"v1", "2025-03-04", "10:01:00Z", "ziln", "ziln", "0.6123", "pass", "approved", "candidate,champion", sha('e')[:12]}},
+		{1, []string{"v1", "2025-03-04", "10:01:00Z", "ziln", "ziln", "0.6123", "pass", "approved", "candidate,champion", registrytest.SHA('e')[:12]}},
 		{2, []string{"v2", "10:02:00Z", "seq", "seq", "-", "FAIL", "registered", "-"}},
 	}
 	for _, tc := range tests {
@@ -66,11 +63,11 @@ func TestRenderList(t *testing.T) {
 }
 
 func TestRenderShow(t *testing.T) {
-	v := sampleVersion("ziln", 0.63)
-	v.ID, v.CreatedAt = "v4", fixedTime(5)
+	v := registrytest.SampleVersion("ziln", 0.63)
+	v.ID, v.CreatedAt = "v4", registrytest.FixedTime(5)
 	d := registry.VersionDetail{Ref: "champion", Version: v, Status: "approved", Aliases: []string{"champion"}, Events: []registry.Event{
-		{Seq: 1, Version: "v4", Type: registry.EventApproved, Actor: "alice", Comment: "looks good", Time: fixedTime(6)},
-		{Seq: 2, Version: "v4", Type: registry.EventPromoted, Actor: "clvflow", Time: fixedTime(7)},
+		{Seq: 1, Version: "v4", Type: registry.EventApproved, Actor: "alice", Comment: "looks good", Time: registrytest.FixedTime(6)},
+		{Seq: 2, Version: "v4", Type: registry.EventPromoted, Actor: "clvflow", Time: registrytest.FixedTime(7)},
 	}}
 	var buf bytes.Buffer
 	if err := renderShow(&buf, d); err != nil {
@@ -79,9 +76,9 @@ func TestRenderShow(t *testing.T) {
 	out := buf.String()
 	for _, frag := range []string{
 		"v4 (alias champion)", "ziln (kind ziln)", "approved", "Seed", "42",
-		"s3://clvflow-datasets/clean/" + sha('a') + ".csv.gz?versionId=ds-v1", "1234567 bytes",
+		"s3://clvflow-datasets/clean/" + registrytest.SHA('a') + ".csv.gz?versionId=ds-v1", "1234567 bytes",
 		"69659 rows in, 69600 clean, 59 rejected, 23570 customers", "rule negative_amount: 40",
-		"s3://clvflow-models/onnx/ziln.onnx?versionId=m-v1 sha256 " + sha('c'),
+		"s3://clvflow-models/onnx/ziln.onnx?versionId=m-v1 sha256 " + registrytest.SHA('c'),
 		"pass at tolerance 0.0001 over 2000 rows", "mu max|Δ| 9.5e-07",
 		"train-cdnow-20250101T000000 run run-1", "dataset=cdnow", `"lr":0.0003`, `"sequence_weeks":52`,
 		"METRICS", "DECILE_MAPE", "NORMALIZED_GINI", "SPEARMAN",
@@ -123,8 +120,8 @@ func TestRenderShow(t *testing.T) {
 
 func TestRenderHistory(t *testing.T) {
 	entries := []registry.AliasEntry{
-		{Seq: 1, Alias: "champion", To: "v1", Actor: "alice", Reason: "first", Time: fixedTime(1)},
-		{Seq: 2, Alias: "champion", From: "v1", To: "v3", Actor: "bob", WorkflowID: "train-x", Time: fixedTime(2)},
+		{Seq: 1, Alias: "champion", To: "v1", Actor: "alice", Reason: "first", Time: registrytest.FixedTime(1)},
+		{Seq: 2, Alias: "champion", From: "v1", To: "v3", Actor: "bob", WorkflowID: "train-x", Time: registrytest.FixedTime(2)},
 	}
 	var buf bytes.Buffer
 	if err := renderHistory(&buf, entries); err != nil {

@@ -7,59 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/internal/testenv"
 	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/registry/registrytest"
 )
 
-func sha(c byte) string { return strings.Repeat(string(c), 64) }
-
-// sampleVersion is a complete, valid version record as the pipeline would
-// register it (the registry tests' fixture).
-func sampleVersion(model string, gini float64) registry.Version {
-	return registry.Version{
-		ModelName:   model,
-		ModelKind:   "ziln",
-		HyperParams: json.RawMessage(`{"hidden":[64,32],"lr":0.0003,"weight_decay":0.0001,"patience":20}`),
-		Seed:        42,
-		Dataset: registry.DatasetRef{
-			Raw:      artifacts.Ref{Bucket: "clvflow-datasets", Key: "raw/" + sha('e') + ".csv.gz", VersionID: "raw-v1", SHA256: sha('e'), Size: 2345678},
-			Clean:    artifacts.Ref{Bucket: "clvflow-datasets", Key: "clean/" + sha('a') + ".csv.gz", VersionID: "ds-v1", SHA256: sha('a'), Size: 1234567},
-			Manifest: artifacts.Ref{Bucket: "clvflow-datasets", Key: "manifests/" + sha('a') + ".json", SHA256: sha('b'), Size: 321},
-		},
-		Cleaning: registry.CleaningRef{
-			Report: artifacts.Ref{Bucket: "clvflow-datasets", Key: "reports/" + sha('a') + ".json", Size: 900},
-			RowsIn: 69659, RowsClean: 69600, RowsRejected: 59, Customers: 23570,
-			RuleCounts: map[string]int64{"negative_amount": 40, "bad_timestamp": 19},
-		},
-		FeatureSchema: json.RawMessage(`{"tabular_input":"features","tabular_columns":["x","t_x","T","recency","cal_spend","mbar","first_value"],"sequence_input":"","sequence_channels":["spend","purchase_days"],"sequence_weeks":52,"outputs":["expected_value","purchase_probability","mu","sigma"]}`),
-		Metrics: map[string]map[string]float64{
-			model:   {"normalized_gini": gini, "decile_mape": 0.21, "spearman": 0.48},
-			"bgnbd": {"normalized_gini": 0.58, "decile_mape": 0.35, "spearman": 0.45},
-		},
-		Gate: registry.NewGate(
-			registry.NewCheck("gini_vs_baseline", gini, registry.OpGE, 0.58),
-			registry.NewCheck("decile_mape_max", 0.21, registry.OpLE, 0.5),
-		),
-		ONNX: artifacts.Ref{Bucket: "clvflow-models", Key: "onnx/" + model + ".onnx", VersionID: "m-v1", SHA256: sha('c'), Size: 40960},
-		Parity: registry.ParitySummary{
-			Passed: true, Tolerance: 1e-4, Rows: 2000,
-			MaxAbsDiff: map[string]float64{"mu": 9.5e-7, "sigma": 4e-7, "purchase_probability": 2e-7, "expected_value": 3e-6},
-		},
-		CodeRevision: "0123abc",
-		WorkflowID:   "train-cdnow-20250101T000000",
-		RunID:        "run-1",
-		Labels:       map[string]string{"dataset": "cdnow"},
-	}
-}
-
-// modelsTestRegistry is a registry on a fresh bucket of the test MinIO with
-// v1 (approved by alice) and v2, champion moved v1 → v2 and candidate at v2,
-// on a clock that advances one second per call.
+// modelsTestRegistry is a registry on a fresh bucket of the test MinIO,
+// on a clock that advances one second per call, holding
+// registrytest.Populate's versions, event and aliases: v1 (approved by
+// alice) and v2, champion moved v1 → v2 and candidate at v2.
 func modelsTestRegistry(t *testing.T) *registry.Registry {
 	t.Helper()
 	srv := testenv.MinIO(t)
@@ -67,36 +27,14 @@ func modelsTestRegistry(t *testing.T) *registry.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tick atomic.Int64
-	clock := func() time.Time { return fixedTime(0).Add(time.Duration(tick.Add(1)) * time.Second) }
-	r, err := registry.New(st.Client(), fmt.Sprintf("models-cmd-%d", time.Now().UnixNano()), registry.Options{Now: clock})
+	r, err := registry.New(st.Client(), fmt.Sprintf("models-cmd-%d", time.Now().UnixNano()), registry.Options{Now: registrytest.StepClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	if err := r.EnsureBucket(ctx); err != nil {
+	if err := r.EnsureBucket(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	b := sampleVersion("ziln", 0.64)
-	b.RunID = "run-2"
-	b.HyperParams = json.RawMessage(`{"hidden":[64,32],"lr":0.001,"weight_decay":0.0001,"patience":20}`)
-	for _, v := range []registry.Version{sampleVersion("ziln", 0.61), b} {
-		if _, err := r.Register(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := r.AddEvent(ctx, registry.Event{Version: "v1", Type: registry.EventApproved, Actor: "alice", Comment: "first model"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []registry.Move{
-		{Alias: "champion", To: "v1", Actor: "alice", Reason: "bootstrap"},
-		{Alias: "candidate", To: "v2", Actor: "clvflow"},
-		{Alias: "champion", To: "v2", Actor: "bob", Reason: "better gini", WorkflowID: "train-cdnow-2"},
-	} {
-		if _, err := r.MoveAlias(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	registrytest.Populate(t, r)
 	return r
 }
 
@@ -136,7 +74,7 @@ func TestIntegrationModelsCommand(t *testing.T) {
 				t.Fatalf("list --json: %v\n%s", err, out)
 			}
 			if len(rows) != 2 || rows[0].ID != "v1" || rows[0].Status != "approved" || len(rows[0].Aliases) != 0 ||
-				rows[1].ID != "v2" || strings.Join(rows[1].Aliases, ",") != "candidate,champion" || rows[1].Dataset.Raw.SHA256 != sha('e') || rows[1].Dataset.Clean.SHA256 != sha('a') {
+				rows[1].ID != "v2" || strings.Join(rows[1].Aliases, ",") != "candidate,champion" || rows[1].Dataset.Raw.SHA256 != registrytest.SHA('e') || rows[1].Dataset.Clean.SHA256 != registrytest.SHA('a') {
 				t.Errorf("list --json rows: %+v", rows)
 			}
 			if !strings.Contains(out, `"aliases": []`) {
@@ -150,7 +88,7 @@ func TestIntegrationModelsCommand(t *testing.T) {
 				t.Fatalf("show --json: %v\n%s", err, out)
 			}
 			if d.Ref != "v1" || d.Version.ID != "v1" || d.Status != "approved" || len(d.Events) != 1 || d.Events[0].Actor != "alice" ||
-				d.Version.Metrics["ziln"]["normalized_gini"] != 0.61 || d.Version.ONNX.SHA256 != sha('c') {
+				d.Version.Metrics["ziln"]["normalized_gini"] != 0.61 || d.Version.ONNX.SHA256 != registrytest.SHA('c') {
 				t.Errorf("show --json: %+v", d)
 			}
 		}},
