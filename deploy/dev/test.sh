@@ -17,14 +17,18 @@ filter() { grep --line-buffered -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|PASS)\b|^
 rc=0
 plain=$($GO list ./... | grep -v -E "$RACE_RE")
 race=$($GO list ./... | grep -E "$RACE_RE")
-$GO test -v -count=1 -timeout "$TIMEOUT" $plain 2>&1 | tee -a .test.log | filter || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-$GO test -v -race -count=1 -timeout "$TIMEOUT" $race 2>&1 | tee -a .test.log | filter || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+# The go test's own status decides: read PIPESTATUS straight after each
+# pipeline (with pipefail, a `|| true` after it would reset it to 0 and
+# hide failures).
+$GO test -v -count=1 -timeout "$TIMEOUT" $plain 2>&1 | tee -a .test.log | filter
+st=("${PIPESTATUS[@]}"); [ "${st[0]}" -eq 0 ] || rc=1
+$GO test -v -race -count=1 -timeout "$TIMEOUT" $race 2>&1 | tee -a .test.log | filter
+st=("${PIPESTATUS[@]}"); [ "${st[0]}" -eq 0 ] || rc=1
 for f in FuzzReadCDNOW FuzzReadOnlineRetail FuzzReadCSV; do
-  $GO test -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME:-5s}" ./dataset 2>&1 | tee -a .test.log | grep -E '^(ok|FAIL|--- FAIL)|^\s+' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  $GO test -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME:-5s}" ./dataset 2>&1 | tee -a .test.log | grep -E '^(ok|FAIL|--- FAIL)|^\s+'
+  st=("${PIPESTATUS[@]}"); [ "${st[0]}" -eq 0 ] || rc=1
 done
+[ "$(grep -cE '^\s*--- FAIL' .test.log)" -eq 0 ] || rc=1
 pass=$(grep -cE '^\s*--- PASS' .test.log); fail=$(grep -cE '^\s*--- FAIL' .test.log); skip=$(grep -cE '^\s*--- SKIP' .test.log)
 echo "tests: $pass passed, $fail failed, $skip skipped"
 echo "full log: .test.log"
