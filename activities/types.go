@@ -9,10 +9,12 @@ import (
 
 // ValidateInput asks to validate and clean a stored raw dataset.
 type ValidateInput struct {
-	Dataset             artifacts.Ref       `json:"dataset"`
-	Format              string              `json:"format"`
-	CSV                 *dataset.CSVMapping `json:"csv,omitempty"`
-	MaxRejectedFraction float64             `json:"max_rejected_fraction"`
+	Dataset artifacts.Ref       `json:"dataset"`
+	Format  string              `json:"format"`
+	CSV     *dataset.CSVMapping `json:"csv,omitempty"`
+	// MaxRejectedFraction is the share of rows validation may reject, in
+	// [0,1] (0: none).
+	MaxRejectedFraction float64 `json:"max_rejected_fraction"`
 	// DropReversed removes purchases a cancellation in the file reverses.
 	DropReversed bool `json:"drop_reversed,omitempty"`
 }

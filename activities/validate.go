@@ -36,7 +36,7 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	if err != nil {
 		return res, nonRetryable(ErrTypeBadInput, err)
 	}
-	opts := dataset.Options{Format: format, Name: filepath.Base(in.Dataset.Key), MaxRejectedFraction: in.MaxRejectedFraction, DropReversed: in.DropReversed}
+	opts := dataset.Options{Format: format, Name: filepath.Base(in.Dataset.Key), MaxRejectedFraction: dataset.RejectedShare(in.MaxRejectedFraction), DropReversed: in.DropReversed}
 	if in.CSV != nil {
 		opts.CSV = *in.CSV
 	}

@@ -130,6 +130,7 @@ func TestValidateDatasetBadData(t *testing.T) {
 		contains []string
 	}{
 		{"too many rejected rows", activities.ValidateInput{Dataset: mostlyBadTimes.Dataset, Format: "csv", MaxRejectedFraction: 0.5}, []string{"bad_time", "rejected 6 of 9 rows"}},
+		{"no rejected row tolerated (0)", activities.ValidateInput{Dataset: ingestText(t, f, "crafted.csv", crafted).Dataset, Format: "csv", MaxRejectedFraction: 0}, []string{"dominant rule"}},
 		{"stricter limit on the crafted file", activities.ValidateInput{Dataset: ingestText(t, f, "crafted.csv", crafted).Dataset, Format: "csv", MaxRejectedFraction: 0.3}, []string{"dominant rule"}},
 		{"no row accepted", activities.ValidateInput{Dataset: allBad.Dataset, Format: "csv", MaxRejectedFraction: 1}, []string{"non_positive_amount"}},
 		{"wrong format for the file", activities.ValidateInput{Dataset: mostlyBadTimes.Dataset, Format: "cdnow"}, []string{"column_count"}},

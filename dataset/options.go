@@ -133,6 +133,17 @@ const (
 	DefaultMaxDedupeEntries    = 1 << 24
 )
 
+// RejectedShare converts a configured share of rows validation may reject
+// (in [0,1]; 0 tolerates no rejected row, as config key
+// training.max_rejected_fraction says) to [Options.MaxRejectedFraction],
+// whose 0 selects the default.
+func RejectedShare(share float64) float64 {
+	if share == 0 {
+		return -1
+	}
+	return share
+}
+
 func (o Options) maxRejected() float64 {
 	switch {
 	case o.MaxRejectedFraction == 0:

@@ -44,12 +44,13 @@ const (
 
 // PipelineInput configures one training run.
 type PipelineInput struct {
-	Input               activities.IngestInput `json:"input"`
-	CSV                 *dataset.CSVMapping    `json:"csv,omitempty"`
-	MaxRejectedFraction float64                `json:"max_rejected_fraction"`
-	DropReversed        bool                   `json:"drop_reversed,omitempty"`
-	Cutoff              string                 `json:"cutoff,omitempty"`
-	AsOf                string                 `json:"as_of,omitempty"`
+	Input activities.IngestInput `json:"input"`
+	CSV   *dataset.CSVMapping    `json:"csv,omitempty"`
+	// MaxRejectedFraction is the share of rows validation may reject (0: none).
+	MaxRejectedFraction float64 `json:"max_rejected_fraction"`
+	DropReversed        bool    `json:"drop_reversed,omitempty"`
+	Cutoff              string  `json:"cutoff,omitempty"`
+	AsOf                string  `json:"as_of,omitempty"`
 	// UseScheduledTime makes the Temporal Schedule's scheduled time the
 	// as-of date (and so the cutoff), so a backfill trains exactly what
 	// would have been trained then.
@@ -141,6 +142,9 @@ func (in PipelineInput) Validate() error {
 	}
 	if in.HorizonDays <= 0 {
 		errs = append(errs, fmt.Sprintf("horizon_days must be > 0, got %d", in.HorizonDays))
+	}
+	if in.MaxRejectedFraction < 0 || in.MaxRejectedFraction > 1 {
+		errs = append(errs, fmt.Sprintf("max_rejected_fraction must be in [0,1] (0: no rejected row), got %g", in.MaxRejectedFraction))
 	}
 	if in.TestFraction <= 0 || in.TestFraction >= 1 {
 		errs = append(errs, fmt.Sprintf("test_fraction must be in (0,1), got %g", in.TestFraction))

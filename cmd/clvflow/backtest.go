@@ -99,11 +99,8 @@ func (f *backtestFlags) options(fs *pflag.FlagSet, load func() (config.Config, e
 // configuration and the flags that are no config keys.
 func (f *backtestFlags) optionsFromConfig(tr config.Training) backtest.Options {
 	o := backtest.Options{Input: f.input, HorizonDays: tr.HorizonDays, Models: tr.Models, Seed: tr.Seed,
-		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: tr.MaxRejectedFraction, MaxEpochs: f.maxEpochs,
+		TestFraction: tr.TestFraction, SeqWeeks: tr.SeqWeeks, MaxRejectedFraction: dataset.RejectedShare(tr.MaxRejectedFraction), MaxEpochs: f.maxEpochs,
 		DropReversed: tr.DropReversedOrders, Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays}
-	if tr.MaxRejectedFraction == 0 {
-		o.MaxRejectedFraction = -1 // dataset: 0 is its default, a negative share tolerates no rejected row
-	}
 	return o
 }
 
