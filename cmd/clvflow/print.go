@@ -18,6 +18,9 @@ func printPipelineResult(w io.Writer, res *workflows.PipelineResult) {
 		fmt.Fprintf(w, "   version: %s", res.Version)
 	}
 	fmt.Fprintf(w, "   champion: %s → %s\n", orDash(res.ChampionBefore), orDash(res.ChampionAfter))
+	if res.RawDataset.SHA256 != "" {
+		fmt.Fprintf(w, "data: raw sha256 %s, clean sha256 %s\n", res.RawDataset.SHA256, orDash(res.CleanDataset.SHA256))
+	}
 	if res.Cutoff != "" {
 		fmt.Fprintf(w, "cutoff %s, horizon %d days, %d test customers\n", res.Cutoff, res.HorizonDays, res.TestCustomers)
 	}
@@ -25,6 +28,9 @@ func printPipelineResult(w io.Writer, res *workflows.PipelineResult) {
 	printPipelineGate(w, res)
 	if res.Parity != nil {
 		fmt.Fprintf(w, "onnx parity: passed=%v on %d rows, tolerance %g\n", res.Parity.Passed, res.Parity.Rows, res.Parity.Tolerance)
+	}
+	if res.ONNX != nil {
+		fmt.Fprintf(w, "onnx: sha256 %s\n", res.ONNX.SHA256)
 	}
 	if res.Decision != nil {
 		printDecision(w, res.Decision)
