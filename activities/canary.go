@@ -26,7 +26,7 @@ func (a *Activities) Canary(ctx context.Context, in CanaryInput) (CanaryResult, 
 		if artifacts.KindOf(err) == artifacts.Integrity || artifacts.KindOf(err) == artifacts.NotFound {
 			return res, nonRetryable(ErrTypeCanaryFailed, fmt.Errorf("canary %s: %w", in.Version, err))
 		}
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	m, err := onnxrt.Load(v.ID, b, v.ONNX.SHA256)
 	if err != nil {

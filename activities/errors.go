@@ -1,10 +1,16 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"syscall"
 
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/registry"
 
 	"go.temporal.io/sdk/temporal"
@@ -67,9 +73,25 @@ func registryError(err error) error {
 	return err
 }
 
-// storeError maps artifact store errors to retryable or non-retryable
-// activity errors.
-func storeError(err error) error {
+// ErrTypeInfrastructure names retryable errors of the infrastructure (the
+// object store unreachable or failing, the worker's disk full, the
+// network): Temporal retries them with backoff within the run's time budget.
+const ErrTypeInfrastructure = "Infrastructure"
+
+// Classify maps an error of an activity to what Temporal should do with it.
+// Errors already classified (application errors, cancellation) pass
+// unchanged. The store's kinds that retrying cannot fix become their
+// non-retryable types (NotFound, Integrity, BadCredential, BadInput); every
+// failure of the infrastructure — the store unreachable or failing, a disk
+// full, any OS or network error — becomes a retryable Infrastructure error
+// that keeps its cause. Anything else is returned as it is, retryable: an
+// unknown failure is never assumed to be the data's fault (see ClassifyData).
+func Classify(err error) error {
+	var ae *temporal.ApplicationError
+	switch {
+	case err == nil, errors.As(err, &ae), errors.Is(err, context.Canceled):
+		return err
+	}
 	switch artifacts.KindOf(err) {
 	case artifacts.NotFound:
 		return nonRetryable(ErrTypeNotFound, err)
@@ -79,7 +101,53 @@ func storeError(err error) error {
 		return nonRetryable(ErrTypeBadCredential, err)
 	case artifacts.Invalid:
 		return nonRetryable(ErrTypeBadInput, err)
-	default:
-		return err // transient or unreachable: Temporal retries with backoff
 	}
+	if isInfrastructure(err) {
+		return infrastructure(err)
+	}
+	return err
+}
+
+// ClassifyData classifies an error of reading or modelling data: causes in the
+// infrastructure are classified as such (see Classify); what remains is the
+// data's fault, a non-retryable BadData error.
+func ClassifyData(err error) error {
+	var ae *temporal.ApplicationError
+	switch {
+	case err == nil, errors.As(err, &ae), errors.Is(err, context.Canceled):
+		return err
+	case artifacts.KindOf(err) != artifacts.Other, isInfrastructure(err):
+		return Classify(err)
+	}
+	return nonRetryable(ErrTypeBadData, err)
+}
+
+// isInfrastructure reports whether err comes from outside the data: the
+// store unreachable or failing, the worker's file system or OS, the
+// network, a deadline, or an I/O error of a dataset reader.
+func isInfrastructure(err error) bool {
+	var (
+		pathErr *fs.PathError
+		linkErr *os.LinkError
+		sysErr  *os.SyscallError
+		errno   syscall.Errno
+		netErr  net.Error
+	)
+	switch k := artifacts.KindOf(err); {
+	case k == artifacts.Unreachable, k == artifacts.Transient:
+		return true
+	case errors.As(err, &pathErr), errors.As(err, &linkErr), errors.As(err, &sysErr), errors.As(err, &errno), errors.As(err, &netErr):
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dataset.ErrRead)
+}
+
+// infrastructure wraps an infrastructure failure as a retryable error that
+// keeps its cause; a full disk says so and names the worker's temp dir.
+func infrastructure(err error) error {
+	msg := err.Error()
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		msg = fmt.Sprintf("the worker's disk is full (temporary files under %s; free space or set TMPDIR): %s", os.TempDir(), msg)
+	}
+	return temporal.NewApplicationErrorWithCause(msg, ErrTypeInfrastructure, err)
 }

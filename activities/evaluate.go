@@ -43,7 +43,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		}
 		rep, err := models.Evaluate(m, set, test)
 		if err != nil {
-			return res, nonRetryable(ErrTypeBadData, fmt.Errorf("evaluate %s: %w", t.Kind, err))
+			return res, ClassifyData(fmt.Errorf("evaluate %s: %w", t.Kind, err))
 		}
 		res.Metrics[t.Kind] = rep
 		activity.RecordHeartbeat(ctx, t.Kind)
@@ -61,7 +61,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 	}
 	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", refDigest(in.Features)[:16], activityID(ctx)), res)
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	res.Report = ref
 	return res, nil
@@ -87,7 +87,7 @@ func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set 
 	}
 	b, err := a.Store.GetBytes(ctx, champ.ONNX)
 	if err != nil {
-		return metrics.Report{}, storeError(err)
+		return metrics.Report{}, Classify(err)
 	}
 	m, err := onnxrt.Load(champ.Version, b, champ.ONNX.SHA256)
 	if err != nil {

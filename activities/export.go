@@ -59,11 +59,11 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	}
 	onnxRef, err := a.Store.PutBytes(ctx, a.Buckets.Models, ONNXPrefix, data, artifacts.PutOptions{ContentType: "application/onnx", Filename: "clv-" + in.Kind + ".onnx"})
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	repRef, err := a.Store.PutJSON(ctx, a.Buckets.Models, "parity/"+sha+".json", rep)
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	summary.Report = repRef
 	schema := om.Metadata().Props["clvflow.feature_schema"]

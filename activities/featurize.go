@@ -69,7 +69,7 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	doc := newSplitDoc(in, split, set.IDs(), train, test)
 	splitRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("splits/%s-seed%d-frac%g.json", featRef.SHA256, in.Seed, in.TestFraction), doc)
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
@@ -132,7 +132,7 @@ func featurizeCutoff(in FeaturizeInput, asOf time.Time) (time.Time, error) {
 func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time) (*features.Builder, *features.Set, error) {
 	rc, err := a.Store.Get(ctx, clean)
 	if err != nil {
-		return nil, nil, storeError(err)
+		return nil, nil, Classify(err)
 	}
 	defer rc.Close()
 	b := features.NewBuilder(split)
@@ -143,7 +143,7 @@ func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, spl
 		return b.AddTransaction(tx)
 	})
 	if err != nil {
-		return nil, nil, storeError(err)
+		return nil, nil, Classify(err)
 	}
 	set, err := b.Build()
 	if err != nil {
@@ -202,7 +202,7 @@ func (a *Activities) putFeatures(ctx context.Context, dir string, set *features.
 	}
 	ref, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
 	if err != nil {
-		return ref, storeError(err)
+		return ref, Classify(err)
 	}
 	return ref, nil
 }
@@ -213,7 +213,7 @@ func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) ([
 	for _, ref := range refs {
 		rc, err := a.Store.Get(ctx, ref)
 		if err != nil {
-			return nil, storeError(err)
+			return nil, Classify(err)
 		}
 		s, err := features.ReadCSV(rc)
 		cerr := rc.Close()
@@ -221,7 +221,7 @@ func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) ([
 			err = cerr
 		}
 		if err != nil {
-			return nil, storeError(err)
+			return nil, Classify(err)
 		}
 		out = append(out, s)
 	}
@@ -232,22 +232,22 @@ func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) ([
 func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifacts.Ref) (*features.Set, []int, []int, error) {
 	rc, err := a.Store.Get(ctx, featRef)
 	if err != nil {
-		return nil, nil, nil, storeError(err)
+		return nil, nil, nil, Classify(err)
 	}
 	defer rc.Close()
 	set, err := features.ReadCSV(rc)
 	if err != nil {
-		return nil, nil, nil, storeError(err)
+		return nil, nil, nil, Classify(err)
 	}
 	if err := rc.Close(); err != nil {
-		return nil, nil, nil, storeError(err)
+		return nil, nil, nil, Classify(err)
 	}
 	if splitRef.Key == "" {
 		return set, nil, nil, nil
 	}
 	var doc SplitDoc
 	if err := a.Store.GetJSON(ctx, splitRef, &doc); err != nil {
-		return nil, nil, nil, storeError(err)
+		return nil, nil, nil, Classify(err)
 	}
 	index := make(map[string]int, set.Len())
 	for i, id := range set.IDs() {

@@ -62,7 +62,7 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 	stop()
 	lines, sample, cerr := counter.Close()
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	if format, err = checkIngested(ref, name, format, sample, cerr); err != nil {
 		// Bad input leaves nothing behind. Deleting the raw object is safe
@@ -75,7 +75,7 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 		Bytes: ref.Size, CreatedAt: activityTime(ctx), Source: in.Path}
 	mref, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, artifacts.DatasetManifestKey(ref.SHA256), m)
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	a.log().Info("dataset ingested", "file", name, "sha256", ref.SHA256, "bytes", ref.Size, "lines", lines, "format", format)
 	return IngestResult{Dataset: ref, Manifest: mref, Format: string(format), Lines: lines, Bytes: ref.Size, Filename: name}, nil
@@ -99,7 +99,7 @@ func (a *Activities) openIngestSource(ctx context.Context, in IngestInput) (io.R
 	}
 	rc, err := a.Store.Get(ctx, *in.Source)
 	if err != nil {
-		return nil, "", storeError(err)
+		return nil, "", Classify(err)
 	}
 	if name == "" {
 		name = filepath.Base(in.Source.Key)

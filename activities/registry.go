@@ -167,7 +167,7 @@ func (a *Activities) DiscardArtifacts(ctx context.Context, in DiscardInput) (Dis
 			continue
 		}
 		if err := a.Store.Delete(ctx, r); err != nil && !artifacts.IsNotFound(err) {
-			return res, storeError(err)
+			return res, Classify(err)
 		}
 		res.Deleted = append(res.Deleted, r)
 	}

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -48,14 +47,12 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	model, info, err := models.Fit(ctx, kind, set, train, opts)
 	stopHB()
 	if err != nil {
-		var cse *checkpointStoreError
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return res, ctx.Err()
-		case errors.As(err, &cse):
-			return res, storeError(fmt.Errorf("train %s: %w", in.Kind, err))
 		}
-		return res, nonRetryable(ErrTypeBadData, fmt.Errorf("train %s: %w", in.Kind, err))
+		// A checkpoint the store did not take is the store's error, not
+		// the data's: ClassifyData tells them apart by the cause.
+		return res, ClassifyData(fmt.Errorf("train %s: %w", in.Kind, err))
 	}
 	b, err := models.MarshalModel(model)
 	if err != nil {
@@ -63,18 +60,11 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 	}
 	ref, err := a.Store.PutBytes(ctx, a.Buckets.Models, ModelsPrefix+"/"+in.Kind, b, artifacts.PutOptions{ContentType: "application/json", Filename: in.Kind + ".json"})
 	if err != nil {
-		return res, storeError(err)
+		return res, Classify(err)
 	}
 	a.log().Info("model trained", "kind", in.Kind, "seconds", info.Seconds, "epochs", info.Epochs, "training_rows", info.TrainingRows, "resumed_from_epoch", info.ResumedFromEpoch, "sha256", ref.SHA256)
 	return trainResult(kind, ref, model, info, opts.Snapshots), nil
 }
-
-// checkpointStoreError marks a checkpoint the store did not take: the
-// store's error, not the data's, so it is classified as one.
-type checkpointStoreError struct{ err error }
-
-func (e *checkpointStoreError) Error() string { return e.err.Error() }
-func (e *checkpointStoreError) Unwrap() error { return e.err }
 
 // trainResult describes a trained model; a network's params also name the
 // rows and the snapshots it learned from.
@@ -124,7 +114,7 @@ func (a *Activities) checkpointHooks(ctx context.Context, in TrainInput, opts *m
 		}
 		ref, err := a.Store.PutBytes(ctx, a.Buckets.Models, prefix, b, artifacts.PutOptions{ContentType: "application/octet-stream", Filename: "checkpoint.bin"})
 		if err != nil {
-			return &checkpointStoreError{err: err}
+			return err
 		}
 		heartbeat(func(p *TrainProgress) { p.Checkpoint = ref })
 		return nil
@@ -162,7 +152,7 @@ func (a *Activities) loadModel(ctx context.Context, ref artifacts.Ref) (models.M
 func (a *Activities) loadModelDigest(ctx context.Context, ref artifacts.Ref) (models.Model, string, error) {
 	b, err := a.Store.GetBytes(ctx, ref)
 	if err != nil {
-		return nil, "", storeError(err)
+		return nil, "", Classify(err)
 	}
 	m, err := models.UnmarshalModel(b)
 	if err != nil {

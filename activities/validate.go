@@ -3,7 +3,6 @@ package activities
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -69,23 +68,14 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 func (a *Activities) collectReversals(ctx context.Context, ref artifacts.Ref, opts dataset.Options) (dataset.Reversals, error) {
 	rc, err := a.Store.Get(ctx, ref)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, Classify(err)
 	}
 	defer rc.Close()
 	rev, err := dataset.CollectReversals(rc, opts)
 	if err != nil {
-		return nil, readError(err)
+		return nil, ClassifyData(err)
 	}
 	return rev, nil
-}
-
-// readError classifies an error of reading a stored dataset: the store's
-// and I/O errors are the store's, anything else is the data's.
-func readError(err error) error {
-	if artifacts.KindOf(err) != artifacts.Other || errors.Is(err, dataset.ErrRead) {
-		return storeError(err)
-	}
-	return nonRetryable(ErrTypeBadData, err)
 }
 
 // cleanToFiles reads the raw dataset once and writes the clean rows
@@ -106,14 +96,14 @@ func (a *Activities) cleanToFiles(ctx context.Context, ref artifacts.Ref, opts d
 	cw := dataset.NewCanonicalWriter(cleanF)
 	raw, err := a.Store.Get(ctx, ref)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, Classify(err)
 	}
 	defer raw.Close()
 	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"clean_rows": cw.Rows()} })
 	rep, err := dataset.Read(raw, opts, cw.Write)
 	stop()
 	if err != nil {
-		return nil, readError(err)
+		return nil, ClassifyData(err)
 	}
 	if err := cw.Flush(); err != nil {
 		return nil, err
@@ -126,15 +116,15 @@ func (a *Activities) cleanToFiles(ctx context.Context, ref artifacts.Ref, opts d
 func (a *Activities) putValidated(ctx context.Context, raw artifacts.Ref, dir string, rep *dataset.Report) (ValidateResult, error) {
 	clean, err := a.Store.PutFile(ctx, a.Buckets.Datasets, CleanPrefix, filepath.Join(dir, "clean.csv"), artifacts.PutOptions{ContentType: "text/csv", Filename: "clean.csv"})
 	if err != nil {
-		return ValidateResult{}, storeError(err)
+		return ValidateResult{}, Classify(err)
 	}
 	quar, err := a.Store.PutFile(ctx, a.Buckets.Datasets, QuarantinePrefix, filepath.Join(dir, "quarantine.csv"), artifacts.PutOptions{ContentType: "text/csv", Filename: "quarantine.csv"})
 	if err != nil {
-		return ValidateResult{}, storeError(err)
+		return ValidateResult{}, Classify(err)
 	}
 	reportRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("%s/validation-%s.json", ReportPrefix, raw.SHA256), rep)
 	if err != nil {
-		return ValidateResult{}, storeError(err)
+		return ValidateResult{}, Classify(err)
 	}
 	rules := make(map[string]int64, len(rep.Rules))
 	for r, n := range rep.Rules {
