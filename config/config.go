@@ -51,8 +51,12 @@ type Temporal struct {
 	// default: training then runs on TaskQueue (the CPU path is complete).
 	TrainOnGPUQueue bool   `mapstructure:"train_on_gpu_queue" yaml:"train_on_gpu_queue" json:"train_on_gpu_queue"`
 	UIURL           string `mapstructure:"ui_url" yaml:"ui_url" json:"ui_url"`
-	TLS             TLS    `mapstructure:"tls" yaml:"tls" json:"tls"`
-	APIKey          string `mapstructure:"api_key" yaml:"api_key" json:"api_key" secret:"true"`
+	// ActivityRetryBudget is how long each activity of a run is retried
+	// after its first attempt's time: a run waits through infrastructure
+	// outages that end within it.
+	ActivityRetryBudget time.Duration `mapstructure:"activity_retry_budget" yaml:"activity_retry_budget" json:"activity_retry_budget"`
+	TLS                 TLS           `mapstructure:"tls" yaml:"tls" json:"tls"`
+	APIKey              string        `mapstructure:"api_key" yaml:"api_key" json:"api_key" secret:"true"`
 }
 
 // TLS configures a TLS client connection.
@@ -137,7 +141,7 @@ type Dev struct {
 // Default returns the built-in defaults: a local dev stack on 127.0.0.1.
 func Default() Config {
 	return Config{
-		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "clvflow-cpu", GPUTaskQueue: "clvflow-gpu", UIURL: "http://127.0.0.1:8233"},
+		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "clvflow-cpu", GPUTaskQueue: "clvflow-gpu", UIURL: "http://127.0.0.1:8233", ActivityRetryBudget: time.Hour},
 		Storage: Storage{Endpoint: "127.0.0.1:9000", Region: "us-east-1", DatasetsBucket: "clvflow-datasets", ModelsBucket: "clvflow-models",
 			RegistryBucket: "clvflow-registry", CredentialsFile: ".clvflow/minio/credentials"},
 		ONNX:      ONNX{IntraOpThreads: 1},
@@ -382,6 +386,9 @@ func (c Config) Validate() error {
 		if !bucketRe.MatchString(b) {
 			bad(key, "%q is not a valid bucket name (3-63 chars: lower-case letters, digits, '.', '-')", b)
 		}
+	}
+	if c.Temporal.ActivityRetryBudget <= 0 {
+		bad("temporal.activity_retry_budget", "must be a positive duration like 1h, got %s", c.Temporal.ActivityRetryBudget)
 	}
 	if c.ONNX.IntraOpThreads < 1 {
 		bad("onnx.intra_op_threads", "must be ≥ 1, got %d", c.ONNX.IntraOpThreads)

@@ -76,6 +76,7 @@ func TestErrorsNameKeyAndEnv(t *testing.T) {
 		{map[string]string{"CLVFLOW_TRAINING_TEST_FRACTION": "1.5"}, "training.test_fraction"},
 		{map[string]string{"CLVFLOW_TRAINING_MODELS": "naive,xgboost"}, `unknown model "xgboost"`},
 		{map[string]string{"CLVFLOW_APPROVALS_TIMEOUT": "-1h"}, "approvals.timeout"},
+		{map[string]string{"CLVFLOW_TEMPORAL_ACTIVITY_RETRY_BUDGET": "0s"}, "temporal.activity_retry_budget"},
 	}
 	for _, c := range cases {
 		_, err := Load(LoadOptions{Getenv: envMap(c.env)})

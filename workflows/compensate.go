@@ -9,7 +9,7 @@ import (
 // also runs when the workflow is being cancelled, and records it.
 func (p *pipeline) compensate(ctx workflow.Context, what string, fn func(ctx workflow.Context) error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, compensationOptions())
+	dctx = workflow.WithActivityOptions(dctx, compensationOptions(p.in.RetryBudget))
 	if err := fn(dctx); err != nil {
 		p.logger.Error("compensation failed", "compensation", what, "error", err)
 		p.res.Compensations = append(p.res.Compensations, what+": FAILED: "+rootMessage(err))

@@ -13,7 +13,7 @@ import (
 // and only references come out.
 func IngestDataset(ctx workflow.Context, in activities.IngestInput) (activities.IngestResult, error) {
 	_ = setStage(ctx, "ingest")
-	ctx = workflow.WithActivityOptions(ctx, ingestOptions())
+	ctx = workflow.WithActivityOptions(ctx, ingestOptions(0))
 	var res activities.IngestResult
 	if err := workflow.ExecuteActivity(ctx, acts.IngestDataset, in).Get(ctx, &res); err != nil {
 		_ = setStage(ctx, "failed")

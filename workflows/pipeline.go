@@ -100,7 +100,7 @@ func (p *pipeline) runStages(ctx workflow.Context) (*PipelineResult, error) {
 
 func (p *pipeline) ingest(ctx workflow.Context) error {
 	p.stage(ctx, "ingest", "uploading the transaction log")
-	actx := workflow.WithActivityOptions(ctx, ingestOptions())
+	actx := workflow.WithActivityOptions(ctx, ingestOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.IngestDataset, p.in.Input).Get(ctx, &p.ingested); err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (p *pipeline) validate(ctx workflow.Context) error {
 	p.stage(ctx, "validate", "validating and cleaning")
 	in := activities.ValidateInput{Dataset: p.ingested.Dataset, Format: p.ingested.Format, CSV: p.in.CSV,
 		MaxRejectedFraction: p.in.MaxRejectedFraction, DropReversed: p.in.DropReversed}
-	actx := workflow.WithActivityOptions(ctx, dataOptions())
+	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.ValidateDataset, in).Get(ctx, &p.validated); err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (p *pipeline) featurize(ctx workflow.Context) error {
 	in := activities.FeaturizeInput{Clean: p.validated.Clean, Cutoff: p.in.Cutoff, AsOf: asOf, DataEnd: p.validated.MaxTime,
 		HorizonDays: p.in.HorizonDays, SeqWeeks: p.in.SeqWeeks, TestFraction: p.in.TestFraction, Seed: p.in.Seed,
 		Snapshots: p.in.Snapshots, SnapshotStepDays: p.in.SnapshotStepDays}
-	actx := workflow.WithActivityOptions(ctx, dataOptions())
+	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.Featurize, in).Get(ctx, &p.featurized); err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (p *pipeline) train(ctx workflow.Context) error {
 // customers and picks the challenger.
 func (p *pipeline) evaluate(ctx workflow.Context) error {
 	p.stage(ctx, "evaluate", "scoring the test customers")
-	rctx := workflow.WithActivityOptions(ctx, registryOptions())
+	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(rctx, acts.CurrentChampion, AliasChampion).Get(ctx, &p.champion); err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 	if p.champion.Version != "" {
 		in.Champion = &p.champion
 	}
-	actx := workflow.WithActivityOptions(ctx, dataOptions())
+	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.Evaluate, in).Get(ctx, &p.evaluation); err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (p *pipeline) gate(ctx workflow.Context) error {
 	if gate.Passed {
 		return nil
 	}
-	rctx := workflow.WithActivityOptions(ctx, registryOptions())
+	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	version, err := p.registerVersion(rctx)
 	if err != nil {
 		return fmt.Errorf("register the failed challenger: %w", err)
@@ -223,7 +223,7 @@ func (p *pipeline) export(ctx workflow.Context) error {
 		Features: p.featurized.Features, Split: p.featurized.Split, Seed: p.in.Seed,
 		ParityTolerance: p.in.Gate.ParityTolerance, ParityRows: parityRows,
 		RawDatasetSHA256: p.ingested.Dataset.SHA256, CleanDatasetSHA256: p.validated.Clean.SHA256}
-	actx := workflow.WithActivityOptions(ctx, dataOptions())
+	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.ExportONNX, in).Get(ctx, &p.exported); err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (p *pipeline) export(ctx workflow.Context) error {
 // candidate; a failed registration discards the unreferenced ONNX file.
 func (p *pipeline) register(ctx workflow.Context) error {
 	p.stage(ctx, "register", "registering the model version")
-	rctx := workflow.WithActivityOptions(ctx, registryOptions())
+	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	version, err := p.registerVersion(rctx)
 	if err != nil {
 		p.compensate(ctx, "discard exported ONNX", func(ctx workflow.Context) error {
@@ -262,7 +262,7 @@ func (p *pipeline) approve(ctx workflow.Context) error {
 	}
 	p.res.Decision = decision
 	evType, actor, comment := decisionEvent(decision)
-	rctx := workflow.WithActivityOptions(ctx, registryOptions())
+	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	if err := recordEvent(rctx, p.run, p.version, evType, actor, comment); err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func (p *pipeline) approve(ctx workflow.Context) error {
 // the challenger was evaluated with.
 func (p *pipeline) promote(ctx workflow.Context) error {
 	p.stage(ctx, "promote", "moving champion to "+p.version)
-	rctx := workflow.WithActivityOptions(ctx, registryOptions())
+	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	expect := p.champion.Version
 	if err := moveAlias(rctx, p.run, AliasChampion, p.version, &expect, p.decision.Approver, "approved: "+p.decision.Comment); err != nil {
 		p.orphan(ctx, "promotion failed")
@@ -300,7 +300,7 @@ func (p *pipeline) canary(ctx workflow.Context) error {
 	if rows <= 0 {
 		rows = defaultCanaryRows
 	}
-	actx := workflow.WithActivityOptions(ctx, canaryOptions())
+	actx := workflow.WithActivityOptions(ctx, canaryOptions(p.in.RetryBudget))
 	err := workflow.ExecuteActivity(actx, acts.Canary, activities.CanaryInput{Version: p.version, Features: p.featurized.Features, Rows: rows}).Get(ctx, nil)
 	if err != nil {
 		p.logger.Error("canary failed; rolling champion back", "version", p.version, "error", err)

@@ -17,7 +17,7 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 		return res, temporal.NewNonRetryableApplicationError("rollback: an actor (who asks for it) is required", activities.ErrTypeBadInput, errors.New("missing actor"))
 	}
 	_ = setStage(ctx, "rollback")
-	ctx = workflow.WithActivityOptions(ctx, registryOptions())
+	ctx = workflow.WithActivityOptions(ctx, registryOptions(0))
 	var target activities.RollbackTarget
 	if err := workflow.ExecuteActivity(ctx, acts.ResolveRollbackTarget, activities.RollbackTargetInput{Alias: AliasChampion, To: in.To}).Get(ctx, &target); err != nil {
 		_ = setStage(ctx, "failed")

@@ -78,7 +78,10 @@ type PipelineInput struct {
 	TrainTaskQueue        string        `json:"train_task_queue,omitempty"`
 	TrainHeartbeatTimeout time.Duration `json:"train_heartbeat_timeout,omitempty"`
 	CanaryRows            int           `json:"canary_rows,omitempty"`
-	RequestedBy           string        `json:"requested_by,omitempty"`
+	// RetryBudget is how long each activity is retried after its first
+	// attempt's time (0 = DefaultRetryBudget).
+	RetryBudget time.Duration `json:"retry_budget,omitempty"`
+	RequestedBy string        `json:"requested_by,omitempty"`
 }
 
 // Decision approves or rejects a registered version.
@@ -145,6 +148,9 @@ func (in PipelineInput) Validate() error {
 	}
 	if in.MaxRejectedFraction < 0 || in.MaxRejectedFraction > 1 {
 		errs = append(errs, fmt.Sprintf("max_rejected_fraction must be in [0,1] (0: no rejected row), got %g", in.MaxRejectedFraction))
+	}
+	if in.RetryBudget < 0 {
+		errs = append(errs, fmt.Sprintf("retry_budget must be ≥ 0 (0 = %v), got %v", DefaultRetryBudget, in.RetryBudget))
 	}
 	if in.TestFraction <= 0 || in.TestFraction >= 1 {
 		errs = append(errs, fmt.Sprintf("test_fraction must be in (0,1), got %g", in.TestFraction))

@@ -88,6 +88,7 @@ func (f *trainFlags) inputFromConfig(cfg config.Config) workflows.PipelineInput 
 		Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays,
 		Gate:      cfg.Gate,
 		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
+		RetryBudget: cfg.Temporal.ActivityRetryBudget,
 	}
 	if cfg.Temporal.TrainOnGPUQueue {
 		in.TrainTaskQueue = cfg.Temporal.GPUTaskQueue
