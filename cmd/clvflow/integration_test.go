@@ -36,7 +36,14 @@ type stack struct {
 // servers and, with withWorker, runs an in-process worker for the test.
 func newStack(t *testing.T, withWorker bool) *stack {
 	t.Helper()
-	s := &stack{minio: testenv.MinIO(t), temporal: testenv.Temporal(t)}
+	return newStackOn(t, testenv.MinIO(t), withWorker)
+}
+
+// newStackOn is newStack on a MinIO of the caller's (e.g. one the test
+// kills and restarts).
+func newStackOn(t *testing.T, srv *testenv.MinIOServer, withWorker bool) *stack {
+	t.Helper()
+	s := &stack{minio: srv, temporal: testenv.Temporal(t)}
 	n := seq.Add(1)
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 30 {

@@ -307,6 +307,37 @@ func checkDatasetIdentity(t *testing.T, s *stack, workflowID, version string, re
 	}
 }
 
+// waitCheckpoint waits until the training activity of kind has heartbeated
+// a stored checkpoint and returns its epoch; the run must still be going.
+func waitCheckpoint(t *testing.T, tc client.Client, run client.WorkflowRun, kind string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for {
+		if ctx.Err() != nil {
+			t.Fatalf("training %s never reported a checkpoint", kind)
+		}
+		desc, err := tc.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := desc.RawResponse
+		for _, pa := range d.GetPendingActivities() {
+			if pa.GetActivityType().GetName() != "TrainModel" || pa.GetHeartbeatDetails() == nil {
+				continue
+			}
+			var p activities.TrainProgress
+			if err := json.Unmarshal(pa.GetHeartbeatDetails().GetPayloads()[0].GetData(), &p); err == nil && p.Kind == kind && p.Checkpoint.Key != "" {
+				return p.Epoch
+			}
+		}
+		if d.GetWorkflowExecutionInfo().GetCloseTime() != nil {
+			t.Fatal("pipeline finished before the fault could be injected; raise MaxEpochs")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // clvflowBinary returns the built CLI (make test sets CLVFLOW_BIN), or
 // builds one.
 func clvflowBinary(t *testing.T) string {
@@ -380,32 +411,7 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the ziln activity has heartbeated a checkpoint.
-	deadline := time.Now().Add(10 * time.Minute)
-	var seenEpoch int
-	for seenEpoch == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("training never reported a checkpoint")
-		}
-		desc, err := tc.DescribeWorkflow(ctx, run.GetID(), run.GetRunID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := desc.RawResponse
-		for _, pa := range d.GetPendingActivities() {
-			if pa.GetActivityType().GetName() != "TrainModel" || pa.GetHeartbeatDetails() == nil {
-				continue
-			}
-			var p activities.TrainProgress
-			if err := json.Unmarshal(pa.GetHeartbeatDetails().GetPayloads()[0].GetData(), &p); err == nil && p.Kind == "ziln" && p.Checkpoint.Key != "" {
-				seenEpoch = p.Epoch
-			}
-		}
-		if d.GetWorkflowExecutionInfo().GetCloseTime() != nil {
-			t.Fatal("pipeline finished before the worker could be killed; raise MaxEpochs")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	seenEpoch := waitCheckpoint(t, tc, run, "ziln")
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -298,39 +298,50 @@ func startMinIO() (*MinIOServer, error) {
 		}
 		s := &MinIOServer{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), AccessKey: "clvflowtest", SecretKey: "clvflow-test-secret-" + strconv.Itoa(port), Dir: data}
 		logPath := filepath.Join(base, "minio-"+strconv.Itoa(attempt)+".log")
-		cmd, err := start("minio", bin, []string{"server", "--quiet", "--address", s.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort), data},
-			[]string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}, logPath)
-		if err != nil {
-			return nil, err
-		}
-		hc := &http.Client{Timeout: time.Second}
-		mc, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
-		if err != nil {
-			return nil, err
-		}
-		err = waitReady(cmd, 60*time.Second, func() error {
-			resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("health: %s", resp.Status)
-			}
-			// The health endpoint answers slightly before S3 calls work
-			// (XMinioServerNotInitialized): wait for a signed request too.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = mc.ListBuckets(ctx)
-			return err
-		})
-		if err == nil {
+		if _, err := launchMinIO(bin, s, consolePort, logPath); err == nil {
 			return s, nil
+		} else {
+			lastErr = err
 		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		lastErr = fmt.Errorf("minio on %s: %w\n%s", s.Endpoint, err, logTail(logPath))
 	}
 	return nil, lastErr
+}
+
+// launchMinIO starts MinIO for s (its endpoint, data directory and
+// credentials) and waits until it serves signed S3 requests; a server that
+// does not get ready is killed and its log tail returned in the error.
+func launchMinIO(bin string, s *MinIOServer, consolePort int, logPath string) (*exec.Cmd, error) {
+	cmd, err := start("minio", bin, []string{"server", "--quiet", "--address", s.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort), s.Dir},
+		[]string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}, logPath)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: time.Second}
+	mc, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	if err != nil {
+		return nil, err
+	}
+	err = waitReady(cmd, 60*time.Second, func() error {
+		resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health: %s", resp.Status)
+		}
+		// The health endpoint answers slightly before S3 calls work
+		// (XMinioServerNotInitialized): wait for a signed request too.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = mc.ListBuckets(ctx)
+		return err
+	})
+	if err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return nil, fmt.Errorf("minio on %s: %w\n%s", s.Endpoint, err, logTail(logPath))
+	}
+	return cmd, nil
 }
 
 func startTemporal() (*TemporalServer, error) {
