@@ -293,7 +293,7 @@ func (p *pipeline) promote(ctx workflow.Context) error {
 }
 
 // canary loads the new champion as serving does and scores a sample; a
-// failure rolls the champion back.
+// failure rolls the champion back (see afterFailedCanary).
 func (p *pipeline) canary(ctx workflow.Context) error {
 	p.stage(ctx, "canary", "scoring a sample with the new champion")
 	rows := p.in.CanaryRows
@@ -303,17 +303,49 @@ func (p *pipeline) canary(ctx workflow.Context) error {
 	actx := workflow.WithActivityOptions(ctx, canaryOptions(p.in.RetryBudget))
 	err := workflow.ExecuteActivity(actx, acts.Canary, activities.CanaryInput{Version: p.version, Features: p.featurized.Features, Rows: rows}).Get(ctx, nil)
 	if err != nil {
-		p.logger.Error("canary failed; rolling champion back", "version", p.version, "error", err)
-		p.compensate(ctx, "roll champion back to "+displayVersion(p.champion.Version), func(ctx workflow.Context) error {
-			return p.rollbackChampion(ctx, p.version, p.champion.Version, "canary failed: "+rootMessage(err))
-		})
-		p.res.Outcome, p.res.ChampionAfter = OutcomeRolledBack, p.champion.Version
-		p.stage(ctx, "done", OutcomeRolledBack)
-		return &stopRun{}
+		return p.afterFailedCanary(ctx, err)
 	}
 	p.res.Outcome, p.res.ChampionAfter = OutcomePromoted, p.version
 	p.stage(ctx, "done", OutcomePromoted)
 	return nil
+}
+
+// afterFailedCanary moves the champion back to the one before and records
+// the demotion. The result says what happened: rolled_back only when the
+// alias moved back; with no previous champion, or when the move back
+// failed, the new version is still champion and the run fails so that a
+// person looks at it.
+func (p *pipeline) afterFailedCanary(ctx workflow.Context, canaryErr error) error {
+	reason := "canary failed: " + rootMessage(canaryErr)
+	prev := p.champion.Version
+	p.logger.Error("canary failed", "version", p.version, "previous_champion", prev, "error", canaryErr)
+	if prev == "" {
+		msg := reason + "; there is no previous champion to roll back to, so " + p.version + " stays champion"
+		p.compensate(ctx, "record that "+p.version+" failed its canary", func(ctx workflow.Context) error {
+			return recordEvent(ctx, p.run, p.version, registry.EventNote, "clvflow-canary", msg)
+		})
+		return p.stopAsChampion(ctx, OutcomeCanaryFailed, msg)
+	}
+	expect := p.version
+	if !p.compensate(ctx, "roll champion back to "+prev, func(ctx workflow.Context) error {
+		return moveAlias(ctx, p.run, AliasChampion, prev, &expect, "clvflow-canary", reason)
+	}) {
+		return p.stopAsChampion(ctx, OutcomeRollbackFailed, reason+"; rolling the champion back to "+prev+" failed, so "+p.version+" is still champion")
+	}
+	p.compensate(ctx, "record the demotion of "+p.version, func(ctx workflow.Context) error {
+		return recordEvent(ctx, p.run, p.version, registry.EventDemoted, "clvflow-canary", reason)
+	})
+	p.res.Outcome, p.res.ChampionAfter = OutcomeRolledBack, prev
+	p.stage(ctx, "done", OutcomeRolledBack)
+	return &stopRun{}
+}
+
+// stopAsChampion ends a run whose new version failed its canary but is
+// still champion: a CanaryFailed error carrying the result.
+func (p *pipeline) stopAsChampion(ctx workflow.Context, outcome, msg string) error {
+	p.res.Outcome, p.res.ChampionAfter = outcome, p.version
+	p.stage(ctx, "failed", msg)
+	return &stopRun{err: temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeCanaryFailed, nil, p.res)}
 }
 
 // challenger is the trained model the evaluation picked.

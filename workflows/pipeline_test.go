@@ -314,6 +314,63 @@ func (s *PipelineSuite) TestCanaryFailureRollsBack() {
 	s.Contains(s.eventTypes(), "v7:demoted:clvflow-canary")
 }
 
+// failedResult is the result a run that ended in an error of errType
+// carries in the error's details.
+func (s *PipelineSuite) failedResult(errType string) PipelineResult {
+	s.Require().True(s.env.IsWorkflowCompleted())
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	var ae *temporal.ApplicationError
+	s.Require().True(errors.As(err, &ae), "want an application error, got %v", err)
+	s.Equal(errType, ae.Type())
+	var res PipelineResult
+	s.Require().NoError(ae.Details(&res), "the result travels with the failure")
+	return res
+}
+
+// A canary failure with no previous champion cannot roll back: the run
+// fails and says the new version is still champion; no demotion is
+// recorded, a note is.
+func (s *PipelineSuite) TestCanaryFailureWithoutPreviousChampion() {
+	s.setup(goodEval(""), "", "Canary")
+	s.env.OnActivity(s.a.Canary, mock.Anything, mock.Anything).Return(activities.CanaryResult{},
+		temporal.NewNonRetryableApplicationError("canary: non-finite prediction", activities.ErrTypeCanaryFailed, nil))
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.failedResult(activities.ErrTypeCanaryFailed)
+	s.Equal(OutcomeCanaryFailed, res.Outcome)
+	s.Equal("v7", res.ChampionAfter, "the alias still points at v7")
+	s.Len(s.championMoves(), 1, "nothing to move back to")
+	s.Contains(s.eventTypes(), "v7:note:clvflow-canary")
+	s.NotContains(s.eventTypes(), "v7:demoted:clvflow-canary")
+	s.Contains(s.env.GetWorkflowError().Error(), "stays champion")
+}
+
+// A rollback that itself fails is not reported as rolled_back.
+func (s *PipelineSuite) TestCanaryFailureRollbackFails() {
+	s.setup(goodEval("v3"), "v3", "Canary", "MoveAlias")
+	s.env.OnActivity(s.a.Canary, mock.Anything, mock.Anything).Return(activities.CanaryResult{},
+		temporal.NewNonRetryableApplicationError("canary: non-finite prediction", activities.ErrTypeCanaryFailed, nil))
+	s.env.OnActivity(s.a.MoveAlias, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.MoveAliasInput) (registry.AliasEntry, error) {
+			if in.Alias == AliasChampion && in.To == "v3" {
+				return registry.AliasEntry{}, temporal.NewNonRetryableApplicationError("registry: conflict", activities.ErrTypeConflict, nil)
+			}
+			s.moves = append(s.moves, in)
+			return registry.AliasEntry{Alias: in.Alias, To: in.To}, nil
+		})
+	var rejected error
+	s.decide(time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.failedResult(activities.ErrTypeCanaryFailed)
+	s.Equal(OutcomeRollbackFailed, res.Outcome)
+	s.Equal("v7", res.ChampionAfter)
+	s.NotContains(s.eventTypes(), "v7:demoted:clvflow-canary", "v7 was not demoted")
+	s.Require().NotEmpty(res.Compensations)
+	s.Contains(res.Compensations[0], "roll champion back to v3: FAILED")
+}
+
 func (s *PipelineSuite) TestCompensationAfterRegisterFailure() {
 	s.setup(goodEval(""), "", "RegisterVersion", "DiscardArtifacts")
 	s.env.OnActivity(s.a.RegisterVersion, mock.Anything, mock.Anything).Return("",

@@ -40,6 +40,12 @@ const (
 	OutcomeRejected        = "rejected"
 	OutcomeApprovalTimeout = "approval_timeout"
 	OutcomeRolledBack      = "rolled_back"
+	// OutcomeCanaryFailed: the promoted version failed its canary and there
+	// was no previous champion to roll back to; it is still champion.
+	OutcomeCanaryFailed = "canary_failed"
+	// OutcomeRollbackFailed: the promoted version failed its canary and
+	// moving the champion back failed; it is still champion.
+	OutcomeRollbackFailed = "rollback_failed"
 )
 
 // PipelineInput configures one training run.

@@ -32,7 +32,7 @@ func (a *app) resultCmd() *cobra.Command {
 }
 
 // reportRun waits for a pipeline run and prints its result (also the
-// verdict a GateFailed error carries), as a table or JSON.
+// result a GateFailed or CanaryFailed error carries), as a table or JSON.
 func (a *app) reportRun(ctx context.Context, run client.WorkflowRun, url string, asJSON bool) error {
 	var res workflows.PipelineResult
 	err := run.Get(ctx, &res)
