@@ -43,7 +43,13 @@ func newStack(t *testing.T, withWorker bool) *stack {
 // kills and restarts).
 func newStackOn(t *testing.T, srv *testenv.MinIOServer, withWorker bool) *stack {
 	t.Helper()
-	s := &stack{minio: srv, temporal: testenv.Temporal(t)}
+	return newStackWith(t, srv, testenv.Temporal(t), withWorker)
+}
+
+// newStackWith is newStack on servers of the caller's.
+func newStackWith(t *testing.T, srv *testenv.MinIOServer, tsrv *testenv.TemporalServer, withWorker bool) *stack {
+	t.Helper()
+	s := &stack{minio: srv, temporal: tsrv}
 	n := seq.Add(1)
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 30 {

@@ -97,6 +97,46 @@ func TestIntegrationMinIOOutageDuringTraining(t *testing.T) {
 	checkGapFreeHistory(t, []string{workflows.AliasChampion, workflows.AliasCandidate})
 }
 
+// TestIntegrationTemporalRestartDuringApproval: the Temporal server is
+// killed and restarted while a run waits for approval; the pending approval
+// survives (the status query shows it), is given after the restart, and the
+// run promotes.
+func TestIntegrationTemporalRestartDuringApproval(t *testing.T) {
+	ts := testenv.StartOwnTemporal(t)
+	s := newStackWith(t, testenv.MinIO(t), &ts.TemporalServer, true)
+	pipelineEnv(t)
+	tc, err := client.Dial(client.Options{HostPort: s.temporal.Address, Namespace: s.temporal.Namespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	in := outageInput(t)
+	in.MaxEpochs = 3
+	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: fmt.Sprintf("train-temporal-restart-%d", time.Now().UnixNano()), TaskQueue: s.queue}, workflows.TrainingPipeline, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitApproval(t, run.GetID())
+	ts.Kill()
+	if _, err := tc.DescribeWorkflow(context.Background(), run.GetID(), ""); err == nil {
+		t.Fatal("the Temporal server still answers after it was killed")
+	}
+	if err := ts.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Temporal dev server killed and restarted while %s waited for approval of %s", run.GetID(), before)
+	res := approveAndWait(t, run) // waits for the approval request again: the query is answered after the restart
+	if res.Version != before || res.Outcome != workflows.OutcomePromoted || res.ChampionAfter != before {
+		t.Fatalf("after the restart: version %s (awaited %s before), outcome %s, champion %s", res.Version, before, res.Outcome, res.ChampionAfter)
+	}
+	if res.Decision == nil || res.Decision.Approver != "alice" {
+		t.Fatalf("decision %+v, want alice's", res.Decision)
+	}
+	checkOneVersionPerRun(t, run.GetID())
+	checkGapFreeHistory(t, []string{workflows.AliasChampion, workflows.AliasCandidate})
+}
+
 // checkOneVersionPerRun: the registry holds exactly one version registered
 // by the workflow.
 func checkOneVersionPerRun(t *testing.T, workflowID string) {

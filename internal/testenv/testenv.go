@@ -362,33 +362,11 @@ func startTemporal() (*TemporalServer, error) {
 			}
 		}
 		s := &TemporalServer{Address: fmt.Sprintf("127.0.0.1:%d", ports[0]), Namespace: "default", UIPort: ports[1]}
+		db := filepath.Join(base, "temporal-"+strconv.Itoa(attempt)+".db")
 		logPath := filepath.Join(base, "temporal-"+strconv.Itoa(attempt)+".log")
-		args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1",
-			"--port", strconv.Itoa(ports[0]), "--ui-port", strconv.Itoa(ports[1]),
-			"--http-port", strconv.Itoa(ports[2]), "--metrics-port", strconv.Itoa(ports[3]),
-			"--db-filename", filepath.Join(base, "temporal-"+strconv.Itoa(attempt)+".db"),
-			"--log-level", "warn", "--namespace", s.Namespace}
-		args = append(args, searchattr.CLIFlags()...)
-		cmd, err := start("temporal", bin, args, nil, logPath)
-		if err != nil {
-			return nil, err
-		}
-		err = waitReady(cmd, 60*time.Second, func() error {
-			c, err := client.Dial(client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: quietLogger{}})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
-			return err
-		})
-		if err == nil {
+		if _, lastErr = launchTemporal(bin, s, ports, db, logPath); lastErr == nil {
 			return s, nil
 		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		lastErr = fmt.Errorf("temporal on %s: %w\n%s", s.Address, err, logTail(logPath))
 	}
 	return nil, lastErr
 }
@@ -400,3 +378,34 @@ func (quietLogger) Debug(string, ...interface{}) {}
 func (quietLogger) Info(string, ...interface{})  {}
 func (quietLogger) Warn(string, ...interface{})  {}
 func (quietLogger) Error(string, ...interface{}) {}
+
+// launchTemporal starts a Temporal dev server for s on ports (frontend, UI,
+// HTTP, metrics) with its database in db, and waits until it answers health
+// checks; a server that does not get ready is killed.
+func launchTemporal(bin string, s *TemporalServer, ports []int, db, logPath string) (*exec.Cmd, error) {
+	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1",
+		"--port", strconv.Itoa(ports[0]), "--ui-port", strconv.Itoa(ports[1]),
+		"--http-port", strconv.Itoa(ports[2]), "--metrics-port", strconv.Itoa(ports[3]),
+		"--db-filename", db, "--log-level", "warn", "--namespace", s.Namespace}
+	args = append(args, searchattr.CLIFlags()...)
+	cmd, err := start("temporal", bin, args, nil, logPath)
+	if err != nil {
+		return nil, err
+	}
+	err = waitReady(cmd, 60*time.Second, func() error {
+		c, err := client.Dial(client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: quietLogger{}})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	})
+	if err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return nil, fmt.Errorf("temporal on %s: %w\n%s", s.Address, err, logTail(logPath))
+	}
+	return cmd, nil
+}
