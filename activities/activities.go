@@ -32,7 +32,11 @@ type Activities struct {
 	ONNXLibrary string
 	// CodeRevision is recorded in the lineage of registered models.
 	CodeRevision string
-	Logger       *slog.Logger
+	// MaxUncompressedBytes caps the decompressed size of an ingested
+	// transaction log (config ingest.max_uncompressed_bytes); 0 means
+	// dataset.DefaultMaxUncompressedBytes.
+	MaxUncompressedBytes int64
+	Logger               *slog.Logger
 }
 
 func (a *Activities) log() *slog.Logger {

@@ -42,7 +42,10 @@ const RawPrefix = "raw"
 // IngestDataset streams the input into the datasets bucket (sha256 computed
 // while uploading), counts its lines, detects its format and writes the
 // dataset manifest. A missing, empty or unreadable input is a BadInput error
-// and nothing is written.
+// and nothing is written. So is an input whose decompressed size (its size
+// when plain) exceeds MaxUncompressedBytes: a gzip bomb or a file too large
+// for one worker. Decompression and upload stop as soon as the limit is
+// passed.
 func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestResult, error) {
 	var res IngestResult
 	format, err := dataset.ParseFormat(in.Format)
@@ -54,13 +57,28 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 		return res, err
 	}
 	defer src.Close()
-	counter := newLineCounter()
+	limit := a.maxUncompressed()
+	counter := newLineCounter(limit)
 	var sent atomic.Int64
-	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"bytes_uploaded": sent.Load()} })
-	ref, err := a.Store.Put(ctx, a.Buckets.Datasets, RawPrefix, io.TeeReader(&countingReader{r: src, n: &sent}, counter),
+	stop := heartbeatEvery(ctx, 10*time.Second, func() any {
+		return map[string]int64{"bytes_uploaded": sent.Load(), "bytes_uncompressed": counter.text.Load()}
+	})
+	// The counter sees every byte before the upload does; over the limit its
+	// error fails the Put (at the latest at the end of the input), which
+	// then removes what it had sent.
+	body := &verdictReader{r: io.TeeReader(&countingReader{r: src, n: &sent}, counter), lc: counter}
+	ref, err := a.Store.Put(ctx, a.Buckets.Datasets, RawPrefix, body,
 		artifacts.PutOptions{ContentType: "application/octet-stream", Filename: name})
 	stop()
 	lines, sample, cerr := counter.Close()
+	if errors.Is(cerr, errOverLimit) {
+		// The counter's error failed the Put, which leaves nothing behind.
+		// Nothing is deleted here: the same bytes may be an earlier ingest's
+		// object (keys are content-addressed), accepted under a higher limit.
+		a.log().Warn("ingest refused: over the uncompressed size limit", "file", name, "max_uncompressed_bytes", limit,
+			"uncompressed_bytes_read", counter.text.Load(), "bytes_read", sent.Load(), "gzip", counter.gzip)
+		return res, overLimitError(name, limit, counter.gzip)
+	}
 	if err != nil {
 		return res, Classify(err)
 	}
@@ -105,6 +123,38 @@ func (a *Activities) openIngestSource(ctx context.Context, in IngestInput) (io.R
 		name = filepath.Base(in.Source.Key)
 	}
 	return rc, name, nil
+}
+
+// maxUncompressed is the limit on an ingested log's decompressed size.
+func (a *Activities) maxUncompressed() int64 {
+	if a.MaxUncompressedBytes > 0 {
+		return a.MaxUncompressedBytes
+	}
+	return dataset.DefaultMaxUncompressedBytes
+}
+
+// overLimitError is the BadInput error of a log larger than limit once
+// decompressed. It names the file and the limit, never the content.
+func overLimitError(name string, limit int64, gz bool) error {
+	what := "a file too large for one worker"
+	if gz {
+		what = "a gzip bomb or a file too large for one worker"
+	}
+	return nonRetryablef(ErrTypeBadInput, "ingest: %s: more than %s uncompressed (ingest.max_uncompressed_bytes = %d): %s; if the file is genuine, split it or raise the limit on the workers",
+		name, formatBytes(limit), limit, what)
+}
+
+// formatBytes writes n in binary units with one decimal ("1.0 GiB").
+func formatBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, i := float64(n)/1024, 0
+	for v >= 1024 && i < 4 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
 // checkIngested refuses an empty or unreadable upload and detects the
@@ -176,23 +226,52 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// verdictReader passes the upload's input through and, at its end, waits
+// for the line counter: an input over the size limit then fails the upload
+// instead of completing it, even when the counter, which reads a little
+// ahead of its decompression, only finds out after the last byte was sent.
+type verdictReader struct {
+	r  io.Reader
+	lc *lineCounter
+}
+
+func (v *verdictReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	if err == io.EOF {
+		if _, _, cerr := v.lc.Close(); errors.Is(cerr, errOverLimit) {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
 // lineCounter counts the non-empty lines of the (possibly gzip-compressed)
 // bytes written to it and keeps the first sampleSize decompressed bytes for
 // format detection. Decompression runs in its own goroutine behind a pipe,
 // so the upload stays a single streaming pass.
+//
+// It reads at most limit+1 decompressed bytes: one past the limit it stops,
+// reports errOverLimit from Close and fails every further Write with it, so
+// the upload that feeds it stops too.
 type lineCounter struct {
 	pw     *io.PipeWriter
 	done   chan struct{}
+	limit  int64
+	text   atomic.Int64 // decompressed bytes read so far
+	gzip   bool
 	lines  int64
 	sample []byte
 	err    error
 }
 
+// errOverLimit is the counter's error for an input over its limit.
+var errOverLimit = errors.New("over the uncompressed size limit")
+
 const sampleSize = 64 << 10
 
-func newLineCounter() *lineCounter {
+func newLineCounter(limit int64) *lineCounter {
 	pr, pw := io.Pipe()
-	lc := &lineCounter{pw: pw, done: make(chan struct{})}
+	lc := &lineCounter{pw: pw, done: make(chan struct{}), limit: limit}
 	go func() {
 		defer close(lc.done)
 		br := bufio.NewReaderSize(pr, 256<<10)
@@ -206,11 +285,25 @@ func newLineCounter() *lineCounter {
 				return
 			}
 			r = zr
+			lc.gzip = true
 		}
 		buf := make([]byte, 256<<10)
 		inLine := false
+		var total int64
 		for {
-			n, err := r.Read(buf)
+			// Never ask for more than one byte past the limit.
+			want := int64(len(buf))
+			if rest := lc.limit - total + 1; rest < want {
+				want = rest
+			}
+			n, err := r.Read(buf[:want])
+			total += int64(n)
+			lc.text.Store(total)
+			if total > lc.limit {
+				lc.err = errOverLimit
+				pr.CloseWithError(errOverLimit)
+				return
+			}
 			chunk := buf[:n]
 			if len(lc.sample) < sampleSize {
 				lc.sample = append(lc.sample, chunk[:min(len(chunk), sampleSize-len(lc.sample))]...)
@@ -247,15 +340,17 @@ func newLineCounter() *lineCounter {
 }
 
 func (lc *lineCounter) Write(p []byte) (int, error) {
-	if _, err := lc.pw.Write(p); err != nil {
-		// The counter failed (bad gzip); keep accepting bytes so the upload
-		// itself is not disturbed — the error is reported by Close.
-		return len(p), nil
+	if _, err := lc.pw.Write(p); errors.Is(err, errOverLimit) {
+		// Over the limit: stop the upload rather than read the rest.
+		return 0, err
 	}
+	// Any other failure of the counter (bad gzip) keeps accepting bytes so
+	// the upload itself is not disturbed; the error is reported by Close.
 	return len(p), nil
 }
 
-// Close ends the stream and returns the line count and the sample.
+// Close ends the stream and returns the line count and the sample. It may
+// be called more than once.
 func (lc *lineCounter) Close() (int64, []byte, error) {
 	lc.pw.Close()
 	<-lc.done

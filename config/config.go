@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
@@ -36,6 +37,7 @@ type Config struct {
 	ONNX      ONNX      `mapstructure:"onnx" yaml:"onnx" json:"onnx"`
 	Approvals Approvals `mapstructure:"approvals" yaml:"approvals" json:"approvals"`
 	Gate      Gate      `mapstructure:"gate" yaml:"gate" json:"gate"`
+	Ingest    Ingest    `mapstructure:"ingest" yaml:"ingest" json:"ingest"`
 	Training  Training  `mapstructure:"training" yaml:"training" json:"training"`
 	Serving   Serving   `mapstructure:"serving" yaml:"serving" json:"serving"`
 	Dev       Dev       `mapstructure:"dev" yaml:"dev" json:"dev"`
@@ -100,6 +102,14 @@ type Approvals struct {
 // pipeline takes them as they are.
 type Gate = registry.GateThresholds
 
+// Ingest is the workers' policy for incoming transaction logs.
+type Ingest struct {
+	// MaxUncompressedBytes caps a log's size after decompression (its size
+	// when plain): a larger file, or a gzip bomb, is refused as bad input
+	// and nothing of it is kept.
+	MaxUncompressedBytes int64 `mapstructure:"max_uncompressed_bytes" yaml:"max_uncompressed_bytes" json:"max_uncompressed_bytes"`
+}
+
 // Training holds defaults for training runs.
 type Training struct {
 	Seed         uint64   `mapstructure:"seed" yaml:"seed" json:"seed"`
@@ -146,6 +156,7 @@ func Default() Config {
 			RegistryBucket: "clvflow-registry", CredentialsFile: ".clvflow/minio/credentials"},
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
+		Ingest:    Ingest{MaxUncompressedBytes: dataset.DefaultMaxUncompressedBytes},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
@@ -412,6 +423,9 @@ func (c Config) Validate() error {
 	}
 	if c.Gate.MinTestCustomers < 1 {
 		bad("gate.min_test_customers", "must be ≥ 1, got %d", c.Gate.MinTestCustomers)
+	}
+	if c.Ingest.MaxUncompressedBytes <= 0 {
+		bad("ingest.max_uncompressed_bytes", "must be a positive number of bytes (default %d = 16 GiB), got %d", dataset.DefaultMaxUncompressedBytes, c.Ingest.MaxUncompressedBytes)
 	}
 	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
 		bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,49 @@ func TestKeysAndEnvNames(t *testing.T) {
 	}
 	if EnvName("temporal.tls.ca_file") != "CLVFLOW_TEMPORAL_TLS_CA_FILE" {
 		t.Fatal(EnvName("temporal.tls.ca_file"))
+	}
+}
+
+func TestIngestMaxUncompressedBytes(t *testing.T) {
+	const key, env = "ingest.max_uncompressed_bytes", "CLVFLOW_INGEST_MAX_UNCOMPRESSED_BYTES"
+	if !slices.Contains(Keys(), key) {
+		t.Fatalf("Keys() (what `clvflow config keys` lists) lacks %s", key)
+	}
+	if EnvName(key) != env {
+		t.Fatalf("EnvName(%s) = %s", key, EnvName(key))
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingest.MaxUncompressedBytes != 16<<30 {
+		t.Errorf("default %d, want 16 GiB", cfg.Ingest.MaxUncompressedBytes)
+	}
+	cfg, err = Load(LoadOptions{Getenv: envMap(map[string]string{env: "1048576"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingest.MaxUncompressedBytes != 1<<20 {
+		t.Errorf("%s=1048576 gave %d", env, cfg.Ingest.MaxUncompressedBytes)
+	}
+	file := filepath.Join(t.TempDir(), "clvflow.yaml")
+	if err := os.WriteFile(file, []byte("ingest:\n  max_uncompressed_bytes: 68719476736\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(LoadOptions{File: file, Getenv: envMap(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingest.MaxUncompressedBytes != 64<<30 {
+		t.Errorf("file value 64 GiB gave %d", cfg.Ingest.MaxUncompressedBytes)
+	}
+	for _, v := range []string{"0", "-1"} {
+		_, err := Load(LoadOptions{Getenv: envMap(map[string]string{env: v})})
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key+" (env "+env+"): must be a positive number of bytes") {
+			t.Errorf("%s=%s: error %v, want ErrInvalid naming %s and its env variable", env, v, err, key)
+		}
+	}
+	if _, err := Load(LoadOptions{Getenv: envMap(map[string]string{env: "16GiB"})}); err == nil || !strings.Contains(err.Error(), "max_uncompressed_bytes") {
+		t.Errorf("%s=16GiB: error %v, want one naming the key", env, err)
 	}
 }

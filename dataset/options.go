@@ -133,6 +133,16 @@ const (
 	DefaultMaxDedupeEntries    = 1 << 24
 )
 
+// DefaultMaxUncompressedBytes is the default cap on the decompressed size
+// of one transaction log that clvflow ingests (config key
+// ingest.max_uncompressed_bytes). 16 GiB is 200 to 400 million rows of
+// CDNOW or Online Retail style logs (40 to 85 bytes a row), far more than
+// any public CLV data set, while every later stage streams the whole log
+// again under a one-hour activity timeout, so a much larger file would be
+// accepted only to time out downstream. Deflate expands at most about
+// 1032:1, so a gzip bomb reaches the cap only after some 16 MiB of input.
+const DefaultMaxUncompressedBytes int64 = 16 << 30
+
 // RejectedShare converts a configured share of rows validation may reject
 // (in [0,1]; 0 tolerates no rejected row, as config key
 // training.max_rejected_fraction says) to [Options.MaxRejectedFraction],

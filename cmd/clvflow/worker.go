@@ -30,10 +30,11 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 	}
 	return &activities.Activities{
 		Store: st, Registry: reg,
-		Buckets:      activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
-		ONNXLibrary:  cfg.ONNX.LibraryPath,
-		CodeRevision: version,
-		Logger:       a.logger(),
+		Buckets:              activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
+		ONNXLibrary:          cfg.ONNX.LibraryPath,
+		CodeRevision:         version,
+		MaxUncompressedBytes: cfg.Ingest.MaxUncompressedBytes,
+		Logger:               a.logger(),
 	}, cfg, nil
 }
 
