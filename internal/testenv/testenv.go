@@ -253,6 +253,12 @@ func waitReady(cmd *exec.Cmd, timeout time.Duration, ready func() error) error {
 		_, _ = cmd.Process.Wait()
 		close(exited)
 	}()
+	return waitReadyOrExit(exited, timeout, ready)
+}
+
+// waitReadyOrExit polls ready until it succeeds, exited is closed or timeout
+// passes.
+func waitReadyOrExit(exited <-chan struct{}, timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -298,32 +304,15 @@ func startMinIO() (*MinIOServer, error) {
 		}
 		s := &MinIOServer{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), AccessKey: "clvflowtest", SecretKey: "clvflow-test-secret-" + strconv.Itoa(port), Dir: data}
 		logPath := filepath.Join(base, "minio-"+strconv.Itoa(attempt)+".log")
-		cmd, err := start("minio", bin, []string{"server", "--quiet", "--address", s.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort), data},
-			[]string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}, logPath)
+		cmd, err := start("minio", bin, minioArgs(s, consolePort), minioEnv(s), logPath)
 		if err != nil {
 			return nil, err
 		}
-		hc := &http.Client{Timeout: time.Second}
-		mc, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+		ready, err := minioReady(s)
 		if err != nil {
 			return nil, err
 		}
-		err = waitReady(cmd, 60*time.Second, func() error {
-			resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("health: %s", resp.Status)
-			}
-			// The health endpoint answers slightly before S3 calls work
-			// (XMinioServerNotInitialized): wait for a signed request too.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = mc.ListBuckets(ctx)
-			return err
-		})
+		err = waitReady(cmd, 60*time.Second, ready)
 		if err == nil {
 			return s, nil
 		}
@@ -331,6 +320,41 @@ func startMinIO() (*MinIOServer, error) {
 		lastErr = fmt.Errorf("minio on %s: %w\n%s", s.Endpoint, err, logTail(logPath))
 	}
 	return nil, lastErr
+}
+
+// minioArgs are the arguments of `minio server` for s.
+func minioArgs(s *MinIOServer, consolePort int) []string {
+	return []string{"server", "--quiet", "--address", s.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort), s.Dir}
+}
+
+// minioEnv is the environment (credentials) of a MinIO server for s.
+func minioEnv(s *MinIOServer) []string {
+	return []string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
+}
+
+// minioReady returns a readiness check of the MinIO server s.
+func minioReady(s *MinIOServer) (func() error, error) {
+	hc := &http.Client{Timeout: time.Second}
+	mc, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health: %s", resp.Status)
+		}
+		// The health endpoint answers slightly before S3 calls work
+		// (XMinioServerNotInitialized): wait for a signed request too.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = mc.ListBuckets(ctx)
+		return err
+	}, nil
 }
 
 func startTemporal() (*TemporalServer, error) {
