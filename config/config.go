@@ -137,6 +137,13 @@ type Serving struct {
 	ModelAlias     string        `mapstructure:"model_alias" yaml:"model_alias" json:"model_alias"`
 	ReloadInterval time.Duration `mapstructure:"reload_interval" yaml:"reload_interval" json:"reload_interval"`
 	MaxBodyBytes   int64         `mapstructure:"max_body_bytes" yaml:"max_body_bytes" json:"max_body_bytes"`
+	// ReloadTimeout bounds one reload of the served model (resolve the
+	// alias, fetch, load, warm), so a hung MinIO cannot stall serving.
+	ReloadTimeout time.Duration `mapstructure:"reload_timeout" yaml:"reload_timeout" json:"reload_timeout"`
+	// CacheDir keeps a verified copy of the last model loaded from the
+	// registry, served when MinIO is unreachable at start; empty means
+	// <dev.state_dir>/serve-cache.
+	CacheDir string `mapstructure:"cache_dir" yaml:"cache_dir" json:"cache_dir"`
 }
 
 // Dev configures the local development stack (`clvflow dev up`).
@@ -160,7 +167,7 @@ func Default() Config {
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
-		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20},
+		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second},
 		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
@@ -456,6 +463,9 @@ func (c Config) Validate() error {
 	}
 	if c.Serving.ReloadInterval <= 0 {
 		bad("serving.reload_interval", "must be a positive duration like 10s")
+	}
+	if c.Serving.ReloadTimeout <= 0 {
+		bad("serving.reload_timeout", "must be a positive duration like 30s")
 	}
 	if c.Serving.MaxBodyBytes < 1024 {
 		bad("serving.max_body_bytes", "must be ≥ 1024, got %d", c.Serving.MaxBodyBytes)

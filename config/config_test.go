@@ -78,6 +78,7 @@ func TestErrorsNameKeyAndEnv(t *testing.T) {
 		{map[string]string{"CLVFLOW_TRAINING_MODELS": "naive,xgboost"}, `unknown model "xgboost"`},
 		{map[string]string{"CLVFLOW_APPROVALS_TIMEOUT": "-1h"}, "approvals.timeout"},
 		{map[string]string{"CLVFLOW_TEMPORAL_ACTIVITY_RETRY_BUDGET": "0s"}, "temporal.activity_retry_budget"},
+		{map[string]string{"CLVFLOW_SERVING_RELOAD_TIMEOUT": "-1s"}, "serving.reload_timeout (env CLVFLOW_SERVING_RELOAD_TIMEOUT)"},
 	}
 	for _, c := range cases {
 		_, err := Load(LoadOptions{Getenv: envMap(c.env)})
@@ -200,5 +201,26 @@ func TestIngestMaxUncompressedBytes(t *testing.T) {
 	}
 	if _, err := Load(LoadOptions{Getenv: envMap(map[string]string{env: "16GiB"})}); err == nil || !strings.Contains(err.Error(), "max_uncompressed_bytes") {
 		t.Errorf("%s=16GiB: error %v, want one naming the key", env, err)
+	}
+}
+
+// TestServeConfigKeys: the serving outage keys have their documented
+// defaults, load from the environment, and a zero reload timeout is refused.
+func TestServeConfigKeys(t *testing.T) {
+	d := Default()
+	if d.Serving.ReloadTimeout != 30*time.Second || d.Serving.CacheDir != "" {
+		t.Fatalf("defaults: reload_timeout %v, cache_dir %q; want 30s and empty (<dev.state_dir>/serve-cache)", d.Serving.ReloadTimeout, d.Serving.CacheDir)
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_SERVING_RELOAD_TIMEOUT": "2s", "CLVFLOW_SERVING_CACHE_DIR": "/var/cache/clvflow"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Serving.ReloadTimeout != 2*time.Second || cfg.Serving.CacheDir != "/var/cache/clvflow" {
+		t.Fatalf("from env: reload_timeout %v, cache_dir %q", cfg.Serving.ReloadTimeout, cfg.Serving.CacheDir)
+	}
+	c := Default()
+	c.Serving.ReloadTimeout = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "serving.reload_timeout") {
+		t.Fatalf("Validate with reload_timeout 0 = %v", err)
 	}
 }

@@ -368,6 +368,10 @@ type modelResponse struct {
 	FeatureSchema      onnxrt.FeatureSchema `json:"feature_schema"`
 	LoadedAt           time.Time            `json:"loaded_at"`
 	Runtime            runtimeInfo          `json:"runtime"`
+	// ServedFrom is "source" (the model source's authority: the registry
+	// alias or the --model path) or "fallback" (e.g. the local cache).
+	ServedFrom     string `json:"served_from"`
+	FallbackReason string `json:"fallback_reason,omitempty"`
 }
 
 type runtimeInfo struct {
@@ -387,6 +391,10 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 		Kind: string(md.Kind), Name: md.Name, FileVersion: md.Version, Seed: md.Seed,
 		RawDatasetSHA256: md.RawDatasetSHA256, CleanDatasetSHA256: md.CleanDatasetSHA256,
 		ValueCap: md.ValueCap, FeatureSchema: md.Schema, LoadedAt: cur.loadedAt,
+		ServedFrom: servedFromSource,
+	}
+	if h := s.health.Load(); h != nil && h.fallback != "" {
+		resp.ServedFrom, resp.FallbackReason = servedFromFallback, h.fallback
 	}
 	if info, err := onnxrt.Info(); err == nil {
 		resp.Runtime = runtimeInfo{ONNXRuntimeVersion: info.Version, IntraOpThreads: info.IntraOpThreads}
@@ -398,16 +406,66 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// Values of modelResponse.ServedFrom and readyResponse.ServedFrom.
+const (
+	servedFromSource   = "source"
+	servedFromFallback = "fallback"
+)
+
+// Values of readyResponse.Status.
+const (
+	statusReady    = "ready"
+	statusDegraded = "degraded"
+	statusNotReady = "not_ready"
+)
+
+// readyResponse is the body of GET /readyz.
+type readyResponse struct {
+	// Status is ready, degraded (200: a model answers, but the last reload
+	// failed or the model came from the fallback) or not_ready (503).
+	Status       string `json:"status"`
+	ModelVersion string `json:"model_version,omitempty"`
+	ServedFrom   string `json:"served_from,omitempty"`
+	// Reason says why the server is degraded or not ready.
+	Reason string `json:"reason,omitempty"`
+	// LastError is the last reload failure.
+	LastError string `json:"last_error,omitempty"`
+	// ConsecutiveFailures counts the reloads in a row that failed or fell back.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// DegradedSince is when the first of those reloads happened.
+	DegradedSince *time.Time `json:"degraded_since,omitempty"`
+}
+
 func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
-	if cur := s.cur.Load(); cur != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "model_version": cur.ref.Version})
+	h := s.health.Load()
+	if h == nil {
+		h = &health{}
+	}
+	cur := s.cur.Load()
+	if cur == nil {
+		reason := "no model loaded yet"
+		if h.lastErr != "" {
+			reason += "; last reload error: " + h.lastErr
+		}
+		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Status: statusNotReady, Reason: reason, LastError: h.lastErr, ConsecutiveFailures: h.failures})
 		return
 	}
-	reason := "no model loaded yet"
-	if e := s.lastErr.Load(); e != nil {
-		reason += "; last reload error: " + *e
+	resp := readyResponse{Status: statusReady, ModelVersion: cur.ref.Version, ServedFrom: servedFromSource, LastError: h.lastErr, ConsecutiveFailures: h.failures}
+	if h.fallback != "" {
+		resp.ServedFrom = servedFromFallback
 	}
-	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "reason": reason})
+	if h.failures > 0 || h.fallback != "" {
+		since := h.since
+		resp.Status, resp.DegradedSince = statusDegraded, &since
+		switch {
+		case h.fallback != "":
+			resp.Reason = h.fallback
+		default:
+			resp.Reason = fmt.Sprintf("%d reload(s) in a row failed since %s; still serving %s; last error: %s",
+				h.failures, h.since.Format(time.RFC3339), cur.ref.Version, h.lastErr)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {

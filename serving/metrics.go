@@ -16,6 +16,9 @@ type metrics struct {
 	modelInfo      *prometheus.GaugeVec
 	reloads        prometheus.Counter
 	reloadFailures prometheus.Counter
+	degraded       prometheus.Gauge
+	failuresInRow  prometheus.Gauge
+	fallback       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,10 +42,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clvflow_serving_model_reload_failures_total",
-			Help: "Reload attempts that failed; the previous model kept serving.",
+			Help: "Reload attempts that failed (the previous model kept serving) or were answered by the source's fallback.",
+		}),
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clvflow_serving_degraded",
+			Help: "1 while a model is served but the last reload failed or the model came from the source's fallback (/readyz status degraded), else 0.",
+		}),
+		failuresInRow: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clvflow_serving_model_reload_consecutive_failures",
+			Help: "Reloads in a row that failed or were answered by the fallback; 0 after one that reached the model source.",
+		}),
+		fallback: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clvflow_serving_fallback",
+			Help: "1 while the served model came from the source's fallback (the local cache) and the source has not answered since, else 0.",
 		}),
 	}
-	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures)
+	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures, m.degraded, m.failuresInRow, m.fallback)
 	return m
 }
 
@@ -59,6 +74,26 @@ func (m *metrics) setModel(old, next *served) {
 	if next != nil {
 		m.modelInfo.With(modelLabels(next)).Set(1)
 	}
+}
+
+// setHealth updates the degraded, consecutive-failures and fallback gauges
+// (h may be nil: no reload yet).
+func (m *metrics) setHealth(serving bool, h *health) {
+	var failures int
+	var fallback bool
+	if h != nil {
+		failures, fallback = h.failures, h.fallback != ""
+	}
+	m.degraded.Set(b2f(serving && (failures > 0 || fallback)))
+	m.failuresInRow.Set(float64(failures))
+	m.fallback.Set(b2f(serving && fallback))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // statusRecorder captures the status code written by a handler.

@@ -6,6 +6,14 @@
 // Routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz,
 // GET /metrics, GET /openapi.yaml (see openapi.yaml). Only /v1/ routes
 // require the bearer token when one is configured.
+//
+// Outages: every reload runs under Config.ReloadTimeout and under the
+// server's context, so a hung source neither stalls later reloads nor blocks
+// shutdown. When a reload fails while a model is served, that model keeps
+// answering and /readyz stays 200 with status "degraded" and the reason; a
+// source may also answer Current from a fallback (see [FallbackError]), which
+// the server serves and reports as degraded until the source's authority
+// answers again.
 package serving
 
 import (
@@ -46,6 +54,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// ReloadInterval is how often the model source is polled (serving.reload_interval).
 	ReloadInterval time.Duration
+	// ReloadTimeout bounds one reload (resolve, fetch, load, warm); a source
+	// that does not answer by then fails the reload (serving.reload_timeout).
+	ReloadTimeout time.Duration
 	// ModelAlias is the registry alias served; reported by GET /v1/model (serving.model_alias).
 	ModelAlias string
 	// MaxBatch is the most customers one request may score.
@@ -64,6 +75,7 @@ func DefaultConfig() Config {
 		Listen:          "127.0.0.1:8080",
 		MaxBodyBytes:    4 << 20,
 		ReloadInterval:  10 * time.Second,
+		ReloadTimeout:   30 * time.Second,
 		ModelAlias:      "champion",
 		MaxBatch:        10000,
 		ShutdownTimeout: 15 * time.Second,
@@ -82,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = d.ReloadInterval
+	}
+	if c.ReloadTimeout == 0 {
+		c.ReloadTimeout = d.ReloadTimeout
 	}
 	if c.ModelAlias == "" {
 		c.ModelAlias = d.ModelAlias
@@ -102,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("serving: serving.max_body_bytes is %d, want > 0", c.MaxBodyBytes)
 	case c.ReloadInterval < 0:
 		return fmt.Errorf("serving: serving.reload_interval is %v, want > 0", c.ReloadInterval)
+	case c.ReloadTimeout < 0:
+		return fmt.Errorf("serving: serving.reload_timeout is %v, want > 0", c.ReloadTimeout)
 	case c.MaxBatch < 0:
 		return fmt.Errorf("serving: max batch is %d, want > 0", c.MaxBatch)
 	case c.ShutdownTimeout < 0:
@@ -123,13 +140,42 @@ type ModelRef struct {
 
 // ModelSource tells the server which model to serve and delivers its bytes.
 // The registry implements it through the champion alias; FileSource and
-// DirSource serve local files.
+// DirSource serve local files. Both methods must return once ctx is done:
+// the server bounds every reload by Config.ReloadTimeout and cancels it on
+// shutdown.
 type ModelSource interface {
-	// Current returns the model that should be served now.
+	// Current returns the model that should be served now. A source with a
+	// fallback may return a usable ref together with a *FallbackError when
+	// its authority could not be asked (see FallbackError).
 	Current(ctx context.Context) (ModelRef, error)
 	// Fetch returns the model file of ref; the server verifies its sha256.
 	Fetch(ctx context.Context, ref ModelRef) ([]byte, error)
 }
+
+// FallbackError is what ModelSource.Current returns, together with a usable
+// ModelRef, when the source's authority (the registry) could not be asked and
+// a fallback (a local verified cache of the last model) named the model
+// instead. The server serves that model like any other, but reports itself
+// degraded with Reason in /readyz and /v1/model until a Current answers
+// without a FallbackError.
+type FallbackError struct {
+	// Reason is the operator-facing summary, e.g. "registry unreachable at
+	// start; serving cached v3".
+	Reason string
+	// Err is the authority's failure.
+	Err error
+}
+
+// Error implements error.
+func (e *FallbackError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+// Unwrap returns the authority's failure.
+func (e *FallbackError) Unwrap() error { return e.Err }
 
 // ReloadResult describes one reload attempt, for WithReloadHook.
 type ReloadResult struct {
@@ -137,6 +183,9 @@ type ReloadResult struct {
 	Ref ModelRef
 	// Swapped is true when a new model was loaded and is now served.
 	Swapped bool
+	// Fallback is set when Ref came from the source's fallback (and is now
+	// served): the authority's failure and the reason reported by /readyz.
+	Fallback *FallbackError
 	// Err is the failure, if any; the previous model keeps serving.
 	Err error
 }
@@ -166,6 +215,21 @@ type served struct {
 	loadedAt time.Time
 }
 
+// health is the outcome of the recent reloads, replaced as a whole after
+// each one (readers load it without locking).
+type health struct {
+	// failures counts the reloads in a row that failed or were answered by
+	// the source's fallback; 0 after one that reached the authority.
+	failures int
+	// since is when the first of those failures happened.
+	since time.Time
+	// lastErr is the last failure's message ("" when failures is 0).
+	lastErr string
+	// fallback is the FallbackError reason while the served model came from
+	// the source's fallback and the authority has not answered since.
+	fallback string
+}
+
 // Server is the scoring server. Create it with New.
 type Server struct {
 	cfg      Config
@@ -181,7 +245,7 @@ type Server struct {
 	tokenSum [sha256.Size]byte
 
 	cur      atomic.Pointer[served]
-	lastErr  atomic.Pointer[string] // last reload failure, for /readyz
+	health   atomic.Pointer[health] // nil before the first reload
 	reloadMu sync.Mutex
 
 	// beforePredict, when set (tests only), runs after a request picked the
@@ -263,29 +327,86 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 // Reload asks the source for the current model and, when it differs from the
 // served one, fetches, verifies, loads and warms it, swaps it in atomically
 // and releases the old one (closed once its in-flight requests finish, unless
-// the cache keeps it for a rollback). On failure the served model is kept.
-// It reports whether a swap happened.
+// the cache keeps it for a rollback). On failure the served model is kept and
+// readiness reports the server degraded. The whole reload runs under
+// Config.ReloadTimeout (and ends when ctx does). It reports whether a swap
+// happened.
 func (s *Server) Reload(ctx context.Context) (bool, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	res := s.reload(ctx)
-	if res.Err != nil {
-		s.metrics.reloadFailures.Inc()
-		msg := res.Err.Error()
-		s.lastErr.Store(&msg)
-		s.log.Error("model reload failed", "version", res.Ref.Version, "sha256", res.Ref.SHA256, "err", res.Err)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReloadTimeout)
+	res := s.reload(rctx)
+	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancel()
+	if res.Err != nil && timedOut {
+		if errors.Is(res.Err, context.DeadlineExceeded) {
+			res.Err = fmt.Errorf("serving: reload timed out after %v (serving.reload_timeout): %w", s.cfg.ReloadTimeout, res.Err)
+		} else {
+			res.Err = fmt.Errorf("serving: reload timed out after %v (serving.reload_timeout; %w): %w", s.cfg.ReloadTimeout, context.DeadlineExceeded, res.Err)
+		}
 	}
+	switch {
+	case res.Err != nil && ctx.Err() != nil:
+		// Shutdown (or the caller) interrupted the reload: not a failure of
+		// the source, so readiness and the failure counter stay as they were.
+		s.log.Info("model reload interrupted", "version", res.Ref.Version, "err", res.Err)
+	case res.Err != nil:
+		s.metrics.reloadFailures.Inc()
+		s.recordFailure(res.Err, "")
+		s.log.Error("model reload failed", "version", res.Ref.Version, "sha256", res.Ref.SHA256, "err", res.Err)
+	case res.Fallback != nil:
+		s.metrics.reloadFailures.Inc()
+		s.recordFailure(res.Fallback.Err, res.Fallback.Reason)
+		s.log.Warn("serving a fallback model: the model source's authority failed", "version", res.Ref.Version, "sha256", res.Ref.SHA256, "reason", res.Fallback.Reason, "err", res.Fallback.Err)
+	default:
+		if h := s.health.Load(); h != nil && h.failures > 0 {
+			s.log.Info("model source answers again", "version", res.Ref.Version, "failed_reloads", h.failures, "since", h.since)
+		}
+		s.health.Store(&health{})
+	}
+	s.metrics.setHealth(s.cur.Load() != nil, s.health.Load())
 	if s.hook != nil {
 		s.hook(res)
 	}
 	return res.Swapped, res.Err
 }
 
+// recordFailure counts one more failed reload; fallback, when set, is the
+// reason the served model came from the source's fallback (an empty one
+// keeps the previous reason: the fallback model is still served).
+func (s *Server) recordFailure(err error, fallback string) {
+	now := time.Now().UTC()
+	h := health{failures: 1, since: now, lastErr: err.Error(), fallback: fallback}
+	if prev := s.health.Load(); prev != nil {
+		if prev.failures > 0 {
+			h.failures, h.since = prev.failures+1, prev.since
+		}
+		if fallback == "" {
+			h.fallback = prev.fallback
+		}
+	}
+	s.health.Store(&h)
+}
+
 func (s *Server) reload(ctx context.Context) ReloadResult {
 	ref, err := s.src.Current(ctx)
-	if err != nil {
+	var fb *FallbackError
+	if err != nil && !errors.As(err, &fb) {
 		return ReloadResult{Err: fmt.Errorf("serving: resolve current model: %w", err)}
 	}
+	res := s.load(ctx, ref)
+	if fb != nil {
+		if res.Err != nil {
+			res.Err = fmt.Errorf("serving: resolve current model: %w; the fallback model %s failed too: %w", fb, ref.Version, res.Err)
+		} else {
+			res.Fallback = fb
+		}
+	}
+	return res
+}
+
+// load serves ref unless it is served already.
+func (s *Server) load(ctx context.Context, ref ModelRef) ReloadResult {
 	if ref.Version == "" || ref.SHA256 == "" {
 		return ReloadResult{Ref: ref, Err: fmt.Errorf("serving: model source returned an incomplete reference %+v", ref)}
 	}
@@ -304,7 +425,6 @@ func (s *Server) reload(ctx context.Context) ReloadResult {
 	}
 	next := &served{model: m, ref: ref, loadedAt: time.Now().UTC()}
 	s.cur.Store(next)
-	s.lastErr.Store(nil)
 	s.metrics.setModel(old, next)
 	s.metrics.reloads.Inc()
 	from := ""
@@ -350,7 +470,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "alias", s.cfg.ModelAlias, "reload_interval", s.cfg.ReloadInterval.String())
+	s.log.Info("serving", "addr", ln.Addr().String(), "alias", s.cfg.ModelAlias, "reload_interval", s.cfg.ReloadInterval.String(), "reload_timeout", s.cfg.ReloadTimeout.String())
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	var pollDone sync.WaitGroup
@@ -373,12 +493,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// poll reloads immediately and then every ReloadInterval until ctx ends.
+// poll reloads immediately and then every ReloadInterval until ctx ends;
+// each reload is bounded by ReloadTimeout and cancelled with ctx.
 func (s *Server) poll(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ReloadInterval)
 	defer t.Stop()
 	for {
-		s.Reload(ctx) // failures are logged and counted; the old model keeps serving
+		s.Reload(ctx) // failures are logged, counted and shown by /readyz; the old model keeps serving
 		select {
 		case <-ctx.Done():
 			return
@@ -394,6 +515,7 @@ func (s *Server) Close() error {
 	defer s.reloadMu.Unlock()
 	old := s.cur.Swap(nil)
 	s.metrics.setModel(old, nil)
+	s.metrics.setHealth(false, s.health.Load())
 	if !s.ownCache {
 		if old != nil {
 			return s.cache.Release(old.model)

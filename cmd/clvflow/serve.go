@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
@@ -18,13 +22,19 @@ type registrySource struct {
 	reg   *registry.Registry
 	store *artifacts.Store
 	alias string
+
+	mu   sync.Mutex
+	last registry.Version // the version Current resolved last
 }
 
 func (s *registrySource) Current(ctx context.Context) (serving.ModelRef, error) {
 	v, err := s.reg.Resolve(ctx, s.alias)
 	if err != nil {
-		return serving.ModelRef{}, err
+		return serving.ModelRef{}, s.unreachable(err)
 	}
+	s.mu.Lock()
+	s.last = v
+	s.mu.Unlock()
 	return serving.ModelRef{Version: v.ID, SHA256: v.ONNX.SHA256}, nil
 }
 
@@ -33,9 +43,88 @@ func (s *registrySource) Current(ctx context.Context) (serving.ModelRef, error) 
 func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byte, error) {
 	v, err := s.reg.Get(ctx, ref.Version)
 	if err != nil {
+		return nil, s.unreachable(err)
+	}
+	data, err := s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
+	if err != nil {
+		return nil, s.unreachable(err)
+	}
+	return data, nil
+}
+
+// resolved returns the registry record of version when Current resolved it last.
+func (s *registrySource) resolved(version string) (registry.Version, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.last.ID == version && version != ""
+}
+
+// unreachable says in so many words when err means MinIO could not be asked.
+func (s *registrySource) unreachable(err error) error {
+	if isUnreachable(err) {
+		return fmt.Errorf("model registry unreachable (MinIO at %s): %w", s.store.Endpoint(), err)
+	}
+	return err
+}
+
+// startPingTimeout bounds the start-up check of MinIO (or
+// serving.reload_timeout when shorter), so a hung MinIO delays listening by
+// at most that much.
+const startPingTimeout = 5 * time.Second
+
+// openRegistrySource opens the registry without requiring MinIO to answer:
+// a MinIO that is down (or hung: the check is bounded by startPingTimeout) is
+// logged and left to the server's reloads, which serve the local cache
+// meanwhile; rejected credentials or an invalid configuration are errors.
+func (a *app) openRegistrySource(ctx context.Context, cfg config.Config, log *slog.Logger) (*registrySource, error) {
+	scfg, err := a.storageConfig()
+	if err != nil {
 		return nil, err
 	}
-	return s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
+	st, err := artifacts.New(artifacts.Config{
+		Endpoint: scfg.Storage.Endpoint, AccessKey: scfg.Storage.AccessKey, SecretKey: scfg.Storage.SecretKey,
+		Region: scfg.Storage.Region, UseTLS: scfg.Storage.UseTLS, CAFile: scfg.Storage.CAFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(st.Client(), scfg.Storage.RegistryBucket, registry.Options{})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(cfg.Serving.ReloadTimeout, startPingTimeout))
+	defer cancel()
+	err = st.Ping(pctx)
+	if err == nil {
+		err = reg.EnsureBucket(pctx)
+	}
+	switch kind := artifacts.KindOf(err); {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case kind == artifacts.BadCredentials || kind == artifacts.Invalid:
+		return nil, err
+	default:
+		log.Warn("MinIO does not answer at start: serving the local cache of the model until the registry answers (retrying every serving.reload_interval)",
+			"endpoint", scfg.Storage.Endpoint, "err", err)
+	}
+	return &registrySource{reg: reg, store: st, alias: cfg.Serving.ModelAlias}, nil
+}
+
+// serveCacheDir is serving.cache_dir (default <dev.state_dir>/serve-cache);
+// a relative path is relative to the repository root inside a checkout,
+// like the other dev paths.
+func serveCacheDir(cfg config.Config) string {
+	dir := cfg.Serving.CacheDir
+	if dir == "" {
+		dir = filepath.Join(cfg.Dev.StateDir, "serve-cache")
+	}
+	if !filepath.IsAbs(dir) {
+		if root, ok := repoRoot(); ok {
+			dir = filepath.Join(root, dir)
+		}
+	}
+	return dir
 }
 
 // serveFlags are the flags of `clvflow serve`.
@@ -62,7 +151,15 @@ func (a *app) serveCmd() *cobra.Command {
 (champion) and polls it every serving.reload_interval; the new model is loaded
 and warmed before it replaces the old one, so no request fails during a swap.
 --model FILE serves one ONNX file instead (a directory with <version>.onnx files
-and an alias file works too).`,
+and an alias file works too).
+
+Outages: every reload is bounded by serving.reload_timeout. While MinIO is
+down the last good model keeps answering and /readyz says "degraded" with the
+reason. The model last loaded from the registry is kept, with its registry
+entry, in serving.cache_dir (default <dev.state_dir>/serve-cache); when MinIO
+is unreachable at start, serve loads that copy after checking its sha256
+against the entry, reports it as served from the local cache (degraded) and
+keeps polling the registry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -75,6 +172,8 @@ and an alias file works too).`,
 			if err := a.initONNX(); err != nil {
 				return err
 			}
+			log := a.logger()
+			opts := []serving.Option{serving.WithLogger(log)}
 			var src serving.ModelSource
 			if f.model != "" {
 				src, err = serving.OpenLocalSource(f.model, cfg.Serving.ModelAlias)
@@ -82,20 +181,28 @@ and an alias file works too).`,
 					return err
 				}
 			} else {
-				st, _, err := a.openStore(cmd.Context())
+				rs, err := a.openRegistrySource(cmd.Context(), cfg, log)
 				if err != nil {
 					return err
 				}
-				reg, err := a.openRegistry(cmd.Context())
-				if err != nil {
-					return err
+				dir := serveCacheDir(cfg)
+				if mc, err := openModelCache(dir, cfg.Serving.ModelAlias); err != nil {
+					// Serving matters more than the cache (e.g. a read-only
+					// root file system): run without it, loudly.
+					log.Warn("local model cache disabled: serve cannot start from a cached model while MinIO is unreachable; set serving.cache_dir to a writable directory",
+						"dir", dir, "err", err)
+					src = rs
+				} else {
+					cs := &cachingSource{src: rs, cache: mc, log: log.With("component", "serve-cache"), ctx: cmd.Context(), timeout: cfg.Serving.ReloadTimeout}
+					src = cs
+					opts = append(opts, serving.WithReloadHook(cs.observe))
+					log.Info("local model cache", "dir", dir)
 				}
-				src = &registrySource{reg: reg, store: st, alias: cfg.Serving.ModelAlias}
 			}
 			srv := serving.New(serving.Config{
 				Listen: cfg.Serving.Listen, AuthToken: cfg.Serving.AuthToken, MaxBodyBytes: cfg.Serving.MaxBodyBytes,
-				ReloadInterval: cfg.Serving.ReloadInterval, ModelAlias: cfg.Serving.ModelAlias,
-			}, src, serving.WithLogger(a.logger()))
+				ReloadInterval: cfg.Serving.ReloadInterval, ReloadTimeout: cfg.Serving.ReloadTimeout, ModelAlias: cfg.Serving.ModelAlias,
+			}, src, opts...)
 			defer srv.Close()
 			ln, err := net.Listen("tcp", cfg.Serving.Listen)
 			if err != nil {

@@ -73,7 +73,7 @@ func TestIntegrationServeFollowsChampion(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "CLVFLOW_SERVING_RELOAD_INTERVAL=200ms")
+	cmd.Env = append(os.Environ(), "CLVFLOW_SERVING_RELOAD_INTERVAL=200ms", "CLVFLOW_SERVING_CACHE_DIR="+t.TempDir())
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
