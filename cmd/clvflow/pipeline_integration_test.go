@@ -61,8 +61,8 @@ func waitApproval(t *testing.T, id string) string {
 	t.Helper()
 	out, _, err := clvflow(t, "status", id, "--wait-for-approval", "--timeout", "8m")
 	if err != nil {
-		res, _, _ := clvflow(t, "result", id)
-		t.Fatalf("waiting for approval: %v\n%s", err, res)
+		st, _, _ := clvflow(t, "status", id) // what the run is doing (a result would wait for its end)
+		t.Fatalf("waiting for approval: %v\n%s", err, st)
 	}
 	return strings.TrimSpace(out)
 }
