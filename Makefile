@@ -9,7 +9,7 @@ BIN := bin/clvflow
 TEST_TIMEOUT ?= 30m
 DEMO_INPUT ?= testdata/demo/cdnow_master.txt.gz
 
-.PHONY: help build tools lint-tools test test-short fuzz check bench demo demo-down clean
+.PHONY: help build tools lint-tools test test-short fuzz check bench chaos demo demo-down clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,11 @@ lint-tools: ## install staticcheck and workflowcheck into .tools/bin
 
 test: tools build ## all tests (integration tests start their own Temporal + MinIO), race detector where goroutines run, brief fuzzing
 	TEST_TIMEOUT=$(TEST_TIMEOUT) deploy/dev/test.sh
+
+chaos: tools build ## the fault suite: MinIO, Temporal and worker outages injected into real runs (~12 min)
+	set -o pipefail; CLVFLOW_CHAOS=1 CLVFLOW_BIN=$(CURDIR)/$(BIN) \
+	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
+	$(GO) test -count=1 -v -timeout 25m -run '^TestChaos$$' ./cmd/clvflow | grep -E '^(chaos:|minio-kill|temporal-restart|worker-kill)|^\s+--- (PASS|FAIL)|^(ok|FAIL)\b|_test\.go:[0-9]+:'
 
 FUZZTIME ?= 60s
 fuzz: ## run every reader's fuzz target for FUZZTIME each (5s in make test)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/clvflow/clvflow/activities"
@@ -48,7 +49,11 @@ temporal.gpu_task_queue for training activities (pipelines send training there
 when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
+			// A worker that Temporal stopped for good (e.g. the namespace
+			// vanished) ends the command with that error, so that a
+			// supervisor restarts it instead of it idling forever.
+			ctx, stopped := context.WithCancelCause(cmd.Context())
+			defer stopped(nil)
 			acts, cfg, err := a.newActivities(ctx)
 			if err != nil {
 				return err
@@ -59,7 +64,8 @@ when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 				return err
 			}
 			defer tc.Close()
-			w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{})
+			onFatal := func(err error) { stopped(fmt.Errorf("temporal stopped the worker: %w", err)) }
+			w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal})
 			workflows.Register(w)
 			w.RegisterActivity(acts)
 			if err := w.Start(); err != nil {
@@ -68,7 +74,7 @@ when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 			defer w.Stop()
 			queues := cfg.Temporal.TaskQueue
 			if gpu {
-				gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1})
+				gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal})
 				gw.RegisterActivity(acts.TrainModel)
 				if err := gw.Start(); err != nil {
 					return fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
@@ -78,6 +84,10 @@ when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 			}
 			log.Info("clvflow worker started", "task_queues", queues, "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
 			<-ctx.Done()
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				log.Error("clvflow worker stopping", "error", cause)
+				return cause
+			}
 			log.Info("clvflow worker stopping")
 			return nil
 		},
