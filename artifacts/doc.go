@@ -10,7 +10,8 @@
 //	<prefix>/sha256/<hex>                 content-addressed data written by [Store.Put]
 //	manifests/datasets/<hex>.json         [DatasetManifest] ([DatasetManifestKey])
 //	manifests/artifacts/<name>/<hex>.json [ArtifactManifest] ([ArtifactManifestKey])
-//	.clvflow-tmp/<random>                 uploads in flight ([TempPrefix]); removed on success and on failure
+//	.clvflow-tmp/<random>                 uploads in flight ([TempPrefix]); removed on success and on failure,
+//	                                      and by [Store.SweepTemp] when a crash left them
 //
 // [Store.Put] never buffers a whole object. A seekable input (a file,
 // bytes) is hashed in a first pass, deduplicated before any upload, and then
@@ -21,6 +22,15 @@
 // existing version is reused (dedupe). Whatever fails, nothing is left
 // behind: the temporary object is removed and an unfinished multipart
 // upload is aborted.
+//
+// Only a crash (of the process, or of MinIO) in the middle of a streamed
+// Put leaves something under [TempPrefix]: [Store.SweepTemp] removes what
+// is older than a given age, object versions, delete markers and
+// unfinished multipart uploads alike (clvflow worker runs it on its buckets
+// every storage.temp_max_age/2). MinIO lists unfinished uploads by exact
+// key only once it has restarted, so Put writes an empty marker object at
+// its temporary key before it starts the upload, and the sweep looks for
+// uploads at every temporary key it finds.
 //
 // [Store.Get] streams and checks the sha256 and the size at end of stream;
 // [Store.GetBytes] checks before returning anything. A mismatch is an

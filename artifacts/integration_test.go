@@ -87,11 +87,13 @@ func newFixture(tb testing.TB, mutate func(*Config)) fixture {
 	return f
 }
 
-// allVersions lists every version and delete marker in the bucket, as
-// "key@version" (delete markers marked), plus unfinished multipart uploads.
+// allVersions lists every version and delete marker under prefix, as
+// "key@version" (delete markers marked), plus unfinished multipart uploads
+// ("incomplete upload key").
 func (f fixture) allVersions(tb testing.TB, prefix string) []string {
 	tb.Helper()
 	var out []string
+	var keys []string
 	for oi := range f.raw.ListObjectsIter(context.Background(), f.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
 		if oi.Err != nil {
 			tb.Fatal(oi.Err)
@@ -101,12 +103,33 @@ func (f fixture) allVersions(tb testing.TB, prefix string) []string {
 			s += " (delete marker)"
 		}
 		out = append(out, s)
+		keys = append(keys, oi.Key)
 	}
-	for u := range f.raw.ListIncompleteUploads(context.Background(), f.bucket, prefix, true) {
-		if u.Err != nil {
-			tb.Fatal(u.Err)
-		}
+	for _, u := range f.incompleteUploads(tb, prefix, keys...) {
 		out = append(out, "incomplete upload "+u.Key)
+	}
+	return out
+}
+
+// incompleteUploads lists the unfinished multipart uploads under prefix.
+// MinIO ignores the prefix of a listing of uploads unless it is a whole key
+// (it then lists that key's uploads) or empty (then it lists, from memory,
+// the bucket's uploads since it started): so this lists the bucket-wide
+// ones and those of each key given, filtered by prefix.
+func (f fixture) incompleteUploads(tb testing.TB, prefix string, keys ...string) []minio.ObjectMultipartInfo {
+	tb.Helper()
+	var out []minio.ObjectMultipartInfo
+	seen := map[string]bool{}
+	for _, p := range append([]string{"", prefix}, keys...) {
+		for u := range f.raw.ListIncompleteUploads(context.Background(), f.bucket, p, true) {
+			if u.Err != nil {
+				tb.Fatal(u.Err)
+			}
+			if strings.HasPrefix(u.Key, prefix) && !seen[u.UploadID] {
+				seen[u.UploadID] = true
+				out = append(out, u)
+			}
+		}
 	}
 	return out
 }

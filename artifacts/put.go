@@ -19,8 +19,8 @@ import (
 )
 
 // TempPrefix is the key prefix of uploads in flight. Put removes its
-// temporary object whatever happens; only a process killed mid-upload can
-// leave one behind.
+// temporary object whatever happens; only a process (or a server) that dies
+// mid-upload can leave one behind, and [Store.SweepTemp] removes that.
 const TempPrefix = ".clvflow-tmp/"
 
 // DefaultContentType is used when PutOptions.ContentType is empty.
@@ -282,7 +282,7 @@ func (s *Store) putDirect(ctx context.Context, bucket, prefix string, src source
 		return existing, err
 	}
 	meta[metaSHA256] = sum
-	hr, info, err := s.upload(ctx, bucket, finalKey, src, minio.PutObjectOptions{
+	hr, info, _, err := s.upload(ctx, bucket, finalKey, src, minio.PutObjectOptions{
 		ContentType: contentType, UserMetadata: meta, DisableMultipart: true,
 	}, false)
 	if err != nil {
@@ -321,17 +321,18 @@ func (s *Store) existing(ctx context.Context, ref Ref) (Ref, bool, error) {
 // putViaTemp stores an input that cannot be read twice: it streams to a
 // temporary key while being hashed, then a server-side copy gives it its
 // content key (unless that key already holds the digest), and the
-// temporary object is removed whatever happens.
+// temporary object is removed whatever happens: the uploaded version and
+// the marker written before it (see upload).
 func (s *Store) putViaTemp(ctx context.Context, bucket, prefix string, src source, contentType string, meta map[string]string) (Ref, error) {
 	const op = "put"
 	tempKey := TempPrefix + rand.Text()
-	hr, tmp, err := s.upload(ctx, bucket, tempKey, src, minio.PutObjectOptions{ContentType: contentType, PartSize: s.cfg.partSize()}, true)
+	hr, tmp, mark, err := s.upload(ctx, bucket, tempKey, src, minio.PutObjectOptions{ContentType: contentType, PartSize: s.cfg.partSize()}, true)
 	if err != nil {
 		return Ref{}, err
 	}
 	sum, n := hr.Sum(), hr.Size()
 	fail := func(err error) (Ref, error) {
-		return Ref{}, s.withCleanup(err, s.removeTemp(ctx, bucket, tempKey, tmp.VersionID))
+		return Ref{}, s.withCleanup(err, s.removeTemp(ctx, bucket, tempKey, tmp.VersionID, mark))
 	}
 	if tmp.Size != n {
 		return fail(&Error{Op: op, Bucket: bucket, Key: tempKey, Endpoint: s.cfg.Endpoint, Kind: Integrity,
@@ -344,7 +345,7 @@ func (s *Store) putViaTemp(ctx context.Context, bucket, prefix string, src sourc
 		return fail(err)
 	}
 	if ok {
-		if cerr := s.removeTemp(ctx, bucket, tempKey, tmp.VersionID); cerr != nil {
+		if cerr := s.removeTemp(ctx, bucket, tempKey, tmp.VersionID, mark); cerr != nil {
 			return Ref{}, cerr
 		}
 		return existing, nil
@@ -365,7 +366,7 @@ func (s *Store) putViaTemp(ctx context.Context, bucket, prefix string, src sourc
 	if err != nil {
 		return fail(err)
 	}
-	if cerr := s.removeTemp(ctx, bucket, tempKey, tmp.VersionID); cerr != nil {
+	if cerr := s.removeTemp(ctx, bucket, tempKey, tmp.VersionID, mark); cerr != nil {
 		return Ref{}, cerr
 	}
 	ref.VersionID = up.VersionID
@@ -374,20 +375,33 @@ func (s *Store) putViaTemp(ctx context.Context, bucket, prefix string, src sourc
 
 // upload streams src to key, hashing it, under the retry policy; a retry
 // rewinds src, and an input that cannot be rewound ends the retries with a
-// clear error. When temp is set every failed attempt removes what it may
-// have left under key (object versions, unfinished multipart upload).
-func (s *Store) upload(ctx context.Context, bucket, key string, src source, po minio.PutObjectOptions, temp bool) (*hashingReader, minio.UploadInfo, error) {
+// clear error.
+//
+// When temp is set, each attempt first writes an empty marker object at
+// key, whose version id is returned (mark; "" in an unversioned bucket),
+// and every failed attempt removes what it may have left under key (marker,
+// object versions, unfinished multipart upload). The marker makes an
+// upload that a crash interrupts findable by [Store.SweepTemp]: MinIO lists
+// unfinished multipart uploads by exact key only (its bucket-wide listing
+// is an in-memory cache that a restart empties), so a key that holds a
+// version is how the sweep finds one.
+func (s *Store) upload(ctx context.Context, bucket, key string, src source, po minio.PutObjectOptions, temp bool) (hr *hashingReader, info minio.UploadInfo, mark string, err error) {
 	const op = "put"
-	var (
-		hr   *hashingReader
-		info minio.UploadInfo
-	)
-	err := s.retry.do(ctx, func(attempt int) error {
-		if attempt > 1 {
+	err = s.retry.do(ctx, func(attempt int) error {
+		if hr != nil { // an earlier attempt read from the input
 			if err := src.rewind(); err != nil {
 				return permanent{&Error{Op: op, Bucket: bucket, Key: key, Endpoint: s.cfg.Endpoint, Kind: Other,
 					Err: fmt.Errorf("rewinding the input for a retry: %w", err)}}
 			}
+		}
+		if temp {
+			m, err := s.client.PutObject(ctx, bucket, key, bytes.NewReader(nil), 0, minio.PutObjectOptions{DisableMultipart: true})
+			if err != nil {
+				// The input was not read: a transient failure is retried even
+				// when the input cannot be rewound.
+				return s.withCleanup(s.wrap(op, bucket, key, err), s.removeTemp(ctx, bucket, key))
+			}
+			mark = m.VersionID
 		}
 		hr = newHashingReader(src.r)
 		var err error
@@ -397,7 +411,7 @@ func (s *Store) upload(ctx context.Context, bucket, key string, src source, po m
 		}
 		var cerr error
 		if temp {
-			cerr = s.removeTemp(ctx, bucket, key, "")
+			cerr = s.removeTemp(ctx, bucket, key)
 		}
 		switch {
 		case hr.readErr != nil:
@@ -419,20 +433,29 @@ func (s *Store) upload(ctx context.Context, bucket, key string, src source, po m
 		}
 		return s.withCleanup(err, cerr)
 	})
-	return hr, info, err
+	return hr, info, mark, err
 }
 
-// removeTemp deletes a temporary object: the given version when known,
-// else every version and any unfinished multipart upload under the key. It
-// runs even when ctx is cancelled.
-func (s *Store) removeTemp(ctx context.Context, bucket, tempKey, versionID string) error {
+// removeTemp deletes a temporary object: the given versions when they are
+// all known (a versioned bucket), else every version and any unfinished
+// multipart upload under the key. It runs even when ctx is cancelled.
+func (s *Store) removeTemp(ctx context.Context, bucket, tempKey string, versionIDs ...string) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	const op = "remove-temp"
-	if versionID != "" {
-		return s.call(cctx, op, bucket, tempKey, func(ctx context.Context) error {
-			return s.client.RemoveObject(ctx, bucket, tempKey, minio.RemoveObjectOptions{VersionID: versionID})
-		})
+	if len(versionIDs) > 0 && !slices.Contains(versionIDs, "") {
+		var errs []error
+		for _, v := range versionIDs {
+			if err := s.call(cctx, op, bucket, tempKey, func(ctx context.Context) error {
+				return s.client.RemoveObject(ctx, bucket, tempKey, minio.RemoveObjectOptions{VersionID: v})
+			}); err != nil {
+				errs = append(errs, withVersion(err, v))
+			}
+		}
+		if len(errs) == 0 {
+			return nil
+		}
+		return joinOneLine(errs)
 	}
 	var errs []error
 	if err := s.call(cctx, op, bucket, tempKey, func(ctx context.Context) error {

@@ -84,6 +84,11 @@ type Storage struct {
 	// CredentialsFile is a file with ACCESS_KEY/SECRET_KEY lines (written by
 	// `clvflow dev up`); used when access_key/secret_key are empty.
 	CredentialsFile string `mapstructure:"credentials_file" yaml:"credentials_file" json:"credentials_file"`
+	// TempMaxAge is the age after which a temporary upload object (under
+	// .clvflow-tmp/) counts as abandoned by a crash: workers remove older
+	// ones every TempMaxAge/2 (at least every minute, at most every hour).
+	// It must exceed the longest upload.
+	TempMaxAge time.Duration `mapstructure:"temp_max_age" yaml:"temp_max_age" json:"temp_max_age"`
 }
 
 // ONNX configures the ONNX Runtime library.
@@ -160,7 +165,7 @@ func Default() Config {
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "clvflow-cpu", GPUTaskQueue: "clvflow-gpu", UIURL: "http://127.0.0.1:8233", ActivityRetryBudget: time.Hour},
 		Storage: Storage{Endpoint: "127.0.0.1:9000", Region: "us-east-1", DatasetsBucket: "clvflow-datasets", ModelsBucket: "clvflow-models",
-			RegistryBucket: "clvflow-registry", CredentialsFile: ".clvflow/minio/credentials"},
+			RegistryBucket: "clvflow-registry", CredentialsFile: ".clvflow/minio/credentials", TempMaxAge: time.Hour},
 		ONNX:      ONNX{IntraOpThreads: 1},
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Ingest:    Ingest{MaxUncompressedBytes: dataset.DefaultMaxUncompressedBytes},
@@ -404,6 +409,9 @@ func (c Config) Validate() error {
 		if !bucketRe.MatchString(b) {
 			bad(key, "%q is not a valid bucket name (3-63 chars: lower-case letters, digits, '.', '-')", b)
 		}
+	}
+	if c.Storage.TempMaxAge <= 0 {
+		bad("storage.temp_max_age", "must be a positive duration like 1h (longer than any upload), got %s", c.Storage.TempMaxAge)
 	}
 	if c.Temporal.ActivityRetryBudget <= 0 {
 		bad("temporal.activity_retry_budget", "must be a positive duration like 1h, got %s", c.Temporal.ActivityRetryBudget)

@@ -79,6 +79,7 @@ func TestErrorsNameKeyAndEnv(t *testing.T) {
 		{map[string]string{"CLVFLOW_APPROVALS_TIMEOUT": "-1h"}, "approvals.timeout"},
 		{map[string]string{"CLVFLOW_TEMPORAL_ACTIVITY_RETRY_BUDGET": "0s"}, "temporal.activity_retry_budget"},
 		{map[string]string{"CLVFLOW_SERVING_RELOAD_TIMEOUT": "-1s"}, "serving.reload_timeout (env CLVFLOW_SERVING_RELOAD_TIMEOUT)"},
+		{map[string]string{"CLVFLOW_STORAGE_TEMP_MAX_AGE": "0s"}, "storage.temp_max_age (env CLVFLOW_STORAGE_TEMP_MAX_AGE)"},
 	}
 	for _, c := range cases {
 		_, err := Load(LoadOptions{Getenv: envMap(c.env)})
@@ -222,5 +223,34 @@ func TestServeConfigKeys(t *testing.T) {
 	c.Serving.ReloadTimeout = 0
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "serving.reload_timeout") {
 		t.Fatalf("Validate with reload_timeout 0 = %v", err)
+	}
+}
+
+func TestStorageTempMaxAge(t *testing.T) {
+	if d := Default().Storage.TempMaxAge; d != time.Hour {
+		t.Fatalf("default storage.temp_max_age %v, want 1h", d)
+	}
+	if !slices.Contains(Keys(), "storage.temp_max_age") {
+		t.Fatal("storage.temp_max_age is not a config key")
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_STORAGE_TEMP_MAX_AGE": "90m"})})
+	if err != nil || cfg.Storage.TempMaxAge != 90*time.Minute {
+		t.Fatalf("from env: %v, %v; want 1h30m", cfg.Storage.TempMaxAge, err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clvflow.yaml")
+	if err := os.WriteFile(file, []byte("storage:\n  temp_max_age: 3h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(LoadOptions{File: file, Getenv: envMap(nil)})
+	if err != nil || cfg.Storage.TempMaxAge != 3*time.Hour {
+		t.Fatalf("from file: %v, %v; want 3h", cfg.Storage.TempMaxAge, err)
+	}
+	for _, bad := range []time.Duration{0, -time.Minute} {
+		c := Default()
+		c.Storage.TempMaxAge = bad
+		if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "storage.temp_max_age") {
+			t.Errorf("Validate with temp_max_age %v = %v", bad, err)
+		}
 	}
 }

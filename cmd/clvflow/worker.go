@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/workflows"
@@ -46,7 +49,12 @@ func (a *app) workerCmd() *cobra.Command {
 		Short: "Run a Temporal worker for clvflow's workflows and activities",
 		Long: `Polls temporal.task_queue for workflows and activities. With --gpu it also polls
 temporal.gpu_task_queue for training activities (pipelines send training there
-when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
+when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.
+
+At start and then every storage.temp_max_age/2 (between 1 min and 1 h) it
+removes what crashed uploads left under .clvflow-tmp/ in the datasets and
+models buckets: temporary objects and unfinished multipart uploads older
+than storage.temp_max_age.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A worker that Temporal stopped for good (e.g. the namespace
@@ -82,6 +90,14 @@ when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 				defer gw.Stop()
 				queues += ", " + cfg.Temporal.GPUTaskQueue
 			}
+			sweepCtx, stopSweep := context.WithCancel(ctx)
+			sweepDone := make(chan struct{})
+			go func() {
+				defer close(sweepDone)
+				maxAge := cfg.Storage.TempMaxAge
+				sweepTempLoop(sweepCtx, acts.Store, []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket}, maxAge, tempSweepInterval(maxAge), log)
+			}()
+			defer func() { stopSweep(); <-sweepDone }()
 			log.Info("clvflow worker started", "task_queues", queues, "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
 			<-ctx.Done()
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -94,4 +110,56 @@ when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.`,
 	}
 	c.Flags().BoolVar(&gpu, "gpu", false, "also poll the GPU task queue for training activities")
 	return c
+}
+
+// tempSweeper is what sweepTempLoop needs of the artifact store.
+type tempSweeper interface {
+	SweepTemp(ctx context.Context, bucket string, olderThan time.Duration) (artifacts.SweepResult, error)
+}
+
+// tempSweepInterval is how often a worker sweeps for abandoned temporary
+// uploads: half of storage.temp_max_age, at least every hour and at most
+// every minute.
+func tempSweepInterval(maxAge time.Duration) time.Duration {
+	return min(max(maxAge/2, time.Minute), time.Hour)
+}
+
+// sweepTempLoop removes the temporary uploads older than maxAge from
+// buckets at once and then every interval, until ctx ends. Each bucket's
+// sweep is bounded (by interval, at least a minute) so that a hung store
+// cannot stall the loop; a failed sweep is logged and tried again at the
+// next round.
+func sweepTempLoop(ctx context.Context, st tempSweeper, buckets []string, maxAge, interval time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		for _, b := range buckets {
+			if ctx.Err() != nil {
+				return
+			}
+			sweepTemp(ctx, st, b, maxAge, interval, log)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// sweepTemp runs one bucket's sweep and logs what it did.
+func sweepTemp(ctx context.Context, st tempSweeper, bucket string, maxAge, interval time.Duration, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(ctx, max(interval, time.Minute))
+	defer cancel()
+	res, err := st.SweepTemp(sctx, bucket, maxAge)
+	attrs := []any{"bucket", bucket, "older_than", maxAge, "objects", res.Objects, "versions", res.Versions, "uploads", res.Uploads, "bytes", res.Bytes}
+	switch {
+	case err != nil && ctx.Err() != nil: // shutting down
+	case err != nil:
+		log.Warn("sweeping abandoned temporary uploads failed; trying again at the next sweep", append(attrs, "next_sweep_in", interval, "err", err)...)
+	case res.Removed():
+		log.Info("removed abandoned temporary uploads", attrs...)
+	default:
+		log.Debug("no abandoned temporary uploads", "bucket", bucket, "older_than", maxAge, "in_flight", res.Young)
+	}
 }
