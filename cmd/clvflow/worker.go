@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
@@ -13,6 +14,7 @@ import (
 	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -56,57 +58,7 @@ removes what crashed uploads left under .clvflow-tmp/ in the datasets and
 models buckets: temporary objects and unfinished multipart uploads older
 than storage.temp_max_age.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			// A worker that Temporal stopped for good (e.g. the namespace
-			// vanished) ends the command with that error, so that a
-			// supervisor restarts it instead of it idling forever.
-			ctx, stopped := context.WithCancelCause(cmd.Context())
-			defer stopped(nil)
-			acts, cfg, err := a.newActivities(ctx)
-			if err != nil {
-				return err
-			}
-			log := a.logger()
-			tc, err := tclient.Dial(ctx, cfg.Temporal, log)
-			if err != nil {
-				return err
-			}
-			defer tc.Close()
-			onFatal := func(err error) { stopped(fmt.Errorf("temporal stopped the worker: %w", err)) }
-			w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal})
-			workflows.Register(w)
-			w.RegisterActivity(acts)
-			if err := w.Start(); err != nil {
-				return fmt.Errorf("worker on %s: %w", cfg.Temporal.TaskQueue, err)
-			}
-			defer w.Stop()
-			queues := cfg.Temporal.TaskQueue
-			if gpu {
-				gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal})
-				gw.RegisterActivity(acts.TrainModel)
-				if err := gw.Start(); err != nil {
-					return fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
-				}
-				defer gw.Stop()
-				queues += ", " + cfg.Temporal.GPUTaskQueue
-			}
-			sweepCtx, stopSweep := context.WithCancel(ctx)
-			sweepDone := make(chan struct{})
-			go func() {
-				defer close(sweepDone)
-				maxAge := cfg.Storage.TempMaxAge
-				sweepTempLoop(sweepCtx, acts.Store, []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket}, maxAge, tempSweepInterval(maxAge), log)
-			}()
-			defer func() { stopSweep(); <-sweepDone }()
-			log.Info("clvflow worker started", "task_queues", queues, "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
-			<-ctx.Done()
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				log.Error("clvflow worker stopping", "error", cause)
-				return cause
-			}
-			log.Info("clvflow worker stopping")
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runWorker(cmd.Context(), gpu) },
 	}
 	c.Flags().BoolVar(&gpu, "gpu", false, "also poll the GPU task queue for training activities")
 	return c
@@ -162,4 +114,72 @@ func sweepTemp(ctx context.Context, st tempSweeper, bucket string, maxAge, inter
 	default:
 		log.Debug("no abandoned temporary uploads", "bucket", bucket, "older_than", maxAge, "in_flight", res.Young)
 	}
+}
+
+// runWorker polls the task queues until ctx ends. A worker that Temporal
+// stopped for good (e.g. the namespace vanished) ends it with that error,
+// so that a supervisor restarts it instead of it idling forever.
+func (a *app) runWorker(ctx context.Context, gpu bool) error {
+	ctx, stopped := context.WithCancelCause(ctx)
+	defer stopped(nil)
+	acts, cfg, err := a.newActivities(ctx)
+	if err != nil {
+		return err
+	}
+	log := a.logger()
+	tc, err := tclient.Dial(ctx, cfg.Temporal, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	onFatal := func(err error) { stopped(fmt.Errorf("temporal stopped the worker: %w", err)) }
+	queues, stop, err := startWorkers(tc, cfg, acts, gpu, onFatal)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		maxAge := cfg.Storage.TempMaxAge
+		sweepTempLoop(sweepCtx, acts.Store, []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket}, maxAge, tempSweepInterval(maxAge), log)
+	}()
+	defer func() { stopSweep(); <-sweepDone }()
+	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
+	<-ctx.Done()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		log.Error("clvflow worker stopping", "error", cause)
+		return cause
+	}
+	log.Info("clvflow worker stopping")
+	return nil
+}
+
+// startWorkers starts the worker of the task queue (workflows and every
+// activity) and, with gpu, the one of the GPU queue (training only, one at
+// a time); stop stops those that started.
+func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, gpu bool, onFatal func(error)) (queues []string, stop func(), err error) {
+	var started []worker.Worker
+	stop = func() {
+		for _, w := range started {
+			w.Stop()
+		}
+	}
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal})
+	workflows.Register(w)
+	w.RegisterActivity(acts)
+	if err := w.Start(); err != nil {
+		return nil, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.TaskQueue, err)
+	}
+	started, queues = append(started, w), append(queues, cfg.Temporal.TaskQueue)
+	if gpu {
+		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal})
+		gw.RegisterActivity(acts.TrainModel)
+		if err := gw.Start(); err != nil {
+			return queues, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
+		}
+		started, queues = append(started, gw), append(queues, cfg.Temporal.GPUTaskQueue)
+	}
+	return queues, stop, nil
 }
