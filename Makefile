@@ -29,7 +29,7 @@ test: tools build ## all tests (integration tests start their own Temporal + Min
 chaos: tools build ## the fault suite: MinIO, Temporal and worker outages injected into real runs (~12 min)
 	set -o pipefail; CLVFLOW_CHAOS=1 CLVFLOW_BIN=$(CURDIR)/$(BIN) \
 	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
-	$(GO) test -count=1 -v -timeout 25m -run '^TestChaos$$' ./cmd/clvflow | grep -E '^(chaos:|minio-kill|temporal-restart|worker-kill)|^\s+--- (PASS|FAIL)|^(ok|FAIL)\b|_test\.go:[0-9]+:'
+	$(GO) test -count=1 -v -timeout 25m -run '^TestChaos$$' ./cmd/clvflow | grep --line-buffered -E '^(chaos:|minio-kill|temporal-restart|worker-kill)|^\s+--- (PASS|FAIL)|^(ok|FAIL)\b|_test\.go:[0-9]+:'
 
 FUZZTIME ?= 60s
 fuzz: ## run every reader's fuzz target for FUZZTIME each (5s in make test)

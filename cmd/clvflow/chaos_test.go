@@ -57,6 +57,7 @@ func TestChaos(t *testing.T) {
 	for _, sc := range chaosScenarios() {
 		ok := t.Run(sc.fault+"/"+sc.stage, func(t *testing.T) {
 			e.t = t
+			defer e.ensureMinIO() // a failed scenario must not leave the next one without MinIO
 			run := e.start(sc.fault + "-" + sc.stage)
 			hit := sc.inject(e, run)
 			res := e.approveAndWait(run)
@@ -103,10 +104,11 @@ func chaosScenarios() []chaosScenario {
 		minioAt("export", "ExportONNX"),
 		minioAt("register", "RegisterVersion"),
 		{fault: "minio-kill", stage: "promote", inject: func(e *chaosEnv, run client.WorkflowRun) string {
-			// Approved while MinIO is down: the promotion waits for it.
+			// Approved (through Temporal alone) while MinIO is down: the
+			// promotion waits for it.
 			version := waitApproval(e.t, run.GetID())
 			e.minio.Kill()
-			e.approve(version)
+			e.approveRun(run, version)
 			time.Sleep(chaosOutage) // the outage itself
 			e.restartMinIO()
 			return "MoveAlias"
@@ -190,6 +192,30 @@ func (e *chaosEnv) approveAndWait(run client.WorkflowRun) workflows.PipelineResu
 		e.t.Fatalf("run %s: %v", run.GetID(), err)
 	}
 	return res
+}
+
+// approveRun approves version through the run's approval Update, which
+// needs only Temporal (`clvflow approve` finds the run in the registry).
+func (e *chaosEnv) approveRun(run client.WorkflowRun, version string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), RunID: run.GetRunID(),
+		UpdateName: workflows.UpdateApproval, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.Decision{Approve: true, Version: version, Approver: "alice", Comment: "chaos"}}})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
+		e.t.Fatalf("approve %s: %v", version, err)
+	}
+}
+
+// ensureMinIO restarts MinIO if a scenario left it down.
+func (e *chaosEnv) ensureMinIO() {
+	if err := e.minio.Restart(); err != nil && !strings.Contains(err.Error(), "running") {
+		e.t.Errorf("restart MinIO after the scenario: %v", err)
+	}
 }
 
 func (e *chaosEnv) approve(version string) {
