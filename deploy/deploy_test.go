@@ -16,43 +16,19 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/searchattr"
 	"go.yaml.in/yaml/v3"
 )
 
-// knownConfigKeys are the configuration keys of the shared contract
-// (contracts.md). A CLVFLOW_* variable anywhere in the deployment files must
+// knownConfigKeys are clvflow's configuration keys (package config, the one
+// definition). A CLVFLOW_* variable anywhere in the deployment files must
 // name one of them: viper silently ignores an unknown variable, so a typo
 // would otherwise fall back to a default without a word.
-var knownConfigKeys = []string{
-	"temporal.address",
-	"temporal.namespace",
-	"temporal.task_queue",
-	"temporal.gpu_task_queue",
-	"storage.endpoint",
-	"storage.access_key",
-	"storage.secret_key",
-	"storage.use_tls",
-	"storage.region",
-	"storage.datasets_bucket",
-	"storage.models_bucket",
-	"storage.registry_bucket",
-	"onnx.library_path",
-	"onnx.intra_op_threads",
-	"approvals.approvers",
-	"approvals.timeout",
-	"serving.listen",
-	"serving.auth_token",
-	"serving.model_alias",
-	"serving.reload_interval",
-	"serving.max_body_bytes",
-}
+var knownConfigKeys = config.Keys()
 
-// envName maps a config key to its environment variable (viper's
-// CLVFLOW prefix with "." replaced by "_").
-func envName(key string) string {
-	return "CLVFLOW_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
+// envName maps a config key to its environment variable.
+func envName(key string) string { return config.EnvName(key) }
 
 // knownEnv is the set of environment variables derived from knownConfigKeys.
 var knownEnv = func() map[string]bool {
