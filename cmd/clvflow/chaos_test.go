@@ -129,7 +129,7 @@ func chaosScenarios() []chaosScenario {
 			e.temporalRestart()
 			return "approval"
 		}},
-		{fault: "worker-kill×3", stage: "random", inject: func(e *chaosEnv, run client.WorkflowRun) string {
+		{fault: "worker-kill-x3", stage: "random", inject: func(e *chaosEnv, run client.WorkflowRun) string {
 			rng := rand.New(rand.NewPCG(7, 11))
 			var at []string
 			for range 3 {
