@@ -26,7 +26,7 @@ lint-tools: ## install staticcheck and workflowcheck into .tools/bin
 test: tools build ## all tests (integration tests start their own Temporal + MinIO), race detector where goroutines run, brief fuzzing
 	TEST_TIMEOUT=$(TEST_TIMEOUT) deploy/dev/test.sh
 
-chaos: tools build ## the fault suite: MinIO, Temporal and worker outages injected into real runs (~12 min)
+chaos: tools build ## the fault suite: MinIO, Temporal and worker outages injected into real runs (~7 min)
 	set -o pipefail; CLVFLOW_CHAOS=1 CLVFLOW_BIN=$(CURDIR)/$(BIN) \
 	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
 	$(GO) test -count=1 -v -timeout 25m -run '^TestChaos$$' ./cmd/clvflow | grep --line-buffered -E '^(chaos:|minio-kill|temporal-restart|worker-kill)|^\s+--- (PASS|FAIL)|^(ok|FAIL)\b|_test\.go:[0-9]+:'

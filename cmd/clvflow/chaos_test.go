@@ -46,7 +46,7 @@ type chaosScenario struct {
 
 func TestChaos(t *testing.T) {
 	if os.Getenv("CLVFLOW_CHAOS") == "" {
-		t.Skip("set CLVFLOW_CHAOS=1 to run the chaos suite (make chaos, about 12 minutes)")
+		t.Skip("set CLVFLOW_CHAOS=1 to run the chaos suite (make chaos, about 7 minutes)")
 	}
 	e := newChaosEnv(t)
 	ref := e.approveAndWait(e.start("undisturbed"))
