@@ -132,12 +132,26 @@ func (a *Activities) ResolveRollbackTarget(ctx context.Context, in RollbackTarge
 		if _, err := a.Registry.Get(ctx, in.To); err != nil {
 			return RollbackTarget{}, registryError(fmt.Errorf("rollback target: %w", err))
 		}
-		return RollbackTarget{Current: cur, Target: in.To}, nil
+		return a.approvedTarget(ctx, RollbackTarget{Current: cur, Target: in.To})
 	}
 	if hist[len(hist)-1].From == "" {
 		return RollbackTarget{}, nonRetryablef(ErrTypeBadInput, "rollback: %s has no previous version (it was first set to %s); name one with --to", in.Alias, cur)
 	}
-	return RollbackTarget{Current: cur, Target: hist[len(hist)-1].From}, nil
+	return a.approvedTarget(ctx, RollbackTarget{Current: cur, Target: hist[len(hist)-1].From})
+}
+
+// approvedTarget refuses a rollback target that no person approved (a
+// version rejected, orphaned or never decided): rolling back never makes
+// an unapproved model champion.
+func (a *Activities) approvedTarget(ctx context.Context, t RollbackTarget) (RollbackTarget, error) {
+	events, err := a.Registry.Events(ctx, t.Target)
+	if err != nil {
+		return RollbackTarget{}, registryError(fmt.Errorf("rollback target %s: %w", t.Target, err))
+	}
+	if st := registry.StatusOf(events); st != string(registry.EventApproved) {
+		return RollbackTarget{}, nonRetryablef(ErrTypeBadInput, "rollback: %s is %s, not approved: only a version a person approved may become champion", t.Target, st)
+	}
+	return t, nil
 }
 
 // DiscardArtifacts deletes artifacts a failed run left behind. Content-

@@ -388,8 +388,18 @@ func TestResolveRollbackTarget(t *testing.T) {
 	f := newFixture(t)
 	env := newEnv(t, f.acts)
 	var ids []string
-	for i, kind := range []string{"ziln", "seq", "ziln"} {
+	for i, kind := range []string{"ziln", "seq", "ziln", "seq", "ziln"} {
 		ids = append(ids, register(t, f, minimalLineage(t, f, kind, "wf-rollback", fmt.Sprint("run-", i))))
+	}
+	// ids[0..2] approved, ids[3] rejected after an approval, ids[4] never decided.
+	for _, d := range []struct {
+		id  string
+		typ registry.EventType
+	}{{ids[0], registry.EventApproved}, {ids[1], registry.EventApproved}, {ids[2], registry.EventApproved},
+		{ids[3], registry.EventApproved}, {ids[3], registry.EventRejected}} {
+		if _, err := run[struct{}](t, env, f.acts.RecordEvent, activities.EventInput{Version: d.id, Type: d.typ, Actor: "alice"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	moveTo := func(alias, to string) {
 		t.Helper()
@@ -417,6 +427,8 @@ func TestResolveRollbackTarget(t *testing.T) {
 		{"no previous version", activities.RollbackTargetInput{Alias: "once"}, activities.ErrTypeBadInput, "no previous version"},
 		{"explicit target is the current one", activities.RollbackTargetInput{Alias: "champion", To: ids[1]}, activities.ErrTypeBadInput, "already"},
 		{"explicit target not found", activities.RollbackTargetInput{Alias: "champion", To: "v999"}, activities.ErrTypeNotFound, "v999"},
+		{"explicit target rejected", activities.RollbackTargetInput{Alias: "champion", To: ids[3]}, activities.ErrTypeBadInput, "is rejected, not approved"},
+		{"explicit target never decided", activities.RollbackTargetInput{Alias: "champion", To: ids[4]}, activities.ErrTypeBadInput, "is registered, not approved"},
 		{"alias never set", activities.RollbackTargetInput{Alias: "staging"}, activities.ErrTypeNotFound, "staging"},
 		{"malformed alias", activities.RollbackTargetInput{Alias: "v1"}, activities.ErrTypeBadInput, "v1"},
 	} {
