@@ -41,6 +41,7 @@ type Config struct {
 	Training  Training  `mapstructure:"training" yaml:"training" json:"training"`
 	Serving   Serving   `mapstructure:"serving" yaml:"serving" json:"serving"`
 	Dev       Dev       `mapstructure:"dev" yaml:"dev" json:"dev"`
+	Codec     Codec     `mapstructure:"codec" yaml:"codec" json:"codec"`
 }
 
 // Temporal says where the Temporal cluster is and which task queues to use.
@@ -59,6 +60,10 @@ type Temporal struct {
 	ActivityRetryBudget time.Duration `mapstructure:"activity_retry_budget" yaml:"activity_retry_budget" json:"activity_retry_budget"`
 	TLS                 TLS           `mapstructure:"tls" yaml:"tls" json:"tls"`
 	APIKey              string        `mapstructure:"api_key" yaml:"api_key" json:"api_key" secret:"true"`
+	// PayloadKeyFile is a key file (lines "KEYID BASE64KEY", the first
+	// encrypts, chmod 600; see internal/codec) with which every client and
+	// worker encrypts workflow payloads (AES-256-GCM). Empty: no encryption.
+	PayloadKeyFile string `mapstructure:"payload_key_file" yaml:"payload_key_file" json:"payload_key_file"`
 }
 
 // TLS configures a TLS client connection.
@@ -160,6 +165,19 @@ type Dev struct {
 	ToolsDir       string `mapstructure:"tools_dir" yaml:"tools_dir" json:"tools_dir"`
 }
 
+// Codec configures `clvflow codec-server`, the Temporal Web UI's remote
+// codec endpoint that decrypts payloads encrypted with
+// temporal.payload_key_file.
+type Codec struct {
+	Listen string `mapstructure:"listen" yaml:"listen" json:"listen"`
+	// Origin is the Web UI's origin (scheme://host:port) that may call the
+	// endpoint from a browser; empty means temporal.ui_url's.
+	Origin string `mapstructure:"origin" yaml:"origin" json:"origin"`
+	// AuthToken, when set, is required as "Authorization: Bearer <token>";
+	// it must be set to listen on a non-loopback address.
+	AuthToken string `mapstructure:"auth_token" yaml:"auth_token" json:"auth_token" secret:"true"`
+}
+
 // Default returns the built-in defaults: a local dev stack on 127.0.0.1.
 func Default() Config {
 	return Config{
@@ -173,6 +191,7 @@ func Default() Config {
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second},
+		Codec:   Codec{Listen: "127.0.0.1:8081"},
 		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
@@ -466,6 +485,7 @@ func (c Config) Validate() error {
 		}
 	}
 	hostPort("serving.listen", c.Serving.Listen)
+	hostPort("codec.listen", c.Codec.Listen)
 	if c.Serving.ModelAlias == "" {
 		bad("serving.model_alias", "must not be empty (default champion)")
 	}

@@ -254,3 +254,44 @@ func TestStorageTempMaxAge(t *testing.T) {
 		}
 	}
 }
+
+func TestPayloadEncryptionKeys(t *testing.T) {
+	for key, env := range map[string]string{
+		"temporal.payload_key_file": "CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE",
+		"codec.listen":              "CLVFLOW_CODEC_LISTEN",
+		"codec.origin":              "CLVFLOW_CODEC_ORIGIN",
+		"codec.auth_token":          "CLVFLOW_CODEC_AUTH_TOKEN",
+	} {
+		if !slices.Contains(Keys(), key) {
+			t.Errorf("Keys() lacks %s", key)
+		}
+		if EnvName(key) != env {
+			t.Errorf("EnvName(%s) = %s", key, EnvName(key))
+		}
+	}
+	def := Default()
+	if def.Temporal.PayloadKeyFile != "" || def.Codec.Listen != "127.0.0.1:8081" {
+		t.Fatalf("defaults: payload_key_file %q (want empty: no encryption), codec.listen %q", def.Temporal.PayloadKeyFile, def.Codec.Listen)
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{
+		"CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE": "/etc/clvflow/payload-keys",
+		"CLVFLOW_CODEC_AUTH_TOKEN":          "codec-tok3n",
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Temporal.PayloadKeyFile != "/etc/clvflow/payload-keys" || cfg.Codec.AuthToken != "codec-tok3n" {
+		t.Fatalf("from env: %+v %+v", cfg.Temporal, cfg.Codec)
+	}
+	b, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "codec-tok3n") {
+		t.Fatal("codec.auth_token is not redacted")
+	}
+	cfg.Codec.Listen = "nope"
+	if err := cfg.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "codec.listen") {
+		t.Fatalf("Validate with codec.listen %q = %v", cfg.Codec.Listen, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/internal/testenv"
 	"github.com/clvflow/clvflow/workflows"
 	"go.temporal.io/sdk/client"
@@ -87,7 +88,13 @@ func (s *stack) startWorker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("activities: %v", err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}})
+	// The worker's client is made as `clvflow worker` makes it (payload
+	// encryption included), with a quiet logger.
+	opts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}}
+	if err := tclient.SetPayloadEncryption(&opts, cfg.Temporal); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,7 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 		a.backtestCmd(),
 		a.predictCmd(),
 		a.serveCmd(),
+		a.codecServerCmd(),
 		// this program
 		a.configCmd(),
 		a.versionCmd(),

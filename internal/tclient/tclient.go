@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/internal/codec"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 )
 
 // Dial connects to the configured Temporal cluster, failing within a few
@@ -35,6 +38,9 @@ func Dial(ctx context.Context, cfg config.Temporal, logger *slog.Logger) (client
 	if cfg.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey)
 	}
+	if err := SetPayloadEncryption(&opts, cfg); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, opts)
@@ -43,6 +49,39 @@ func Dial(ctx context.Context, cfg config.Temporal, logger *slog.Logger) (client
 			cfg.Address, cfg.Namespace, shortErr(err))
 	}
 	return c, nil
+}
+
+// Codec loads the payload codec of temporal.payload_key_file; nil when the
+// key is empty (no encryption).
+func Codec(cfg config.Temporal) (*codec.Codec, error) {
+	if cfg.PayloadKeyFile == "" {
+		return nil, nil
+	}
+	c, err := codec.LoadKeyFile(cfg.PayloadKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("temporal.payload_key_file (env CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE): %w", err)
+	}
+	return c, nil
+}
+
+// SetPayloadEncryption makes opts encrypt payloads with
+// temporal.payload_key_file's codec (nothing when it is empty): workflow and
+// activity inputs and results, signals, updates, queries, memos, and
+// failure messages and stack traces (encoded as failure attributes). Search
+// attributes stay plain: the server indexes them.
+func SetPayloadEncryption(opts *client.Options, cfg config.Temporal) error {
+	c, err := Codec(cfg)
+	if err != nil || c == nil {
+		return err
+	}
+	parent := opts.DataConverter
+	if parent == nil {
+		parent = converter.GetDefaultDataConverter()
+	}
+	dc := converter.NewCodecDataConverter(parent, c)
+	opts.DataConverter = dc
+	opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true})
+	return nil
 }
 
 func shortErr(err error) string {
