@@ -36,7 +36,11 @@ type Activities struct {
 	// transaction log (config ingest.max_uncompressed_bytes); 0 means
 	// dataset.DefaultMaxUncompressedBytes.
 	MaxUncompressedBytes int64
-	Logger               *slog.Logger
+	// AllowedInputDirs are the only directories IngestDataset reads a local
+	// path from (config ingest.allowed_dirs): a worker-side policy, never
+	// workflow input. Empty means none: only objects already in the store.
+	AllowedInputDirs []string
+	Logger           *slog.Logger
 }
 
 func (a *Activities) log() *slog.Logger {

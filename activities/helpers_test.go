@@ -103,7 +103,7 @@ func newFixtureAt(tb testing.TB, srv *testenv.MinIOServer, endpoint string) *fix
 	}
 	return &fixture{
 		acts: &activities.Activities{Store: st, Registry: reg, Buckets: buckets,
-			CodeRevision: "test-revision", Logger: quiet},
+			CodeRevision: "test-revision", AllowedInputDirs: testInputDirs(tb), Logger: quiet},
 		store: st, reg: reg,
 	}
 }
@@ -125,7 +125,18 @@ func unreachable(tb testing.TB) *activities.Activities {
 		tb.Fatal(err)
 	}
 	return &activities.Activities{Store: st, Registry: reg, Buckets: activities.Buckets{Datasets: "unreachable-ds", Models: "unreachable-md"},
-		Logger: quiet}
+		AllowedInputDirs: testInputDirs(tb), Logger: quiet}
+}
+
+// testInputDirs are the directories the tests' workers may read inputs
+// from: the temporary directory (t.TempDir) and the repository's testdata.
+func testInputDirs(tb testing.TB) []string {
+	tb.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return []string{os.TempDir(), filepath.Join(root, "testdata")}
 }
 
 // newEnv returns a test activity environment running acts.

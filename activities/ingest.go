@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -106,7 +107,11 @@ func (a *Activities) openIngestSource(ctx context.Context, in IngestInput) (io.R
 	}
 	name := in.Filename
 	if in.Path != "" {
-		f, err := OpenInput(in.Path)
+		path, err := a.allowedPath(in.Path)
+		if err != nil {
+			return nil, "", err
+		}
+		f, err := OpenInput(path)
 		if err != nil {
 			return nil, "", nonRetryable(ErrTypeBadInput, err)
 		}
@@ -123,6 +128,55 @@ func (a *Activities) openIngestSource(ctx context.Context, in IngestInput) (io.R
 		name = filepath.Base(in.Source.Key)
 	}
 	return rc, name, nil
+}
+
+// AllowedDirsKey is the config key of the directories a worker may read.
+const AllowedDirsKey = "ingest.allowed_dirs"
+
+// allowedPath resolves path (absolute, symbolic links followed) and returns
+// it when it lies under one of AllowedInputDirs. Anything else is refused
+// as bad input before it is opened: the error names the path, the key and
+// what to do instead, and nothing of the file.
+func (a *Activities) allowedPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", nonRetryablef(ErrTypeBadInput, "ingest: input path %s: %v", path, err)
+	}
+	real, rerr := filepath.EvalSymlinks(abs)
+	if rerr != nil {
+		// Missing (or unreadable) here: judged by its name; OpenInput then
+		// says what is wrong with it.
+		real = filepath.Clean(abs)
+	}
+	for _, d := range a.AllowedInputDirs {
+		if !filepath.IsAbs(d) {
+			continue
+		}
+		dir := filepath.Clean(d)
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = r
+		}
+		if within(real, dir) || (rerr != nil && within(real, filepath.Clean(d))) {
+			return real, nil
+		}
+	}
+	where := "none are configured, so this worker reads only objects already in the store"
+	if len(a.AllowedInputDirs) > 0 {
+		where = "allowed: " + strings.Join(a.AllowedInputDirs, ", ")
+	}
+	target := ""
+	if real != filepath.Clean(abs) {
+		target = " (it resolves to " + real + ")"
+	}
+	return "", nonRetryablef(ErrTypeBadInput,
+		"ingest: refusing input path %s%s: it is not under %s (%s); upload the file with `clvflow ingest --input FILE` or `clvflow train --input FILE`, which start the run with a stored object, or add its directory to %s (env CLVFLOW_INGEST_ALLOWED_DIRS) on the workers",
+		path, target, AllowedDirsKey, where, AllowedDirsKey)
+}
+
+// within reports whether the clean absolute path p is dir or lies below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // maxUncompressed is the limit on an ingested log's decompressed size.
@@ -170,9 +224,53 @@ func checkIngested(ref artifacts.Ref, name string, format dataset.Format, sample
 	}
 	f, err := dataset.Detect(sample)
 	if err != nil {
-		return format, nonRetryablef(ErrTypeBadInput, "ingest: %s: %v (pass --format cdnow|online-retail|csv)", name, err)
+		// Detect's message may quote the first line; describe it instead,
+		// so that no error ever carries the file's contents.
+		return format, nonRetryablef(ErrTypeBadInput, "ingest: %s: unknown format: %s (pass --format cdnow|online-retail|csv)", name, describeHead(sample))
 	}
 	return f, nil
+}
+
+// describeHead says what the first non-blank line of a log that is no
+// known format looks like — its length and how it splits — without
+// quoting any of it.
+func describeHead(sample []byte) string {
+	if len(bytes.TrimSpace(sample)) == 0 {
+		return "only blank lines"
+	}
+	ctl := 0
+	head := sample[:min(len(sample), 1024)]
+	for _, c := range head {
+		if c == 0 || c < 0x20 && !bytes.ContainsRune([]byte("\t\r\n\f\v"), rune(c)) {
+			ctl++
+		}
+	}
+	if bytes.IndexByte(head, 0) >= 0 || ctl*10 > len(head) {
+		return "binary data, not a text transaction log"
+	}
+	var line []byte
+	for rest := sample; len(rest) > 0; {
+		l, r, _ := bytes.Cut(rest, []byte("\n"))
+		rest = r
+		if len(bytes.TrimSpace(l)) > 0 {
+			line = bytes.TrimRight(l, "\r")
+			break
+		}
+	}
+	best, n := "", 1
+	for _, d := range []struct{ name, sep string }{{"comma", ","}, {"semicolon", ";"}, {"tab", "\t"}, {"pipe", "|"}} {
+		if c := bytes.Count(line, []byte(d.sep)) + 1; c > n {
+			best, n = d.name, c
+		}
+	}
+	split := "no comma, semicolon, tab or pipe delimiter"
+	if best != "" {
+		split = fmt.Sprintf("%d %s-separated fields", n, best)
+	}
+	if f := len(bytes.Fields(line)); best == "" && f > 1 {
+		split += fmt.Sprintf(", %d space-separated fields", f)
+	}
+	return fmt.Sprintf("the first line (%d bytes; %s) is no CDNOW, Online Retail or delimited header with customer, time and amount columns", len(line), split)
 }
 
 // headerLines is 1 when the file starts with a header line: always for the

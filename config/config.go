@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -118,6 +119,14 @@ type Ingest struct {
 	// when plain): a larger file, or a gzip bomb, is refused as bad input
 	// and nothing of it is kept.
 	MaxUncompressedBytes int64 `mapstructure:"max_uncompressed_bytes" yaml:"max_uncompressed_bytes" json:"max_uncompressed_bytes"`
+	// AllowedDirs are the only directories of the worker's file system an
+	// ingest may read a path from (absolute; symbolic links are resolved
+	// before the check). Empty, the default, means none: workers ingest
+	// only objects already in the store, which `clvflow train --input` and
+	// `clvflow ingest --input` upload first. List a directory here for a
+	// schedule that must re-read a file refreshed in place at each run
+	// (`clvflow schedule create --worker-path`).
+	AllowedDirs []string `mapstructure:"allowed_dirs" yaml:"allowed_dirs" json:"allowed_dirs"`
 }
 
 // Training holds defaults for training runs.
@@ -460,6 +469,11 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.MaxUncompressedBytes <= 0 {
 		bad("ingest.max_uncompressed_bytes", "must be a positive number of bytes (default %d = 16 GiB), got %d", dataset.DefaultMaxUncompressedBytes, c.Ingest.MaxUncompressedBytes)
+	}
+	for _, d := range c.Ingest.AllowedDirs {
+		if !filepath.IsAbs(d) {
+			bad("ingest.allowed_dirs", "must list absolute directories, got %q", d)
+		}
 	}
 	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
 		bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)

@@ -295,3 +295,42 @@ func TestPayloadEncryptionKeys(t *testing.T) {
 		t.Fatalf("Validate with codec.listen %q = %v", cfg.Codec.Listen, err)
 	}
 }
+
+// TestIngestAllowedDirs: by default a worker reads no local paths; the
+// list loads from the environment (comma-separated) and from a file, and
+// a relative directory is refused.
+func TestIngestAllowedDirs(t *testing.T) {
+	const key, env = "ingest.allowed_dirs", "CLVFLOW_INGEST_ALLOWED_DIRS"
+	if !slices.Contains(Keys(), key) || EnvName(key) != env {
+		t.Fatalf("Keys() lacks %s or EnvName is %s", key, EnvName(key))
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Ingest.AllowedDirs) != 0 {
+		t.Errorf("default %v, want none", cfg.Ingest.AllowedDirs)
+	}
+	cfg, err = Load(LoadOptions{Getenv: envMap(map[string]string{env: "/data/in, /srv/logs"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Ingest.AllowedDirs, []string{"/data/in", "/srv/logs"}) {
+		t.Errorf("%s gave %v", env, cfg.Ingest.AllowedDirs)
+	}
+	file := filepath.Join(t.TempDir(), "clvflow.yaml")
+	if err := os.WriteFile(file, []byte("ingest:\n  allowed_dirs: [/data/in]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(LoadOptions{File: file, Getenv: envMap(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Ingest.AllowedDirs, []string{"/data/in"}) {
+		t.Errorf("file gave %v", cfg.Ingest.AllowedDirs)
+	}
+	_, err = Load(LoadOptions{Getenv: envMap(map[string]string{env: "data"})})
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("relative dir: error %v, want ErrInvalid naming %s", err, key)
+	}
+}

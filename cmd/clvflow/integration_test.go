@@ -71,6 +71,11 @@ func newStackWith(t *testing.T, srv *testenv.MinIOServer, tsrv *testenv.Temporal
 	t.Setenv("CLVFLOW_STORAGE_DATASETS_BUCKET", s.buckets[0])
 	t.Setenv("CLVFLOW_STORAGE_MODELS_BUCKET", s.buckets[1])
 	t.Setenv("CLVFLOW_STORAGE_REGISTRY_BUCKET", s.buckets[2])
+	// Tests that start workflows with a worker path (not through the CLI,
+	// which uploads first) read the bundled demo data.
+	if root, err := testenv.RepoRoot(); err == nil {
+		t.Setenv("CLVFLOW_INGEST_ALLOWED_DIRS", filepath.Join(root, "testdata"))
+	}
 	if withWorker {
 		s.startWorker(t)
 	}

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -41,10 +42,14 @@ trains exactly what would have been trained then.`,
 	var f trainFlags
 	var cron, every, overlap string
 	var catchup time.Duration
-	var paused bool
+	var paused, workerPath bool
 	create := &cobra.Command{
-		Use:     "create ID --input FILE (--cron EXPR | --every DURATION)",
-		Short:   "Create a schedule that starts TrainingPipeline runs",
+		Use:   "create ID --input FILE (--cron EXPR | --every DURATION)",
+		Short: "Create a schedule that starts TrainingPipeline runs",
+		Long: `--input FILE is uploaded once to the datasets bucket and every run trains on
+that upload. For a file refreshed in place that each run must re-read, pass
+--worker-path: the schedule then keeps the absolute path, which the workers
+read at each run and must find under one of their ingest.allowed_dirs.`,
 		Example: `  clvflow schedule create weekly-clv --input /data/orders.csv.gz --cron "0 3 * * 1" --horizon-days 90`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +88,12 @@ trains exactly what would have been trained then.`,
 				return err
 			}
 			defer tc.Close()
+			if !workerPath {
+				// Every run trains on this upload: the file as it is now.
+				if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(in.Input.Format)); err != nil {
+					return fmt.Errorf("schedule create: %w", err)
+				}
+			}
 			_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
 				ID:            args[0],
 				Spec:          spec,
@@ -108,6 +119,7 @@ trains exactly what would have been trained then.`,
 	create.Flags().StringVar(&overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
 	create.Flags().DurationVar(&catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
 	create.Flags().BoolVar(&paused, "paused", false, "create paused")
+	create.Flags().BoolVar(&workerPath, "worker-path", false, "schedule the --input path itself, re-read by the workers at each run (must be under their ingest.allowed_dirs) instead of uploading it once")
 
 	handle := func(use, short string, run func(cmd *cobra.Command, h client.ScheduleHandle) error) *cobra.Command {
 		return &cobra.Command{

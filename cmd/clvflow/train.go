@@ -24,7 +24,7 @@ type trainFlags struct {
 
 func (f *trainFlags) register(c *cobra.Command) {
 	fs := c.Flags()
-	fs.StringVar(&f.input, "input", "", "transaction log (path on the worker's file system)")
+	fs.StringVar(&f.input, "input", "", "local transaction log, uploaded to the datasets bucket before the run starts")
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
 	fs.StringVar(&f.cutoff, "cutoff", "", "calibration cutoff YYYY-MM-DD (default: last day of data minus the horizon)")
 	fs.StringVar(&f.asOf, "as-of", "", "ignore transactions after this day YYYY-MM-DD (train as if run then)")
@@ -120,7 +120,10 @@ func (a *app) trainCmd() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			id := workflowID("train", in.Input.Path, time.Now())
+			if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(in.Input.Format)); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+			id := workflowID("train", f.input, time.Now())
 			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue}, workflows.TrainingPipeline, in)
 			if err != nil {
 				return fmt.Errorf("train: cannot start the pipeline: %w", err)

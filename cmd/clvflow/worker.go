@@ -40,6 +40,7 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		ONNXLibrary:          cfg.ONNX.LibraryPath,
 		CodeRevision:         version,
 		MaxUncompressedBytes: cfg.Ingest.MaxUncompressedBytes,
+		AllowedInputDirs:     cfg.Ingest.AllowedDirs,
 		Logger:               a.logger(),
 	}, cfg, nil
 }
