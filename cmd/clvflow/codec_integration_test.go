@@ -202,7 +202,9 @@ func TestIntegrationEncryptedPayloads(t *testing.T) {
 		}
 		all.Write(p.Data)
 	}
-	for _, sec := range []string{input, sha} {
+	// The CLI uploads the file first: the payloads name the stored object
+	// (file name, sha256), not the local path.
+	for _, sec := range []string{filepath.Base(input), sha} {
 		if !bytes.Contains(all.Bytes(), []byte(sec)) {
 			t.Errorf("decoded payloads lack %q", sec)
 		}
