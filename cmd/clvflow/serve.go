@@ -139,6 +139,25 @@ func (f *serveFlags) register(c *cobra.Command) {
 	bindConfigFlag(&f.config, fs.StringVar, "listen", "serving.listen", "address to listen on",
 		func(c *config.Config) *string { return &c.Serving.Listen },
 		checkValue(func(addr string) bool { return addr != "" }, "want host:port"))
+	bindConfigFlag(&f.config, fs.BoolVar, "insecure", "serving.insecure",
+		"allow a non-loopback listen address without serving.auth_token (logs a warning)",
+		func(c *config.Config) *bool { return &c.Serving.Insecure }, nil)
+	bindConfigFlag(&f.config, fs.StringVar, "tls-cert", "serving.tls_cert_file", "PEM certificate to serve HTTPS with (with --tls-key)",
+		func(c *config.Config) *string { return &c.Serving.TLSCertFile }, nil)
+	bindConfigFlag(&f.config, fs.StringVar, "tls-key", "serving.tls_key_file", "PEM private key of --tls-cert",
+		func(c *config.Config) *string { return &c.Serving.TLSKeyFile }, nil)
+}
+
+// servingConfig is the server configuration of cfg's serving section.
+func servingConfig(cfg config.Config) serving.Config {
+	s := cfg.Serving
+	return serving.Config{
+		Listen: s.Listen, AuthToken: s.AuthToken, MaxBodyBytes: s.MaxBodyBytes,
+		ReloadInterval: s.ReloadInterval, ReloadTimeout: s.ReloadTimeout, ModelAlias: s.ModelAlias,
+		Insecure: s.Insecure, TLSCertFile: s.TLSCertFile, TLSKeyFile: s.TLSKeyFile,
+		ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout,
+		MaxInFlight: s.MaxInFlight,
+	}
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -159,7 +178,16 @@ reason. The model last loaded from the registry is kept, with its registry
 entry, in serving.cache_dir (default <dev.state_dir>/serve-cache); when MinIO
 is unreachable at start, serve loads that copy after checking its sha256
 against the entry, reports it as served from the local cache (degraded) and
-keeps polling the registry.`,
+keeps polling the registry.
+
+Exposure: on an address other machines can reach (anything but 127.0.0.0/8,
+::1 and localhost) serve refuses to start without serving.auth_token, unless
+--insecure (serving.insecure) is given; then it warns loudly. With
+serving.tls_cert_file and serving.tls_key_file (--tls-cert, --tls-key) it
+speaks HTTPS. Connections are bounded by serving.read_header_timeout,
+serving.read_timeout, serving.write_timeout and serving.idle_timeout; beyond
+serving.max_in_flight concurrent /v1/ requests it answers 503 with
+Retry-After.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -167,6 +195,12 @@ keeps polling the registry.`,
 				return err
 			}
 			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
+				return err
+			}
+			// Refuse an open listen address or a bad certificate before
+			// loading anything.
+			scfg := servingConfig(cfg)
+			if err := scfg.Validate(); err != nil {
 				return err
 			}
 			if err := a.initONNX(); err != nil {
@@ -199,16 +233,20 @@ keeps polling the registry.`,
 					log.Info("local model cache", "dir", dir)
 				}
 			}
-			srv := serving.New(serving.Config{
-				Listen: cfg.Serving.Listen, AuthToken: cfg.Serving.AuthToken, MaxBodyBytes: cfg.Serving.MaxBodyBytes,
-				ReloadInterval: cfg.Serving.ReloadInterval, ReloadTimeout: cfg.Serving.ReloadTimeout, ModelAlias: cfg.Serving.ModelAlias,
-			}, src, opts...)
+			srv := serving.New(scfg, src, opts...)
 			defer srv.Close()
 			ln, err := net.Listen("tcp", cfg.Serving.Listen)
 			if err != nil {
 				return fmt.Errorf("serve: cannot listen on %s: %v (change serving.listen or --listen)", cfg.Serving.Listen, err)
 			}
-			fmt.Fprintf(a.errOut, "clvflow serve: listening on http://%s (alias %s)\n", ln.Addr(), cfg.Serving.ModelAlias)
+			scheme := "http"
+			if scfg.TLSCertFile != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(a.errOut, "clvflow serve: listening on %s://%s (alias %s)\n", scheme, ln.Addr(), cfg.Serving.ModelAlias)
+			if scfg.AuthToken == "" && !serving.IsLoopback(cfg.Serving.Listen) {
+				fmt.Fprintf(a.errOut, "clvflow serve: WARNING: --insecure: the scoring API on %s has no bearer token (set serving.auth_token)\n", cfg.Serving.Listen)
+			}
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
