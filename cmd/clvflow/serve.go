@@ -14,6 +14,7 @@ import (
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // registrySource serves the version an alias points at; the server polls
@@ -131,6 +132,9 @@ func serveCacheDir(cfg config.Config) string {
 type serveFlags struct {
 	model  string
 	config configFlags // serving.* overrides
+
+	insecure        bool
+	tlsCert, tlsKey string
 }
 
 func (f *serveFlags) register(c *cobra.Command) {
@@ -139,13 +143,24 @@ func (f *serveFlags) register(c *cobra.Command) {
 	bindConfigFlag(&f.config, fs.StringVar, "listen", "serving.listen", "address to listen on",
 		func(c *config.Config) *string { return &c.Serving.Listen },
 		checkValue(func(addr string) bool { return addr != "" }, "want host:port"))
-	bindConfigFlag(&f.config, fs.BoolVar, "insecure", "serving.insecure",
-		"allow a non-loopback listen address without serving.auth_token (logs a warning)",
-		func(c *config.Config) *bool { return &c.Serving.Insecure }, nil)
-	bindConfigFlag(&f.config, fs.StringVar, "tls-cert", "serving.tls_cert_file", "PEM certificate to serve HTTPS with (with --tls-key)",
-		func(c *config.Config) *string { return &c.Serving.TLSCertFile }, nil)
-	bindConfigFlag(&f.config, fs.StringVar, "tls-key", "serving.tls_key_file", "PEM private key of --tls-cert",
-		func(c *config.Config) *string { return &c.Serving.TLSKeyFile }, nil)
+	// Not in f.config (the config-flag mechanism): set only when given, by
+	// applyHardening.
+	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback listen address without serving.auth_token; logs a warning (default: config key serving.insecure, built-in false)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate to serve HTTPS with, together with --tls-key (default: config key serving.tls_cert_file)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert (default: config key serving.tls_key_file)")
+}
+
+// applyHardening applies --insecure, --tls-cert and --tls-key when given.
+func (f *serveFlags) applyHardening(fs *pflag.FlagSet, cfg *config.Config) {
+	if fs.Changed("insecure") {
+		cfg.Serving.Insecure = f.insecure
+	}
+	if fs.Changed("tls-cert") {
+		cfg.Serving.TLSCertFile = f.tlsCert
+	}
+	if fs.Changed("tls-key") {
+		cfg.Serving.TLSKeyFile = f.tlsKey
+	}
 }
 
 // servingConfig is the server configuration of cfg's serving section.
@@ -197,6 +212,7 @@ Retry-After.`,
 			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
 				return err
 			}
+			f.applyHardening(cmd.Flags(), &cfg)
 			// Refuse an open listen address or a bad certificate before
 			// loading anything.
 			scfg := servingConfig(cfg)

@@ -45,6 +45,12 @@ func TestServeRefusesOpenListenWithoutToken(t *testing.T) {
 	passes("--insecure", runServeArgs(t, "--listen", "0.0.0.0:0", "--insecure", "--model", model))
 	passes("127.0.0.1", runServeArgs(t, "--listen", "127.0.0.1:0", "--model", model))
 	passes("localhost", runServeArgs(t, "--listen", "localhost:0", "--model", model))
+	t.Setenv("CLVFLOW_SERVING_INSECURE", "true")
+	passes("serving.insecure from env", runServeArgs(t, "--listen", "0.0.0.0:0", "--model", model))
+	if err := runServeArgs(t, "--listen", "0.0.0.0:0", "--insecure=false", "--model", model); err == nil || !strings.Contains(err.Error(), "serving.auth_token") {
+		t.Errorf("--insecure=false over CLVFLOW_SERVING_INSECURE=true = %v; want the refusal", err)
+	}
+	t.Setenv("CLVFLOW_SERVING_INSECURE", "")
 	t.Setenv("CLVFLOW_SERVING_AUTH_TOKEN", "s3cret")
 	passes("a token", runServeArgs(t, "--listen", "0.0.0.0:0", "--model", model))
 }
