@@ -163,6 +163,21 @@ type Serving struct {
 	// registry, served when MinIO is unreachable at start; empty means
 	// <dev.state_dir>/serve-cache.
 	CacheDir string `mapstructure:"cache_dir" yaml:"cache_dir" json:"cache_dir"`
+	// Insecure lets serve listen on a non-loopback address without an
+	// auth_token (it warns); otherwise serve refuses to start.
+	Insecure bool `mapstructure:"insecure" yaml:"insecure" json:"insecure"`
+	// TLSCertFile and TLSKeyFile (PEM), set together, make serve speak HTTPS.
+	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file" json:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file" json:"tls_key_file"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
+	// each connection (slow clients cannot hold the server).
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" yaml:"read_header_timeout" json:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout" yaml:"read_timeout" json:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout" yaml:"write_timeout" json:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout" json:"idle_timeout"`
+	// MaxInFlight is the most /v1/ requests handled at once; more get 503
+	// with Retry-After.
+	MaxInFlight int `mapstructure:"max_in_flight" yaml:"max_in_flight" json:"max_in_flight"`
 }
 
 // Dev configures the local development stack (`clvflow dev up`).
@@ -199,9 +214,10 @@ func Default() Config {
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
-		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second},
-		Codec:   Codec{Listen: "127.0.0.1:8081"},
-		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
+		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64},
+		Codec: Codec{Listen: "127.0.0.1:8081"},
+		Dev:   Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
 
@@ -511,6 +527,18 @@ func (c Config) Validate() error {
 	}
 	if c.Serving.MaxBodyBytes < 1024 {
 		bad("serving.max_body_bytes", "must be ≥ 1024, got %d", c.Serving.MaxBodyBytes)
+	}
+	for key, d := range map[string]time.Duration{"serving.read_header_timeout": c.Serving.ReadHeaderTimeout, "serving.read_timeout": c.Serving.ReadTimeout,
+		"serving.write_timeout": c.Serving.WriteTimeout, "serving.idle_timeout": c.Serving.IdleTimeout} {
+		if d <= 0 {
+			bad(key, "must be a positive duration like 30s, got %s", d)
+		}
+	}
+	if c.Serving.MaxInFlight < 1 {
+		bad("serving.max_in_flight", "must be ≥ 1, got %d", c.Serving.MaxInFlight)
+	}
+	if (c.Serving.TLSCertFile == "") != (c.Serving.TLSKeyFile == "") {
+		bad("serving.tls_cert_file", "serving.tls_cert_file and serving.tls_key_file must be set together (HTTPS) or both left empty (HTTP)")
 	}
 	for key, p := range map[string]int{"dev.temporal_port": c.Dev.TemporalPort, "dev.temporal_ui_port": c.Dev.TemporalUIPort, "dev.minio_port": c.Dev.MinIOPort} {
 		if p <= 0 || p > 65535 {

@@ -226,6 +226,44 @@ func TestServeConfigKeys(t *testing.T) {
 	}
 }
 
+// TestServeHardeningConfigKeys: the serving timeouts, in-flight limit, TLS
+// and insecure keys have their defaults, load from the environment, and bad
+// values are refused naming the key.
+func TestServeHardeningConfigKeys(t *testing.T) {
+	d := Default().Serving
+	if d.ReadHeaderTimeout != 5*time.Second || d.ReadTimeout != 30*time.Second || d.WriteTimeout != 30*time.Second || d.IdleTimeout != 2*time.Minute ||
+		d.MaxInFlight != 64 || d.Insecure || d.TLSCertFile != "" || d.TLSKeyFile != "" {
+		t.Fatalf("serving defaults %+v", d)
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{
+		"CLVFLOW_SERVING_READ_HEADER_TIMEOUT": "1s", "CLVFLOW_SERVING_READ_TIMEOUT": "2s", "CLVFLOW_SERVING_WRITE_TIMEOUT": "3s",
+		"CLVFLOW_SERVING_IDLE_TIMEOUT": "4s", "CLVFLOW_SERVING_MAX_IN_FLIGHT": "7", "CLVFLOW_SERVING_INSECURE": "true",
+		"CLVFLOW_SERVING_TLS_CERT_FILE": "/etc/tls/tls.crt", "CLVFLOW_SERVING_TLS_KEY_FILE": "/etc/tls/tls.key",
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Serving
+	if s.ReadHeaderTimeout != time.Second || s.ReadTimeout != 2*time.Second || s.WriteTimeout != 3*time.Second || s.IdleTimeout != 4*time.Second ||
+		s.MaxInFlight != 7 || !s.Insecure || s.TLSCertFile != "/etc/tls/tls.crt" || s.TLSKeyFile != "/etc/tls/tls.key" {
+		t.Fatalf("from env: %+v", s)
+	}
+	for key, mutate := range map[string]func(*Serving){
+		"serving.read_header_timeout": func(s *Serving) { s.ReadHeaderTimeout = 0 },
+		"serving.read_timeout":        func(s *Serving) { s.ReadTimeout = -time.Second },
+		"serving.write_timeout":       func(s *Serving) { s.WriteTimeout = 0 },
+		"serving.idle_timeout":        func(s *Serving) { s.IdleTimeout = 0 },
+		"serving.max_in_flight":       func(s *Serving) { s.MaxInFlight = 0 },
+		"serving.tls_cert_file":       func(s *Serving) { s.TLSCertFile = "/etc/tls/tls.crt" },
+	} {
+		c := Default()
+		mutate(&c.Serving)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate with a bad %s = %v", key, err)
+		}
+	}
+}
+
 func TestStorageTempMaxAge(t *testing.T) {
 	if d := Default().Storage.TempMaxAge; d != time.Hour {
 		t.Fatalf("default storage.temp_max_age %v, want 1h", d)

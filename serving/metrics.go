@@ -19,6 +19,7 @@ type metrics struct {
 	degraded       prometheus.Gauge
 	failuresInRow  prometheus.Gauge
 	fallback       prometheus.Gauge
+	rejected       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,8 +57,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "clvflow_serving_fallback",
 			Help: "1 while the served model came from the source's fallback (the local cache) and the source has not answered since, else 0.",
 		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clvflow_serving_requests_rejected_at_capacity_total",
+			Help: "/v1/ requests answered 503 because serving.max_in_flight requests were in flight already.",
+		}),
 	}
-	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures, m.degraded, m.failuresInRow, m.fallback)
+	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures, m.degraded, m.failuresInRow, m.fallback, m.rejected)
 	return m
 }
 

@@ -20,12 +20,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +70,26 @@ type Config struct {
 	// one, so a rollback to a recent version needs no fetch (0 closes the
 	// previous model as soon as its requests drain).
 	CacheSize int
+	// Insecure allows a non-loopback Listen without an AuthToken
+	// (serving.insecure, flag --insecure); the server then logs a warning.
+	Insecure bool
+	// TLSCertFile and TLSKeyFile, set together, make the server speak HTTPS
+	// (serving.tls_cert_file, serving.tls_key_file; PEM files).
+	TLSCertFile string
+	TLSKeyFile  string
+	// ReadHeaderTimeout bounds reading a request's headers, so a client that
+	// never finishes them (slowloris) loses its connection (serving.read_header_timeout).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (serving.read_timeout).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the request headers to
+	// the end of the response (serving.write_timeout).
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (serving.idle_timeout).
+	IdleTimeout time.Duration
+	// MaxInFlight is the most /v1/ requests handled at once; more get 503
+	// with Retry-After (serving.max_in_flight).
+	MaxInFlight int
 }
 
 // DefaultConfig returns the documented defaults.
@@ -80,6 +103,12 @@ func DefaultConfig() Config {
 		MaxBatch:        10000,
 		ShutdownTimeout: 15 * time.Second,
 		CacheSize:       1,
+
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxInFlight:       64,
 	}
 }
 
@@ -107,6 +136,21 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
 	return c
 }
 
@@ -125,11 +169,87 @@ func (c Config) Validate() error {
 		return fmt.Errorf("serving: shutdown timeout is %v, want > 0", c.ShutdownTimeout)
 	case c.CacheSize < 0:
 		return fmt.Errorf("serving: cache size is %d, want ≥ 0", c.CacheSize)
+	case c.ReadHeaderTimeout < 0:
+		return fmt.Errorf("serving: serving.read_header_timeout is %v, want > 0", c.ReadHeaderTimeout)
+	case c.ReadTimeout < 0:
+		return fmt.Errorf("serving: serving.read_timeout is %v, want > 0", c.ReadTimeout)
+	case c.WriteTimeout < 0:
+		return fmt.Errorf("serving: serving.write_timeout is %v, want > 0", c.WriteTimeout)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("serving: serving.idle_timeout is %v, want > 0", c.IdleTimeout)
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("serving: serving.max_in_flight is %d, want > 0", c.MaxInFlight)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("serving: serving.listen %q: %w", c.Listen, err)
 	}
+	if err := c.checkExposure(c.Listen); err != nil {
+		return err
+	}
+	if _, err := c.TLSConfig(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// IsLoopback reports whether the host of addr (host:port) can only be
+// reached from this machine: localhost or an address in 127.0.0.0/8 or ::1.
+// An empty host, 0.0.0.0, :: and every other name or address are not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// exposedInsecurely reports whether addr is reachable from other machines
+// with no bearer token required.
+func (c Config) exposedInsecurely(addr string) bool {
+	return c.AuthToken == "" && !IsLoopback(addr)
+}
+
+// checkExposure refuses to serve the API without a token on an address
+// other machines can reach, unless Insecure says so.
+func (c Config) checkExposure(addr string) error {
+	if c.Insecure || !c.exposedInsecurely(addr) {
+		return nil
+	}
+	return fmt.Errorf("serving: serving.listen %q is reachable from other machines and serving.auth_token is not set: "+
+		"anyone who can reach it could score customers and read the model; set serving.auth_token (env CLVFLOW_SERVING_AUTH_TOKEN), "+
+		"listen on a loopback address such as 127.0.0.1:8080, or pass --insecure (serving.insecure) to serve without a token anyway", addr)
+}
+
+// TLSConfig loads serving.tls_cert_file and serving.tls_key_file: nil when
+// neither is set, an error naming the key when only one is, when a file
+// cannot be read or when they are not a matching certificate and key.
+func (c Config) TLSConfig() (*tls.Config, error) {
+	switch {
+	case c.TLSCertFile == "" && c.TLSKeyFile == "":
+		return nil, nil
+	case c.TLSKeyFile == "":
+		return nil, fmt.Errorf("serving: serving.tls_cert_file is set but serving.tls_key_file is not: set both (HTTPS) or neither (HTTP)")
+	case c.TLSCertFile == "":
+		return nil, fmt.Errorf("serving: serving.tls_key_file is set but serving.tls_cert_file is not: set both (HTTPS) or neither (HTTP)")
+	}
+	certPEM, err := os.ReadFile(c.TLSCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("serving: serving.tls_cert_file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("serving: serving.tls_key_file: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("serving: serving.tls_cert_file %s and serving.tls_key_file %s are not a usable certificate and matching private key (PEM): %w",
+			c.TLSCertFile, c.TLSKeyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // ModelRef identifies one model file: its registry version and sha256.
@@ -243,6 +363,8 @@ type Server struct {
 	handler  http.Handler
 	routes   []route
 	tokenSum [sha256.Size]byte
+	// slots holds one token per /v1/ request in flight (capacity MaxInFlight).
+	slots chan struct{}
 
 	cur      atomic.Pointer[served]
 	health   atomic.Pointer[health] // nil before the first reload
@@ -275,6 +397,9 @@ func New(cfg Config, src ModelSource, opts ...Option) *Server {
 	s.log = s.log.With("component", "serving")
 	s.metrics = newMetrics(s.reg)
 	s.tokenSum = sha256.Sum256([]byte(s.cfg.AuthToken))
+	if s.cfg.MaxInFlight > 0 {
+		s.slots = make(chan struct{}, s.cfg.MaxInFlight)
+	}
 	s.routes = []route{
 		{method: http.MethodPost, path: "/v1/predict", auth: true, h: s.handlePredict},
 		{method: http.MethodGet, path: "/v1/model", auth: true, h: s.handleModel},
@@ -288,6 +413,9 @@ func New(cfg Config, src ModelSource, opts ...Option) *Server {
 		h := r.h
 		if r.auth && s.cfg.AuthToken != "" {
 			h = s.requireToken(h)
+		}
+		if r.auth && s.slots != nil {
+			h = s.limitInFlight(h)
 		}
 		mux.HandleFunc(r.method+" "+r.path, h)
 	}
@@ -320,6 +448,29 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "", "missing or wrong bearer token (Authorization: Bearer <serving.auth_token>)")
 			return
 		}
+		next(w, r)
+	}
+}
+
+// retryAfterSeconds is the Retry-After a request refused at capacity gets.
+const retryAfterSeconds = 1
+
+// limitInFlight answers 503 with Retry-After, without running next, while
+// MaxInFlight requests are being handled already. Health, readiness,
+// metrics and the OpenAPI document are not limited, so probes keep working
+// under load.
+func (s *Server) limitInFlight(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.metrics.rejected.Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+			writeError(w, http.StatusServiceUnavailable, "at_capacity", "",
+				fmt.Sprintf("the server is at capacity: %d requests in flight (serving.max_in_flight); retry after %ds", cap(s.slots), retryAfterSeconds))
+			return
+		}
+		defer func() { <-s.slots }()
 		next(w, r)
 	}
 }
@@ -462,21 +613,41 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
+	addr := ln.Addr().String()
+	if err := s.cfg.checkExposure(addr); err != nil {
+		ln.Close()
+		return err
+	}
+	tlsCfg, err := s.cfg.TLSConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	if s.cfg.exposedInsecurely(addr) {
+		s.log.Warn("INSECURE: serving the scoring API with no bearer token on an address other machines can reach (--insecure / serving.insecure); anyone who reaches it can score customers and read the model. Set serving.auth_token.",
+			"addr", addr)
+	}
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "alias", s.cfg.ModelAlias, "reload_interval", s.cfg.ReloadInterval.String(), "reload_timeout", s.cfg.ReloadTimeout.String())
+	s.log.Info("serving", "addr", addr, "scheme", scheme, "alias", s.cfg.ModelAlias, "reload_interval", s.cfg.ReloadInterval.String(), "reload_timeout", s.cfg.ReloadTimeout.String(),
+		"max_in_flight", s.cfg.MaxInFlight, "read_header_timeout", s.cfg.ReadHeaderTimeout.String(), "read_timeout", s.cfg.ReadTimeout.String(), "write_timeout", s.cfg.WriteTimeout.String())
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	var pollDone sync.WaitGroup
 	pollDone.Go(func() { s.poll(pollCtx) })
 
-	var err error
 	select {
 	case <-ctx.Done():
 		shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)

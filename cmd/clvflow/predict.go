@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
@@ -227,14 +228,28 @@ func score(m *onnxrt.Model, set *features.Set) ([]Prediction, error) {
 	return preds, nil
 }
 
+// csvText returns a text cell that a spreadsheet will not run as a formula:
+// a value starting with =, +, -, @, a tab or a carriage return gets a
+// leading single quote (OWASP's CSV injection advice). Only text fields
+// (customer ids, segments) go through it; numbers clvflow formats itself
+// are written as they are, negative ones included.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// writePredictionsCSV writes one row per customer; text cells are escaped
+// with csvText, so a hostile customer id cannot run in a spreadsheet.
 func writePredictionsCSV(w io.Writer, preds []Prediction) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"customer_id", "expected_value", "purchase_probability", "decile", "segment"}); err != nil {
 		return err
 	}
 	for _, p := range preds {
-		if err := cw.Write([]string{p.CustomerID, strconv.FormatFloat(p.ExpectedValue, 'f', 4, 64),
-			strconv.FormatFloat(p.PurchaseProbability, 'f', 6, 64), strconv.Itoa(p.Decile), p.Segment}); err != nil {
+		if err := cw.Write([]string{csvText(p.CustomerID), strconv.FormatFloat(p.ExpectedValue, 'f', 4, 64),
+			strconv.FormatFloat(p.PurchaseProbability, 'f', 6, 64), strconv.Itoa(p.Decile), csvText(p.Segment)}); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // registrySource serves the version an alias points at; the server polls
@@ -131,6 +132,9 @@ func serveCacheDir(cfg config.Config) string {
 type serveFlags struct {
 	model  string
 	config configFlags // serving.* overrides
+
+	insecure        bool
+	tlsCert, tlsKey string
 }
 
 func (f *serveFlags) register(c *cobra.Command) {
@@ -139,6 +143,36 @@ func (f *serveFlags) register(c *cobra.Command) {
 	bindConfigFlag(&f.config, fs.StringVar, "listen", "serving.listen", "address to listen on",
 		func(c *config.Config) *string { return &c.Serving.Listen },
 		checkValue(func(addr string) bool { return addr != "" }, "want host:port"))
+	// Not in f.config (the config-flag mechanism): set only when given, by
+	// applyHardening.
+	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback listen address without serving.auth_token; logs a warning (default: config key serving.insecure, built-in false)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate to serve HTTPS with, together with --tls-key (default: config key serving.tls_cert_file)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert (default: config key serving.tls_key_file)")
+}
+
+// applyHardening applies --insecure, --tls-cert and --tls-key when given.
+func (f *serveFlags) applyHardening(fs *pflag.FlagSet, cfg *config.Config) {
+	if fs.Changed("insecure") {
+		cfg.Serving.Insecure = f.insecure
+	}
+	if fs.Changed("tls-cert") {
+		cfg.Serving.TLSCertFile = f.tlsCert
+	}
+	if fs.Changed("tls-key") {
+		cfg.Serving.TLSKeyFile = f.tlsKey
+	}
+}
+
+// servingConfig is the server configuration of cfg's serving section.
+func servingConfig(cfg config.Config) serving.Config {
+	s := cfg.Serving
+	return serving.Config{
+		Listen: s.Listen, AuthToken: s.AuthToken, MaxBodyBytes: s.MaxBodyBytes,
+		ReloadInterval: s.ReloadInterval, ReloadTimeout: s.ReloadTimeout, ModelAlias: s.ModelAlias,
+		Insecure: s.Insecure, TLSCertFile: s.TLSCertFile, TLSKeyFile: s.TLSKeyFile,
+		ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout,
+		MaxInFlight: s.MaxInFlight,
+	}
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -159,7 +193,16 @@ reason. The model last loaded from the registry is kept, with its registry
 entry, in serving.cache_dir (default <dev.state_dir>/serve-cache); when MinIO
 is unreachable at start, serve loads that copy after checking its sha256
 against the entry, reports it as served from the local cache (degraded) and
-keeps polling the registry.`,
+keeps polling the registry.
+
+Exposure: on an address other machines can reach (anything but 127.0.0.0/8,
+::1 and localhost) serve refuses to start without serving.auth_token, unless
+--insecure (serving.insecure) is given; then it warns loudly. With
+serving.tls_cert_file and serving.tls_key_file (--tls-cert, --tls-key) it
+speaks HTTPS. Connections are bounded by serving.read_header_timeout,
+serving.read_timeout, serving.write_timeout and serving.idle_timeout; beyond
+serving.max_in_flight concurrent /v1/ requests it answers 503 with
+Retry-After.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -167,6 +210,13 @@ keeps polling the registry.`,
 				return err
 			}
 			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
+				return err
+			}
+			f.applyHardening(cmd.Flags(), &cfg)
+			// Refuse an open listen address or a bad certificate before
+			// loading anything.
+			scfg := servingConfig(cfg)
+			if err := scfg.Validate(); err != nil {
 				return err
 			}
 			if err := a.initONNX(); err != nil {
@@ -199,16 +249,20 @@ keeps polling the registry.`,
 					log.Info("local model cache", "dir", dir)
 				}
 			}
-			srv := serving.New(serving.Config{
-				Listen: cfg.Serving.Listen, AuthToken: cfg.Serving.AuthToken, MaxBodyBytes: cfg.Serving.MaxBodyBytes,
-				ReloadInterval: cfg.Serving.ReloadInterval, ReloadTimeout: cfg.Serving.ReloadTimeout, ModelAlias: cfg.Serving.ModelAlias,
-			}, src, opts...)
+			srv := serving.New(scfg, src, opts...)
 			defer srv.Close()
 			ln, err := net.Listen("tcp", cfg.Serving.Listen)
 			if err != nil {
 				return fmt.Errorf("serve: cannot listen on %s: %v (change serving.listen or --listen)", cfg.Serving.Listen, err)
 			}
-			fmt.Fprintf(a.errOut, "clvflow serve: listening on http://%s (alias %s)\n", ln.Addr(), cfg.Serving.ModelAlias)
+			scheme := "http"
+			if scfg.TLSCertFile != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(a.errOut, "clvflow serve: listening on %s://%s (alias %s)\n", scheme, ln.Addr(), cfg.Serving.ModelAlias)
+			if scfg.AuthToken == "" && !serving.IsLoopback(cfg.Serving.Listen) {
+				fmt.Fprintf(a.errOut, "clvflow serve: WARNING: --insecure: the scoring API on %s has no bearer token (set serving.auth_token)\n", cfg.Serving.Listen)
+			}
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
