@@ -39,10 +39,22 @@ func (a *app) scheduleCmd() *cobra.Command {
 that day are ignored and the cutoff is that day minus the horizon, so a backfill
 trains exactly what would have been trained then.`,
 	}
+	c.AddCommand(a.scheduleCreateCmd(), a.scheduleListCmd(), a.schedulePauseCmd(), a.scheduleResumeCmd(),
+		a.scheduleTriggerCmd(), a.scheduleBackfillCmd(), a.scheduleDeleteCmd())
+	return c
+}
+
+// scheduleCreateFlags are the flags of `clvflow schedule create` besides
+// the training flags.
+type scheduleCreateFlags struct {
+	cron, every, overlap string
+	catchup              time.Duration
+	paused, workerPath   bool
+}
+
+func (a *app) scheduleCreateCmd() *cobra.Command {
 	var f trainFlags
-	var cron, every, overlap string
-	var catchup time.Duration
-	var paused, workerPath bool
+	var sf scheduleCreateFlags
 	create := &cobra.Command{
 		Use:   "create ID --input FILE (--cron EXPR | --every DURATION)",
 		Short: "Create a schedule that starts TrainingPipeline runs",
@@ -52,114 +64,138 @@ that upload. For a file refreshed in place that each run must re-read, pass
 read at each run and must find under one of their ingest.allowed_dirs.`,
 		Example: `  clvflow schedule create weekly-clv --input /data/orders.csv.gz --cron "0 3 * * 1" --horizon-days 90`,
 		Args:    cobra.ExactArgs(1),
+		RunE:    func(cmd *cobra.Command, args []string) error { return a.createSchedule(cmd, args[0], &f, sf) },
+	}
+	f.register(create)
+	fs := create.Flags()
+	fs.StringVar(&sf.cron, "cron", "", "cron expression, e.g. \"0 3 * * 1\" (Mondays 03:00 UTC)")
+	fs.StringVar(&sf.every, "every", "", "interval, e.g. 24h")
+	fs.StringVar(&sf.overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
+	fs.DurationVar(&sf.catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
+	fs.BoolVar(&sf.paused, "paused", false, "create paused")
+	fs.BoolVar(&sf.workerPath, "worker-path", false, "schedule the --input path itself, re-read by the workers at each run (must be under their ingest.allowed_dirs) instead of uploading it once")
+	return create
+}
+
+// createSchedule creates schedule id whose runs train as of their
+// scheduled time on the uploaded input (or the worker path).
+func (a *app) createSchedule(cmd *cobra.Command, id string, f *trainFlags, sf scheduleCreateFlags) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	if f.cutoff != "" || f.asOf != "" {
+		return errors.New("--cutoff/--as-of are set by each scheduled run from its scheduled time")
+	}
+	in, err := f.pipelineInput(cmd.Flags(), cfg, true)
+	if err != nil {
+		return fmt.Errorf("schedule create: %w", err)
+	}
+	in.UseScheduledTime, in.RequestedBy = true, "schedule:"+id
+	spec, err := scheduleSpec(sf.cron, sf.every)
+	if err != nil {
+		return err
+	}
+	ov, err := parseOverlap(sf.overlap)
+	if err != nil {
+		return err
+	}
+	tc, cfg, err := a.temporal(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if !sf.workerPath {
+		// Every run trains on this upload: the file as it is now.
+		if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(in.Input.Format)); err != nil {
+			return fmt.Errorf("schedule create: %w", err)
+		}
+	}
+	_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
+		ID: id, Spec: spec, Overlap: ov, CatchupWindow: sf.catchup, Paused: sf.paused, Note: "created by " + currentUser(),
+		Action: &client.ScheduleWorkflowAction{
+			ID: "train-" + id, Workflow: workflows.TrainingPipeline, Args: []any{in}, TaskQueue: cfg.Temporal.TaskQueue,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("schedule create %s: %w", id, err)
+	}
+	fmt.Fprintf(a.out, "schedule %s created (overlap %s, catch-up window %s): %s/namespaces/%s/schedules/%s\n",
+		id, sf.overlap, sf.catchup, cfg.Temporal.UIURL, cfg.Temporal.Namespace, id)
+	return nil
+}
+
+// scheduleSpec is the calendar of a schedule: exactly one of a cron
+// expression or an interval of at least a minute.
+func scheduleSpec(cron, every string) (client.ScheduleSpec, error) {
+	if (cron == "") == (every == "") {
+		return client.ScheduleSpec{}, errors.New("give exactly one of --cron or --every")
+	}
+	if cron != "" {
+		return client.ScheduleSpec{CronExpressions: []string{cron}}, nil
+	}
+	d, err := time.ParseDuration(every)
+	if err != nil || d < time.Minute {
+		return client.ScheduleSpec{}, fmt.Errorf("--every %q must be a duration ≥ 1m like 24h", every)
+	}
+	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: d}}}, nil
+}
+
+// scheduleHandleCmd is a subcommand acting on the schedule named by its
+// one argument.
+func (a *app) scheduleHandleCmd(use, short string, run func(cmd *cobra.Command, h client.ScheduleHandle) error) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (cron == "") == (every == "") {
-				return errors.New("give exactly one of --cron or --every")
-			}
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			if f.cutoff != "" || f.asOf != "" {
-				return errors.New("--cutoff/--as-of are set by each scheduled run from its scheduled time")
-			}
-			in, err := f.pipelineInput(cmd.Flags(), cfg, true)
-			if err != nil {
-				return fmt.Errorf("schedule create: %w", err)
-			}
-			in.UseScheduledTime = true
-			in.RequestedBy = "schedule:" + args[0]
-			ov, err := parseOverlap(overlap)
-			if err != nil {
-				return err
-			}
-			spec := client.ScheduleSpec{}
-			if cron != "" {
-				spec.CronExpressions = []string{cron}
-			} else {
-				d, err := time.ParseDuration(every)
-				if err != nil || d < time.Minute {
-					return fmt.Errorf("--every %q must be a duration ≥ 1m like 24h", every)
-				}
-				spec.Intervals = []client.ScheduleIntervalSpec{{Every: d}}
-			}
-			tc, cfg, err := a.temporal(cmd.Context())
+			tc, _, err := a.temporal(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer tc.Close()
-			if !workerPath {
-				// Every run trains on this upload: the file as it is now.
-				if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(in.Input.Format)); err != nil {
-					return fmt.Errorf("schedule create: %w", err)
-				}
-			}
-			_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
-				ID:            args[0],
-				Spec:          spec,
-				Overlap:       ov,
-				CatchupWindow: catchup,
-				Paused:        paused,
-				Note:          "created by " + currentUser(),
-				Action: &client.ScheduleWorkflowAction{
-					ID: "train-" + args[0], Workflow: workflows.TrainingPipeline, Args: []any{in}, TaskQueue: cfg.Temporal.TaskQueue,
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("schedule create %s: %w", args[0], err)
-			}
-			fmt.Fprintf(a.out, "schedule %s created (overlap %s, catch-up window %s): %s/namespaces/%s/schedules/%s\n",
-				args[0], overlap, catchup, cfg.Temporal.UIURL, cfg.Temporal.Namespace, args[0])
-			return nil
+			return run(cmd, tc.ScheduleClient().GetHandle(cmd.Context(), args[0]))
 		},
 	}
-	f.register(create)
-	create.Flags().StringVar(&cron, "cron", "", "cron expression, e.g. \"0 3 * * 1\" (Mondays 03:00 UTC)")
-	create.Flags().StringVar(&every, "every", "", "interval, e.g. 24h")
-	create.Flags().StringVar(&overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
-	create.Flags().DurationVar(&catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
-	create.Flags().BoolVar(&paused, "paused", false, "create paused")
-	create.Flags().BoolVar(&workerPath, "worker-path", false, "schedule the --input path itself, re-read by the workers at each run (must be under their ingest.allowed_dirs) instead of uploading it once")
+}
 
-	handle := func(use, short string, run func(cmd *cobra.Command, h client.ScheduleHandle) error) *cobra.Command {
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				tc, _, err := a.temporal(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer tc.Close()
-				return run(cmd, tc.ScheduleClient().GetHandle(cmd.Context(), args[0]))
-			},
-		}
-	}
+func (a *app) schedulePauseCmd() *cobra.Command {
 	var note string
-	pause := handle("pause ID", "Pause a schedule", func(cmd *cobra.Command, h client.ScheduleHandle) error {
+	c := a.scheduleHandleCmd("pause ID", "Pause a schedule", func(cmd *cobra.Command, h client.ScheduleHandle) error {
 		if err := h.Pause(cmd.Context(), client.SchedulePauseOptions{Note: note}); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.out, "schedule %s paused\n", h.GetID())
 		return nil
 	})
-	pause.Flags().StringVar(&note, "note", "", "why")
-	resume := handle("resume ID", "Resume a paused schedule", func(cmd *cobra.Command, h client.ScheduleHandle) error {
+	c.Flags().StringVar(&note, "note", "", "why")
+	return c
+}
+
+func (a *app) scheduleResumeCmd() *cobra.Command {
+	var note string
+	c := a.scheduleHandleCmd("resume ID", "Resume a paused schedule", func(cmd *cobra.Command, h client.ScheduleHandle) error {
 		if err := h.Unpause(cmd.Context(), client.ScheduleUnpauseOptions{Note: note}); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.out, "schedule %s resumed\n", h.GetID())
 		return nil
 	})
-	resume.Flags().StringVar(&note, "note", "", "why")
-	trigger := handle("trigger ID", "Start one run now", func(cmd *cobra.Command, h client.ScheduleHandle) error {
+	c.Flags().StringVar(&note, "note", "", "why")
+	return c
+}
+
+func (a *app) scheduleTriggerCmd() *cobra.Command {
+	return a.scheduleHandleCmd("trigger ID", "Start one run now", func(cmd *cobra.Command, h client.ScheduleHandle) error {
 		if err := h.Trigger(cmd.Context(), client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.out, "schedule %s triggered\n", h.GetID())
 		return nil
 	})
+}
+
+func (a *app) scheduleBackfillCmd() *cobra.Command {
 	var from, to string
-	backfill := handle("backfill ID --from YYYY-MM-DD --to YYYY-MM-DD", "Run what the schedule would have run in a past window", func(cmd *cobra.Command, h client.ScheduleHandle) error {
+	c := a.scheduleHandleCmd("backfill ID --from YYYY-MM-DD --to YYYY-MM-DD", "Run what the schedule would have run in a past window", func(cmd *cobra.Command, h client.ScheduleHandle) error {
 		start, err := time.Parse("2006-01-02", from)
 		if err != nil {
 			return fmt.Errorf("--from %q is not YYYY-MM-DD", from)
@@ -175,16 +211,23 @@ read at each run and must find under one of their ingest.allowed_dirs.`,
 		fmt.Fprintf(a.out, "schedule %s: backfill %s..%s requested (runs queue one after another)\n", h.GetID(), from, to)
 		return nil
 	})
-	backfill.Flags().StringVar(&from, "from", "", "first day (inclusive)")
-	backfill.Flags().StringVar(&to, "to", "", "last day (exclusive)")
-	del := handle("delete ID", "Delete a schedule (runs already started continue)", func(cmd *cobra.Command, h client.ScheduleHandle) error {
+	c.Flags().StringVar(&from, "from", "", "first day (inclusive)")
+	c.Flags().StringVar(&to, "to", "", "last day (exclusive)")
+	return c
+}
+
+func (a *app) scheduleDeleteCmd() *cobra.Command {
+	return a.scheduleHandleCmd("delete ID", "Delete a schedule (runs already started continue)", func(cmd *cobra.Command, h client.ScheduleHandle) error {
 		if err := h.Delete(cmd.Context()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.out, "schedule %s deleted\n", h.GetID())
 		return nil
 	})
-	list := &cobra.Command{
+}
+
+func (a *app) scheduleListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List schedules", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tc, _, err := a.temporal(cmd.Context())
@@ -212,6 +255,4 @@ read at each run and must find under one of their ingest.allowed_dirs.`,
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(create, list, pause, resume, trigger, backfill, del)
-	return c
 }
