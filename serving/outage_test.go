@@ -348,6 +348,13 @@ func TestServeHungSourceKeepsPollingAndShutsDown(t *testing.T) {
 		t.Fatalf("readyz against a hung source = %d %+v (%v)", resp.StatusCode, r, err)
 	}
 
+	shutDownWithin(t, cancel, served, shutdownTimeout, "with a hung source")
+}
+
+// shutDownWithin cancels a running Serve and fails unless it returns
+// cleanly within timeout.
+func shutDownWithin(t *testing.T, cancel context.CancelFunc, served <-chan error, timeout time.Duration, why string) {
+	t.Helper()
 	start := time.Now()
 	cancel()
 	select {
@@ -355,8 +362,8 @@ func TestServeHungSourceKeepsPollingAndShutsDown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Serve after cancel = %v", err)
 		}
-	case <-time.After(shutdownTimeout):
-		t.Fatalf("Serve did not return within the shutdown timeout (%v) with a hung source", shutdownTimeout)
+	case <-time.After(timeout):
+		t.Fatalf("Serve did not return within the shutdown timeout (%v) %s", timeout, why)
 	}
 	t.Logf("shut down in %v", time.Since(start))
 }
@@ -394,17 +401,7 @@ func TestShutdownInterruptsLongReload(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the first reload never reached the source")
 	}
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("Serve after cancel = %v", err)
-		}
-	case <-time.After(shutdownTimeout):
-		t.Fatalf("Serve blocked past the shutdown timeout (%v) by a reload hanging under a 1h reload_timeout", shutdownTimeout)
-	}
-	t.Logf("shut down in %v", time.Since(start))
+	shutDownWithin(t, cancel, served, shutdownTimeout, "with a reload hanging under a 1h reload_timeout")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(results) != 1 || !errors.Is(results[0].Err, context.Canceled) {

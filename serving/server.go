@@ -115,43 +115,27 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Listen == "" {
-		c.Listen = d.Listen
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if c.ReloadInterval == 0 {
-		c.ReloadInterval = d.ReloadInterval
-	}
-	if c.ReloadTimeout == 0 {
-		c.ReloadTimeout = d.ReloadTimeout
-	}
-	if c.ModelAlias == "" {
-		c.ModelAlias = d.ModelAlias
-	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = d.MaxBatch
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = d.ReadHeaderTimeout
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = d.ReadTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = d.MaxInFlight
-	}
+	orDefault(&c.Listen, d.Listen)
+	orDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
+	orDefault(&c.ReloadInterval, d.ReloadInterval)
+	orDefault(&c.ReloadTimeout, d.ReloadTimeout)
+	orDefault(&c.ModelAlias, d.ModelAlias)
+	orDefault(&c.MaxBatch, d.MaxBatch)
+	orDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	orDefault(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	orDefault(&c.ReadTimeout, d.ReadTimeout)
+	orDefault(&c.WriteTimeout, d.WriteTimeout)
+	orDefault(&c.IdleTimeout, d.IdleTimeout)
+	orDefault(&c.MaxInFlight, d.MaxInFlight)
 	return c
+}
+
+// orDefault sets *v to d when it holds its zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // Validate reports the first invalid setting, naming its config key.
