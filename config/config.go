@@ -43,6 +43,14 @@ type Config struct {
 	Serving   Serving   `mapstructure:"serving" yaml:"serving" json:"serving"`
 	Dev       Dev       `mapstructure:"dev" yaml:"dev" json:"dev"`
 	Codec     Codec     `mapstructure:"codec" yaml:"codec" json:"codec"`
+	Policy    Policy    `mapstructure:"policy" yaml:"policy" json:"policy"`
+}
+
+// Policy points the worker at its promotion policy file (package policy):
+// gate thresholds, allowed signers, approval deadline, auto-approval. Empty
+// means the worker's own gate and approvals sections are its policy.
+type Policy struct {
+	File string `mapstructure:"file" yaml:"file" json:"file"`
 }
 
 // Temporal says where the Temporal cluster is and which task queues to use.
@@ -103,10 +111,21 @@ type ONNX struct {
 	IntraOpThreads int    `mapstructure:"intra_op_threads" yaml:"intra_op_threads" json:"intra_op_threads"`
 }
 
-// Approvals configures who may approve a model and how long a pipeline waits.
+// Approvals configures signed decisions. On a worker without policy.file,
+// AllowedSigners, Timeout and AllowAutoApproval are its policy; the CLI
+// signs with SigningKey as Approver.
 type Approvals struct {
-	Approvers []string      `mapstructure:"approvers" yaml:"approvers" json:"approvers"`
-	Timeout   time.Duration `mapstructure:"timeout" yaml:"timeout" json:"timeout"`
+	// AllowedSigners is an OpenSSH allowed-signers file: whose signed
+	// decisions the worker accepts (none when empty).
+	AllowedSigners    string        `mapstructure:"allowed_signers" yaml:"allowed_signers" json:"allowed_signers"`
+	Timeout           time.Duration `mapstructure:"timeout" yaml:"timeout" json:"timeout"`
+	AllowAutoApproval bool          `mapstructure:"allow_auto_approval" yaml:"allow_auto_approval" json:"allow_auto_approval"`
+	// Approver is the identity `clvflow approve|reject|rollback` signs as
+	// (a principal of the allowed-signers file), SigningKey the SSH key it
+	// signs with (a private key, or a public key whose private half is in
+	// ssh-agent).
+	Approver   string `mapstructure:"approver" yaml:"approver" json:"approver"`
+	SigningKey string `mapstructure:"signing_key" yaml:"signing_key" json:"signing_key"`
 }
 
 // Gate holds the declarative thresholds a challenger must pass; the
@@ -465,11 +484,6 @@ func (c Config) Validate() error {
 	}
 	if c.Approvals.Timeout <= 0 {
 		bad("approvals.timeout", "must be a positive duration like 72h, got %s", c.Approvals.Timeout)
-	}
-	for _, a := range c.Approvals.Approvers {
-		if strings.TrimSpace(a) == "" {
-			bad("approvals.approvers", "contains an empty name")
-		}
 	}
 	if c.Gate.ParityTolerance <= 0 {
 		bad("gate.parity_tolerance", "must be > 0, got %g", c.Gate.ParityTolerance)

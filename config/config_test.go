@@ -23,7 +23,7 @@ func TestDefaultsValidate(t *testing.T) {
 func TestPrecedenceFileEnvFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clvflow.yaml")
-	if err := os.WriteFile(file, []byte("temporal:\n  namespace: fromfile\n  tls:\n    server_name: tfile\nstorage:\n  endpoint: minio.example:9000\napprovals:\n  approvers: [alice, bob]\n  timeout: 2h\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("temporal:\n  namespace: fromfile\n  tls:\n    server_name: tfile\nstorage:\n  endpoint: minio.example:9000\napprovals:\n  allowed_signers: /etc/clvflow/allowed_signers\n  timeout: 2h\ningest:\n  allowed_dirs: [/data/a, /data/b]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
@@ -42,7 +42,8 @@ func TestPrecedenceFileEnvFlags(t *testing.T) {
 		{"env beats file", cfg.Storage.Endpoint, "envhost:9001"},
 		{"flag beats env", cfg.Temporal.Address, "flaghost:7000"},
 		{"default kept", cfg.Temporal.TaskQueue, "clvflow-cpu"},
-		{"list", strings.Join(cfg.Approvals.Approvers, ","), "alice,bob"},
+		{"list", strings.Join(cfg.Ingest.AllowedDirs, ","), "/data/a,/data/b"},
+		{"path", cfg.Approvals.AllowedSigners, "/etc/clvflow/allowed_signers"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -58,12 +59,12 @@ func TestPrecedenceFileEnvFlags(t *testing.T) {
 }
 
 func TestEnvList(t *testing.T) {
-	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_APPROVALS_APPROVERS": "ann, ben", "CLVFLOW_CONFIG": ""})})
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_INGEST_ALLOWED_DIRS": "/ann, /ben", "CLVFLOW_CONFIG": ""})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(cfg.Approvals.Approvers, "|") != "ann|ben" {
-		t.Fatalf("approvers %q", cfg.Approvals.Approvers)
+	if strings.Join(cfg.Ingest.AllowedDirs, "|") != "/ann|/ben" {
+		t.Fatalf("allowed dirs %q", cfg.Ingest.AllowedDirs)
 	}
 }
 
@@ -151,7 +152,7 @@ func TestLoadCredentials(t *testing.T) {
 
 func TestKeysAndEnvNames(t *testing.T) {
 	keys := strings.Join(Keys(), " ")
-	for _, k := range []string{"temporal.tls.ca_file", "storage.secret_key", "onnx.library_path", "approvals.approvers", "serving.listen"} {
+	for _, k := range []string{"temporal.tls.ca_file", "storage.secret_key", "onnx.library_path", "approvals.allowed_signers", "policy.file", "serving.listen"} {
 		if !strings.Contains(keys, k) {
 			t.Errorf("missing key %s", k)
 		}

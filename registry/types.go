@@ -179,6 +179,35 @@ type Version struct {
 	WorkflowID   string                   `json:"workflow_id"`
 	RunID        string                   `json:"run_id"`
 	Labels       map[string]string        `json:"labels,omitempty"`
+	// Policy is the worker's promotion policy the run applied (absent for
+	// versions registered before policies were recorded).
+	Policy *PolicyRecord `json:"policy,omitempty"`
+}
+
+// PolicyRecord is what a registry entry keeps of the worker's promotion
+// policy: its digest (sha256 over the policy's canonical JSON, the allowed
+// signers included), where it was read, and the thresholds the run actually
+// applied (the policy's, tightened by the run's input where it asked).
+type PolicyRecord struct {
+	Digest               string         `json:"digest"`
+	Source               string         `json:"source"`
+	Gate                 GateThresholds `json:"gate"`
+	ApprovalDeadline     time.Duration  `json:"approval_deadline"`
+	AllowAutoApproval    bool           `json:"allow_auto_approval"`
+	AllowedSignersSHA256 string         `json:"allowed_signers_sha256"`
+	AllowedSigners       int            `json:"allowed_signers"`
+}
+
+// SignedDecision is a person's signed decision as the pipeline verified it:
+// the statement's exact bytes, the armored SSHSIG signature over them, and
+// the signer the worker's allowed-signers file names for the key.
+type SignedDecision struct {
+	Format      string `json:"format"`
+	Statement   string `json:"statement"`
+	Signature   string `json:"signature"`
+	Principal   string `json:"principal"`
+	Fingerprint string `json:"fingerprint"`
+	KeyType     string `json:"key_type"`
 }
 
 // EventType is the kind of a version status event.
@@ -206,6 +235,9 @@ type Event struct {
 	WorkflowID string    `json:"workflow_id,omitempty"`
 	RunID      string    `json:"run_id,omitempty"`
 	Time       time.Time `json:"time"`
+	// Signed is the signed decision behind an approval, a rejection or a
+	// rollback (absent for events the pipeline records itself).
+	Signed *SignedDecision `json:"signed,omitempty"`
 }
 
 // StatusOf returns the status a version's events give it: the type of its
