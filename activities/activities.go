@@ -14,6 +14,7 @@ import (
 	"log/slog"
 
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -40,7 +41,11 @@ type Activities struct {
 	// path from (config ingest.allowed_dirs): a worker-side policy, never
 	// workflow input. Empty means none: only objects already in the store.
 	AllowedInputDirs []string
-	Logger           *slog.Logger
+	// Policy loads the worker's promotion policy (config policy.file, or the
+	// worker's gate and approvals sections); called at the start of every
+	// run so an edited file applies to the next one.
+	Policy func() (policy.Policy, error)
+	Logger *slog.Logger
 }
 
 func (a *Activities) log() *slog.Logger {

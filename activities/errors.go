@@ -29,6 +29,7 @@ const (
 	ErrTypeConflict      = "Conflict"      // a concurrent registry update won
 	ErrTypeCanaryFailed  = "CanaryFailed"  // the promoted champion failed its canary
 	ErrTypeBadCredential = "BadCredential" // the object store refused our credentials
+	ErrTypePolicy        = "Policy"        // the worker's policy is missing or broken, or refuses the request
 )
 
 // NonRetryableErrorTypes lists every error type above; activity retry
@@ -36,6 +37,7 @@ const (
 var NonRetryableErrorTypes = []string{
 	ErrTypeBadInput, ErrTypeBadData, ErrTypeGateFailed, ErrTypeParityFailed,
 	ErrTypeIntegrity, ErrTypeNotFound, ErrTypeConflict, ErrTypeCanaryFailed, ErrTypeBadCredential,
+	ErrTypePolicy,
 }
 
 // nonRetryable wraps err as a non-retryable application error of errType.

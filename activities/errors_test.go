@@ -43,7 +43,7 @@ func TestNonRetryableErrorTypes(t *testing.T) {
 	all := []string{
 		activities.ErrTypeBadInput, activities.ErrTypeBadData, activities.ErrTypeGateFailed, activities.ErrTypeParityFailed,
 		activities.ErrTypeIntegrity, activities.ErrTypeNotFound, activities.ErrTypeConflict, activities.ErrTypeCanaryFailed,
-		activities.ErrTypeBadCredential,
+		activities.ErrTypeBadCredential, activities.ErrTypePolicy,
 	}
 	for _, typ := range all {
 		if typ == "" {

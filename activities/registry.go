@@ -47,7 +47,7 @@ func newVersion(in RegisterInput, codeRevision string) (registry.Version, error)
 	v := registry.Version{
 		ModelName: "clv-" + in.Kind, ModelKind: in.Kind, HyperParams: hp, Seed: in.Seed,
 		Dataset: in.Dataset, Cleaning: in.Cleaning, Metrics: map[string]map[string]float64{}, Gate: in.Gate,
-		CodeRevision: codeRevision, WorkflowID: in.WorkflowID, RunID: in.RunID, Labels: map[string]string{},
+		CodeRevision: codeRevision, WorkflowID: in.WorkflowID, RunID: in.RunID, Labels: map[string]string{}, Policy: in.Policy,
 		Artifacts: map[string]artifacts.Ref{
 			"features": in.Features, "split": in.Split, "evaluation": in.Evaluation,
 			"quarantine": in.Quarantine, "trained_model": in.Model,
@@ -86,7 +86,7 @@ func (a *Activities) RecordEvent(ctx context.Context, in EventInput) error {
 		return nil
 	}
 	_, err := a.Registry.AddEvent(ctx, registry.Event{Version: in.Version, Type: in.Type, Actor: in.Actor, Comment: in.Comment,
-		WorkflowID: in.WorkflowID, RunID: in.RunID})
+		WorkflowID: in.WorkflowID, RunID: in.RunID, Signed: in.Signed})
 	return registryError(err)
 }
 
@@ -129,9 +129,6 @@ func (a *Activities) ResolveRollbackTarget(ctx context.Context, in RollbackTarge
 		if in.To == cur {
 			return RollbackTarget{}, nonRetryablef(ErrTypeBadInput, "rollback: %s is already the %s", in.To, in.Alias)
 		}
-		if _, err := a.Registry.Get(ctx, in.To); err != nil {
-			return RollbackTarget{}, registryError(fmt.Errorf("rollback target: %w", err))
-		}
 		return a.approvedTarget(ctx, RollbackTarget{Current: cur, Target: in.To})
 	}
 	if hist[len(hist)-1].From == "" {
@@ -144,6 +141,11 @@ func (a *Activities) ResolveRollbackTarget(ctx context.Context, in RollbackTarge
 // version rejected, orphaned or never decided): rolling back never makes
 // an unapproved model champion.
 func (a *Activities) approvedTarget(ctx context.Context, t RollbackTarget) (RollbackTarget, error) {
+	v, err := a.Registry.Get(ctx, t.Target)
+	if err != nil {
+		return RollbackTarget{}, registryError(fmt.Errorf("rollback target: %w", err))
+	}
+	t.TargetONNXSHA256 = v.ONNX.SHA256
 	events, err := a.Registry.Events(ctx, t.Target)
 	if err != nil {
 		return RollbackTarget{}, registryError(fmt.Errorf("rollback target %s: %w", t.Target, err))

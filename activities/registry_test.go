@@ -409,12 +409,19 @@ func TestResolveRollbackTarget(t *testing.T) {
 	moveTo("champion", ids[0])
 	moveTo("champion", ids[1])
 
+	onnxOf := func(id string) string {
+		v, err := f.acts.Registry.Get(context.Background(), id)
+		if err != nil || v.ONNX.SHA256 == "" {
+			t.Fatalf("%s: %v (ONNX %q)", id, err, v.ONNX.SHA256)
+		}
+		return v.ONNX.SHA256
+	}
 	got := mustRun[activities.RollbackTarget](t, env, f.acts.ResolveRollbackTarget, activities.RollbackTargetInput{Alias: "champion"})
-	if got != (activities.RollbackTarget{Current: ids[1], Target: ids[0]}) {
+	if got != (activities.RollbackTarget{Current: ids[1], Target: ids[0], TargetONNXSHA256: onnxOf(ids[0])}) {
 		t.Errorf("rollback of champion: %+v, want %s → %s", got, ids[1], ids[0])
 	}
 	got = mustRun[activities.RollbackTarget](t, env, f.acts.ResolveRollbackTarget, activities.RollbackTargetInput{Alias: "champion", To: ids[2]})
-	if got != (activities.RollbackTarget{Current: ids[1], Target: ids[2]}) {
+	if got != (activities.RollbackTarget{Current: ids[1], Target: ids[2], TargetONNXSHA256: onnxOf(ids[2])}) {
 		t.Errorf("rollback of champion to %s: %+v", ids[2], got)
 	}
 

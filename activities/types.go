@@ -4,6 +4,7 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -211,6 +212,9 @@ type RegisterInput struct {
 	Export     *ExportResult             `json:"export,omitempty"`
 	// Labels are recorded as given (empty values are dropped).
 	Labels map[string]string `json:"labels,omitempty"`
+	// Policy is the worker's policy the run applied (nil for runs recorded
+	// before policies were).
+	Policy *registry.PolicyRecord `json:"policy,omitempty"`
 }
 
 // EventInput records a status event on a version.
@@ -220,6 +224,13 @@ type EventInput struct {
 	Type    registry.EventType `json:"type"`
 	Actor   string             `json:"actor"`
 	Comment string             `json:"comment,omitempty"`
+	// Signed is the verified signed decision behind the event, if any.
+	Signed *registry.SignedDecision `json:"signed,omitempty"`
+}
+
+// PolicyResult is the worker's policy as a run loaded it.
+type PolicyResult struct {
+	Policy policy.Policy `json:"policy"`
 }
 
 // MoveAliasInput moves an alias (compare-and-swap when ExpectFrom is set).
@@ -270,4 +281,7 @@ type RollbackTargetInput struct {
 type RollbackTarget struct {
 	Current string `json:"current"`
 	Target  string `json:"target"`
+	// TargetONNXSHA256 is the sha256 of the target's ONNX file (what a
+	// signed rollback names).
+	TargetONNXSHA256 string `json:"target_onnx_sha256,omitempty"`
 }

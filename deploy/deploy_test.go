@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/searchattr"
+	"github.com/clvflow/clvflow/policy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -1040,12 +1042,52 @@ func TestRealFilesCoverage(t *testing.T) {
 			kinds[str(get(d, "kind"))]++
 		}
 	}
-	want := map[string]int{"Kustomization": 1, "Namespace": 1, "ConfigMap": 1, "Secret": 1, "Deployment": 2, "Service": 1,
+	want := map[string]int{"Kustomization": 1, "Namespace": 1, "ConfigMap": 2, "Secret": 1, "Deployment": 2, "Service": 1,
 		"HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2, "Job": 1}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("k8s: %d objects of kind %s, want %d (all kinds: %v)", kinds[k], k, n, kinds)
 		}
+	}
+}
+
+// TestShippedPoliciesLoad: the policy the compose worker mounts and the one
+// in the k8s ConfigMap are valid policies with the documented defaults and
+// the same content.
+func TestShippedPoliciesLoad(t *testing.T) {
+	compose, err := policy.Load(filepath.Join("compose", "policy", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compose.Gate != config.Default().Gate || compose.AllowAutoApproval {
+		t.Errorf("compose policy %+v: want the default gate and no automatic approval", compose)
+	}
+	docs, err := loadDocs(os.DirFS("."), path.Join("k8s", "configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	found := false
+	for _, d := range docs {
+		if str(get(get(d, "metadata"), "name")) != "clvflow-policy" {
+			continue
+		}
+		found = true
+		for _, name := range []string{"policy.yaml", "allowed_signers"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(str(get(get(d, "data"), name))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("k8s: no ConfigMap clvflow-policy")
+	}
+	k8s, err := policy.Load(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k8s.Digest != compose.Digest {
+		t.Errorf("the k8s policy (%s) differs from the compose one (%s)", k8s.Digest, compose.Digest)
 	}
 }
 

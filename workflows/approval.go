@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/registry"
 	"go.temporal.io/sdk/workflow"
 )
@@ -25,11 +26,10 @@ func (p *pipeline) setApprovalHandlers(ctx workflow.Context) error {
 			var d Decision
 			ch.Receive(ctx, &d)
 			if err := p.validateDecision(ctx, d); err != nil {
-				p.logger.Warn("approval signal ignored", "approver", d.Approver, "version", d.Version, "error", err)
+				p.logger.Warn("approval signal ignored", "version", d.Version, "error", err)
 				continue
 			}
-			d.Time = workflow.Now(ctx)
-			p.decision = &d
+			p.decision = p.accepted(ctx, d)
 		}
 	})
 	return nil
@@ -37,14 +37,43 @@ func (p *pipeline) setApprovalHandlers(ctx workflow.Context) error {
 
 // validateDecision is the Update validator (and the signal filter). It runs
 // before anything is written to history: a refused request leaves no trace.
-func (p *pipeline) validateDecision(_ workflow.Context, d Decision) error {
+// A decision counts only when it is signed by a key the worker's allowed
+// signers list, for this run, this version and this ONNX file.
+func (p *pipeline) validateDecision(ctx workflow.Context, d Decision) error {
+	pending := p.status.PendingApproval
 	switch {
-	case p.status.PendingApproval == nil:
+	case pending == nil:
 		return fmt.Errorf("this run is not waiting for an approval (stage %s)", p.status.Stage)
 	case p.decision != nil:
 		return fmt.Errorf("version %s was already decided by %s", p.decision.Version, p.decision.Approver)
-	case d.Version != p.status.PendingApproval.Version:
-		return fmt.Errorf("this run awaits approval of version %s, not %q", p.status.PendingApproval.Version, d.Version)
+	case d.Version != "" && d.Version != pending.Version:
+		return fmt.Errorf("this run awaits approval of version %s, not %q", pending.Version, d.Version)
+	case p.gov.legacy:
+		return p.validateLegacy(d)
+	}
+	v, err := p.verify(ctx, d)
+	if err != nil {
+		return fmt.Errorf("decision refused: %w", err)
+	}
+	if d.Approver != "" && d.Approver != v.Signer.Principal {
+		return fmt.Errorf("decision refused: the request names approver %q, the signed statement %q", d.Approver, v.Signer.Principal)
+	}
+	return nil
+}
+
+// verify checks d's signature and statement against the pending approval.
+func (p *pipeline) verify(ctx workflow.Context, d Decision) (approval.Verified, error) {
+	pending := p.status.PendingApproval
+	exp := approval.Expect{Decisions: []string{approval.Approve, approval.Reject}, WorkflowID: p.run.WorkflowID, RunID: p.run.RunID,
+		Version: pending.Version, ONNXSHA256: pending.ONNXSHA256,
+		NotBefore: pending.Since.Add(-maxClockSkew), NotAfter: workflow.Now(ctx).Add(maxClockSkew)}
+	return p.gov.verifySigned(d.Statement, d.Signature, exp, p.in.Approvers)
+}
+
+// validateLegacy is the check of runs recorded before signed decisions: a
+// named approver from the input's list.
+func (p *pipeline) validateLegacy(d Decision) error {
+	switch {
 	case strings.TrimSpace(d.Approver) == "":
 		return errors.New("approver name is required")
 	case len(p.in.Approvers) > 0 && !slices.Contains(p.in.Approvers, d.Approver):
@@ -54,16 +83,30 @@ func (p *pipeline) validateDecision(_ workflow.Context, d Decision) error {
 }
 
 func (p *pipeline) handleApproval(ctx workflow.Context, d Decision) (Decision, error) {
+	p.decision = p.accepted(ctx, d)
+	return *p.decision, nil
+}
+
+// accepted turns a validated request into the decision the run records:
+// decision, approver and comment come from the verified statement.
+func (p *pipeline) accepted(ctx workflow.Context, d Decision) *Decision {
 	d.Time = workflow.Now(ctx)
-	p.decision = &d
-	return d, nil
+	if p.gov.legacy {
+		return &d
+	}
+	v, _ := p.verify(ctx, d) // validated just before, on the same state
+	signer := v.Signer
+	return &Decision{Approve: v.Statement.Decision == approval.Approve, Version: v.Statement.Version, Approver: signer.Principal,
+		Comment: v.Statement.Comment, Time: d.Time, Statement: d.Statement, Signature: d.Signature, Signer: &signer}
 }
 
 // awaitApproval waits for a valid decision or the deadline; nil means the
 // deadline passed.
 func (p *pipeline) awaitApproval(ctx workflow.Context, version string) (*Decision, error) {
-	deadline := workflow.Now(ctx).Add(p.in.ApprovalTimeout)
-	p.status.PendingApproval = &PendingApproval{Version: version, Approvers: p.in.Approvers, Deadline: deadline}
+	now := workflow.Now(ctx)
+	deadline := now.Add(p.gov.deadline)
+	p.status.PendingApproval = &PendingApproval{Version: version, WorkflowID: p.run.WorkflowID, RunID: p.run.RunID,
+		ONNXSHA256: p.exported.ONNX.SHA256, Approvers: p.in.Approvers, Since: now, Deadline: deadline}
 	defer func() { p.status.PendingApproval = nil }()
 	if p.in.AutoApproveAs != "" {
 		p.stage(ctx, "approval", "auto-approving as "+p.in.AutoApproveAs)
@@ -72,7 +115,7 @@ func (p *pipeline) awaitApproval(ctx workflow.Context, version string) (*Decisio
 		return p.decision, nil
 	}
 	p.stage(ctx, "approval", "waiting for approval of "+version+" until "+deadline.UTC().Format(time.RFC3339))
-	ok, err := workflow.AwaitWithTimeout(ctx, p.in.ApprovalTimeout, func() bool { return p.decision != nil })
+	ok, err := workflow.AwaitWithTimeout(ctx, p.gov.deadline, func() bool { return p.decision != nil })
 	if err != nil {
 		return nil, err
 	}
@@ -85,16 +128,16 @@ func (p *pipeline) awaitApproval(ctx workflow.Context, version string) (*Decisio
 
 // decisionEvent is the registry event that records a decision (nil: the
 // deadline passed).
-func decisionEvent(d *Decision) (evType registry.EventType, actor, comment string) {
+func decisionEvent(d *Decision) registry.Event {
 	if d == nil {
-		return registry.EventRejected, "clvflow-approval-timeout", "no decision before the approval deadline"
+		return registry.Event{Type: registry.EventRejected, Actor: "clvflow-approval-timeout", Comment: "no decision before the approval deadline"}
 	}
-	evType, actor, comment = registry.EventRejected, d.Approver, d.Comment
+	e := registry.Event{Type: registry.EventRejected, Actor: d.Approver, Comment: d.Comment, Signed: signedRecord(d)}
 	if d.Approve {
-		evType = registry.EventApproved
+		e.Type = registry.EventApproved
 	}
 	if d.Auto {
-		comment = strings.TrimSpace("auto-approved (--auto-approve-as) " + comment)
+		e.Comment = strings.TrimSpace("auto-approved (--auto-approve-as, allowed by the worker's policy) " + d.Comment)
 	}
-	return evType, actor, comment
+	return e
 }

@@ -43,6 +43,7 @@ type pipeline struct {
 	evaluation activities.EvaluateResult
 	exported   activities.ExportResult
 	version    string
+	gov        governance
 }
 
 // stopRun ends a run before its last stage: the result is final and err
@@ -81,7 +82,7 @@ func (p *pipeline) runStages(ctx workflow.Context) (*PipelineResult, error) {
 		name string
 		run  func(workflow.Context) error
 	}{
-		{"ingest", p.ingest}, {"validate", p.validate}, {"featurize", p.featurize}, {"train", p.train},
+		{"policy", p.loadPolicy}, {"ingest", p.ingest}, {"validate", p.validate}, {"featurize", p.featurize}, {"train", p.train},
 		{"evaluate", p.evaluate}, {"gate", p.gate}, {"export", p.export}, {"register", p.register},
 		{"approval", p.approve}, {"promote", p.promote}, {"canary", p.canary},
 	}
@@ -199,7 +200,7 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 // audit trail, marked rejected, and the run stops with a GateFailed error.
 func (p *pipeline) gate(ctx workflow.Context) error {
 	p.stage(ctx, "gate", "comparing "+p.evaluation.Challenger+" with the baseline and the champion")
-	gate := EvaluateGate(p.in.Gate, p.evaluation)
+	gate := EvaluateGate(p.gov.gate, p.evaluation)
 	p.res.Gate, p.status.Gate = gate, &gate
 	_ = workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword(searchattr.GateVerdict).ValueSet(gateVerdict(gate)))
 	if gate.Passed {
@@ -221,7 +222,7 @@ func (p *pipeline) export(ctx workflow.Context) error {
 	p.stage(ctx, "export", "exporting "+p.evaluation.Challenger+" to ONNX and checking parity")
 	in := activities.ExportInput{Kind: p.evaluation.Challenger, Model: p.challenger().Model,
 		Features: p.featurized.Features, Split: p.featurized.Split, Seed: p.in.Seed,
-		ParityTolerance: p.in.Gate.ParityTolerance, ParityRows: parityRows,
+		ParityTolerance: p.gov.gate.ParityTolerance, ParityRows: parityRows,
 		RawDatasetSHA256: p.ingested.Dataset.SHA256, CleanDatasetSHA256: p.validated.Clean.SHA256}
 	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.ExportONNX, in).Get(ctx, &p.exported); err != nil {
@@ -261,9 +262,8 @@ func (p *pipeline) approve(ctx workflow.Context) error {
 		return err
 	}
 	p.res.Decision = decision
-	evType, actor, comment := decisionEvent(decision)
 	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
-	if err := recordEvent(rctx, p.run, p.version, evType, actor, comment); err != nil {
+	if err := recordDecision(rctx, p.run, p.version, decisionEvent(decision)); err != nil {
 		return err
 	}
 	if decision != nil && decision.Approve {
@@ -370,7 +370,7 @@ func (p *pipeline) registerVersion(ctx workflow.Context) (string, error) {
 		Quarantine: val.Quarantine, Features: feat.Features, Split: feat.Split, Snapshots: feat.Snapshots,
 		Cutoff: feat.Cutoff, HorizonDays: feat.HorizonDays,
 		Metrics: p.evaluation.Metrics, Evaluation: p.evaluation.Report, Gate: p.res.Gate,
-		Labels: map[string]string{"requested_by": p.in.RequestedBy},
+		Labels: map[string]string{"requested_by": p.in.RequestedBy}, Policy: p.res.Policy,
 	}
 	if p.res.Gate.Passed {
 		in.Export = &p.exported

@@ -3,13 +3,17 @@ package workflows
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
@@ -27,6 +31,36 @@ type PipelineSuite struct {
 	a     *activities.Activities
 	moves []activities.MoveAliasInput
 	evts  []activities.EventInput
+	// keys are SSH signing keys by name; the policy's allowed signers list
+	// alice, bob and carol, not mallory.
+	keys map[string]string
+	pol  policy.Policy
+}
+
+func (s *PipelineSuite) SetupSuite() {
+	dir := s.T().TempDir()
+	s.keys = map[string]string{}
+	var lines string
+	for _, name := range []string{"alice", "bob", "carol", "mallory"} {
+		s.keys[name] = filepath.Join(dir, name)
+		pub, err := approval.WriteNewKey(s.keys[name], name)
+		s.Require().NoError(err)
+		if name != "mallory" {
+			lines += approval.AllowedSignersLine(name, pub)
+		}
+	}
+	signers := filepath.Join(dir, "allowed_signers")
+	s.Require().NoError(os.WriteFile(signers, []byte(lines), 0o600))
+	var err error
+	s.pol, err = policy.FromConfig(registry.GateThresholds{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 0.5, ParityTolerance: 1e-4, MinTestCustomers: 100},
+		signers, 72*time.Hour, true)
+	s.Require().NoError(err)
+}
+
+// newActivities is the activities value every test registers: the policy
+// is the suite's, the rest is mocked per test.
+func (s *PipelineSuite) newActivities() *activities.Activities {
+	return &activities.Activities{Policy: func() (policy.Policy, error) { return s.pol, nil }}
 }
 
 func TestPipelineSuite(t *testing.T) { suite.Run(t, new(PipelineSuite)) }
@@ -40,7 +74,6 @@ func baseInput() PipelineInput {
 		Input:       activities.IngestInput{Path: "/data/tx.csv"},
 		HorizonDays: 90, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
 		Models:          []string{"naive", "bgnbd", "ziln"},
-		Gate:            registry.GateThresholds{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 0.5, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Approvers:       []string{"alice", "bob"},
 		ApprovalTimeout: 72 * time.Hour,
 	}
@@ -67,7 +100,7 @@ func (s *PipelineSuite) setup(eval activities.EvaluateResult, champion string, s
 	}
 	on := func(name string) bool { return !skipped[name] }
 	s.env = s.NewTestWorkflowEnvironment()
-	s.a = &activities.Activities{}
+	s.a = s.newActivities()
 	s.moves, s.evts = nil, nil
 	s.env.RegisterActivity(s.a)
 	if on("IngestDataset") {
@@ -137,14 +170,40 @@ func (s *PipelineSuite) eventTypes() []string {
 	return out
 }
 
+// decide sends d as an approval Update after a delay, signed by the key of
+// d.Approver for the pending approval (see sign).
 func (s *PipelineSuite) decide(after time.Duration, d Decision, rejected *error) {
 	s.env.RegisterDelayedCallback(func() {
 		s.env.UpdateWorkflow(UpdateApproval, "", &testsuite.TestUpdateCallback{
 			OnAccept:   func() {},
 			OnReject:   func(err error) { *rejected = err },
 			OnComplete: func(any, error) {},
-		}, d)
+		}, s.sign(d, nil))
 	}, after)
+}
+
+// sign signs d with its approver's key: a statement for the run's pending
+// approval (d.Version as given), changed by edit when it is not nil.
+func (s *PipelineSuite) sign(d Decision, edit func(*approval.Statement)) Decision {
+	st := approval.Statement{Decision: approval.Reject, Version: d.Version, Approver: d.Approver, Comment: d.Comment, Time: s.env.Now()}
+	if d.Approve {
+		st.Decision = approval.Approve
+	}
+	if v, err := s.env.QueryWorkflow(QueryStatus); err == nil {
+		var status PipelineStatus
+		s.Require().NoError(v.Get(&status))
+		if p := status.PendingApproval; p != nil {
+			st.WorkflowID, st.RunID, st.ONNXSHA256 = p.WorkflowID, p.RunID, p.ONNXSHA256
+		}
+	}
+	if edit != nil {
+		edit(&st)
+	}
+	d.Statement = string(st.Marshal())
+	sig, err := approval.SignWithKey(context.Background(), []byte(d.Statement), s.keys[d.Approver])
+	s.Require().NoError(err)
+	d.Signature = string(sig)
+	return d
 }
 
 func (s *PipelineSuite) result() *PipelineResult {
@@ -229,7 +288,7 @@ func (s *PipelineSuite) TestUnlistedApproverIsRejectedByValidator() {
 	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
 	res := s.result()
 	s.Require().Error(rejectedMallory)
-	s.Contains(rejectedMallory.Error(), "not in the configured approvers list")
+	s.Contains(rejectedMallory.Error(), "not in the worker's allowed signers")
 	s.Require().Error(rejectedWrongVersion)
 	s.Contains(rejectedWrongVersion.Error(), "awaits approval of version v7")
 	s.NoError(rejectedBob)
@@ -267,10 +326,11 @@ func (s *PipelineSuite) TestApprovalTimeout() {
 func (s *PipelineSuite) TestApprovalBySignal() {
 	s.setup(goodEval(""), "")
 	s.env.RegisterDelayedCallback(func() {
-		s.env.SignalWorkflow(SignalApproval, Decision{Approve: true, Version: "v7", Approver: "mallory"}) // ignored
+		s.env.SignalWorkflow(SignalApproval, s.sign(Decision{Approve: true, Version: "v7", Approver: "mallory"}, nil)) // ignored
+		s.env.SignalWorkflow(SignalApproval, Decision{Approve: true, Version: "v7", Approver: "bob"})                  // unsigned: ignored
 	}, time.Hour)
 	s.env.RegisterDelayedCallback(func() {
-		s.env.SignalWorkflow(SignalApproval, Decision{Approve: true, Version: "v7", Approver: "bob"})
+		s.env.SignalWorkflow(SignalApproval, s.sign(Decision{Approve: true, Version: "v7", Approver: "bob"}, nil))
 	}, 2*time.Hour)
 	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
 	res := s.result()
@@ -448,19 +508,41 @@ func (s *PipelineSuite) TestStatusQueryWhileWaiting() {
 	s.Equal([]string{"alice", "bob"}, st.PendingApproval.Approvers)
 }
 
-func (s *PipelineSuite) TestRollbackWorkflow() {
+// rollbackEnv mocks the registry side of a rollback from v7 to v3.
+func (s *PipelineSuite) rollbackEnv() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.a = &activities.Activities{}
-	s.moves = nil
+	s.a = s.newActivities()
+	s.moves, s.evts = nil, nil
 	s.env.RegisterActivity(s.a)
-	s.env.OnActivity(s.a.ResolveRollbackTarget, mock.Anything, activities.RollbackTargetInput{Alias: AliasChampion}).Return(activities.RollbackTarget{Current: "v7", Target: "v3"}, nil)
+	s.env.OnActivity(s.a.ResolveRollbackTarget, mock.Anything, mock.Anything).Return(
+		activities.RollbackTarget{Current: "v7", Target: "v3", TargetONNXSHA256: ref("onnx-v3").SHA256}, nil)
 	s.env.OnActivity(s.a.MoveAlias, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.MoveAliasInput) (registry.AliasEntry, error) {
 			s.moves = append(s.moves, in)
 			return registry.AliasEntry{Alias: in.Alias, From: "v7", To: in.To}, nil
-		})
-	s.env.OnActivity(s.a.RecordEvent, mock.Anything, mock.Anything).Return(nil)
-	s.env.ExecuteWorkflow(Rollback, RollbackInput{Actor: "carol", Reason: "revenue dip"})
+		}).Maybe()
+	s.env.OnActivity(s.a.RecordEvent, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EventInput) error {
+			s.evts = append(s.evts, in)
+			return nil
+		}).Maybe()
+}
+
+// signedRollback is a rollback to v3 signed by signer's key as approver.
+func (s *PipelineSuite) signedRollback(approver, signer string, edit func(*approval.Statement)) RollbackInput {
+	st := approval.Statement{Decision: approval.Rollback, WorkflowID: "default-test-workflow-id", Version: "v3",
+		ONNXSHA256: ref("onnx-v3").SHA256, From: "v7", Approver: approver, Comment: "revenue dip", Time: s.env.Now()}
+	if edit != nil {
+		edit(&st)
+	}
+	sig, err := approval.SignWithKey(context.Background(), st.Marshal(), s.keys[signer])
+	s.Require().NoError(err)
+	return RollbackInput{Statement: string(st.Marshal()), Signature: string(sig)}
+}
+
+func (s *PipelineSuite) TestRollbackWorkflow() {
+	s.rollbackEnv()
+	s.env.ExecuteWorkflow(Rollback, s.signedRollback("carol", "carol", nil))
 	s.Require().NoError(s.env.GetWorkflowError())
 	var res RollbackResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
@@ -468,6 +550,45 @@ func (s *PipelineSuite) TestRollbackWorkflow() {
 	s.Require().Len(s.moves, 1)
 	s.Equal("carol", s.moves[0].Actor)
 	s.Equal("v7", *s.moves[0].ExpectFrom)
+	s.Require().Len(s.evts, 1)
+	s.Require().NotNil(s.evts[0].Signed, "the demotion records the signed rollback")
+	s.Equal("carol", s.evts[0].Signed.Principal)
+	s.Equal("revenue dip", s.evts[0].Comment)
+}
+
+func (s *PipelineSuite) TestRollbackRefusals() {
+	cases := map[string]struct {
+		in   func() RollbackInput
+		want string
+	}{
+		"unsigned":     {func() RollbackInput { return RollbackInput{To: "v3", Actor: "carol"} }, "not signed"},
+		"unknown key":  {func() RollbackInput { return s.signedRollback("mallory", "mallory", nil) }, "not in the worker's allowed signers"},
+		"another name": {func() RollbackInput { return s.signedRollback("alice", "carol", nil) }, `sign as "alice"`},
+		"stale": {func() RollbackInput {
+			return s.signedRollback("carol", "carol", func(st *approval.Statement) { st.From = "v5" })
+		}, "current champion"},
+		"other target": {func() RollbackInput {
+			return s.signedRollback("carol", "carol", func(st *approval.Statement) { st.Version = "v2" })
+		}, "version"},
+		"an approval": {func() RollbackInput {
+			return s.signedRollback("carol", "carol", func(st *approval.Statement) { st.Decision = approval.Approve })
+		}, "may only rollback"},
+		"other workflow": {func() RollbackInput {
+			return s.signedRollback("carol", "carol", func(st *approval.Statement) { st.WorkflowID = "rollback-old" })
+		}, "workflow id"},
+	}
+	for name, c := range cases {
+		s.Run(name, func() {
+			s.rollbackEnv()
+			s.env.ExecuteWorkflow(Rollback, c.in())
+			err := s.env.GetWorkflowError()
+			s.Require().Error(err)
+			s.Contains(err.Error(), c.want)
+			s.Equal(activities.ErrTypePolicy, activities.ErrorType(err))
+			s.Empty(s.moves, "a refused rollback moves nothing")
+			s.Empty(s.evts)
+		})
+	}
 }
 
 func TestEvaluateGateRecordsEveryNumber(t *testing.T) {
@@ -597,4 +718,129 @@ func (s *PipelineSuite) TestDatasetIdentity() {
 	s.NotEmpty(reg.WorkflowID)
 	s.Equal(raw, res.RawDataset)
 	s.Equal(clean, res.CleanDataset)
+}
+
+func f64(v float64) *float64 { return &v }
+
+// TestLoosenedGateInputStillAppliesThePolicy: a run whose input asks for a
+// gate anyone would pass is judged by the worker's policy all the same.
+func (s *PipelineSuite) TestLoosenedGateInputStillAppliesThePolicy() {
+	ev := goodEval("v3")
+	ev.Metrics["ziln"] = metrics.Report{NormalizedGini: 0.55, DecileMAPE: 0.9} // below bgnbd, MAPE over the policy's 0.5
+	s.setup(ev, "v3")
+	in := baseInput()
+	in.Gate = &policy.GateRequest{MinGiniLift: f64(-9), MaxDecileMAPE: f64(100), MaxChampionRegression: f64(9)}
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Equal(activities.ErrTypeGateFailed, activities.ErrorType(err))
+	s.Contains(err.Error(), "gini_lift_over_bgnbd")
+	s.Contains(err.Error(), "decile_mape")
+	var ae *temporal.ApplicationError
+	s.Require().True(errors.As(err, &ae))
+	var res PipelineResult
+	s.Require().NoError(ae.Details(&res))
+	s.Require().NotNil(res.Policy)
+	s.Equal(s.pol.Digest, res.Policy.Digest)
+	s.Equal(s.pol.Gate, res.Policy.Gate, "the applied thresholds are the policy's")
+	s.Len(res.PolicyIgnored, 3)
+	s.Empty(s.championMoves())
+}
+
+func (s *PipelineSuite) TestTighterGateInputApplies() {
+	s.setup(goodEval("v3"), "v3")
+	in := baseInput()
+	in.Gate = &policy.GateRequest{MinGiniLift: f64(0.2)} // ziln's lift over bgnbd is 0.1
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Contains(err.Error(), "gini_lift_over_bgnbd 0.1 >= 0.2")
+}
+
+func (s *PipelineSuite) TestAutoApprovalNeedsThePolicy() {
+	s.setup(goodEval(""), "")
+	pol := s.pol
+	defer func() { s.pol = pol }()
+	var err error
+	s.pol, err = policy.FromConfig(pol.Gate, "", time.Hour, false)
+	s.Require().NoError(err)
+	in := baseInput()
+	in.AutoApproveAs = "demo"
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	werr := s.env.GetWorkflowError()
+	s.Require().Error(werr)
+	s.Equal(activities.ErrTypePolicy, activities.ErrorType(werr))
+	s.Contains(werr.Error(), "automatic approval")
+	s.env.AssertNotCalled(s.T(), "IngestDataset", mock.Anything, mock.Anything)
+}
+
+// TestSignedDecisionRefusals: every forged or misdirected decision is
+// refused by the validator; the valid one after them is recorded with its
+// signature and signer, and the registry entry names the policy.
+func (s *PipelineSuite) TestSignedDecisionRefusals() {
+	s.setup(goodEval(""), "", "RegisterVersion")
+	var registered activities.RegisterInput
+	s.env.OnActivity(s.a.RegisterVersion, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RegisterInput) (string, error) {
+			registered = in
+			return "v7", nil
+		})
+	edits := map[string]func(*approval.Statement){
+		"run id":      func(st *approval.Statement) { st.RunID = "another-run" },
+		"ONNX sha256": func(st *approval.Statement) { st.ONNXSHA256 = strings.Repeat("b", 64) },
+		"future":      func(st *approval.Statement) { st.Time = st.Time.Add(time.Hour) },
+		"may only":    func(st *approval.Statement) { st.Decision = approval.Rollback },
+	}
+	errs := map[string]*error{}
+	for name, edit := range edits {
+		errs[name] = new(error)
+		s.env.RegisterDelayedCallback(func() {
+			s.env.UpdateWorkflow(UpdateApproval, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { *errs[name] = err },
+				OnComplete: func(any, error) {}}, s.sign(Decision{Approve: true, Version: "v7", Approver: "alice"}, edit))
+		}, time.Hour)
+	}
+	tampered, unsigned, carol := new(error), new(error), new(error)
+	s.env.RegisterDelayedCallback(func() {
+		d := s.sign(Decision{Approve: true, Version: "v7", Approver: "alice", Comment: "ok"}, nil)
+		d.Statement = strings.Replace(d.Statement, `"ok"`, `"OK"`, 1)
+		s.updateExpectingRefusal(d, tampered)
+		s.updateExpectingRefusal(Decision{Approve: true, Version: "v7", Approver: "alice"}, unsigned)
+		s.updateExpectingRefusal(s.sign(Decision{Approve: true, Version: "v7", Approver: "carol"}, nil), carol) // allowed signer, not a run approver
+	}, 90*time.Minute)
+	var rejected error
+	s.decide(2*time.Hour, Decision{Approve: true, Version: "v7", Approver: "alice", Comment: "reviewed"}, &rejected)
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput())
+	res := s.result()
+	for name, err := range errs {
+		s.Require().Error(*err, name)
+		s.Contains((*err).Error(), name)
+	}
+	s.Require().Error(*tampered)
+	s.Contains((*tampered).Error(), "does not match the statement")
+	s.Require().Error(*unsigned)
+	s.Contains((*unsigned).Error(), "not signed")
+	s.Require().Error(*carol)
+	s.Contains((*carol).Error(), "not one of this run's approvers")
+	s.NoError(rejected)
+	s.Equal(OutcomePromoted, res.Outcome)
+	s.Require().NotNil(res.Decision.Signer)
+	s.Equal("alice", res.Decision.Signer.Principal)
+	s.Equal("reviewed", res.Decision.Comment)
+	var approved *activities.EventInput
+	for i := range s.evts {
+		if s.evts[i].Type == registry.EventApproved {
+			approved = &s.evts[i]
+		}
+	}
+	s.Require().NotNil(approved)
+	s.Require().NotNil(approved.Signed)
+	s.Equal(res.Decision.Statement, approved.Signed.Statement)
+	s.True(strings.HasPrefix(approved.Signed.Fingerprint, "SHA256:"))
+	s.Require().NotNil(registered.Policy)
+	s.Equal(s.pol.Digest, registered.Policy.Digest)
+}
+
+func (s *PipelineSuite) updateExpectingRefusal(d Decision, into *error) {
+	s.env.UpdateWorkflow(UpdateApproval, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { *into = err },
+		OnComplete: func(any, error) {}}, d)
 }

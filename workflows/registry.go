@@ -12,6 +12,13 @@ func recordEvent(ctx workflow.Context, run activities.Run, version string, t reg
 		Actor: actor, Comment: comment}).Get(ctx, nil)
 }
 
+// recordDecision appends a decision event (with its signed statement) to a
+// version on behalf of run.
+func recordDecision(ctx workflow.Context, run activities.Run, version string, e registry.Event) error {
+	return workflow.ExecuteActivity(ctx, acts.RecordEvent, activities.EventInput{Run: run, Version: version, Type: e.Type,
+		Actor: e.Actor, Comment: e.Comment, Signed: e.Signed}).Get(ctx, nil)
+}
+
 // moveAlias moves an alias on behalf of run (a compare-and-swap when
 // expectFrom is set).
 func moveAlias(ctx workflow.Context, run activities.Run, alias, to string, expectFrom *string, actor, reason string) error {

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -70,14 +72,21 @@ type PipelineInput struct {
 	// Snapshots is the number of earlier training snapshots the neural
 	// models also learn from (0 = none); SnapshotStepDays the days between
 	// them (0 = 28).
-	Snapshots        int                     `json:"snapshots,omitempty"`
-	SnapshotStepDays int                     `json:"snapshot_step_days,omitempty"`
-	Gate             registry.GateThresholds `json:"gate"`
-	// Approvers may approve; empty means any named approver.
-	Approvers       []string      `json:"approvers,omitempty"`
-	ApprovalTimeout time.Duration `json:"approval_timeout"`
-	// AutoApproveAs approves on behalf of this name without waiting (demos);
-	// the decision is recorded as automatic.
+	Snapshots        int `json:"snapshots,omitempty"`
+	SnapshotStepDays int `json:"snapshot_step_days,omitempty"`
+	// Gate may only tighten the worker's policy: a threshold set here
+	// applies where it is stricter, a looser one is ignored (and reported in
+	// the result). nil: the policy's thresholds as they are.
+	Gate *policy.GateRequest `json:"gate,omitempty"`
+	// Approvers narrows the principals of the worker's allowed signers who
+	// may decide this run; empty means every allowed signer.
+	Approvers []string `json:"approvers,omitempty"`
+	// ApprovalTimeout may only shorten the policy's approval deadline (0:
+	// the policy's).
+	ApprovalTimeout time.Duration `json:"approval_timeout,omitempty"`
+	// AutoApproveAs approves on behalf of this name without waiting (demos),
+	// only where the worker's policy allows automatic approval; the decision
+	// is recorded as automatic.
 	AutoApproveAs string `json:"auto_approve_as,omitempty"`
 	// TrainTaskQueue runs training activities on another task queue (GPU
 	// workers); empty = the workflow's own queue.
@@ -90,21 +99,34 @@ type PipelineInput struct {
 	RequestedBy string        `json:"requested_by,omitempty"`
 }
 
-// Decision approves or rejects a registered version.
+// Decision approves or rejects a registered version. A request carries only
+// Statement (the bytes of an approval.Statement) and Signature (armored
+// SSHSIG over them); the pipeline fills the other fields from the verified
+// statement. Version, Approver and Approve, when a request sets them, must
+// agree with the statement.
 type Decision struct {
-	Approve  bool      `json:"approve"`
-	Version  string    `json:"version"`
-	Approver string    `json:"approver"`
-	Comment  string    `json:"comment,omitempty"`
-	Auto     bool      `json:"auto,omitempty"`
-	Time     time.Time `json:"time"`
+	Approve   bool      `json:"approve"`
+	Version   string    `json:"version"`
+	Approver  string    `json:"approver"`
+	Comment   string    `json:"comment,omitempty"`
+	Auto      bool      `json:"auto,omitempty"`
+	Time      time.Time `json:"time"`
+	Statement string    `json:"statement,omitempty"`
+	Signature string    `json:"signature,omitempty"`
+	// Signer is who signed, as the worker's allowed signers name the key.
+	Signer *approval.Signer `json:"signer,omitempty"`
 }
 
-// PendingApproval describes what the pipeline waits for.
+// PendingApproval describes what the pipeline waits for: everything a
+// signed statement must name.
 type PendingApproval struct {
-	Version   string    `json:"version"`
-	Approvers []string  `json:"approvers,omitempty"`
-	Deadline  time.Time `json:"deadline"`
+	Version    string    `json:"version"`
+	WorkflowID string    `json:"workflow_id,omitempty"`
+	RunID      string    `json:"run_id,omitempty"`
+	ONNXSHA256 string    `json:"onnx_sha256,omitempty"`
+	Approvers  []string  `json:"approvers,omitempty"`
+	Since      time.Time `json:"since"`
+	Deadline   time.Time `json:"deadline"`
 }
 
 // PipelineStatus is the answer to the status query.
@@ -141,6 +163,10 @@ type PipelineResult struct {
 	ChampionAfter  string                    `json:"champion_after,omitempty"`
 	Trained        []activities.TrainResult  `json:"trained,omitempty"`
 	Compensations  []string                  `json:"compensations,omitempty"`
+	// Policy is the worker's policy the run applied; PolicyIgnored lists the
+	// input's requests that would have loosened it.
+	Policy        *registry.PolicyRecord `json:"policy,omitempty"`
+	PolicyIgnored []string               `json:"policy_ignored,omitempty"`
 }
 
 // Validate checks the input before any work starts.
@@ -168,11 +194,8 @@ func (in PipelineInput) Validate() error {
 		errs = append(errs, fmt.Sprintf("snapshot_step_days must be ≥ 0 (0 = %d), got %d", features.DefaultSnapshotStepDays, in.SnapshotStepDays))
 	}
 	errs = append(errs, modelkind.CheckPipeline(in.Models)...)
-	if in.ApprovalTimeout <= 0 && in.AutoApproveAs == "" {
-		errs = append(errs, "approval_timeout must be > 0")
-	}
-	if in.Gate.ParityTolerance <= 0 {
-		errs = append(errs, "gate.parity_tolerance must be > 0")
+	if in.ApprovalTimeout < 0 {
+		errs = append(errs, fmt.Sprintf("approval_timeout must be ≥ 0 (0 = the worker policy's deadline), got %v", in.ApprovalTimeout))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -180,13 +203,18 @@ func (in PipelineInput) Validate() error {
 	return nil
 }
 
-// RollbackInput asks to move the champion back.
+// RollbackInput asks to move the champion back: a signed decision (an
+// approval.Statement of decision "rollback" naming this workflow id, the
+// target version, its ONNX sha256 and the champion it replaces), verified
+// against the worker's allowed signers.
 type RollbackInput struct {
 	// To is the version to roll back to; empty means the version the
 	// champion pointed at before its current one.
-	To     string `json:"to,omitempty"`
-	Actor  string `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+	To        string `json:"to,omitempty"`
+	Actor     string `json:"actor"`
+	Reason    string `json:"reason,omitempty"`
+	Statement string `json:"statement,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // RollbackResult says what moved.

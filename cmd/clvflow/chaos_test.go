@@ -202,7 +202,7 @@ func (e *chaosEnv) approveRun(run client.WorkflowRun, version string) {
 	defer cancel()
 	h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), RunID: run.GetRunID(),
 		UpdateName: workflows.UpdateApproval, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.Decision{Approve: true, Version: version, Approver: "alice", Comment: "chaos"}}})
+		Args: []any{signedApproval(e.t, pendingApproval(e.t, e.tc, run.GetID()), "alice", "alice", nil)}})
 	if err == nil {
 		err = h.Get(ctx, nil)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -111,7 +113,15 @@ func workflowID(kind, name string, now time.Time) string {
 	if base == "" {
 		base = "dataset"
 	}
-	return fmt.Sprintf("%s-%s-%s", kind, base, now.UTC().Format("20060102T150405Z"))
+	return fmt.Sprintf("%s-%s-%s-%s", kind, base, now.UTC().Format("20060102T150405Z"), randomSuffix())
+}
+
+// randomSuffix keeps two runs started in the same second apart (without it
+// the second start would join the first run).
+func randomSuffix() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // rootCause returns the innermost error message of a workflow failure,

@@ -14,12 +14,11 @@ import (
 
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/codec"
+	"github.com/clvflow/clvflow/internal/testenv"
 	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // writePayloadKeyFile writes a fresh key file (mode 0600) with the given
@@ -39,57 +38,6 @@ func writePayloadKeyFile(t *testing.T, ids ...string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// historyPayload is one payload of a history event and where it sits.
-type historyPayload struct {
-	where   string
-	payload *commonpb.Payload
-}
-
-// historyPayloads walks every event for Payload messages, leaving out
-// search attributes (the server indexes them, so no codec ever sees them).
-func historyPayloads(t *testing.T, tc client.Client, workflowID string) (payloads []historyPayload, events int) {
-	t.Helper()
-	payloadName := (&commonpb.Payload{}).ProtoReflect().Descriptor().FullName()
-	searchAttrsName := (&commonpb.SearchAttributes{}).ProtoReflect().Descriptor().FullName()
-	var walk func(where string, m protoreflect.Message)
-	walk = func(where string, m protoreflect.Message) {
-		switch m.Descriptor().FullName() {
-		case searchAttrsName:
-			return
-		case payloadName:
-			payloads = append(payloads, historyPayload{where, m.Interface().(*commonpb.Payload)})
-			return
-		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			name := where + "." + string(fd.Name())
-			switch {
-			case fd.IsMap() && fd.MapValue().Message() != nil:
-				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-					walk(name+"["+k.String()+"]", mv.Message())
-					return true
-				})
-			case fd.IsList() && fd.Message() != nil:
-				for i := 0; i < v.List().Len(); i++ {
-					walk(name, v.List().Get(i).Message())
-				}
-			case !fd.IsMap() && !fd.IsList() && fd.Message() != nil:
-				walk(name, v.Message())
-			}
-			return true
-		})
-	}
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		events++
-		walk(e.GetEventType().String(), e.ProtoReflect())
-	}
-	return payloads, events
 }
 
 // With temporal.payload_key_file set, the CLI and the worker encrypt every
@@ -126,27 +74,27 @@ func TestIntegrationEncryptedPayloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	payloads, events := historyPayloads(t, raw, started.WorkflowID)
+	payloads, events := testenv.HistoryPayloads(t, raw, started.WorkflowID)
 	if len(payloads) < 3 {
 		t.Fatalf("%d events carry only %d payloads", events, len(payloads))
 	}
 	secrets := []string{input, filepath.Base(input), sha}
 	var encrypted []*commonpb.Payload
 	for _, hp := range payloads {
-		b, err := proto.Marshal(hp.payload)
+		b, err := proto.Marshal(hp.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, sec := range secrets {
 			if bytes.Contains(b, []byte(sec)) {
-				t.Errorf("%s: payload holds %q in the clear", hp.where, sec)
+				t.Errorf("%s: payload holds %q in the clear", hp.Where, sec)
 			}
 		}
-		if !codec.Encrypted(hp.payload) || string(hp.payload.Metadata[codec.MetadataKeyID]) != "k2" {
-			t.Errorf("%s: payload metadata %q, want encoding %s with the active key id k2", hp.where, hp.payload.Metadata, codec.MetadataEncoding)
+		if !codec.Encrypted(hp.Payload) || string(hp.Payload.Metadata[codec.MetadataKeyID]) != "k2" {
+			t.Errorf("%s: payload metadata %q, want encoding %s with the active key id k2", hp.Where, hp.Payload.Metadata, codec.MetadataEncoding)
 			continue
 		}
-		encrypted = append(encrypted, hp.payload)
+		encrypted = append(encrypted, hp.Payload)
 	}
 	t.Logf("%d events, %d payloads, all encrypted", events, len(payloads))
 	// Nor does a plain client decode the result.

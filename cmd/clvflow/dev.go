@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/devstack"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +26,10 @@ func (a *app) devCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run the local dev stack (Temporal dev server + Web UI, MinIO, a worker) on 127.0.0.1",
 		Long: `The dev stack keeps its state under ./.clvflow/ (Temporal's file database, MinIO
-data, generated MinIO credentials with 0600 permissions, logs, pid files).
+data, generated MinIO credentials with 0600 permissions, logs, pid files) and
+its governance under ./.clvflow/governance/: the worker's policy file, an SSH
+signing key for demo@clvflow.dev with the allowed-signers file that lists it,
+and the payload key the dev worker encrypts workflow payloads with.
 Tools are installed into ./.tools/ on first use (pinned versions).`,
 	}
 	var noWorker bool
@@ -45,7 +49,10 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 				return err
 			}
 			a.printStackStatus(cmd, s)
+			g := s.Governance()
 			fmt.Fprintf(a.out, "\nTemporal Web UI: %s\nMinIO credentials: %s (0600)\n", s.UIURL(), s.CredentialsFile())
+			fmt.Fprintf(a.out, "Worker policy: %s (allowed signers %s)\nDev signing key: %s (signs as %s)\n", g.PolicyFile, g.AllowedSigners, g.SigningKey, devstack.DevApprover)
+			fmt.Fprintf(a.out, "Workflow payloads are encrypted; talk to this stack with\n  export %s=%s\n", config.EnvName("temporal.payload_key_file"), g.PayloadKeyFile)
 			return nil
 		},
 	}

@@ -44,7 +44,7 @@ with that object, so workers need no access to the file.`,
 				return fmt.Errorf("ingest: %w", err)
 			}
 			id := workflowID("ingest", input, time.Now())
-			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue},
+			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true},
 				workflows.IngestDataset, in)
 			if err != nil {
 				return fmt.Errorf("ingest: cannot start workflow: %w", err)

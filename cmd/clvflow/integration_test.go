@@ -76,6 +76,7 @@ func newStackWith(t *testing.T, srv *testenv.MinIOServer, tsrv *testenv.Temporal
 	if root, err := testenv.RepoRoot(); err == nil {
 		t.Setenv("CLVFLOW_INGEST_ALLOWED_DIRS", filepath.Join(root, "testdata"))
 	}
+	setupTestPolicy(t)
 	if withWorker {
 		s.startWorker(t)
 	}

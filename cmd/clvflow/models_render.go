@@ -83,11 +83,21 @@ func showFields(d registry.VersionDetail) []showField {
 	fields = append(fields,
 		showField{"Parity", parity},
 		showField{"Code", orDash(v.CodeRevision)},
-		showField{"Workflow", fmt.Sprintf("%s run %s", orDash(v.WorkflowID), orDash(v.RunID))})
+		showField{"Workflow", fmt.Sprintf("%s run %s", orDash(v.WorkflowID), orDash(v.RunID))},
+		showField{"Policy", policyLine(v.Policy)})
 	for _, k := range slices.Sorted(maps.Keys(v.Labels)) {
 		fields = append(fields, showField{"Label", k + "=" + v.Labels[k]})
 	}
 	return append(fields, showField{"Params", compactJSON(v.HyperParams)}, showField{"Features", compactJSON(v.FeatureSchema)})
+}
+
+// policyLine shows the worker policy a version was judged under.
+func policyLine(p *registry.PolicyRecord) string {
+	if p == nil {
+		return "- (registered before worker policies were recorded)"
+	}
+	return fmt.Sprintf("sha256 %s from %s; %d allowed signers (sha256 %s); approval deadline %s; auto-approval %t",
+		p.Digest, p.Source, p.AllowedSigners, shortSHA(p.AllowedSignersSHA256), p.ApprovalDeadline, p.AllowAutoApproval)
 }
 
 // datasetLine shows a dataset reference with its full sha256, the hash a
@@ -173,11 +183,19 @@ func renderShowEvents(w io.Writer, d registry.VersionDetail) error {
 		return err
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tCOMMENT")
+	fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tCOMMENT\tSIGNATURE")
 	for _, e := range d.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.Time), e.Type, e.Actor, orDash(e.Comment))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.Time), e.Type, e.Actor, orDash(e.Comment), signatureLine(e.Signed))
 	}
 	return tw.Flush()
+}
+
+// signatureLine says who signed a decision with which key.
+func signatureLine(s *registry.SignedDecision) string {
+	if s == nil {
+		return "-"
+	}
+	return fmt.Sprintf("signed by %s, %s key %s", s.Principal, s.KeyType, s.Fingerprint)
 }
 
 func renderHistory(w io.Writer, entries []registry.AliasEntry) error {

@@ -21,7 +21,6 @@ func outageInput(t *testing.T) workflows.PipelineInput {
 		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
 		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
 		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
-		Gate:                  registry.GateThresholds{MinGiniLift: -1, MaxChampionRegression: 1, MaxDecileMAPE: 100, ParityTolerance: 1e-4, MinTestCustomers: 10},
 		Approvers:             []string{"alice"},
 		ApprovalTimeout:       time.Hour,
 		TrainHeartbeatTimeout: 5 * time.Second,

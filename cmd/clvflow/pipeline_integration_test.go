@@ -29,10 +29,7 @@ import (
 // mechanics on few epochs, not model quality (the modelling packages and
 // the backtest check that).
 func pipelineEnv(t *testing.T) {
-	t.Setenv("CLVFLOW_GATE_MIN_GINI_LIFT", "-1")
-	t.Setenv("CLVFLOW_GATE_MAX_CHAMPION_REGRESSION", "1")
-	t.Setenv("CLVFLOW_GATE_MAX_DECILE_MAPE", "100")
-	t.Setenv("CLVFLOW_APPROVALS_APPROVERS", "alice,bob")
+	setTestGate(t, looseTestGate)
 }
 
 type trainStarted struct {
@@ -91,8 +88,8 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 
 	first := startTrain(t, 42)
 	v1 := waitApproval(t, first.WorkflowID)
-	// An unlisted approver is refused by the Update validator.
-	if _, _, err := clvflow(t, "approve", v1, "--approver", "mallory"); err == nil || !strings.Contains(err.Error(), "not in the configured approvers list") {
+	// A key outside the allowed signers is refused by the Update validator.
+	if _, _, err := clvflow(t, "approve", v1, "--approver", "mallory", "--key", keyOf(t, "mallory")); err == nil || !strings.Contains(err.Error(), "not in the worker's allowed signers") {
 		t.Fatalf("mallory's approval: %v", err)
 	}
 	if out, _, err := clvflow(t, "approve", v1, "--approver", "alice", "--comment", "first model"); err != nil {
@@ -149,7 +146,7 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 	if v2 == v1 {
 		t.Fatalf("second run registered the same version %s", v2)
 	}
-	if _, _, err := clvflow(t, "approve", v2, "--approver", "bob"); err != nil {
+	if _, _, err := clvflow(t, "approve", v2, "--approver", "bob", "--key", keyOf(t, "bob")); err != nil {
 		t.Fatal(err)
 	}
 	r2 := result(t, second.WorkflowID)
@@ -160,7 +157,7 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		t.Errorf("the champion must be scored on the same test customers: %v", r2.Metrics)
 	}
 
-	out, _, err = clvflow(t, "rollback", "--actor", "carol", "--reason", "revenue dip", "--json")
+	out, _, err = clvflow(t, "rollback", "--approver", "carol", "--key", keyOf(t, "carol"), "--reason", "revenue dip", "--json")
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
@@ -400,7 +397,6 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
 		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
 		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
-		Gate:                  registry.GateThresholds{MinGiniLift: -1, MaxChampionRegression: 1, MaxDecileMAPE: 100, ParityTolerance: 1e-4, MinTestCustomers: 10},
 		AutoApproveAs:         "ci",
 		ApprovalTimeout:       time.Hour,
 		TrainHeartbeatTimeout: 5 * time.Second,

@@ -4,24 +4,26 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/clvflow/clvflow/workflows"
+	"github.com/clvflow/clvflow/approval"
 	"github.com/spf13/cobra"
 )
 
 func (a *app) rejectCmd() *cobra.Command {
-	var approver, reason string
+	var reason string
+	var f signFlags
 	c := &cobra.Command{
-		Use:   "reject VERSION --approver NAME --reason TEXT",
-		Short: "Reject a registered version that a pipeline waits on (the champion stays)",
+		Use:   "reject VERSION --approver NAME --key SSHKEY --reason TEXT",
+		Short: "Reject, with your SSH signature, a registered version that a pipeline waits on (the champion stays)",
+		Long:  "Signs and sends a rejection as `clvflow approve` does an approval (see its help).",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
+			if strings.TrimSpace(reason) == "" && f.statementFile == "" {
 				return errors.New("--reason is required when rejecting")
 			}
-			return a.decide(cmd, args[0], workflows.Decision{Approve: false, Approver: approver, Comment: reason})
+			return a.decide(cmd, args[0], approval.Reject, reason, f)
 		},
 	}
-	c.Flags().StringVar(&approver, "approver", "", "who rejects (must be in approvals.approvers when that is set)")
-	c.Flags().StringVar(&reason, "reason", "", "why")
+	c.Flags().StringVar(&reason, "reason", "", "why (part of what you sign)")
+	f.register(c.Flags())
 	return c
 }

@@ -77,7 +77,9 @@ func (f *trainFlags) pipelineInput(fs *pflag.FlagSet, cfg config.Config, require
 }
 
 // inputFromConfig is the workflow input of the effective configuration
-// and the flags that are no config keys, without the input file.
+// and the flags that are no config keys, without the input file. The gate
+// thresholds, the approvers and the approval deadline are the worker's
+// policy and are not sent.
 func (f *trainFlags) inputFromConfig(cfg config.Config) workflows.PipelineInput {
 	tr := cfg.Training
 	in := workflows.PipelineInput{
@@ -86,9 +88,7 @@ func (f *trainFlags) inputFromConfig(cfg config.Config) workflows.PipelineInput 
 		HorizonDays: tr.HorizonDays, SeqWeeks: tr.SeqWeeks, TestFraction: tr.TestFraction,
 		Seed: tr.Seed, Models: tr.Models, MaxEpochs: f.maxEpochs,
 		Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays,
-		Gate:      cfg.Gate,
-		Approvers: cfg.Approvals.Approvers, ApprovalTimeout: cfg.Approvals.Timeout, AutoApproveAs: f.autoApprove,
-		RetryBudget: cfg.Temporal.ActivityRetryBudget,
+		AutoApproveAs: f.autoApprove, RetryBudget: cfg.Temporal.ActivityRetryBudget,
 	}
 	if cfg.Temporal.TrainOnGPUQueue {
 		in.TrainTaskQueue = cfg.Temporal.GPUTaskQueue
@@ -124,7 +124,7 @@ func (a *app) trainCmd() *cobra.Command {
 				return fmt.Errorf("train: %w", err)
 			}
 			id := workflowID("train", f.input, time.Now())
-			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue}, workflows.TrainingPipeline, in)
+			run, err := tc.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: cfg.Temporal.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.TrainingPipeline, in)
 			if err != nil {
 				return fmt.Errorf("train: cannot start the pipeline: %w", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/tclient"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -41,8 +42,34 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		CodeRevision:         version,
 		MaxUncompressedBytes: cfg.Ingest.MaxUncompressedBytes,
 		AllowedInputDirs:     cfg.Ingest.AllowedDirs,
+		Policy:               func() (policy.Policy, error) { return workerPolicy(cfg) },
 		Logger:               a.logger(),
 	}, cfg, nil
+}
+
+// checkPolicy loads the policy once at start so that a broken file stops
+// the worker with its error instead of failing every run; a policy without
+// allowed signers is allowed (runs can be gated and auto-approved where the
+// policy allows it) but warned about.
+func checkPolicy(acts *activities.Activities, log *slog.Logger) error {
+	p, err := acts.Policy()
+	if err != nil {
+		return fmt.Errorf("worker policy: %w", err)
+	}
+	if s, _ := p.Signers(); s.Len() == 0 {
+		log.Warn("the worker's policy lists no allowed signers: no approval can be accepted (set policy.file or approvals.allowed_signers)", "policy", p.Source)
+	}
+	log.Info("worker policy", "source", p.Source, "digest", p.Digest)
+	return nil
+}
+
+// workerPolicy is the worker's promotion policy: policy.file when set, else
+// its own gate and approvals sections.
+func workerPolicy(cfg config.Config) (policy.Policy, error) {
+	if cfg.Policy.File != "" {
+		return policy.Load(cfg.Policy.File)
+	}
+	return policy.FromConfig(cfg.Gate, cfg.Approvals.AllowedSigners, cfg.Approvals.Timeout, cfg.Approvals.AllowAutoApproval)
 }
 
 func (a *app) workerCmd() *cobra.Command {
@@ -128,6 +155,9 @@ func (a *app) runWorker(ctx context.Context, gpu bool) error {
 		return err
 	}
 	log := a.logger()
+	if err := checkPolicy(acts, log); err != nil {
+		return err
+	}
 	tc, err := tclient.Dial(ctx, cfg.Temporal, log)
 	if err != nil {
 		return err

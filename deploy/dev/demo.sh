@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole clvflow story on the bundled dataset, against a local dev stack:
-# stack up → train → gate → approval (approved as "demo" after printing the
-# command a person would type) → promoted champion → predictions with it.
+# stack up → train → gate → approval (signed with the dev stack's SSH key as
+# demo@clvflow.dev after printing the command a person would type) →
+# promoted champion → predictions with it. The dev worker encrypts every
+# workflow payload with the dev payload key (history holds ciphertext only).
 # Usage: deploy/dev/demo.sh [INPUT]   (run through `make demo`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,6 +16,8 @@ mkdir -p "$OUT"
 
 echo "== 1. dev stack (Temporal + Web UI, MinIO, worker)"
 "$BIN" dev up
+GOV="$ROOT/.clvflow/governance"
+export CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE="$GOV/payload.key"
 
 echo
 echo "== 2. training pipeline on $INPUT"
@@ -29,10 +33,10 @@ version="$("$BIN" status "$wid" --wait-for-approval --timeout 30m)" || {
   "$BIN" result "$wid" || true
   exit 1
 }
-echo "the pipeline waits for a person to approve $version. They would type:"
-echo "    clvflow approve $version --approver <your-name> --comment \"reviewed the metrics\""
-echo "the demo approves as 'demo':"
-"$BIN" approve "$version" --approver demo --comment "make demo"
+echo "the pipeline waits for a person to approve $version. They would sign with their own SSH key:"
+echo "    clvflow approve $version --approver you@example.com --key ~/.ssh/id_ed25519 --comment \"reviewed the metrics\""
+echo "the demo signs with the dev stack's key (listed in $GOV/allowed_signers):"
+"$BIN" approve "$version" --approver demo@clvflow.dev --key "$GOV/approver_ed25519" --comment "make demo"
 
 echo
 echo "== 4. result"
@@ -50,5 +54,8 @@ echo "== 6. registry"
 "$BIN" models history champion
 
 echo
-echo "Temporal Web UI: $ui"
+echo "Temporal Web UI: $ui (payloads are encrypted; to read them in the UI run"
+echo "  CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE=$GOV/payload.key bin/clvflow codec-server"
+echo "  and set the UI's codec endpoint to http://127.0.0.1:8081)"
+echo "Use the CLI against the dev stack with: export CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE=$GOV/payload.key"
 echo "Stop the stack with: bin/clvflow dev down"

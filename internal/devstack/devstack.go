@@ -275,6 +275,9 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 		return fmt.Errorf("dev up: MinIO on %s did not become ready: %v (log: %s)", s.minioAddr(), err, s.logFile("minio"))
 	}
 
+	if err := s.ensureGovernance(); err != nil {
+		return fmt.Errorf("dev up: policy and keys under %s: %w", filepath.Dir(s.Governance().PolicyFile), err)
+	}
 	if withWorker {
 		if pid, alive := s.readPID("worker"); alive {
 			s.logf("worker: already running (pid %d)", pid)
@@ -284,6 +287,8 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 				config.EnvName("storage.endpoint") + "=" + s.minioAddr(),
 				config.EnvName("storage.credentials_file") + "=" + s.CredentialsFile(),
 				config.EnvName("onnx.library_path") + "=" + s.ortLibrary(),
+				config.EnvName("policy.file") + "=" + s.Governance().PolicyFile,
+				config.EnvName("temporal.payload_key_file") + "=" + s.Governance().PayloadKeyFile,
 			}
 			pid, err := s.startProcess("worker", s.WorkerCommand, env)
 			if err != nil {

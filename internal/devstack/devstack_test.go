@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/internal/codec"
 	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/policy"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -78,6 +84,8 @@ func TestIntegrationDevStackUpStatusDown(t *testing.T) {
 	if b, _ := os.ReadFile(s.CredentialsFile()); strings.Contains(out.String(), strings.TrimPrefix(strings.Split(string(b), "\n")[1], "SECRET_KEY=")) {
 		t.Error("up printed the MinIO secret")
 	}
+	checkGovernance(t, s)
+	checkEncryptedHistory(t, s, bin, root)
 	// A second up is a no-op that finds everything running.
 	if err := s.Up(ctx, true); err != nil {
 		t.Fatalf("second up: %v", err)
@@ -133,4 +141,75 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// checkGovernance: up wrote a policy the worker loads, a signing key whose
+// signatures the policy's allowed signers accept, and a payload key, all
+// private to the user.
+func checkGovernance(t *testing.T, s *Stack) {
+	t.Helper()
+	g := s.Governance()
+	for _, f := range []string{g.PolicyFile, g.AllowedSigners, g.SigningKey, g.PayloadKeyFile} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v (want mode 0600)", f, err)
+		}
+	}
+	p, err := policy.Load(g.PolicyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers, err := p.Signers()
+	if err != nil || signers.Len() != 1 || p.AllowAutoApproval || p.Gate != s.Cfg.Gate {
+		t.Fatalf("dev policy %+v (signers %v)", p, err)
+	}
+	st := approval.Statement{Decision: approval.Approve, WorkflowID: "w", RunID: "r", Version: "v1", Approver: DevApprover, Time: time.Now()}
+	sig, err := approval.SignWithKey(context.Background(), st.Marshal(), g.SigningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := approval.Verify(st.Marshal(), sig, signers); err != nil {
+		t.Fatalf("the dev key's signature is refused by the dev policy: %v", err)
+	}
+}
+
+// checkEncryptedHistory ingests the demo file through the dev stack as
+// `make demo` does and reads the run's history back through the server
+// with a client that has no key: every payload is ciphertext and neither
+// the file name nor its sha256 appears in it.
+func checkEncryptedHistory(t *testing.T, s *Stack, bin, root string) {
+	t.Helper()
+	input := filepath.Join(root, "testdata", "demo", "cdnow_master.txt.gz")
+	cmd := exec.Command(bin, "ingest", "--input", input, "--json")
+	cmd.Env = append(os.Environ(), "CLVFLOW_CONFIG=",
+		config.EnvName("temporal.address")+"="+s.temporalAddr(), config.EnvName("storage.endpoint")+"="+s.minioAddr(),
+		config.EnvName("storage.credentials_file")+"="+s.CredentialsFile(),
+		config.EnvName("temporal.payload_key_file")+"="+s.Governance().PayloadKeyFile)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ingest through the dev stack: %v\n%s", err, out)
+	}
+	var started struct {
+		WorkflowID string `json:"workflow_id"`
+		Result     struct {
+			Dataset struct{ SHA256 string } `json:"dataset"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(out, &started); err != nil || started.Result.Dataset.SHA256 == "" {
+		t.Fatalf("ingest output %s: %v", out, err)
+	}
+	raw, err := client.Dial(client.Options{HostPort: s.temporalAddr(), Namespace: s.Cfg.Temporal.Namespace, Logger: nopLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	payloads, events := testenv.HistoryPayloads(t, raw, started.WorkflowID)
+	if len(payloads) < 3 {
+		t.Fatalf("%d events carry only %d payloads", events, len(payloads))
+	}
+	for _, hp := range payloads {
+		b, _ := proto.Marshal(hp.Payload)
+		if !codec.Encrypted(hp.Payload) || bytes.Contains(b, []byte("cdnow_master")) || bytes.Contains(b, []byte(started.Result.Dataset.SHA256)) {
+			t.Errorf("%s: payload is not ciphertext only (metadata %q)", hp.Where, hp.Payload.Metadata)
+		}
+	}
 }

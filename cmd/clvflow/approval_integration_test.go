@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/approval"
+	"github.com/clvflow/clvflow/internal/testenv"
+	"github.com/clvflow/clvflow/workflows"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// TestIntegrationSignedApprovals is the must-show of signed approvals on the
+// real stack: an unsigned approval, one signed by a key outside the allowed
+// signers, a valid signature for another run, and a raw `temporal workflow
+// update` with a made-up approver are all refused and leave no event in the
+// run's history; a statement signed with the real `ssh-keygen -Y sign` by
+// an allowed key is accepted, recorded with its signature in the registry
+// and shown by `models show`.
+func TestIntegrationSignedApprovals(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen (OpenSSH client) is not installed: apt-get install openssh-client")
+	}
+	s := newStack(t, true)
+	pipelineEnv(t)
+	fast := []string{"--models", "bgnbd,ziln", "--max-epochs", "1", "--snapshots", "0"}
+	runA, runB := startTrain(t, 42, fast...), startTrain(t, 43, fast...)
+	vA, vB := waitApproval(t, runA.WorkflowID), waitApproval(t, runB.WorkflowID)
+	tc := dialTest(t, s)
+	pA, pB := pendingApproval(t, tc, runA.WorkflowID), pendingApproval(t, tc, runB.WorkflowID)
+	before := historyLength(t, tc, runA.WorkflowID)
+
+	refusals := []struct {
+		name string
+		d    workflows.Decision
+		want string
+	}{
+		{"unsigned", workflows.Decision{Approve: true, Version: vA, Approver: "alice"}, "not signed"},
+		{"key outside the allowed signers", signedApproval(t, pA, "mallory", "mallory", nil), "not in the worker's allowed signers"},
+		{"alice's valid signature for the other run", signedApproval(t, pB, "alice", "alice", nil), "valid for one run and one version only"},
+		{"a tampered comment", tamper(signedApproval(t, pA, "alice", "alice", nil)), "does not match the statement"},
+	}
+	for _, r := range refusals {
+		err := sendUpdate(tc, runA.WorkflowID, r.d)
+		if err == nil || !strings.Contains(err.Error(), r.want) {
+			t.Errorf("%s: error = %v, want %q", r.name, err, r.want)
+		}
+	}
+	raw := rawTemporalUpdate(t, s, runA.WorkflowID, `{"approve":true,"version":"`+vA+`","approver":"ceo@example.com","comment":"trust me"}`)
+	if !strings.Contains(raw, "not signed") {
+		t.Errorf("raw temporal workflow update with a made-up approver was not refused as unsigned: %s", raw)
+	}
+	if after := historyLength(t, tc, runA.WorkflowID); after != before {
+		t.Fatalf("refused decisions left %d events in history", after-before)
+	}
+
+	// The person's way: print the statement, sign it with ssh-keygen, send both.
+	dir := t.TempDir()
+	stmt := filepath.Join(dir, "statement")
+	out, _, err := clvflow(t, "approve", vA, "--approver", "bob", "--comment", "holdout reviewed", "--print-statement")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stmt, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", approval.Namespace, "-f", keyOf(t, "bob"), stmt).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v: %s", err, b)
+	}
+	if out, _, err := clvflow(t, "approve", vA, "--statement", stmt, "--signature", stmt+".sig"); err != nil || !strings.Contains(out, "approved by bob (key SHA256:") {
+		t.Fatalf("ssh-keygen-signed approval: %v %s", err, out)
+	}
+	res := result(t, runA.WorkflowID)
+	if res.Outcome != workflows.OutcomePromoted || res.Decision == nil || res.Decision.Signer == nil || res.Decision.Signer.Principal != "bob" {
+		t.Fatalf("run A: %+v", res)
+	}
+	checkSignedInRegistry(t, vA, "bob", res.Decision.Statement)
+	_ = pB
+	if out, _, err := clvflow(t, "reject", vB, "--reason", "superseded"); err != nil || !strings.Contains(out, "rejected by alice") {
+		t.Fatalf("reject with alice's configured key: %v %s", err, out)
+	}
+}
+
+func tamper(d workflows.Decision) workflows.Decision {
+	d.Statement = strings.Replace(d.Statement, `"reviewed"`, `"reviewed, ship it"`, 1)
+	return d
+}
+
+// checkSignedInRegistry reads the version back through `models show --json`.
+func checkSignedInRegistry(t *testing.T, version, principal, statement string) {
+	t.Helper()
+	out, _, err := clvflow(t, "models", "show", version, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Events []struct {
+			Type   string `json:"type"`
+			Signed *struct {
+				Statement, Signature, Principal, Fingerprint string
+			} `json:"signed"`
+		} `json:"events"`
+		Version struct {
+			Policy *struct{ Digest string } `json:"policy"`
+		} `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range d.Events {
+		if e.Type == "approved" && e.Signed != nil && e.Signed.Principal == principal && e.Signed.Statement == statement &&
+			strings.HasPrefix(e.Signed.Signature, "-----BEGIN SSH SIGNATURE-----") && strings.HasPrefix(e.Signed.Fingerprint, "SHA256:") {
+			found = true
+		}
+	}
+	if !found || d.Version.Policy == nil || len(d.Version.Policy.Digest) != 64 {
+		t.Fatalf("models show %s: no signed approval by %s or no policy: %s", version, principal, out)
+	}
+	human, _, err := clvflow(t, "models", "show", version)
+	if err != nil || !strings.Contains(human, "signed by "+principal) {
+		t.Fatalf("models show %s does not show the signer: %v\n%s", version, err, human)
+	}
+}
+
+func dialTest(t *testing.T, s *stack) client.Client {
+	t.Helper()
+	tc, err := client.Dial(client.Options{HostPort: s.temporal.Address, Namespace: s.temporal.Namespace, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	return tc
+}
+
+func sendUpdate(tc client.Client, workflowID string, d workflows.Decision) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: workflows.UpdateApproval,
+		Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, nil)
+}
+
+// historyLength counts the events of a run's history.
+func historyLength(t *testing.T, tc client.Client, workflowID string) int {
+	t.Helper()
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		if _, err := it.Next(); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// rawTemporalUpdate sends an approval Update with the Temporal CLI, as
+// anyone who reaches the frontend could, and returns what it printed.
+func rawTemporalUpdate(t *testing.T, s *stack, workflowID, input string) string {
+	t.Helper()
+	bin, err := testenv.Binary("temporal", "CLVFLOW_TEMPORAL_BIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "workflow", "update", "execute", "--address", s.temporal.Address, "--namespace", s.temporal.Namespace,
+		"--workflow-id", workflowID, "--name", workflows.UpdateApproval, "--input", input).CombinedOutput()
+	if err == nil {
+		t.Fatalf("temporal workflow update with a made-up approver succeeded: %s", out)
+	}
+	return string(out)
+}
