@@ -15,6 +15,7 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/policy"
+	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -45,7 +46,10 @@ type Activities struct {
 	// worker's gate and approvals sections); called at the start of every
 	// run so an edited file applies to the next one.
 	Policy func() (policy.Policy, error)
-	Logger *slog.Logger
+	// Provenance signs what the registry records (config
+	// provenance.signing_key); nil: versions and alias moves are unsigned.
+	Provenance *provenance.Signer
+	Logger     *slog.Logger
 }
 
 func (a *Activities) log() *slog.Logger {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
 )
 
@@ -23,7 +24,7 @@ func (a *Activities) RegisterVersion(ctx context.Context, in RegisterInput) (str
 	}
 	for _, v := range existing {
 		if in.WorkflowID != "" && v.WorkflowID == in.WorkflowID && v.RunID == in.RunID && v.ModelKind == in.Kind {
-			return v.ID, nil
+			return v.ID, a.attestVersion(ctx, v.ID) // a retry after a crash between the two writes
 		}
 	}
 	v, err := newVersion(in, a.CodeRevision)
@@ -35,7 +36,51 @@ func (a *Activities) RegisterVersion(ctx context.Context, in RegisterInput) (str
 		return "", registryError(err)
 	}
 	a.log().Info("model version registered", "version", got.ID, "kind", in.Kind, "gate_passed", in.Gate.Passed)
-	return got.ID, nil
+	return got.ID, a.attestVersion(ctx, got.ID)
+}
+
+// attestVersion signs the provenance of a registered version (its registry
+// entry's exact bytes, its ONNX file, its lineage) with the worker's key and
+// stores the envelope next to the entry. Without a signing key it does
+// nothing (such versions fail `clvflow models verify` and a serve that
+// requires signatures).
+func (a *Activities) attestVersion(ctx context.Context, id string) error {
+	if a.Provenance == nil {
+		return nil
+	}
+	obj, v, err := a.Registry.VersionObject(ctx, id)
+	if err != nil {
+		return registryError(err)
+	}
+	if v.ONNX.IsZero() {
+		return nil // a challenger that failed its gate: nothing to serve, nothing to sign
+	}
+	env, err := provenance.SignVersion(ctx, a.Provenance, obj, v)
+	if err != nil {
+		return nonRetryable(ErrTypeIntegrity, fmt.Errorf("sign the provenance of %s: %w", id, err))
+	}
+	return registryError(a.Registry.PutAttestation(ctx, a.Registry.VersionAttestationKey(id), env))
+}
+
+// attestMove signs an alias move (the entry's exact bytes, the target's ONNX
+// file, the signed decision behind it) and stores the envelope.
+func (a *Activities) attestMove(ctx context.Context, e registry.AliasEntry, decision *registry.SignedDecision) error {
+	if a.Provenance == nil {
+		return nil
+	}
+	obj, _, err := a.Registry.AliasEntryObject(ctx, e.Alias, e.Seq)
+	if err != nil {
+		return registryError(err)
+	}
+	target, err := a.Registry.Get(ctx, e.To)
+	if err != nil {
+		return registryError(err)
+	}
+	env, err := provenance.SignAliasMove(ctx, a.Provenance, obj, e, target, decision)
+	if err != nil {
+		return nonRetryable(ErrTypeIntegrity, fmt.Errorf("sign the move of %s: %w", e.Alias, err))
+	}
+	return registryError(a.Registry.PutAttestation(ctx, a.Registry.AliasAttestationKey(e.Alias, e.Seq), env))
 }
 
 // newVersion builds the registry record of a RegisterInput.
@@ -98,6 +143,9 @@ func (a *Activities) MoveAlias(ctx context.Context, in MoveAliasInput) (registry
 		Reason: in.Reason, WorkflowID: in.WorkflowID, RunID: in.RunID})
 	if err != nil {
 		return e, registryError(err)
+	}
+	if err := a.attestMove(ctx, e, in.Decision); err != nil {
+		return e, err
 	}
 	a.log().Info("alias moved", "alias", in.Alias, "from", e.From, "to", e.To, "actor", in.Actor)
 	return e, nil

@@ -241,6 +241,9 @@ type MoveAliasInput struct {
 	ExpectFrom *string `json:"expect_from,omitempty"`
 	Actor      string  `json:"actor"`
 	Reason     string  `json:"reason,omitempty"`
+	// Decision is the signed decision behind the move (approval, rollback);
+	// its digest goes into the move's signed provenance.
+	Decision *registry.SignedDecision `json:"decision,omitempty"`
 }
 
 // CanaryInput asks to load a version's ONNX file the way serving does and

@@ -33,17 +33,28 @@ const EnvPrefix = "CLVFLOW"
 
 // Config is the whole effective configuration.
 type Config struct {
-	Temporal  Temporal  `mapstructure:"temporal" yaml:"temporal" json:"temporal"`
-	Storage   Storage   `mapstructure:"storage" yaml:"storage" json:"storage"`
-	ONNX      ONNX      `mapstructure:"onnx" yaml:"onnx" json:"onnx"`
-	Approvals Approvals `mapstructure:"approvals" yaml:"approvals" json:"approvals"`
-	Gate      Gate      `mapstructure:"gate" yaml:"gate" json:"gate"`
-	Ingest    Ingest    `mapstructure:"ingest" yaml:"ingest" json:"ingest"`
-	Training  Training  `mapstructure:"training" yaml:"training" json:"training"`
-	Serving   Serving   `mapstructure:"serving" yaml:"serving" json:"serving"`
-	Dev       Dev       `mapstructure:"dev" yaml:"dev" json:"dev"`
-	Codec     Codec     `mapstructure:"codec" yaml:"codec" json:"codec"`
-	Policy    Policy    `mapstructure:"policy" yaml:"policy" json:"policy"`
+	Temporal   Temporal   `mapstructure:"temporal" yaml:"temporal" json:"temporal"`
+	Storage    Storage    `mapstructure:"storage" yaml:"storage" json:"storage"`
+	ONNX       ONNX       `mapstructure:"onnx" yaml:"onnx" json:"onnx"`
+	Approvals  Approvals  `mapstructure:"approvals" yaml:"approvals" json:"approvals"`
+	Gate       Gate       `mapstructure:"gate" yaml:"gate" json:"gate"`
+	Ingest     Ingest     `mapstructure:"ingest" yaml:"ingest" json:"ingest"`
+	Training   Training   `mapstructure:"training" yaml:"training" json:"training"`
+	Serving    Serving    `mapstructure:"serving" yaml:"serving" json:"serving"`
+	Dev        Dev        `mapstructure:"dev" yaml:"dev" json:"dev"`
+	Codec      Codec      `mapstructure:"codec" yaml:"codec" json:"codec"`
+	Policy     Policy     `mapstructure:"policy" yaml:"policy" json:"policy"`
+	Provenance Provenance `mapstructure:"provenance" yaml:"provenance" json:"provenance"`
+}
+
+// Provenance configures signed provenance (package provenance): the worker
+// signs with SigningKey; `models verify` and `serve` trust TrustedKeys.
+type Provenance struct {
+	// SigningKey is the worker's unencrypted OpenSSH ed25519 private key.
+	SigningKey string `mapstructure:"signing_key" yaml:"signing_key" json:"signing_key"`
+	// TrustedKeys is a file of ed25519 public keys (authorized_keys lines)
+	// whose signatures verifiers accept.
+	TrustedKeys string `mapstructure:"trusted_keys" yaml:"trusted_keys" json:"trusted_keys"`
 }
 
 // Policy points the worker at its promotion policy file (package policy):
@@ -197,6 +208,10 @@ type Serving struct {
 	// MaxInFlight is the most /v1/ requests handled at once; more get 503
 	// with Retry-After.
 	MaxInFlight int `mapstructure:"max_in_flight" yaml:"max_in_flight" json:"max_in_flight"`
+	// RequireSigned makes serve load only a champion whose provenance chain
+	// verifies against provenance.trusted_keys; a model that does not is
+	// refused and the last good one kept.
+	RequireSigned bool `mapstructure:"require_signed" yaml:"require_signed" json:"require_signed"`
 }
 
 // Dev configures the local development stack (`clvflow dev up`).

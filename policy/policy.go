@@ -203,5 +203,6 @@ func (p Policy) Record(applied registry.GateThresholds) registry.PolicyRecord {
 	sum := sha256.Sum256([]byte(p.AllowedSigners))
 	signers, _ := p.Signers()
 	return registry.PolicyRecord{Digest: p.Digest, Source: p.Source, Gate: applied, ApprovalDeadline: p.ApprovalDeadline,
-		AllowAutoApproval: p.AllowAutoApproval, AllowedSignersSHA256: hex.EncodeToString(sum[:]), AllowedSigners: signers.Len()}
+		AllowAutoApproval: p.AllowAutoApproval, AllowedSignersSHA256: hex.EncodeToString(sum[:]), AllowedSigners: signers.Len(),
+		AllowedSignersText: p.AllowedSigners}
 }

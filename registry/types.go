@@ -196,6 +196,9 @@ type PolicyRecord struct {
 	AllowAutoApproval    bool           `json:"allow_auto_approval"`
 	AllowedSignersSHA256 string         `json:"allowed_signers_sha256"`
 	AllowedSigners       int            `json:"allowed_signers"`
+	// AllowedSignersText is the allowed-signers file itself (public keys),
+	// so that the approval can be verified offline from the registry.
+	AllowedSignersText string `json:"allowed_signers_text,omitempty"`
 }
 
 // SignedDecision is a person's signed decision as the pipeline verified it:

@@ -94,7 +94,10 @@ func (p *pipeline) accepted(ctx workflow.Context, d Decision) *Decision {
 	if p.gov.legacy {
 		return &d
 	}
-	v, _ := p.verify(ctx, d) // validated just before, on the same state
+	v, err := p.verify(ctx, d) // validated just before, on the same state
+	if err != nil {
+		p.logger.Error("a validated decision no longer verifies", "error", err)
+	}
 	signer := v.Signer
 	return &Decision{Approve: v.Statement.Decision == approval.Approve, Version: v.Statement.Version, Approver: signer.Principal,
 		Comment: v.Statement.Comment, Time: d.Time, Statement: d.Statement, Signature: d.Signature, Signer: &signer}

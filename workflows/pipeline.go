@@ -246,7 +246,7 @@ func (p *pipeline) register(ctx workflow.Context) error {
 	}
 	p.version, p.res.Version, p.status.Version = version, version, version
 	_ = workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword(searchattr.ModelVersion).ValueSet(version))
-	if err := moveAlias(rctx, p.run, AliasCandidate, version, nil, "clvflow-pipeline", "passed the gate"); err != nil {
+	if err := moveAlias(rctx, p.run, AliasCandidate, version, nil, "clvflow-pipeline", "passed the gate", nil); err != nil {
 		p.orphan(ctx, "candidate alias move failed")
 		return err
 	}
@@ -284,7 +284,7 @@ func (p *pipeline) promote(ctx workflow.Context) error {
 	p.stage(ctx, "promote", "moving champion to "+p.version)
 	rctx := workflow.WithActivityOptions(ctx, registryOptions(p.in.RetryBudget))
 	expect := p.champion.Version
-	if err := moveAlias(rctx, p.run, AliasChampion, p.version, &expect, p.decision.Approver, "approved: "+p.decision.Comment); err != nil {
+	if err := moveAlias(rctx, p.run, AliasChampion, p.version, &expect, p.decision.Approver, "approved: "+p.decision.Comment, signedRecord(p.decision)); err != nil {
 		p.orphan(ctx, "promotion failed")
 		return err
 	}
@@ -328,7 +328,7 @@ func (p *pipeline) afterFailedCanary(ctx workflow.Context, canaryErr error) erro
 	}
 	expect := p.version
 	if !p.compensate(ctx, "roll champion back to "+prev, func(ctx workflow.Context) error {
-		return moveAlias(ctx, p.run, AliasChampion, prev, &expect, "clvflow-canary", reason)
+		return moveAlias(ctx, p.run, AliasChampion, prev, &expect, "clvflow-canary", reason, nil)
 	}) {
 		return p.stopAsChampion(ctx, OutcomeRollbackFailed, reason+"; rolling the champion back to "+prev+" failed, so "+p.version+" is still champion")
 	}

@@ -20,10 +20,10 @@ func recordDecision(ctx workflow.Context, run activities.Run, version string, e 
 }
 
 // moveAlias moves an alias on behalf of run (a compare-and-swap when
-// expectFrom is set).
-func moveAlias(ctx workflow.Context, run activities.Run, alias, to string, expectFrom *string, actor, reason string) error {
+// expectFrom is set); decision is the signed decision behind it, if any.
+func moveAlias(ctx workflow.Context, run activities.Run, alias, to string, expectFrom *string, actor, reason string, decision *registry.SignedDecision) error {
 	return workflow.ExecuteActivity(ctx, acts.MoveAlias, activities.MoveAliasInput{Run: run, Alias: alias, To: to,
-		ExpectFrom: expectFrom, Actor: actor, Reason: reason}).Get(ctx, nil)
+		ExpectFrom: expectFrom, Actor: actor, Reason: reason, Decision: decision}).Get(ctx, nil)
 }
 
 // runOf is the identity of the current workflow run.

@@ -43,7 +43,7 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 		ev.Comment = "manual rollback"
 	}
 	expect := target.Current
-	if err := moveAlias(ctx, run, AliasChampion, target.Target, &expect, ev.Actor, ev.Comment); err != nil {
+	if err := moveAlias(ctx, run, AliasChampion, target.Target, &expect, ev.Actor, ev.Comment, ev.Signed); err != nil {
 		_ = setStage(ctx, "failed")
 		return res, err
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/internal/testenv"
 	"github.com/clvflow/clvflow/workflows"
+	"github.com/minio/minio-go/v7"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 )
@@ -35,6 +39,9 @@ func TestIntegrationSignedApprovals(t *testing.T) {
 	vA, vB := waitApproval(t, runA.WorkflowID), waitApproval(t, runB.WorkflowID)
 	tc := dialTest(t, s)
 	pA, pB := pendingApproval(t, tc, runA.WorkflowID), pendingApproval(t, tc, runB.WorkflowID)
+	if pA.Version != vA || pB.Version != vB || vA == vB {
+		t.Fatalf("pending approvals %+v, %+v for %s, %s", pA, pB, vA, vB)
+	}
 	before := historyLength(t, tc, runA.WorkflowID)
 
 	refusals := []struct {
@@ -82,9 +89,89 @@ func TestIntegrationSignedApprovals(t *testing.T) {
 		t.Fatalf("run A: %+v", res)
 	}
 	checkSignedInRegistry(t, vA, "bob", res.Decision.Statement)
-	_ = pB
 	if out, _, err := clvflow(t, "reject", vB, "--reason", "superseded"); err != nil || !strings.Contains(out, "rejected by alice") {
 		t.Fatalf("reject with alice's configured key: %v %s", err, out)
+	}
+	checkServeRequiresSignedChain(t, s, vA, fast)
+}
+
+// checkServeRequiresSignedChain: the champion vA's chain verifies and
+// `serve` with serving.require_signed serves it; then a new run registers vC,
+// one byte of vC's registry entry is changed in MinIO and vC is approved and
+// promoted: `models verify vC` names the broken link, and serve refuses vC
+// and keeps vA.
+func checkServeRequiresSignedChain(t *testing.T, s *stack, vA string, trainFlags []string) {
+	t.Helper()
+	if out, _, err := clvflow(t, "models", "verify", vA); err != nil || !strings.Contains(out, "chain verified") {
+		t.Fatalf("models verify %s: %v\n%s", vA, err, out)
+	}
+	srv := startServe(t, []string{"CLVFLOW_SERVING_REQUIRE_SIGNED=true", "CLVFLOW_SERVING_RELOAD_INTERVAL=200ms", "CLVFLOW_SERVING_CACHE_DIR=" + t.TempDir()})
+	base, logs := srv.base, srv.logs
+	waitUntil(t, "serve to load "+vA, logs, func() bool { return servedVersionAt(base) == vA })
+
+	runC := startTrain(t, 44, trainFlags...)
+	vB := waitApproval(t, runC.WorkflowID)
+	flipRegistryByte(t, s, "versions/"+vB+".json", `"seed": 4`)
+	if out, _, err := clvflow(t, "approve", vB, "--comment", "after the tampering"); err != nil {
+		t.Fatalf("approve %s: %v %s", vB, err, out)
+	}
+	if r := result(t, runC.WorkflowID); r.Outcome != workflows.OutcomePromoted {
+		t.Fatalf("run B: %+v", r)
+	}
+	out, _, err := clvflow(t, "models", "verify", vB)
+	if err == nil || !strings.Contains(err.Error(), `link "registry entry digest"`) || !strings.Contains(out, "FAIL") {
+		t.Fatalf("models verify %s after tampering: %v\n%s", vB, err, out)
+	}
+	waitUntil(t, "serve to refuse "+vB, logs, func() bool { return strings.Contains(logs.String(), "refusing "+vB) })
+	if got := servedVersionAt(base); got != vA {
+		t.Fatalf("serve answers with %q after refusing %s, want the last good %s", got, vB, vA)
+	}
+}
+
+// flipRegistryByte rewrites a registry object with one digit changed after
+// find, as someone with write access to the bucket could.
+func flipRegistryByte(t *testing.T, s *stack, key, find string) {
+	t.Helper()
+	ctx := context.Background()
+	c := s.store(t).Client()
+	obj, err := c.GetObject(ctx, s.buckets[2], key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(obj)
+	obj.Close()
+	i := bytes.Index(b, []byte(find))
+	if err != nil || i < 0 {
+		t.Fatalf("%s: %v (%q at %d)", key, err, find, i)
+	}
+	b[i+len(find)-1]++
+	if _, err := c.PutObject(ctx, s.buckets[2], key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func servedVersionAt(base string) string {
+	resp, err := http.Get(base + "/v1/model")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Version string `json:"version"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m.Version
+}
+
+// waitUntil polls cond for up to a minute.
+func waitUntil(t *testing.T, what string, logs *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; serve log:\n%s", what, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

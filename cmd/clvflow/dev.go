@@ -52,7 +52,9 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 			g := s.Governance()
 			fmt.Fprintf(a.out, "\nTemporal Web UI: %s\nMinIO credentials: %s (0600)\n", s.UIURL(), s.CredentialsFile())
 			fmt.Fprintf(a.out, "Worker policy: %s (allowed signers %s)\nDev signing key: %s (signs as %s)\n", g.PolicyFile, g.AllowedSigners, g.SigningKey, devstack.DevApprover)
-			fmt.Fprintf(a.out, "Workflow payloads are encrypted; talk to this stack with\n  export %s=%s\n", config.EnvName("temporal.payload_key_file"), g.PayloadKeyFile)
+			fmt.Fprintf(a.out, "Worker provenance key: %s (trusted keys %s)\n", g.WorkerKey, g.TrustedKeys)
+			fmt.Fprintf(a.out, "Workflow payloads are encrypted; talk to this stack with\n  export %s=%s %s=%s\n",
+				config.EnvName("temporal.payload_key_file"), g.PayloadKeyFile, config.EnvName("provenance.trusted_keys"), g.TrustedKeys)
 			return nil
 		},
 	}

@@ -11,7 +11,11 @@ import (
 // registryOpener opens the model registry; `models` calls it once per run.
 type registryOpener func(ctx context.Context) (*registry.Registry, error)
 
-func (a *app) modelsCmd() *cobra.Command { return newModelsCmd(a.openRegistry) }
+func (a *app) modelsCmd() *cobra.Command {
+	c := newModelsCmd(a.openRegistry)
+	c.AddCommand(a.modelsVerifyCmd())
+	return c
+}
 
 // newModelsCmd returns `models` with the subcommands list, show
 // VERSION|ALIAS, history [ALIAS] and diff A B. Each prints a table, or JSON

@@ -474,5 +474,10 @@ func recordHistory(t *testing.T, tc client.Client, workflowID, name string) {
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The workflow id is not in the events; replays need it (decisions are
+	// signed for one workflow).
+	if err := os.WriteFile(filepath.Join(dir, name+".workflow-id"), []byte(workflowID+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("recorded %d events of %s into %s", len(events), workflowID, name)
 }

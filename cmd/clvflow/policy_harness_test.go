@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/approval"
+	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
 	"go.temporal.io/sdk/client"
@@ -50,10 +51,31 @@ func setupTestPolicy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "allowed_signers"), []byte(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	writeProvenanceKeys(t, dir)
 	t.Setenv("CLVFLOW_POLICY_FILE", filepath.Join(dir, "policy.yaml"))
 	t.Setenv("CLVFLOW_APPROVALS_APPROVER", "alice")
 	t.Setenv("CLVFLOW_APPROVALS_SIGNING_KEY", keyOf(t, "alice"))
 	setTestGate(t, defaultTestGate)
+}
+
+// writeProvenanceKeys makes the worker's provenance key and a trusted-keys
+// file with its public half, and points the worker and verifiers at them.
+func writeProvenanceKeys(t *testing.T, dir string) {
+	t.Helper()
+	key := filepath.Join(dir, "keys", "worker")
+	if _, err := approval.WriteNewKey(key, "worker"); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := provenance.LoadSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := filepath.Join(dir, "trusted_keys")
+	if err := os.WriteFile(trusted, []byte(signer.PublicKeyLine("worker")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CLVFLOW_PROVENANCE_SIGNING_KEY", key)
+	t.Setenv("CLVFLOW_PROVENANCE_TRUSTED_KEYS", trusted)
 }
 
 // setTestGate rewrites the test policy with gate; the next run applies it.

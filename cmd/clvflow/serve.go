@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
@@ -23,6 +25,9 @@ type registrySource struct {
 	reg   *registry.Registry
 	store *artifacts.Store
 	alias string
+	// trusted, when set (serving.require_signed), must verify a version's
+	// chain before it is served.
+	trusted *provenance.TrustedKeys
 
 	mu   sync.Mutex
 	last registry.Version // the version Current resolved last
@@ -49,6 +54,15 @@ func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byt
 	data, err := s.store.GetBytes(ctx, artifacts.Ref{Bucket: v.ONNX.Bucket, Key: v.ONNX.Key, VersionID: v.ONNX.VersionID, SHA256: v.ONNX.SHA256, Size: v.ONNX.Size})
 	if err != nil {
 		return nil, s.unreachable(err)
+	}
+	if s.trusted != nil {
+		// The bytes were just checked against the registry entry's sha256;
+		// the chain proves that entry is the signed one.
+		report := provenance.VerifyChain(ctx, provenance.RegistrySource{Registry: s.reg, Store: s.store}, s.trusted, v.ID,
+			provenance.Options{SkipONNX: true, Aliases: []string{s.alias}})
+		if err := report.Err(); err != nil {
+			return nil, fmt.Errorf("serving.require_signed: refusing %s: %w", v.ID, err)
+		}
 	}
 	return data, nil
 }
@@ -109,7 +123,16 @@ func (a *app) openRegistrySource(ctx context.Context, cfg config.Config, log *sl
 		log.Warn("MinIO does not answer at start: serving the local cache of the model until the registry answers (retrying every serving.reload_interval)",
 			"endpoint", scfg.Storage.Endpoint, "err", err)
 	}
-	return &registrySource{reg: reg, store: st, alias: cfg.Serving.ModelAlias}, nil
+	src := &registrySource{reg: reg, store: st, alias: cfg.Serving.ModelAlias}
+	if cfg.Serving.RequireSigned {
+		if cfg.Provenance.TrustedKeys == "" {
+			return nil, errors.New("serving.require_signed is on but provenance.trusted_keys is not set: no signature could be checked")
+		}
+		if src.trusted, err = provenance.LoadTrustedKeys(cfg.Provenance.TrustedKeys); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
 }
 
 // serveCacheDir is serving.cache_dir (default <dev.state_dir>/serve-cache);

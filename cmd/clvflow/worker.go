@@ -13,6 +13,7 @@ import (
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/policy"
+	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -35,6 +36,12 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 	if err != nil {
 		return nil, cfg, err
 	}
+	var signer *provenance.Signer
+	if cfg.Provenance.SigningKey != "" {
+		if signer, err = provenance.LoadSigner(cfg.Provenance.SigningKey); err != nil {
+			return nil, cfg, err
+		}
+	}
 	return &activities.Activities{
 		Store: st, Registry: reg,
 		Buckets:              activities.Buckets{Datasets: cfg.Storage.DatasetsBucket, Models: cfg.Storage.ModelsBucket},
@@ -43,6 +50,7 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		MaxUncompressedBytes: cfg.Ingest.MaxUncompressedBytes,
 		AllowedInputDirs:     cfg.Ingest.AllowedDirs,
 		Policy:               func() (policy.Policy, error) { return workerPolicy(cfg) },
+		Provenance:           signer,
 		Logger:               a.logger(),
 	}, cfg, nil
 }
@@ -60,6 +68,12 @@ func checkPolicy(acts *activities.Activities, log *slog.Logger) error {
 		log.Warn("the worker's policy lists no allowed signers: no approval can be accepted (set policy.file or approvals.allowed_signers)", "policy", p.Source)
 	}
 	log.Info("worker policy", "source", p.Source, "digest", p.Digest)
+	if acts.Provenance == nil {
+		log.Warn("provenance.signing_key is not set: registered versions and alias moves are not signed (models verify and serve with serving.require_signed refuse them)")
+	} else {
+		id, _ := acts.Provenance.KeyID()
+		log.Info("provenance signing key", "key", id)
+	}
 	return nil
 }
 

@@ -18,6 +18,7 @@ echo "== 1. dev stack (Temporal + Web UI, MinIO, worker)"
 "$BIN" dev up
 GOV="$ROOT/.clvflow/governance"
 export CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE="$GOV/payload.key"
+export CLVFLOW_PROVENANCE_TRUSTED_KEYS="$GOV/trusted_keys"
 
 echo
 echo "== 2. training pipeline on $INPUT"
@@ -54,8 +55,12 @@ echo "== 6. registry"
 "$BIN" models history champion
 
 echo
+echo "== 7. the champion's signed chain (registry entry, provenance, ONNX file, approval, alias)"
+"$BIN" models verify champion
+
+echo
 echo "Temporal Web UI: $ui (payloads are encrypted; to read them in the UI run"
 echo "  CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE=$GOV/payload.key bin/clvflow codec-server"
 echo "  and set the UI's codec endpoint to http://127.0.0.1:8081)"
-echo "Use the CLI against the dev stack with: export CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE=$GOV/payload.key"
+echo "Use the CLI against the dev stack with: export CLVFLOW_TEMPORAL_PAYLOAD_KEY_FILE=$GOV/payload.key CLVFLOW_PROVENANCE_TRUSTED_KEYS=$GOV/trusted_keys"
 echo "Stop the stack with: bin/clvflow dev down"

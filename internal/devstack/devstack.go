@@ -289,6 +289,7 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 				config.EnvName("onnx.library_path") + "=" + s.ortLibrary(),
 				config.EnvName("policy.file") + "=" + s.Governance().PolicyFile,
 				config.EnvName("temporal.payload_key_file") + "=" + s.Governance().PayloadKeyFile,
+				config.EnvName("provenance.signing_key") + "=" + s.Governance().WorkerKey,
 			}
 			pid, err := s.startProcess("worker", s.WorkerCommand, env)
 			if err != nil {

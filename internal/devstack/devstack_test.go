@@ -17,6 +17,7 @@ import (
 	"github.com/clvflow/clvflow/internal/codec"
 	"github.com/clvflow/clvflow/internal/testenv"
 	"github.com/clvflow/clvflow/policy"
+	"github.com/clvflow/clvflow/provenance"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 )
@@ -149,7 +150,7 @@ func atoi(s string) int {
 func checkGovernance(t *testing.T, s *Stack) {
 	t.Helper()
 	g := s.Governance()
-	for _, f := range []string{g.PolicyFile, g.AllowedSigners, g.SigningKey, g.PayloadKeyFile} {
+	for _, f := range []string{g.PolicyFile, g.AllowedSigners, g.SigningKey, g.PayloadKeyFile, g.WorkerKey, g.TrustedKeys} {
 		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v (want mode 0600)", f, err)
 		}
@@ -170,6 +171,23 @@ func checkGovernance(t *testing.T, s *Stack) {
 	if _, err := approval.Verify(st.Marshal(), sig, signers); err != nil {
 		t.Fatalf("the dev key's signature is refused by the dev policy: %v", err)
 	}
+	worker, err := provenance.LoadSigner(g.WorkerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := provenance.LoadTrustedKeys(g.TrustedKeys)
+	if err != nil || !strings.Contains(worker.PublicKeyLine(""), strings.Fields(mustRead(t, g.TrustedKeys))[1]) || trusted == nil {
+		t.Fatalf("trusted keys do not list the worker key: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // checkEncryptedHistory ingests the demo file through the dev stack as

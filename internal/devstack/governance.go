@@ -11,6 +11,7 @@ import (
 	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/codec"
+	"github.com/clvflow/clvflow/provenance"
 )
 
 // DevApprover is the identity of the dev signing key.
@@ -22,6 +23,10 @@ type Governance struct {
 	AllowedSigners string
 	SigningKey     string
 	PayloadKeyFile string
+	// WorkerKey signs provenance (provenance.signing_key); TrustedKeys lists
+	// its public half (provenance.trusted_keys).
+	WorkerKey   string
+	TrustedKeys string
 }
 
 // Governance returns the paths under the state directory.
@@ -32,6 +37,8 @@ func (s *Stack) Governance() Governance {
 		AllowedSigners: filepath.Join(dir, "allowed_signers"),
 		SigningKey:     filepath.Join(dir, "approver_ed25519"),
 		PayloadKeyFile: filepath.Join(dir, "payload.key"),
+		WorkerKey:      filepath.Join(dir, "worker_ed25519"),
+		TrustedKeys:    filepath.Join(dir, "trusted_keys"),
 	}
 }
 
@@ -47,6 +54,9 @@ func (s *Stack) ensureGovernance() error {
 		return err
 	}
 	if err := ensureSigningKey(g); err != nil {
+		return err
+	}
+	if err := ensureWorkerKey(g); err != nil {
 		return err
 	}
 	if err := writeOnce(g.PolicyFile, devPolicy(s.Cfg)); err != nil {
@@ -73,6 +83,24 @@ func ensureSigningKey(g Governance) error {
 		return fmt.Errorf("dev signing key %s exists but %s does not: remove the key to make both anew", g.SigningKey, g.AllowedSigners)
 	}
 	return nil
+}
+
+// ensureWorkerKey makes the worker's provenance key and the trusted-keys
+// file that lists it.
+func ensureWorkerKey(g Governance) error {
+	if _, err := os.Stat(g.WorkerKey); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, err := approval.WriteNewKey(g.WorkerKey, "clvflow-dev-worker"); err != nil {
+		return err
+	}
+	s, err := provenance.LoadSigner(g.WorkerKey)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(g.TrustedKeys, []byte(s.PublicKeyLine("clvflow-dev-worker")), 0o600)
 }
 
 func devPolicy(cfg config.Config) string {
