@@ -1,0 +1,164 @@
+package features
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+)
+
+// refBuild reads data with the sequential dataset.Read into the old
+// builder (reference_impl_test.go) and returns it with its feature set.
+func refBuild(t testing.TB, data []byte, opts dataset.Options, split Split) (*refBuilder, *Set) {
+	t.Helper()
+	rb := newRefBuilder(split)
+	if _, err := dataset.Read(bytes.NewReader(data), opts, rb.AddTransaction); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb, set
+}
+
+// sameFloat reports whether a and b have the same bits.
+func sameFloat(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+
+// assertSameSet fails unless got equals want field by field, float bits
+// included.
+func assertSameSet(t testing.TB, what string, got, want *Set) {
+	t.Helper()
+	if got.Split != want.Split || got.Stats != want.Stats {
+		t.Fatalf("%s: split/stats %+v %+v, want %+v %+v", what, got.Split, got.Stats, want.Split, want.Stats)
+	}
+	if got.Len() != want.Len() {
+		t.Fatalf("%s: %d customers, want %d", what, got.Len(), want.Len())
+	}
+	for i := range want.Customers {
+		g, w := &got.Customers[i], &want.Customers[i]
+		if diff := customerDiff(g, w); diff != "" {
+			t.Fatalf("%s: customer %d (%q): %s differs: got %+v, want %+v", what, i, w.ID, diff, *g, *w)
+		}
+	}
+}
+
+// customerDiff names the first field in which g and w differ ("" if none).
+func customerDiff(g, w *Customer) string {
+	switch {
+	case g.ID != w.ID:
+		return "id"
+	case !g.FirstPurchase.Equal(w.FirstPurchase):
+		return "first_purchase"
+	case g.X != w.X || g.HoldoutX != w.HoldoutX:
+		return "counts"
+	}
+	gf := []float64{g.TX, g.T, g.Recency, g.CalSpend, g.MBar, g.FirstValue, g.HoldoutSpend}
+	wf := []float64{w.TX, w.T, w.Recency, w.CalSpend, w.MBar, w.FirstValue, w.HoldoutSpend}
+	for k := range wf {
+		if !sameFloat(gf[k], wf[k]) {
+			return []string{"t_x", "T", "recency", "cal_spend", "mbar", "first_value", "spend_holdout"}[k]
+		}
+	}
+	for ch := range w.Seq {
+		if len(g.Seq[ch]) != len(w.Seq[ch]) {
+			return "seq length"
+		}
+		for k := range w.Seq[ch] {
+			if !sameFloat(g.Seq[ch][k], w.Seq[ch][k]) {
+				return "seq"
+			}
+		}
+	}
+	return ""
+}
+
+// assertEquivalent builds data with the reference, with BuildFromReader
+// and with Builder.Add fed by dataset.Read, and compares the sets and up
+// to 3 snapshots of each.
+func assertEquivalent(t *testing.T, data []byte, opts dataset.Options, split Split) {
+	t.Helper()
+	rb, want := refBuild(t, data, opts, split)
+	got, _, err := BuildFromReader(bytes.NewReader(data), opts, split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameSet(t, "BuildFromReader", got, want)
+
+	b := NewBuilder(split)
+	if _, err := dataset.Read(bytes.NewReader(data), opts, b.AddTransaction); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameSet(t, "Builder.Add", got, want)
+	assertSameSnapshots(t, b, rb)
+}
+
+func assertSameSnapshots(t *testing.T, b *Builder, rb *refBuilder) {
+	t.Helper()
+	first, ok := rb.FirstDay()
+	if gf, gok := b.FirstDay(); gok != ok || !gf.Equal(first) {
+		t.Fatalf("FirstDay %v %v, want %v %v", gf, gok, first, ok)
+	}
+	cuts, err := SnapshotCutoffs(b.split, first, 3, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cuts {
+		got, err := b.BuildSnapshot(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := rb.BuildSnapshot(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameSet(t, "snapshot "+c.Format(time.DateOnly), got, want)
+	}
+}
+
+func readAll(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestEquivalenceDemo(t *testing.T) {
+	data := readAll(t, filepath.Join("..", "testdata", "demo", "cdnow_master.txt.gz"))
+	assertEquivalent(t, data, dataset.Options{}, cdnowSplit)
+}
+
+func TestEquivalenceCDNOW(t *testing.T) {
+	data := readAll(t, sharedFile(t, "cdnow_master.txt.gz"))
+	assertEquivalent(t, data, dataset.Options{}, cdnowSplit)
+	assertEquivalent(t, data, dataset.Options{}, Split{Cutoff: cdnowSplit.Cutoff, HorizonDays: 60, SeqWeeks: 13})
+}
+
+func TestEquivalenceOnlineRetail(t *testing.T) {
+	data := readAll(t, sharedFile(t, "online_retail_uci.csv.gz"))
+	assertEquivalent(t, data, dataset.Options{}, retailSplit)
+	rev, err := dataset.CollectReversals(bytes.NewReader(data), dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEquivalent(t, data, dataset.Options{DropReversed: true, Reversals: rev}, retailSplit)
+}
+
+// TestEquivalenceGenerated: rows in random time order, several per
+// customer-day, so the out-of-order insertion and the in-order per-day
+// sums are exercised.
+func TestEquivalenceGenerated(t *testing.T) {
+	data := genLog(60_000, 700, 7)
+	assertEquivalent(t, data, dataset.Options{Format: dataset.FormatCSV},
+		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30})
+}
