@@ -22,7 +22,7 @@ func messyRetail(rows int, seed uint64) string {
 	prev := ""
 	for i := 0; i < rows; i++ {
 		desc := []string{"MUG", `"CUP, RED"`, "\"TWO\nLINES\"", `"SAY ""HI"""`}[r.IntN(4)]
-		cust := fmt.Sprintf("%d.0", 12000+r.IntN(300))
+		cust := mixedID(r)
 		inv, qty, price := fmt.Sprint(500000+i), 1+r.IntN(5), fmt.Sprintf("%d.%02d", r.IntN(9), r.IntN(100))
 		switch r.IntN(40) {
 		case 0:
@@ -46,6 +46,25 @@ func messyRetail(rows int, seed uint64) string {
 	return b.String()
 }
 
+// mixedID draws ids of every kind the interner distinguishes: small
+// canonical numbers (direct keys), leading zeros, numbers above maxDirect
+// and beyond 18 digits, and non-numeric ids.
+func mixedID(r *rand.Rand) string {
+	n := r.IntN(300)
+	switch r.IntN(6) {
+	case 0:
+		return fmt.Sprintf("%05d", n)
+	case 1:
+		return fmt.Sprintf("%d", maxDirect+n)
+	case 2:
+		return fmt.Sprintf("99999999999999999999%d", n)
+	case 3:
+		return fmt.Sprintf("cust-%d", n)
+	default:
+		return fmt.Sprintf("%d.0", 12000+n)
+	}
+}
+
 type readResult struct {
 	txs        []Transaction
 	report     string
@@ -62,7 +81,7 @@ func readWith(t *testing.T, input string, opts Options, batches bool) readResult
 	if batches {
 		rep, res.err = ReadBatches(strings.NewReader(input), opts, func(b *Batch) error {
 			for i := range b.Keys {
-				res.txs = append(res.txs, Transaction{Customer: b.Customers[i], Time: b.Times[i], Amount: b.Amounts[i], Line: b.Lines[i]})
+				res.txs = append(res.txs, Transaction{Customer: b.Customer(i), Time: b.Times[i], Amount: b.Amounts[i], Line: b.Lines[i]})
 			}
 			return nil
 		})

@@ -36,7 +36,7 @@ type chunkRec struct {
 // parsedRec is a parsed record with its interned customer.
 type parsedRec struct {
 	parsedRow
-	cust string // interned customer id (rule == "")
+	cust string // shared customer id; "" for a direct key (see interner.key)
 	key  int32  // its key in the interner
 }
 
@@ -57,10 +57,13 @@ func (c *chunk) record(i int) record {
 }
 
 // internShards is the number of interner shards (a power of two).
-const internShards = 64
+const internShards = 1 << 6
 
-// interner maps customer ids to one shared string and a key, from any
-// goroutine. Keys are dense per shard: key = index in shard·64 + shard.
+// interner maps customer ids to keys, from any goroutine. Ids that are
+// canonical decimal numbers below maxDirect ("17850", not "017850") are
+// their own key (2n): no lookup at all. The others get an odd key from a
+// sharded map (2·(index in shard·64 + shard) + 1) and one shared string;
+// large numbers are looked up by value, sparing string hashing.
 type interner struct {
 	seed   maphash.Seed
 	shards [internShards]internShard
@@ -68,7 +71,8 @@ type interner struct {
 
 type internShard struct {
 	mu  sync.Mutex
-	m   map[string]int32 // id → index in ids
+	num map[uint64]int32 // canonical numeric id → index in ids
+	str map[string]int32 // other id → index in ids
 	ids []string
 	_   [64]byte // keep shards on separate cache lines
 }
@@ -76,25 +80,73 @@ type internShard struct {
 func newInterner() *interner {
 	in := &interner{seed: maphash.MakeSeed()}
 	for i := range in.shards {
-		in.shards[i].m = map[string]int32{}
+		in.shards[i].num = map[uint64]int32{}
+		in.shards[i].str = map[string]int32{}
 	}
 	return in
 }
 
-// intern returns the shared string of b and its key.
-func (in *interner) intern(b []byte) (string, int32) {
-	sh := int(maphash.Bytes(in.seed, b) & (internShards - 1))
+// canonicalNumber returns the value of b when b is a decimal number of 1 to
+// 18 digits without a leading zero (or "0").
+func canonicalNumber(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 18 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// maxDirect bounds the numeric ids whose key is derived from their value
+// (2n) instead of the shards, so key-indexed tables stay below 2·maxDirect.
+const maxDirect = 1 << 22
+
+// key returns the key of b and, for ids looked up in the shards, their
+// shared string. A canonical number n < maxDirect has key 2n and no string
+// here (see [interner.name]); other ids have odd keys.
+func (in *interner) key(b []byte) (string, int32) {
+	n, isNum := canonicalNumber(b)
+	if isNum && n < maxDirect {
+		return "", int32(2 * n)
+	}
+	var sh int
+	if isNum {
+		sh = int((n * 0x9e3779b97f4a7c15) >> (64 - 6))
+	} else {
+		sh = int(maphash.Bytes(in.seed, b) & (internShards - 1))
+	}
 	s := &in.shards[sh]
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, ok := s.m[string(b)]
-	if !ok {
-		i = int32(len(s.ids))
-		str := string(b)
-		s.m[str] = i
-		s.ids = append(s.ids, str)
+	var i int32
+	var ok bool
+	if isNum {
+		i, ok = s.num[n]
+	} else {
+		i, ok = s.str[string(b)]
 	}
-	return s.ids[i], i*internShards + int32(sh)
+	if !ok {
+		i = s.add(b, n, isNum)
+	}
+	str := s.ids[i]
+	s.mu.Unlock()
+	return str, 2*(i*internShards+int32(sh)) + 1
+}
+
+func (s *internShard) add(b []byte, n uint64, isNum bool) int32 {
+	i := int32(len(s.ids))
+	str := string(b)
+	if isNum {
+		s.num[n] = i
+	} else {
+		s.str[str] = i
+	}
+	s.ids = append(s.ids, str)
+	return i
 }
 
 // pipeline runs the reader and the workers for one Read.
@@ -237,7 +289,7 @@ func parseRecord(p rowParser, in *interner, text []byte, out *parsedRec) {
 	*out = parsedRec{}
 	p.parse(text, &out.parsedRow)
 	if out.rule == "" {
-		out.cust, out.key = in.intern(out.customer)
+		out.cust, out.key = in.key(out.customer)
 	}
 	out.customer = nil // may point into the parser's scratch
 }

@@ -16,6 +16,15 @@ import (
 // ReadFile opens path and calls [Read]; Options.Name defaults to the base
 // name of path.
 func ReadFile(path string, opts Options, fn func(Transaction) error) (*Report, error) {
+	return readFile(path, opts, sink{tx: fn})
+}
+
+// ReadFileBatches opens path and calls [ReadBatches], as [ReadFile] does.
+func ReadFileBatches(path string, opts Options, fn func(*Batch) error) (*Report, error) {
+	return readFile(path, opts, sink{batch: fn})
+}
+
+func readFile(path string, opts Options, out sink) (*Report, error) {
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
@@ -34,7 +43,7 @@ func ReadFile(path string, opts Options, fn func(Transaction) error) (*Report, e
 		}
 		opts.Reversals = rev
 	}
-	return Read(f, opts, fn)
+	return read(f, opts, out)
 }
 
 // CollectReversals reads r once and counts its cancellation rows per order
@@ -69,26 +78,36 @@ func Read(r io.Reader, opts Options, fn func(Transaction) error) (*Report, error
 }
 
 // Batch holds consecutive accepted transactions in file order, column by
-// column. Keys[i] identifies Customers[i] within one read: equal ids have
-// equal keys, keys are ≥ 0 and below about twice the number of distinct
-// ids. A batch is valid only during the callback that receives it.
+// column. Keys[i] identifies the customer of row i within one read: equal
+// ids have equal keys; keys are ≥ 0 and below 2·max(distinct ids, 2²²),
+// so a consumer can keep per-customer state in a key-indexed slice and
+// call [Batch.Customer] only for keys it has not seen. A batch is valid
+// only during the callback that receives it.
 type Batch struct {
-	Customers []string
-	Keys      []int32
-	Times     []time.Time
-	Amounts   []float64
-	Lines     []int64
+	Keys    []int32
+	Times   []time.Time
+	Amounts []float64
+	Lines   []int64
+	names   []string // "" for direct keys
 }
 
 // Len returns the number of transactions.
 func (b *Batch) Len() int { return len(b.Keys) }
 
+// Customer returns the customer id of row i.
+func (b *Batch) Customer(i int) string {
+	if s := b.names[i]; s != "" || b.Keys[i]%2 != 0 {
+		return s
+	}
+	return strconv.FormatInt(int64(b.Keys[i]/2), 10)
+}
+
 func (b *Batch) reset() {
-	b.Customers, b.Keys, b.Times, b.Amounts, b.Lines = b.Customers[:0], b.Keys[:0], b.Times[:0], b.Amounts[:0], b.Lines[:0]
+	b.names, b.Keys, b.Times, b.Amounts, b.Lines = b.names[:0], b.Keys[:0], b.Times[:0], b.Amounts[:0], b.Lines[:0]
 }
 
 func (b *Batch) add(pr *parsedRec, line int64) {
-	b.Customers = append(b.Customers, pr.cust)
+	b.names = append(b.names, pr.cust)
 	b.Keys = append(b.Keys, pr.key)
 	b.Times = append(b.Times, pr.time)
 	b.Amounts = append(b.Amounts, pr.amount)
@@ -230,7 +249,8 @@ type validator struct {
 	maxExamples int
 	examples    map[Rule]int
 	first       map[Rule]*Error
-	seen        []bool // per interner key: customer has an accepted row
+	seen        []bool   // per key: the customer has an accepted row
+	names       []string // per direct key n/2: shared id (Read only)
 	customers   int
 	dedupe      map[uint64]struct{}
 	remaining   Reversals // cancellations not yet matched (DropReversed)
@@ -381,6 +401,21 @@ func (v *validator) check(rec *record, row *parsedRow) (Rule, string) {
 	return "", ""
 }
 
+// name returns the shared string of the row's customer.
+func (v *validator) name(pr *parsedRec) string {
+	if pr.cust != "" {
+		return pr.cust
+	}
+	n := int(pr.key / 2)
+	if n >= len(v.names) {
+		v.names = append(v.names, make([]string, n+1-len(v.names)+len(v.names)/2)...)
+	}
+	if v.names[n] == "" {
+		v.names[n] = strconv.Itoa(n)
+	}
+	return v.names[n]
+}
+
 // count updates the report with an accepted row.
 func (v *validator) count(pr *parsedRec) {
 	if k := int(pr.key); k >= len(v.seen) {
@@ -412,7 +447,7 @@ func (v *validator) emit(rec *record, pr *parsedRec) error {
 	case v.out.batch != nil:
 		v.batch.add(pr, rec.line)
 	case v.out.tx != nil:
-		if err := v.out.tx(Transaction{Customer: pr.cust, Time: pr.time, Amount: pr.amount, Line: rec.line}); err != nil {
+		if err := v.out.tx(Transaction{Customer: v.name(pr), Time: pr.time, Amount: pr.amount, Line: rec.line}); err != nil {
 			return &Error{File: v.file, Line: rec.line, Msg: "consumer: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrConsumer, err)}
 		}
 	}

@@ -2,7 +2,9 @@ package features
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -161,4 +163,49 @@ func TestEquivalenceGenerated(t *testing.T) {
 	data := genLog(60_000, 700, 7)
 	assertEquivalent(t, data, dataset.Options{Format: dataset.FormatCSV},
 		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30})
+}
+
+// TestEquivalenceMixedIDs: numeric ids (small, large, with leading zeros,
+// beyond 18 digits) and other ids, in random time order.
+func TestEquivalenceMixedIDs(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var buf bytes.Buffer
+	buf.WriteString("customer_id,ts,amount\n")
+	start := time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
+	forms := []string{"%d", "00%d", "1%018d", "77777777777777777777%d", "c%d", "%d"}
+	for i := 0; i < 30_000; i++ {
+		id := fmt.Sprintf(forms[r.IntN(len(forms))], r.IntN(400))
+		at := start.Add(time.Duration(r.IntN(700*24)) * time.Hour)
+		fmt.Fprintf(&buf, "%s,%s,%d.%02d\n", id, at.Format(time.DateTime), r.IntN(50), r.IntN(100))
+	}
+	assertEquivalent(t, buf.Bytes(), dataset.Options{Format: dataset.FormatCSV},
+		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 90, SeqWeeks: 8})
+}
+
+// TestEquivalenceTwoReads: two logs read one after the other into one
+// builder (each read has its own customer keys) give the features of the
+// reference fed both.
+func TestEquivalenceTwoReads(t *testing.T) {
+	a, c := genLog(20_000, 300, 1), genLog(20_000, 500, 2)
+	opts := dataset.Options{Format: dataset.FormatCSV}
+	split := Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 100, SeqWeeks: 20}
+	rb := newRefBuilder(split)
+	b := NewBuilder(split)
+	for _, data := range [][]byte{c, a} {
+		if _, err := dataset.Read(bytes.NewReader(data), opts, rb.AddTransaction); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Read(bytes.NewReader(data), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := rb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameSet(t, "two reads", got, want)
 }
