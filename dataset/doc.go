@@ -29,6 +29,15 @@
 // which the report flags as DedupeSaturated. Two different rows collide with
 // probability about n²/2⁶⁵ (3·10⁻⁶ for ten million rows).
 //
+// Parsing runs in parallel: one goroutine splits the text into records (a
+// quoted field may span lines, so this stays sequential), GOMAXPROCS
+// workers parse chunks of 256 records and intern the customer ids, and the
+// calling goroutine applies the stateful rules and calls the consumer in
+// file order. A few chunks are in flight at a time, so the buffers do not
+// grow with the input, and the results are the same on any number of
+// cores. [ReadBatches] hands the accepted rows over column by column with
+// an integer key per customer, for consumers that keep per-customer state.
+//
 // # Validation rules
 //
 // Every rejected row counts against exactly one [Rule], the first one that

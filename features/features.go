@@ -23,9 +23,22 @@
 // No feature ever reads a day after the cutoff; the tests prove it by
 // changing and adding holdout rows.
 //
-// The [Builder] keeps one sorted slice of (day, amount) per customer, so
-// memory grows with customer-days, not with rows; days after the end of the
-// holdout are not stored at all.
+// # Data layout
+//
+// The [Builder] interns every customer id once into a dense index and
+// keeps all customer-days in three flat arrays (day, amount, previous
+// entry of the same customer): the entries of one customer form a chain
+// from its latest day back to its first, in day order, and per-customer
+// arrays hold the first day and the latest entry. A row is added to its
+// day (amounts summed in arrival order, so the features are bit for bit
+// those of a per-customer sorted slice) or linked in at its place; rows in
+// time order only append. Memory grows with customers and customer-days
+// (16 bytes each), not with rows; days after the end of the holdout are not
+// stored at all. [Builder.Read] and [Builder.ReadFile] take the rows from
+// [dataset.ReadBatches], which parses on all cores and hands over customer
+// keys, so a row costs no string hashing. [Builder.Build] and the training
+// snapshots ([Builder.BuildSnapshot]) read the same arrays, one pass over
+// the data for all of them, and fill the customers on all cores.
 package features
 
 import (
