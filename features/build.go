@@ -76,12 +76,16 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 	for p := 0; p < parts; p++ {
 		lo, hi := p*len(scored)/parts, (p+1)*len(scored)/parts
 		wg.Go(func() {
-			var chain []int32
-			for k := lo; k < hi; k++ {
-				cu := &set.Customers[k]
-				cu.Seq[0] = seq[k*2*w : k*2*w+w : k*2*w+w]
-				cu.Seq[1] = seq[k*2*w+w : (k+1)*2*w : (k+1)*2*w]
-				chain = b.customerAt(cu, scored[k], cutoffDay, endDay, chain)
+			var chains [chainWays][]int32
+			for k := lo; k < hi; k += chainWays {
+				cs := scored[k:min(k+chainWays, hi)]
+				b.gatherChains(cs, &chains)
+				for j, c := range cs {
+					cu := &set.Customers[k+j]
+					cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
+					cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
+					b.customerAt(cu, c, cutoffDay, endDay, chains[j])
+				}
 			}
 		})
 	}
@@ -89,15 +93,37 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 	return set
 }
 
-// customerAt fills the features of customer c (Seq already allocated),
-// reading its days in ascending order exactly as the per-customer slices
-// of the previous layout were read, so the sums are bit for bit the same.
-// chain is scratch space, returned for reuse.
-func (b *Builder) customerAt(cu *Customer, c int32, cutoffDay, endDay int64, chain []int32) []int32 {
-	chain = chain[:0]
-	for e := b.tail[c].entry; e >= 0; e = b.prev[e] {
-		chain = append(chain, e)
+// chainWays customers' chains are walked together, so that the memory
+// loads of the walks overlap instead of waiting for each other.
+const chainWays = 4
+
+// gatherChains collects the entries of the customers cs (at most
+// chainWays), latest day first, into chains.
+func (b *Builder) gatherChains(cs []int32, chains *[chainWays][]int32) {
+	var es [chainWays]int32
+	for j := range es {
+		chains[j], es[j] = chains[j][:0], -1
+		if j < len(cs) {
+			es[j] = b.tail[cs[j]].entry
+		}
 	}
+	for live := true; live; {
+		live = false
+		for j, e := range es {
+			if e >= 0 {
+				chains[j] = append(chains[j], e)
+				es[j] = b.prev[e]
+				live = true
+			}
+		}
+	}
+}
+
+// customerAt fills the features of customer c (Seq already allocated)
+// from its chain (latest day first), reading its days in ascending order
+// exactly as the per-customer slices of the previous layout were read, so
+// the sums are bit for bit the same.
+func (b *Builder) customerAt(cu *Customer, c int32, cutoffDay, endDay int64, chain []int32) {
 	w := len(cu.Seq[0])
 	first := int64(b.first[c])
 	last := first
@@ -132,7 +158,6 @@ func (b *Builder) customerAt(cu *Customer, c int32, cutoffDay, endDay int64, cha
 	if cu.X > 0 {
 		cu.MBar = repeat / float64(cu.X)
 	}
-	return chain
 }
 
 // idKey orders customer ids like [CompareIDs]; num is the numeric value

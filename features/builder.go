@@ -26,10 +26,12 @@ type Builder struct {
 	endDay    int64
 	stats     Stats
 
-	index map[string]int32 // customer id → dense index
-	ids   []string         // per customer: id
-	first []int32          // per customer: first day
-	tail  []tail           // per customer: its latest day
+	index   map[string]int32 // customer id → dense index, for ids[:indexed]
+	indexed int
+	unique  bool     // a read into an empty builder: new keys are new customers
+	ids     []string // per customer: id
+	first   []int32  // per customer: first day
+	tail    []tail   // per customer: its latest day
 
 	day    []int32   // per entry: day number
 	amount []float64 // per entry: spend of the day
@@ -122,14 +124,25 @@ func (b *Builder) AddTransaction(tx dataset.Transaction) error {
 
 // customer returns the index of id, adding the customer if new.
 func (b *Builder) customer(id string) int32 {
+	for ; b.indexed < len(b.ids); b.indexed++ {
+		b.index[b.ids[b.indexed]] = int32(b.indexed)
+	}
 	c, ok := b.index[id]
 	if !ok {
-		c = int32(len(b.ids))
+		c = b.newCustomer(id)
 		b.index[id] = c
-		b.ids = append(b.ids, id)
-		b.first = append(b.first, 0)
-		b.tail = append(b.tail, tail{entry: -1})
+		b.indexed++
 	}
+	return c
+}
+
+// newCustomer adds a customer known to be new; the index catches up on
+// the next call of customer.
+func (b *Builder) newCustomer(id string) int32 {
+	c := int32(len(b.ids))
+	b.ids = append(b.ids, id)
+	b.first = append(b.first, 0)
+	b.tail = append(b.tail, tail{entry: -1})
 	return c
 }
 
@@ -191,7 +204,11 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 		}
 		c := b.keys[k] - 1
 		if c < 0 {
-			c = b.customer(bt.Customer(i))
+			if b.unique {
+				c = b.newCustomer(bt.Customer(i))
+			} else {
+				c = b.customer(bt.Customer(i))
+			}
 			b.keys[k] = c + 1
 		}
 		b.insert(c, int32(day), bt.Amounts[i])
@@ -203,20 +220,25 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 // builder, which is [dataset.Read] with [Builder.AddTransaction], faster.
 // On error the builder holds part of the log and should be discarded.
 func (b *Builder) Read(r io.Reader, opts dataset.Options) (*dataset.Report, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	b.keys = b.keys[:0]
-	return dataset.ReadBatches(r, opts, b.addBatch)
+	return b.read(func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
+		return dataset.ReadBatches(r, opts, fn)
+	})
 }
 
 // ReadFile is [Builder.Read] of a file, by [dataset.ReadFileBatches].
 func (b *Builder) ReadFile(path string, opts dataset.Options) (*dataset.Report, error) {
+	return b.read(func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
+		return dataset.ReadFileBatches(path, opts, fn)
+	})
+}
+
+func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Report, error)) (*dataset.Report, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	b.keys = b.keys[:0]
-	return dataset.ReadFileBatches(path, opts, b.addBatch)
+	b.keys, b.unique = b.keys[:0], len(b.ids) == 0
+	defer func() { b.unique = false }()
+	return readBatches(b.addBatch)
 }
 
 // BuildFromReader reads a transaction log with [Builder.Read] and builds

@@ -183,8 +183,8 @@ func TestEquivalenceMixedIDs(t *testing.T) {
 }
 
 // TestEquivalenceTwoReads: two logs read one after the other into one
-// builder (each read has its own customer keys) give the features of the
-// reference fed both.
+// builder (each read has its own customer keys), then two Adds, give the
+// features of the reference fed the same.
 func TestEquivalenceTwoReads(t *testing.T) {
 	a, c := genLog(20_000, 300, 1), genLog(20_000, 500, 2)
 	opts := dataset.Options{Format: dataset.FormatCSV}
@@ -199,6 +199,17 @@ func TestEquivalenceTwoReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Add after the reads: an existing customer (index caught up) and a
+	// new one.
+	for _, id := range []string{"12001", "new"} {
+		at := time.Date(2011, 1, 5, 0, 0, 0, 0, time.UTC)
+		if err := rb.Add(id, at, 0.1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(id, at, 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want, err := rb.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +217,9 @@ func TestEquivalenceTwoReads(t *testing.T) {
 	got, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(b.ids) != len(rb.ids) {
+		t.Fatalf("%d customers, want %d", len(b.ids), len(rb.ids))
 	}
 	assertSameSet(t, "two reads", got, want)
 }
