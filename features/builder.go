@@ -18,7 +18,9 @@ import (
 // entry of the same customer); the entries of one customer form a chain
 // from its latest day back to its first, in day order, so a row is merged
 // into its day (amounts summed in arrival order) or linked in at its place
-// without any per-customer allocation.
+// without any per-customer allocation. Rows after the customer's latest
+// day, on it, or on or before its first day cost O(1); only a row between
+// two stored days walks the chain back from the latest day.
 type Builder struct {
 	split     Split
 	err       error
@@ -31,6 +33,7 @@ type Builder struct {
 	unique  bool     // a read into an empty builder: new keys are new customers
 	ids     []string // per customer: id
 	first   []int32  // per customer: first day
+	head    []int32  // per customer: entry of its first day
 	tail    []tail   // per customer: its latest day
 
 	day    []int32   // per entry: day number
@@ -142,6 +145,7 @@ func (b *Builder) newCustomer(id string) int32 {
 	c := int32(len(b.ids))
 	b.ids = append(b.ids, id)
 	b.first = append(b.first, 0)
+	b.head = append(b.head, -1)
 	b.tail = append(b.tail, tail{entry: -1})
 	return c
 }
@@ -161,31 +165,42 @@ func (b *Builder) insert(c, day int32, amount float64) {
 	switch {
 	case t.entry < 0:
 		*t = tail{b.push(day, amount, -1), day}
-		b.first[c] = day
+		b.first[c], b.head[c] = day, t.entry
 	case day > t.day:
 		*t = tail{b.push(day, amount, t.entry), day}
 	case day == t.day:
 		b.amount[t.entry] += amount
+	case day <= b.first[c]:
+		b.insertFirst(c, day, amount)
 	default:
-		b.insertEarlier(c, t.entry, day, amount)
+		b.insertBetween(t.entry, day, amount)
 	}
 }
 
-// insertEarlier walks c's chain back from entry e (later than day) to the
-// place of day.
-func (b *Builder) insertEarlier(c, e, day int32, amount float64) {
+// insertFirst adds amount to c's first day or a new day before it.
+func (b *Builder) insertFirst(c, day int32, amount float64) {
+	h := b.head[c]
+	if day == b.first[c] {
+		b.amount[h] += amount
+		return
+	}
+	e := b.push(day, amount, -1)
+	b.prev[h] = e
+	b.first[c], b.head[c] = day, e
+}
+
+// insertBetween walks a chain back from entry e (later than day) to the
+// place of day, which lies after the customer's first day.
+func (b *Builder) insertBetween(e, day int32, amount float64) {
 	next, cur := e, b.prev[e]
-	for cur >= 0 && b.day[cur] > day {
+	for b.day[cur] > day {
 		next, cur = cur, b.prev[cur]
 	}
-	if cur >= 0 && b.day[cur] == day {
+	if b.day[cur] == day {
 		b.amount[cur] += amount
 		return
 	}
 	b.prev[next] = b.push(day, amount, cur)
-	if cur < 0 {
-		b.first[c] = day
-	}
 }
 
 // addBatch adds a batch of one read; b.keys maps its customer keys. The

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,6 +163,23 @@ func TestEquivalenceOnlineRetail(t *testing.T) {
 func TestEquivalenceGenerated(t *testing.T) {
 	data := genLog(60_000, 700, 7)
 	assertEquivalent(t, data, dataset.Options{Format: dataset.FormatCSV},
+		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30})
+}
+
+// TestEquivalenceReversed: the generated log newest row first, so most
+// rows go before the customer's first day.
+func TestEquivalenceReversed(t *testing.T) {
+	lines := bytes.Split(bytes.TrimSuffix(genLog(40_000, 400, 3), []byte("\n")), []byte("\n"))
+	var buf bytes.Buffer
+	buf.Write(lines[0])
+	buf.WriteByte('\n')
+	date := func(l []byte) []byte { return bytes.Split(l, []byte(","))[2] } // invoice_no,customer_id,invoice_date,...
+	slices.SortStableFunc(lines[1:], func(a, b []byte) int { return bytes.Compare(date(b), date(a)) })
+	for _, l := range lines[1:] {
+		buf.Write(l)
+		buf.WriteByte('\n')
+	}
+	assertEquivalent(t, buf.Bytes(), dataset.Options{Format: dataset.FormatCSV},
 		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30})
 }
 
