@@ -20,8 +20,11 @@
 // # Streaming and memory
 //
 // [Read] never holds the whole file: it hands each accepted [Transaction] to
-// a callback and keeps only per-customer state (the set of customer ids, for
-// the report and to share one string per customer). The optional exact
+// a callback and keeps only per-customer state (a key per customer id, for
+// the report and to share one string per customer; ids that are decimal
+// numbers below 2²² are their own key, the others are kept in a sharded
+// map, so the key tables are bounded by max(2²³, twice the number of
+// customers) entries). The optional exact
 // duplicate check ([Options.DropDuplicates]) additionally keeps one 64-bit
 // FNV-1a hash per distinct accepted row — 8 bytes of key, about 10–20 bytes
 // with map overhead — and stops adding hashes after

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/synth"
 )
 
 // refBuild reads data with the sequential dataset.Read into the old
@@ -164,6 +165,20 @@ func TestEquivalenceGenerated(t *testing.T) {
 	data := genLog(60_000, 700, 7)
 	assertEquivalent(t, data, dataset.Options{Format: dataset.FormatCSV},
 		Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30})
+}
+
+// TestEquivalenceSynth: a log of package synth (the format of the
+// benchmarks and of clvflow gen), with training snapshots.
+func TestEquivalenceSynth(t *testing.T) {
+	l, err := synth.Generate(5_000, 3, synth.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := l.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	assertEquivalent(t, buf.Bytes(), dataset.Options{}, synthSplit)
 }
 
 // TestEquivalenceReversed: the generated log newest row first, so most
