@@ -227,7 +227,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 	b := features.NewBuilder(split)
-	rep, err := dataset.ReadFile(o.Input, dopts, b.AddTransaction)
+	rep, err := b.ReadFile(o.Input, dopts)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}

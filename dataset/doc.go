@@ -20,14 +20,26 @@
 // # Streaming and memory
 //
 // [Read] never holds the whole file: it hands each accepted [Transaction] to
-// a callback and keeps only per-customer state (the set of customer ids, for
-// the report and to share one string per customer). The optional exact
+// a callback and keeps only per-customer state (a key per customer id, for
+// the report and to share one string per customer; ids that are decimal
+// numbers below 2²² are their own key, the others are kept in a sharded
+// map, so the key tables are bounded by max(2²³, twice the number of
+// customers) entries). The optional exact
 // duplicate check ([Options.DropDuplicates]) additionally keeps one 64-bit
 // FNV-1a hash per distinct accepted row — 8 bytes of key, about 10–20 bytes
 // with map overhead — and stops adding hashes after
 // [Options.MaxDedupeEntries] entries (default 16,777,216, roughly 300 MiB),
 // which the report flags as DedupeSaturated. Two different rows collide with
 // probability about n²/2⁶⁵ (3·10⁻⁶ for ten million rows).
+//
+// Parsing runs in parallel: one goroutine splits the text into records (a
+// quoted field may span lines, so this stays sequential), GOMAXPROCS
+// workers parse chunks of 256 records and intern the customer ids, and the
+// calling goroutine applies the stateful rules and calls the consumer in
+// file order. A few chunks are in flight at a time, so the buffers do not
+// grow with the input, and the results are the same on any number of
+// cores. [ReadBatches] hands the accepted rows over column by column with
+// an integer key per customer, for consumers that keep per-customer state.
 //
 // # Validation rules
 //

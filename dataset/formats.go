@@ -31,6 +31,12 @@ type rowParser interface {
 	// csvDelim is the CSV delimiter, or 0 for whitespace-separated input
 	// (no quoting).
 	csvDelim() byte
+	// cloneable reports whether rows parse independently of each other,
+	// so that clones may parse chunks in parallel.
+	cloneable() bool
+	// clone returns a parser with the same configuration and its own
+	// scratch space.
+	clone() rowParser
 }
 
 // normName lower-cases a column name and drops spaces, '_', '-' and '.'.
@@ -75,6 +81,12 @@ func newCDNOW(first []byte) (*cdnowParser, bool) {
 }
 
 func (p *cdnowParser) csvDelim() byte { return 0 }
+
+// cloneable: until the column count is known the first 4- or 5-column row
+// fixes it, so rows depend on earlier ones.
+func (p *cdnowParser) cloneable() bool { return p.ncols != 0 }
+
+func (p *cdnowParser) clone() rowParser { return &cdnowParser{ncols: p.ncols} }
 
 func (p *cdnowParser) parse(rec []byte, out *parsedRow) {
 	f := p.sp.splitSpace(rec)
@@ -134,6 +146,18 @@ type csvParser struct {
 }
 
 func (p *csvParser) csvDelim() byte { return p.delim }
+
+// cloneable: the time parser only remembers which layout to try first, and
+// the layouts of one list never read one text differently.
+func (p *csvParser) cloneable() bool { return true }
+
+func (p *csvParser) clone() rowParser {
+	c := *p
+	c.sp = fieldSplitter{}
+	tp := *p.tp
+	c.tp = &tp
+	return &c
+}
 
 func (p *csvParser) parse(rec []byte, out *parsedRow) {
 	f := p.sp.splitCSV(rec, p.delim)

@@ -92,6 +92,9 @@ type Options struct {
 	Reversals Reversals
 
 	collect Reversals // set by CollectReversals: counts cancellations
+	// workers and chunkBytes override the parallelism and the chunk size
+	// (0: GOMAXPROCS, 512 KiB); tests set them.
+	workers, chunkBytes int
 	// Format is the input format; "" or "auto" detects it.
 	Format Format
 	// Name is the file name used in errors and the report.

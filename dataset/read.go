@@ -16,6 +16,15 @@ import (
 // ReadFile opens path and calls [Read]; Options.Name defaults to the base
 // name of path.
 func ReadFile(path string, opts Options, fn func(Transaction) error) (*Report, error) {
+	return readFile(path, opts, sink{tx: fn})
+}
+
+// ReadFileBatches opens path and calls [ReadBatches], as [ReadFile] does.
+func ReadFileBatches(path string, opts Options, fn func(*Batch) error) (*Report, error) {
+	return readFile(path, opts, sink{batch: fn})
+}
+
+func readFile(path string, opts Options, out sink) (*Report, error) {
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
@@ -34,7 +43,7 @@ func ReadFile(path string, opts Options, fn func(Transaction) error) (*Report, e
 		}
 		opts.Reversals = rev
 	}
-	return Read(f, opts, fn)
+	return read(f, opts, out)
 }
 
 // CollectReversals reads r once and counts its cancellation rows per order
@@ -56,7 +65,8 @@ func CollectReversals(r io.Reader, opts Options) (Reversals, error) {
 // validation rules, calls fn for every accepted transaction in file order,
 // and writes rejected rows to opts.Quarantine. fn may be nil (validation
 // only); an error from fn stops the read and is returned wrapped in
-// [ErrConsumer].
+// [ErrConsumer]. Records are parsed in parallel (see [ReadBatches]); fn is
+// called from the calling goroutine.
 //
 // The returned report is non-nil whenever reading started, also with an
 // error. Errors are [*Error] values wrapping [ErrEmpty], [ErrHeaderOnly],
@@ -64,92 +74,168 @@ func CollectReversals(r io.Reader, opts Options) (Reversals, error) {
 // [ErrConsumer] or [ErrTooManyRejected]; in the last case fn has already
 // seen the accepted rows, which the caller must discard.
 func Read(r io.Reader, opts Options, fn func(Transaction) error) (*Report, error) {
+	return read(r, opts, sink{tx: fn})
+}
+
+// Batch holds consecutive accepted transactions in file order, column by
+// column. Keys[i] identifies the customer of row i within one read: equal
+// ids have equal keys; keys are ≥ 0 and below 2·max(distinct ids, 2²²),
+// so a consumer can keep per-customer state in a key-indexed slice and
+// call [Batch.Customer] only for keys it has not seen. A batch is valid
+// only during the callback that receives it.
+type Batch struct {
+	Keys    []int32
+	Times   []time.Time
+	Amounts []float64
+	Lines   []int64
+	names   []string // "" for direct keys
+}
+
+// Len returns the number of transactions.
+func (b *Batch) Len() int { return len(b.Keys) }
+
+// Customer returns the customer id of row i.
+func (b *Batch) Customer(i int) string {
+	if s := b.names[i]; s != "" || b.Keys[i]%2 != 0 {
+		return s
+	}
+	return strconv.FormatInt(int64(b.Keys[i]/2), 10)
+}
+
+func (b *Batch) reset() {
+	b.names, b.Keys, b.Times, b.Amounts, b.Lines = b.names[:0], b.Keys[:0], b.Times[:0], b.Amounts[:0], b.Lines[:0]
+}
+
+func (b *Batch) add(pr *parsedRec, line int64) {
+	b.names = append(b.names, pr.cust)
+	b.Keys = append(b.Keys, pr.key)
+	b.Times = append(b.Times, pr.time)
+	b.Amounts = append(b.Amounts, pr.amount)
+	b.Lines = append(b.Lines, line)
+}
+
+// ReadBatches is [Read] with the accepted transactions handed over in
+// batches (at most one per chunk of 256 records or 16 KiB of text) rather than one
+// by one. The report, the quarantine and the errors are those of Read; an
+// error from fn is reported at the first line of its batch.
+//
+// Parsing runs on GOMAXPROCS goroutines: one splits the text into records
+// (quoted fields may span lines), the others parse chunks of records and
+// intern the customer ids; the calling goroutine applies the stateful
+// rules (reversals, duplicates, counters) and calls fn in file order, so
+// the results do not depend on the number of cores.
+func ReadBatches(r io.Reader, opts Options, fn func(*Batch) error) (*Report, error) {
+	return read(r, opts, sink{batch: fn})
+}
+
+// sink receives the accepted transactions: one by one (tx), in batches
+// (batch) or not at all.
+type sink struct {
+	tx    func(Transaction) error
+	batch func(*Batch) error
+}
+
+func readError(file string, line int64, err error) error {
+	return &Error{File: file, Line: line, Msg: "read failed: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
+}
+
+func read(r io.Reader, opts Options, out sink) (*Report, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	format, _ := ParseFormat(string(opts.Format))
-	file := opts.Name
-	readErr := func(line int64, err error) error {
-		return &Error{File: file, Line: line, Msg: "read failed: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
-	}
 	text, counter, isGzip, err := openStream(r)
 	if err != nil {
-		return nil, readErr(0, err)
+		return nil, readError(opts.Name, 0, err)
 	}
-	rep := &Report{File: file, Gzip: isGzip, Rules: map[Rule]int64{},
+	rep := &Report{File: opts.Name, Gzip: isGzip, Rules: map[Rule]int64{},
 		MaxRejectedFraction: opts.maxRejected(), DropDuplicates: opts.DropDuplicates}
 	defer func() { rep.Bytes = counter.n }()
-
-	if format == FormatAuto {
-		head, perr := text.Peek(64 << 10)
-		if perr != nil && perr != io.EOF && perr != bufio.ErrBufferFull {
-			return rep, readErr(0, perr)
+	rr, rec, p, err := openParser(text, opts, rep)
+	if err != nil {
+		return rep, err
+	}
+	in := newInterner()
+	v := newValidator(opts, rep.Format, rep, out)
+	if !rep.Header {
+		var pr parsedRec
+		if !rec.tooLong && !rec.openQuote {
+			parseRecord(p, in, rec.text, &pr)
 		}
-		if format, err = detectText(head, file); err != nil {
+		if err := v.process(&rec, &pr); err != nil {
 			return rep, err
 		}
 	}
-	rep.Format = format
+	if err := v.consume(startPipeline(rr, p, in, opts)); err != nil {
+		return rep, err
+	}
+	return rep, v.finish()
+}
 
-	rr := &recordReader{br: text, maxBytes: opts.maxLine(), quoteAware: format != FormatCDNOW, delim: ','}
+// openParser detects the format (when opts asks for it), reads up to the
+// first non-blank record and makes the row parser. The record is the first
+// data row when rep.Header is false.
+func openParser(text *bufio.Reader, opts Options, rep *Report) (*recordReader, record, rowParser, error) {
 	var rec record
-	for {
-		if err := rr.next(&rec); err != nil {
-			if err == io.EOF {
-				return rep, &Error{File: file, Err: ErrEmpty}
-			}
-			return rep, readErr(rr.line, err)
+	format, _ := ParseFormat(string(opts.Format))
+	if format == FormatAuto {
+		head, perr := text.Peek(64 << 10)
+		if perr != nil && perr != io.EOF && perr != bufio.ErrBufferFull {
+			return nil, rec, nil, readError(rep.File, 0, perr)
 		}
-		if !rec.blank {
-			break
+		var err error
+		if format, err = detectText(head, rep.File); err != nil {
+			return nil, rec, nil, err
 		}
-		rep.BlankLines++
 	}
-
-	var p rowParser
-	header := true
-	switch format {
-	case FormatCDNOW:
-		p, header = newCDNOW(rec.text)
-	case FormatOnlineRetail:
-		p, err = newOnlineRetail(rec.text, file)
-	default:
-		p, err = newGenericCSV(rec.text, opts.CSV, file)
+	rep.Format = format
+	rr := &recordReader{br: text, maxBytes: opts.maxLine(), quoteAware: format != FormatCDNOW, delim: ','}
+	if err := firstRecord(rr, &rec, rep); err != nil {
+		return nil, rec, nil, err
 	}
+	p, header, err := newParser(format, rec.text, opts, rep.File)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			e.Line = rec.line
 		}
-		return rep, err
+		return nil, rec, nil, err
 	}
 	rep.Header = header
 	if d := p.csvDelim(); d != 0 {
 		rr.delim = d
 	}
+	return rr, rec, p, nil
+}
 
-	v := newValidator(opts, format, rep, fn)
-	if !header {
-		if err := v.process(&rec, p); err != nil {
-			return rep, err
-		}
-	}
+// firstRecord reads the first non-blank record, counting blank lines.
+func firstRecord(rr *recordReader, rec *record, rep *Report) error {
 	for {
-		if err := rr.next(&rec); err != nil {
+		if err := rr.next(rec); err != nil {
 			if err == io.EOF {
-				break
+				return &Error{File: rep.File, Err: ErrEmpty}
 			}
-			return rep, readErr(rr.line, err)
+			return readError(rep.File, rr.line, err)
 		}
-		if rec.blank {
-			rep.BlankLines++
-			continue
+		if !rec.blank {
+			return nil
 		}
-		if err := v.process(&rec, p); err != nil {
-			return rep, err
-		}
+		rep.BlankLines++
 	}
-	return rep, v.finish()
+}
+
+// newParser makes the row parser of format from the first record.
+func newParser(format Format, first []byte, opts Options, file string) (rowParser, bool, error) {
+	switch format {
+	case FormatCDNOW:
+		p, header := newCDNOW(first)
+		return p, header, nil
+	case FormatOnlineRetail:
+		p, err := newOnlineRetail(first, file)
+		return p, true, err
+	default:
+		p, err := newGenericCSV(first, opts.CSV, file)
+		return p, true, err
+	}
 }
 
 // validator applies the row rules and keeps the report's counters.
@@ -157,26 +243,27 @@ type validator struct {
 	opts        Options
 	file        string
 	rep         *Report
-	fn          func(Transaction) error
+	out         sink
+	batch       Batch
 	acceptZero  bool
 	maxExamples int
 	examples    map[Rule]int
 	first       map[Rule]*Error
-	customers   map[string]string
+	seen        []bool   // per key: the customer has an accepted row
+	names       []string // per direct key n/2: shared id (Read only)
+	customers   int
 	dedupe      map[uint64]struct{}
 	remaining   Reversals // cancellations not yet matched (DropReversed)
 	maxDedupe   int
 	quarantine  *csv.Writer
 	qerr        error
 	sum, comp   float64 // Neumaier summation
-	row         parsedRow
 	lineBuf     []byte
 }
 
-func newValidator(opts Options, format Format, rep *Report, fn func(Transaction) error) *validator {
-	v := &validator{opts: opts, file: opts.Name, rep: rep, fn: fn, acceptZero: opts.acceptZero(format),
-		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{},
-		customers: map[string]string{}}
+func newValidator(opts Options, format Format, rep *Report, out sink) *validator {
+	v := &validator{opts: opts, file: opts.Name, rep: rep, out: out, acceptZero: opts.acceptZero(format),
+		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{}}
 	if opts.DropReversed && len(opts.Reversals) > 0 {
 		v.remaining = make(Reversals, len(opts.Reversals))
 		for k, n := range opts.Reversals {
@@ -192,6 +279,55 @@ func newValidator(opts Options, format Format, rep *Report, fn func(Transaction)
 		v.qerr = v.quarantine.Write([]string{"line", "rule", "raw"})
 	}
 	return v
+}
+
+// consume processes the pipeline's chunks in file order.
+func (v *validator) consume(pl *pipeline) error {
+	for c := range pl.ordered {
+		<-c.done
+		if err := v.chunk(c); err != nil {
+			pl.stop()
+			return err
+		}
+		pl.recycle(c)
+	}
+	pl.wait()
+	return nil
+}
+
+// chunk processes the records of one parsed chunk and flushes the batch.
+func (v *validator) chunk(c *chunk) error {
+	for i := range c.recs {
+		rec := c.record(i)
+		if rec.blank {
+			v.rep.BlankLines++
+			continue
+		}
+		if err := v.process(&rec, &c.rows[i]); err != nil {
+			return err
+		}
+	}
+	if err := v.flush(); err != nil {
+		return err
+	}
+	if c.err != nil {
+		return readError(v.file, c.errLine, c.err)
+	}
+	return nil
+}
+
+// flush hands the pending batch to the batch consumer.
+func (v *validator) flush() error {
+	if v.out.batch == nil || v.batch.Len() == 0 {
+		return nil
+	}
+	line := v.batch.Lines[0]
+	err := v.out.batch(&v.batch)
+	v.batch.reset()
+	if err != nil {
+		return &Error{File: v.file, Line: line, Msg: "consumer: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrConsumer, err)}
+	}
+	return nil
 }
 
 func (v *validator) reject(rec *record, rule Rule, msg string) error {
@@ -214,7 +350,9 @@ func (v *validator) reject(rec *record, rule Rule, msg string) error {
 	return nil
 }
 
-func (v *validator) process(rec *record, p rowParser) error {
+// process applies the rules to one parsed record and hands an accepted
+// transaction to the consumer.
+func (v *validator) process(rec *record, pr *parsedRec) error {
 	v.rep.RowsRead++
 	switch {
 	case rec.tooLong:
@@ -222,30 +360,37 @@ func (v *validator) process(rec *record, p rowParser) error {
 	case rec.openQuote:
 		return v.reject(rec, RuleBadQuote, "quoted field not closed before end of input")
 	}
-	row := &v.row
-	*row = parsedRow{}
-	p.parse(rec.text, row)
+	row := &pr.parsedRow
 	if row.rule == RuleCancellation && v.opts.collect != nil && row.line != "" {
 		v.opts.collect[row.line]++
 	}
+	if rule, msg := v.check(rec, row); rule != "" {
+		return v.reject(rec, rule, msg)
+	}
+	v.count(pr)
+	return v.emit(rec, pr)
+}
+
+// check applies the rules after parsing; it returns the failed rule.
+func (v *validator) check(rec *record, row *parsedRow) (Rule, string) {
 	if row.rule != "" {
-		return v.reject(rec, row.rule, row.msg)
+		return row.rule, row.msg
 	}
 	if row.amount < 0 || (row.amount == 0 && !v.acceptZero) {
-		return v.reject(rec, RuleNonPositiveAmount, fmt.Sprintf("amount %s ≤ 0", strconv.FormatFloat(row.amount, 'g', -1, 64)))
+		return RuleNonPositiveAmount, fmt.Sprintf("amount %s ≤ 0", strconv.FormatFloat(row.amount, 'g', -1, 64))
 	}
 	if (!v.opts.MinTime.IsZero() && row.time.Before(v.opts.MinTime)) || (!v.opts.MaxTime.IsZero() && row.time.After(v.opts.MaxTime)) {
-		return v.reject(rec, RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
-			fmtBound(v.opts.MinTime), fmtBound(v.opts.MaxTime)))
+		return RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
+			fmtBound(v.opts.MinTime), fmtBound(v.opts.MaxTime))
 	}
 	if v.remaining != nil && row.line != "" && v.remaining[row.line] > 0 {
 		v.remaining[row.line]--
-		return v.reject(rec, RuleReversed, "purchase reversed by a cancellation (same customer, stock code, unit price and quantity)")
+		return RuleReversed, "purchase reversed by a cancellation (same customer, stock code, unit price and quantity)"
 	}
 	if v.dedupe != nil {
 		h := fnv64(rec.text)
 		if _, dup := v.dedupe[h]; dup {
-			return v.reject(rec, RuleDuplicate, "exact duplicate of an earlier row")
+			return RuleDuplicate, "exact duplicate of an earlier row"
 		}
 		if len(v.dedupe) < v.maxDedupe {
 			v.dedupe[h] = struct{}{}
@@ -253,27 +398,56 @@ func (v *validator) process(rec *record, p rowParser) error {
 			v.rep.DedupeSaturated = true
 		}
 	}
-	id, ok := v.customers[string(row.customer)]
-	if !ok {
-		id = string(row.customer)
-		v.customers[id] = id
+	return "", ""
+}
+
+// name returns the shared string of the row's customer.
+func (v *validator) name(pr *parsedRec) string {
+	if pr.cust != "" {
+		return pr.cust
+	}
+	n := int(pr.key / 2)
+	if n >= len(v.names) {
+		v.names = append(v.names, make([]string, n+1-len(v.names)+len(v.names)/2)...)
+	}
+	if v.names[n] == "" {
+		v.names[n] = strconv.Itoa(n)
+	}
+	return v.names[n]
+}
+
+// count updates the report with an accepted row.
+func (v *validator) count(pr *parsedRec) {
+	if k := int(pr.key); k >= len(v.seen) {
+		v.seen = append(v.seen, make([]bool, k+1-len(v.seen)+len(v.seen)/2+64)...)
+	}
+	if !v.seen[pr.key] {
+		v.seen[pr.key] = true
+		v.customers++
 	}
 	v.rep.Accepted++
-	if v.rep.Accepted == 1 || row.time.Before(v.rep.MinTime) {
-		v.rep.MinTime = row.time
+	if v.rep.Accepted == 1 || pr.time.Before(v.rep.MinTime) {
+		v.rep.MinTime = pr.time
 	}
-	if v.rep.Accepted == 1 || row.time.After(v.rep.MaxTime) {
-		v.rep.MaxTime = row.time
+	if v.rep.Accepted == 1 || pr.time.After(v.rep.MaxTime) {
+		v.rep.MaxTime = pr.time
 	}
-	t := v.sum + row.amount
-	if math.Abs(v.sum) >= math.Abs(row.amount) {
-		v.comp += (v.sum - t) + row.amount
+	t := v.sum + pr.amount
+	if math.Abs(v.sum) >= math.Abs(pr.amount) {
+		v.comp += (v.sum - t) + pr.amount
 	} else {
-		v.comp += (row.amount - t) + v.sum
+		v.comp += (pr.amount - t) + v.sum
 	}
 	v.sum = t
-	if v.fn != nil {
-		if err := v.fn(Transaction{Customer: id, Time: row.time, Amount: row.amount, Line: rec.line}); err != nil {
+}
+
+// emit hands an accepted row to the consumer.
+func (v *validator) emit(rec *record, pr *parsedRec) error {
+	switch {
+	case v.out.batch != nil:
+		v.batch.add(pr, rec.line)
+	case v.out.tx != nil:
+		if err := v.out.tx(Transaction{Customer: v.name(pr), Time: pr.time, Amount: pr.amount, Line: rec.line}); err != nil {
 			return &Error{File: v.file, Line: rec.line, Msg: "consumer: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrConsumer, err)}
 		}
 	}
@@ -298,7 +472,7 @@ func fnv64(b []byte) uint64 {
 
 func (v *validator) finish() error {
 	rep := v.rep
-	rep.Customers = len(v.customers)
+	rep.Customers = v.customers
 	rep.TotalAmount = v.sum + v.comp
 	if v.quarantine != nil {
 		v.quarantine.Flush()

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/synth"
 )
 
 // genLog renders a generic CSV log of about rows rows for customers
@@ -69,4 +71,64 @@ func BenchmarkReadCleanFeaturizeOnlineRetail(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchReadBuild(b, data, dataset.Options{}, retailSplit)
+}
+
+// synthFile writes a generated log of n customers (package synth) into a
+// temporary directory and returns its path.
+func synthFile(b *testing.B, n int) string {
+	b.Helper()
+	l, err := synth.Generate(n, 1, synth.DefaultParams())
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "tx.csv")
+	if err := l.WriteFile(path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+var synthSplit = Split{Cutoff: time.Date(2022, 12, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 365}
+
+// BenchmarkReadCleanFeaturizeSynth: read, validate and featurize a
+// generated 100,000-customer log (about 750,000 rows, 18 MB) from a file,
+// with Builder.ReadFile (parallel parse, flat arrays).
+func BenchmarkReadCleanFeaturizeSynth(b *testing.B) {
+	path := synthFile(b, 100_000)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		bl := NewBuilder(synthSplit)
+		if _, err := bl.ReadFile(path, dataset.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		if set, err := bl.Build(); err != nil || set.Len() == 0 {
+			b.Fatal(set.Len(), err)
+		}
+	}
+}
+
+// BenchmarkReadCleanFeaturizeSynthReference: the same with the previous
+// builder (reference_impl_test.go) fed by the dataset.ReadFile callback.
+func BenchmarkReadCleanFeaturizeSynthReference(b *testing.B) {
+	path := synthFile(b, 100_000)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		rb := newRefBuilder(synthSplit)
+		if _, err := dataset.ReadFile(path, dataset.Options{}, rb.AddTransaction); err != nil {
+			b.Fatal(err)
+		}
+		if set, err := rb.Build(); err != nil || set.Len() == 0 {
+			b.Fatal(set.Len(), err)
+		}
+	}
 }

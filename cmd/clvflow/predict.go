@@ -193,7 +193,7 @@ func loadPredictFeatures(input, featuresFile, format, cutoff string, mapping dat
 		cut = rep.MaxTime
 	}
 	b := features.NewBuilder(features.Split{Cutoff: cut, HorizonDays: 0})
-	if _, err := dataset.ReadFile(input, opts, b.AddTransaction); err != nil {
+	if _, err := b.ReadFile(input, opts); err != nil {
 		return nil, err
 	}
 	return b.Build()

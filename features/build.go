@@ -1,0 +1,213 @@
+package features
+
+import (
+	"cmp"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Build computes the feature set. The builder may keep receiving
+// transactions and be built again.
+func (b *Builder) Build() (*Set, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	set := b.buildAt(b.split, b.cutoffDay, b.endDay)
+	set.Stats = b.stats
+	set.Stats.HoldoutOnlyCustomers = 0
+	for _, f := range b.first {
+		if int64(f) > b.cutoffDay {
+			set.Stats.HoldoutOnlyCustomers++
+		}
+	}
+	return set, nil
+}
+
+// FirstDay returns the first transaction day the builder holds (false when
+// it holds none).
+func (b *Builder) FirstDay() (time.Time, bool) {
+	if len(b.first) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(slices.Min(b.first))*86400, 0).UTC(), true
+}
+
+// BuildSnapshot computes the feature set of an earlier training snapshot:
+// the builder's horizon and sequence length at the given cutoff. Its
+// holdout must end on or before the builder's own cutoff, so that a
+// snapshot never reads a day of the builder's holdout; its Stats are zero.
+// It reads the days stored by the one pass over the data.
+func (b *Builder) BuildSnapshot(cutoff time.Time) (*Set, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	split, err := Split{Cutoff: cutoff, HorizonDays: b.split.HorizonDays, SeqWeeks: b.split.SeqWeeks}.Validate()
+	if err != nil {
+		return nil, err
+	}
+	cd := dayNumber(split.Cutoff)
+	end := cd + int64(split.HorizonDays)
+	if end > b.cutoffDay {
+		return nil, fmt.Errorf("features: snapshot at %s: its holdout ends %s, after the cutoff %s; a training snapshot may only read calibration data",
+			split.Cutoff.Format(time.DateOnly), split.HoldoutEnd().Format(time.DateOnly), b.split.Cutoff.Format(time.DateOnly))
+	}
+	return b.buildAt(split, cd, end), nil
+}
+
+// buildAt computes the customers of split from the stored days: only days ≤
+// endDay are read; days in (cutoffDay, endDay] are the holdout. Customers
+// are independent, so GOMAXPROCS goroutines fill ranges of the set.
+func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
+	order := b.sortedCustomers()
+	scored := make([]int32, 0, len(order))
+	for _, c := range order {
+		if int64(b.first[c]) <= cutoffDay {
+			scored = append(scored, c)
+		}
+	}
+	w := split.SeqWeeks
+	set := &Set{Split: split, Customers: make([]Customer, len(scored))}
+	seq := make([]float64, len(scored)*2*w)
+	parts := min(runtime.GOMAXPROCS(0), len(scored)/4096+1)
+	var wg sync.WaitGroup
+	for p := 0; p < parts; p++ {
+		lo, hi := p*len(scored)/parts, (p+1)*len(scored)/parts
+		wg.Go(func() {
+			var chains [chainWays][]int32
+			for k := lo; k < hi; k += chainWays {
+				cs := scored[k:min(k+chainWays, hi)]
+				b.gatherChains(cs, &chains)
+				for j, c := range cs {
+					cu := &set.Customers[k+j]
+					cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
+					cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
+					b.customerAt(cu, c, cutoffDay, endDay, chains[j])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return set
+}
+
+// chainWays customers' chains are walked together, so that the memory
+// loads of the walks overlap instead of waiting for each other.
+const chainWays = 4
+
+// gatherChains collects the entries of the customers cs (at most
+// chainWays), latest day first, into chains.
+func (b *Builder) gatherChains(cs []int32, chains *[chainWays][]int32) {
+	var es [chainWays]int32
+	for j := range es {
+		chains[j], es[j] = chains[j][:0], -1
+		if j < len(cs) {
+			es[j] = b.tail[cs[j]].entry
+		}
+	}
+	for live := true; live; {
+		live = false
+		for j, e := range es {
+			if e >= 0 {
+				chains[j] = append(chains[j], e)
+				es[j] = b.prev[e]
+				live = true
+			}
+		}
+	}
+}
+
+// customerAt fills the features of customer c (Seq already allocated)
+// from its chain (latest day first), reading its days in ascending order
+// exactly as the per-customer slices of the previous layout were read, so
+// the sums are bit for bit the same.
+func (b *Builder) customerAt(cu *Customer, c int32, cutoffDay, endDay int64, chain []int32) {
+	w := len(cu.Seq[0])
+	first := int64(b.first[c])
+	last := first
+	cu.ID = b.ids[c]
+	cu.FirstPurchase = time.Unix(first*86400, 0).UTC()
+	cu.FirstValue = b.amount[chain[len(chain)-1]]
+	var repeat float64
+	for j := len(chain) - 1; j >= 0; j-- {
+		day, amount := int64(b.day[chain[j]]), b.amount[chain[j]]
+		if day > endDay {
+			break // days are sorted
+		}
+		if day > cutoffDay {
+			cu.HoldoutX++
+			cu.HoldoutSpend += amount
+			continue
+		}
+		cu.CalSpend += amount
+		if j < len(chain)-1 {
+			cu.X++
+			repeat += amount
+		}
+		last = day
+		if back := (cutoffDay - day) / 7; back < int64(w) {
+			cu.Seq[0][w-1-int(back)] += amount
+			cu.Seq[1][w-1-int(back)]++
+		}
+	}
+	cu.TX = float64(last-first) / 7
+	cu.T = float64(cutoffDay-first) / 7
+	cu.Recency = cu.T - cu.TX
+	if cu.X > 0 {
+		cu.MBar = repeat / float64(cu.X)
+	}
+}
+
+// idKey orders customer ids like [CompareIDs]; num is the numeric value
+// of an id of at most 19 significant digits (fast), which orders those ids
+// by number alone.
+type idKey struct {
+	num  uint64
+	c    int32
+	fast bool
+}
+
+// sortedCustomers returns the customers sorted by id ([CompareIDs]),
+// cached until a customer is added.
+func (b *Builder) sortedCustomers() []int32 {
+	if len(b.order) == len(b.ids) {
+		return b.order
+	}
+	keys := make([]idKey, len(b.ids))
+	for i, id := range b.ids {
+		keys[i] = idKey{c: int32(i)}
+		keys[i].num, keys[i].fast = numericID(id)
+	}
+	slices.SortFunc(keys, func(x, y idKey) int {
+		if x.fast && y.fast {
+			if c := cmp.Compare(x.num, y.num); c != 0 {
+				return c
+			}
+		}
+		return CompareIDs(b.ids[x.c], b.ids[y.c])
+	})
+	b.order = make([]int32, len(keys))
+	for i, k := range keys {
+		b.order[i] = k.c
+	}
+	return b.order
+}
+
+// numericID returns the value of an all-digit id with at most 19 digits
+// after its leading zeros.
+func numericID(id string) (uint64, bool) {
+	if !allDigits(id) {
+		return 0, false
+	}
+	t := trimZeros(id)
+	if len(t) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(t); i++ {
+		n = n*10 + uint64(t[i]-'0')
+	}
+	return n, true
+}

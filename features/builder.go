@@ -1,0 +1,269 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+)
+
+// Builder accumulates transactions and builds a [Set]. It is not safe for
+// concurrent use.
+//
+// Customers are interned once into dense indices 0…n−1. Every stored
+// customer-day is an entry of three flat arrays (day, amount, previous
+// entry of the same customer); the entries of one customer form a chain
+// from its latest day back to its first, in day order, so a row is merged
+// into its day (amounts summed in arrival order) or linked in at its place
+// without any per-customer allocation. Rows after the customer's latest
+// day, on it, or on or before its first day cost O(1); only a row between
+// two stored days walks the chain back from the latest day.
+type Builder struct {
+	split     Split
+	err       error
+	cutoffDay int64
+	endDay    int64
+	stats     Stats
+
+	index   map[string]int32 // customer id → dense index, for ids[:indexed]
+	indexed int
+	unique  bool     // a read into an empty builder: new keys are new customers
+	ids     []string // per customer: id
+	first   []int32  // per customer: first day
+	head    []int32  // per customer: entry of its first day
+	tail    []tail   // per customer: its latest day
+
+	day    []int32   // per entry: day number
+	amount []float64 // per entry: spend of the day
+	prev   []int32   // per entry: entry of the customer's previous day, or -1
+
+	keys  []int32 // per dataset key of the current read: customer index + 1
+	order []int32 // customers sorted by id (see sortedCustomers)
+}
+
+// tail is a customer's latest day and its entry (-1: none yet), kept per
+// customer so that the common in-order row touches no entry.
+type tail struct {
+	entry, day int32
+}
+
+// NewBuilder returns a builder for split. An invalid split is reported by
+// every Add and by Build.
+func NewBuilder(split Split) *Builder {
+	s, err := split.Validate()
+	b := &Builder{split: s, err: err, index: map[string]int32{}}
+	if err == nil {
+		b.cutoffDay = dayNumber(s.Cutoff)
+		b.endDay = b.cutoffDay + int64(s.HorizonDays)
+	}
+	return b
+}
+
+// dayNumber returns the UTC calendar day of t as days since 1970-01-01.
+func dayNumber(t time.Time) int64 {
+	u := t.Unix()
+	d := u / 86400
+	if u%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// check validates one transaction and returns its day.
+func (b *Builder) check(customer string, t time.Time, amount float64) (int64, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if customer == "" {
+		return 0, errors.New("features: empty customer id")
+	}
+	if math.IsNaN(amount) || math.IsInf(amount, 0) {
+		return 0, fmt.Errorf("features: customer %q at %s: amount %v is not finite", customer, t.Format(time.RFC3339), amount)
+	}
+	day := dayNumber(t)
+	if day < math.MinInt32 || day > math.MaxInt32 {
+		return 0, fmt.Errorf("features: customer %q: time %s out of range", customer, t.Format(time.RFC3339))
+	}
+	return day, nil
+}
+
+// count adds a transaction of day to the stats and reports whether it
+// must be stored (it is not after the end of the holdout).
+func (b *Builder) count(day int64) bool {
+	b.stats.Transactions++
+	switch {
+	case day > b.endDay:
+		b.stats.AfterHorizon++
+		return false
+	case day > b.cutoffDay:
+		b.stats.Holdout++
+	default:
+		b.stats.Calibration++
+	}
+	return true
+}
+
+// Add records one transaction. Transactions may come in any order; those
+// after the end of the holdout are counted and ignored.
+func (b *Builder) Add(customer string, t time.Time, amount float64) error {
+	day, err := b.check(customer, t, amount)
+	if err != nil {
+		return err
+	}
+	if b.count(day) {
+		b.insert(b.customer(customer), int32(day), amount)
+	}
+	return nil
+}
+
+// AddTransaction adds a [dataset.Transaction]; it has the signature of a
+// [dataset.Read] callback.
+func (b *Builder) AddTransaction(tx dataset.Transaction) error {
+	return b.Add(tx.Customer, tx.Time, tx.Amount)
+}
+
+// customer returns the index of id, adding the customer if new.
+func (b *Builder) customer(id string) int32 {
+	for ; b.indexed < len(b.ids); b.indexed++ {
+		b.index[b.ids[b.indexed]] = int32(b.indexed)
+	}
+	c, ok := b.index[id]
+	if !ok {
+		c = b.newCustomer(id)
+		b.index[id] = c
+		b.indexed++
+	}
+	return c
+}
+
+// newCustomer adds a customer known to be new; the index catches up on
+// the next call of customer.
+func (b *Builder) newCustomer(id string) int32 {
+	c := int32(len(b.ids))
+	b.ids = append(b.ids, id)
+	b.first = append(b.first, 0)
+	b.head = append(b.head, -1)
+	b.tail = append(b.tail, tail{entry: -1})
+	return c
+}
+
+// push appends an entry and returns it.
+func (b *Builder) push(day int32, amount float64, prev int32) int32 {
+	e := int32(len(b.day))
+	b.day = append(b.day, day)
+	b.amount = append(b.amount, amount)
+	b.prev = append(b.prev, prev)
+	return e
+}
+
+// insert adds amount to customer c's day, keeping the chain in day order.
+func (b *Builder) insert(c, day int32, amount float64) {
+	t := &b.tail[c]
+	switch {
+	case t.entry < 0:
+		*t = tail{b.push(day, amount, -1), day}
+		b.first[c], b.head[c] = day, t.entry
+	case day > t.day:
+		*t = tail{b.push(day, amount, t.entry), day}
+	case day == t.day:
+		b.amount[t.entry] += amount
+	case day <= b.first[c]:
+		b.insertFirst(c, day, amount)
+	default:
+		b.insertBetween(t.entry, day, amount)
+	}
+}
+
+// insertFirst adds amount to c's first day or a new day before it.
+func (b *Builder) insertFirst(c, day int32, amount float64) {
+	h := b.head[c]
+	if day == b.first[c] {
+		b.amount[h] += amount
+		return
+	}
+	e := b.push(day, amount, -1)
+	b.prev[h] = e
+	b.first[c], b.head[c] = day, e
+}
+
+// insertBetween walks a chain back from entry e (later than day) to the
+// place of day, which lies after the customer's first day.
+func (b *Builder) insertBetween(e, day int32, amount float64) {
+	next, cur := e, b.prev[e]
+	for b.day[cur] > day {
+		next, cur = cur, b.prev[cur]
+	}
+	if b.day[cur] == day {
+		b.amount[cur] += amount
+		return
+	}
+	b.prev[next] = b.push(day, amount, cur)
+}
+
+// addBatch adds a batch of one read; b.keys maps its customer keys. The
+// reader only passes finite amounts and parsed times, checked here anyway.
+func (b *Builder) addBatch(bt *dataset.Batch) error {
+	for i, k := range bt.Keys {
+		day := dayNumber(bt.Times[i])
+		if a := bt.Amounts[i]; math.IsNaN(a) || math.IsInf(a, 0) || day < math.MinInt32 || day > math.MaxInt32 {
+			return b.Add(bt.Customer(i), bt.Times[i], a) // reports the error
+		}
+		if !b.count(day) {
+			continue
+		}
+		if int(k) >= len(b.keys) {
+			b.keys = append(b.keys, make([]int32, int(k)+1-len(b.keys)+len(b.keys)/2)...)
+		}
+		c := b.keys[k] - 1
+		if c < 0 {
+			if b.unique {
+				c = b.newCustomer(bt.Customer(i))
+			} else {
+				c = b.customer(bt.Customer(i))
+			}
+			b.keys[k] = c + 1
+		}
+		b.insert(c, int32(day), bt.Amounts[i])
+	}
+	return nil
+}
+
+// Read streams a transaction log through [dataset.ReadBatches] into the
+// builder, which is [dataset.Read] with [Builder.AddTransaction], faster.
+// On error the builder holds part of the log and should be discarded.
+func (b *Builder) Read(r io.Reader, opts dataset.Options) (*dataset.Report, error) {
+	return b.read(func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
+		return dataset.ReadBatches(r, opts, fn)
+	})
+}
+
+// ReadFile is [Builder.Read] of a file, by [dataset.ReadFileBatches].
+func (b *Builder) ReadFile(path string, opts dataset.Options) (*dataset.Report, error) {
+	return b.read(func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
+		return dataset.ReadFileBatches(path, opts, fn)
+	})
+}
+
+func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Report, error)) (*dataset.Report, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	b.keys, b.unique = b.keys[:0], len(b.ids) == 0
+	defer func() { b.unique = false }()
+	return readBatches(b.addBatch)
+}
+
+// BuildFromReader reads a transaction log with [Builder.Read] and builds
+// the feature set of split from its accepted rows.
+func BuildFromReader(r io.Reader, opts dataset.Options, split Split) (*Set, *dataset.Report, error) {
+	b := NewBuilder(split)
+	rep, err := b.Read(r, opts)
+	if err != nil {
+		return nil, rep, err
+	}
+	set, err := b.Build()
+	return set, rep, err
+}
