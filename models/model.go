@@ -311,14 +311,7 @@ func UnmarshalModel(b []byte) (Model, error) {
 	case modelkind.MBGNBD:
 		m = &mbgnbdModel{}
 	default:
-		nm := &nn.Model{}
-		if err := json.Unmarshal(env.Model, nm); err != nil {
-			return nil, fmt.Errorf("models: decode %s model: %w", kind, err)
-		}
-		if nm.Kind() != kind {
-			return nil, fmt.Errorf("models: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
-		}
-		return &netModel{m: nm}, nil
+		return unmarshalNet(kind, env.Model)
 	}
 	if err := strict(m); err != nil {
 		return nil, err
@@ -327,6 +320,18 @@ func UnmarshalModel(b []byte) (Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// unmarshalNet decodes the nn ensemble of a ziln or seq model.
+func unmarshalNet(kind modelkind.Kind, raw json.RawMessage) (Model, error) {
+	nm := &nn.Model{}
+	if err := json.Unmarshal(raw, nm); err != nil {
+		return nil, fmt.Errorf("models: decode %s model: %w", kind, err)
+	}
+	if nm.Kind() != kind {
+		return nil, fmt.Errorf("models: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
+	}
+	return &netModel{m: nm}, nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
