@@ -82,7 +82,8 @@ type FeaturizeResult struct {
 	Snapshots []SnapshotRef `json:"snapshots,omitempty"`
 }
 
-// TrainInput asks to train one model kind (naive, bgnbd, ziln or seq).
+// TrainInput asks to train one model kind (naive, bgnbd, pnbd, mbgnbd, ziln
+// or seq).
 type TrainInput struct {
 	Kind        string        `json:"kind"`
 	Features    artifacts.Ref `json:"features"`

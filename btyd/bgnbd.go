@@ -58,10 +58,15 @@ type bgData struct {
 	// in practice, so there are few), so that the logarithms depending on α
 	// are computed once per distinct time and evaluation.
 	times []float64
+	// shift is 0 for BG/NBD and 1 for MBG/NBD: a customer with x repeat
+	// purchases had x+shift chances to drop out (MBG/NBD also lets customers
+	// drop out right after the first purchase).
+	shift int
 	// scratch, reused across evaluations: per distinct time τ,
 	// log1p(τ/α), log(α+τ) and 1/(α+τ) ...
 	l1, lg, inv []float64
-	// ... and per x, prefix sums over k < x plus log(b+x−1) and b/(b+x−1).
+	// ... and per j ≤ maxX+1, prefix sums over k < j plus log(b+j−1) and
+	// b/(b+j−1).
 	s1, ds1, s2, ds2a, ds2b, lbx, rbx []float64
 }
 
@@ -82,36 +87,13 @@ func checkRFM(i int, x, tx, T float64) error {
 	return nil
 }
 
-func newBGData(x, tx, T []float64) (*bgData, error) {
-	n := len(x)
-	if len(tx) != n || len(T) != n {
-		return nil, fmt.Errorf("btyd: length mismatch: len(x)=%d, len(t_x)=%d, len(T)=%d", n, len(tx), len(T))
+// newBGData pools the customers; shift is 0 for BG/NBD, 1 for MBG/NBD.
+func newBGData(x, tx, T []float64, shift int) (*bgData, error) {
+	rows, err := rfmRows(x, tx, T)
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("btyd: no customers to fit")
-	}
-	rows := make([]bgRow, n)
-	for i := range n {
-		if err := checkRFM(i, x[i], tx[i], T[i]); err != nil {
-			return nil, err
-		}
-		txi := math.Min(tx[i], T[i])
-		if x[i] == 0 {
-			txi = 0 // t_x carries no information without repeat purchases
-		}
-		rows[i] = bgRow{x: int(x[i]), tx: txi, T: T[i], weight: 1}
-	}
-	slices.SortFunc(rows, func(p, q bgRow) int {
-		return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.tx, q.tx), cmp.Compare(p.T, q.T))
-	})
-	d := &bgData{total: float64(n)}
-	for _, r := range rows {
-		if k := len(d.rows); k > 0 && d.rows[k-1].x == r.x && d.rows[k-1].tx == r.tx && d.rows[k-1].T == r.T {
-			d.rows[k-1].weight++
-			continue
-		}
-		d.rows = append(d.rows, r)
-	}
+	d := &bgData{rows: poolRows(rows), total: float64(len(x)), shift: shift}
 	d.maxX = d.rows[len(d.rows)-1].x
 	for _, r := range d.rows {
 		d.times = append(d.times, r.tx, r.T)
@@ -124,10 +106,51 @@ func newBGData(x, tx, T []float64) (*bgData, error) {
 	}
 	nt := len(d.times)
 	d.l1, d.lg, d.inv = make([]float64, nt), make([]float64, nt), make([]float64, nt)
-	m := d.maxX + 1
+	m := d.maxX + 2
 	d.s1, d.ds1, d.s2, d.ds2a, d.ds2b = make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m), make([]float64, m)
 	d.lbx, d.rbx = make([]float64, m), make([]float64, m)
 	return d, nil
+}
+
+// rfmRows validates the customers and returns one row each, with t_x
+// clamped to T and set to 0 when x = 0.
+func rfmRows(x, tx, T []float64) ([]bgRow, error) {
+	n := len(x)
+	if len(tx) != n || len(T) != n {
+		return nil, fmt.Errorf("btyd: length mismatch: len(x)=%d, len(t_x)=%d, len(T)=%d", n, len(tx), len(T))
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("btyd: no customers to fit")
+	}
+	rows := make([]bgRow, n)
+	for i := range x {
+		if err := checkRFM(i, x[i], tx[i], T[i]); err != nil {
+			return nil, err
+		}
+		txi := math.Min(tx[i], T[i])
+		if x[i] == 0 {
+			txi = 0 // t_x carries no information without repeat purchases
+		}
+		rows[i] = bgRow{x: int(x[i]), tx: txi, T: T[i], weight: 1}
+	}
+	return rows, nil
+}
+
+// poolRows sorts the rows deterministically and merges customers with the
+// same (x, t_x, T) into one weighted row.
+func poolRows(rows []bgRow) []bgRow {
+	slices.SortFunc(rows, func(p, q bgRow) int {
+		return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.tx, q.tx), cmp.Compare(p.T, q.T))
+	})
+	var out []bgRow
+	for _, r := range rows {
+		if k := len(out); k > 0 && out[k-1].x == r.x && out[k-1].tx == r.tx && out[k-1].T == r.T {
+			out[k-1].weight++
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // logAddExp returns log(e^u + e^v) and the weight e^u/(e^u+e^v).
@@ -143,24 +166,57 @@ func logAddExp(u, v float64) (float64, float64) {
 	return v + math.Log1p(e), e / (1 + e)
 }
 
-// logLik returns the total BG/NBD log-likelihood at natural parameters and,
-// when grad is non-nil, its gradient with respect to the log-parameters.
+// logLik returns the total BG/NBD (shift 0) or MBG/NBD (shift 1)
+// log-likelihood at natural parameters and, when grad is non-nil, its
+// gradient with respect to the log-parameters.
 //
-// For one customer (Fader, Hardie & Lee 2005, eq. 6), written so that no
-// large terms cancel when a → 0, b → ∞ or α → ∞:
+// For one customer (Fader, Hardie & Lee 2005, eq. 6; Batislam, Denizel &
+// Filiztekin 2007), with j = x+shift dropout opportunities and written so
+// that no large terms cancel when a → 0, b → ∞ or α → ∞:
 //
-//	ℓ = Σ_{k<x} log(r+k) − Σ_{k<x} log1p(a/(b+k)) + logaddexp(u, v)
+//	ℓ = Σ_{k<x} log(r+k) − Σ_{k<j} log1p(a/(b+k)) + logaddexp(u, v)
 //	u = −r·log1p(T/α) − x·log(α+T)
-//	v = −r·log1p(t_x/α) − x·log(α+t_x) + log a − log(b+x−1)   (x > 0 only)
+//	v = −r·log1p(t_x/α) − x·log(α+t_x) + log a − log(b+j−1)   (j > 0 only)
 func (d *bgData) logLik(r, alpha, a, b float64, grad []float64) float64 {
+	d.prefixes(r, alpha, a, b)
+	logA := math.Log(a)
+	var ll float64
+	var g [4]float64
+	for _, row := range d.rows {
+		x, j, w := float64(row.x), row.x+d.shift, row.weight
+		iT, itx := row.iT, row.itx
+		u := -r*d.l1[iT] - x*d.lg[iT]
+		if j == 0 {
+			ll += w * u
+			g[0] -= w * r * d.l1[iT]
+			g[1] += w * r * row.T * d.inv[iT]
+			continue
+		}
+		v := -r*d.l1[itx] - x*d.lg[itx] + logA - d.lbx[j]
+		lae, wu := logAddExp(u, v)
+		ll += w * (d.s1[row.x] + d.s2[j] + lae)
+		wv := 1 - wu
+		g[0] += w * (d.ds1[row.x] - r*(wu*d.l1[iT]+wv*d.l1[itx]))
+		g[1] += w * (wu*(r*row.T-x*alpha)*d.inv[iT] + wv*(r*row.tx-x*alpha)*d.inv[itx])
+		g[2] += w * (d.ds2a[j] + wv)
+		g[3] += w * (d.ds2b[j] - wv*d.rbx[j])
+	}
+	if grad != nil {
+		copy(grad, g[:])
+	}
+	return ll
+}
+
+// prefixes fills the scratch of logLik: the logarithms per distinct time
+// and the prefix sums per count, shared by all customers with the same x.
+func (d *bgData) prefixes(r, alpha, a, b float64) {
 	for i, tau := range d.times {
 		d.l1[i] = math.Log1p(tau / alpha)
 		d.lg[i] = math.Log(alpha + tau)
 		d.inv[i] = 1 / (alpha + tau)
 	}
-	// Prefix sums over k < x, shared by all customers with the same x.
 	var c1, cd1, c2, cd2a, cd2b float64
-	for k := 0; k <= d.maxX; k++ {
+	for k := range d.s1 {
 		d.s1[k], d.ds1[k], d.s2[k], d.ds2a[k], d.ds2b[k] = c1, cd1, c2, cd2a, cd2b
 		fk := float64(k)
 		if k > 0 {
@@ -173,38 +229,6 @@ func (d *bgData) logLik(r, alpha, a, b float64, grad []float64) float64 {
 		cd2a -= a / (a + b + fk)
 		cd2b += a * b / ((b + fk) * (a + b + fk))
 	}
-	logA := math.Log(a)
-	var ll, gr, gal, ga, gb float64
-	for _, row := range d.rows {
-		x := float64(row.x)
-		iT := row.iT
-		u := -r*d.l1[iT] - x*d.lg[iT]
-		w := row.weight
-		if row.x == 0 {
-			ll += w * u
-			if grad != nil {
-				gr -= w * r * d.l1[iT]
-				gal += w * r * row.T * d.inv[iT]
-			}
-			continue
-		}
-		itx := row.itx
-		v := -r*d.l1[itx] - x*d.lg[itx] + logA - d.lbx[row.x]
-		lae, wu := logAddExp(u, v)
-		ll += w * (d.s1[row.x] + d.s2[row.x] + lae)
-		if grad == nil {
-			continue
-		}
-		wv := 1 - wu
-		gr += w * (d.ds1[row.x] - r*(wu*d.l1[iT]+wv*d.l1[itx]))
-		gal += w * (wu*(r*row.T-x*alpha)*d.inv[iT] + wv*(r*row.tx-x*alpha)*d.inv[itx])
-		ga += w * (d.ds2a[row.x] + wv)
-		gb += w * (d.ds2b[row.x] - wv*d.rbx[row.x])
-	}
-	if grad != nil {
-		grad[0], grad[1], grad[2], grad[3] = gr, gal, ga, gb
-	}
-	return ll
 }
 
 // objective is the mean negative log-likelihood per customer in log space.
@@ -243,39 +267,47 @@ func (d *bgData) starts() [][]float64 {
 // (e.g. no customer ever seems to drop out: a → 0) the returned parameters are
 // finite, their predictions equal the boundary limit, and Warnings says so.
 func FitBGNBD(x, tx, T []float64, opts FitOptions) (*BGNBD, error) {
-	d, err := newBGData(x, tx, T)
+	f, err := fitBGFamily(x, tx, T, 0, opts)
 	if err != nil {
 		return nil, err
 	}
-	out, theta, err := fitLog(d.objective, bgnbdNames, d.starts(), opts)
+	return &BGNBD{R: f.p[0], Alpha: f.p[1], A: f.p[2], B: f.p[3], LogLik: f.ll, N: len(x),
+		Iterations: f.iterations, Converged: f.converged, Warnings: f.warnings}, nil
+}
+
+// fitted is what the fitters of this package share: natural parameters,
+// log-likelihood and the optimiser's report.
+type fitted struct {
+	p          []float64
+	ll         float64
+	iterations int
+	converged  bool
+	warnings   []string
+}
+
+// fitBGFamily fits BG/NBD (shift 0) or MBG/NBD (shift 1).
+func fitBGFamily(x, tx, T []float64, shift int, opts FitOptions) (fitted, error) {
+	d, err := newBGData(x, tx, T, shift)
 	if err != nil {
-		return nil, err
+		return fitted{}, err
 	}
-	m := &BGNBD{
-		R: math.Exp(theta[0]), Alpha: math.Exp(theta[1]), A: math.Exp(theta[2]), B: math.Exp(theta[3]),
-		N: len(x), Iterations: out.iterations,
-		Converged: out.gradNorm <= convergedGradTol,
-		Warnings:  out.notes,
+	f, err := fitModel(d.objective, bgnbdNames, d.starts(), opts)
+	if err != nil {
+		return f, err
 	}
-	m.LogLik = d.logLik(m.R, m.Alpha, m.A, m.B, nil)
-	if !m.Converged {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("optimizer did not converge: gradient norm %.3g > %.0e after %d iterations; parameters are the best point found", out.gradNorm, convergedGradTol, out.iterations))
-	}
+	f.ll = d.logLik(f.p[0], f.p[1], f.p[2], f.p[3], nil)
 	if d.maxX == 0 {
-		m.Warnings = append(m.Warnings, "no customer has a repeat purchase (every x = 0): the purchase rate r/alpha goes to 0 and the dropout parameters a, b are not identified")
-	} else if p := m.A / (m.A + m.B); p < noDropoutThreshold {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("MLE on the no-dropout boundary (a=%.3g, b=%.3g, mean dropout probability a/(a+b)=%.3g < %g): the data show no evidence of dropout and predictions equal the NBD (no-dropout) limit", m.A, m.B, p, noDropoutThreshold))
+		f.warnings = append(f.warnings, "no customer has a repeat purchase (every x = 0): the purchase rate r/alpha goes to 0 and the dropout parameters a, b are not identified")
+	} else if p := f.p[2] / (f.p[2] + f.p[3]); p < noDropoutThreshold {
+		f.warnings = append(f.warnings, fmt.Sprintf("MLE on the no-dropout boundary (a=%.3g, b=%.3g, mean dropout probability a/(a+b)=%.3g < %g): the data show no evidence of dropout and predictions equal the NBD (no-dropout) limit", f.p[2], f.p[3], p, noDropoutThreshold))
 	}
-	if lim := atLimit(theta, bgnbdNames); len(lim) > 0 {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("parameters at the search bound e^±%g: %v; the likelihood is flat in that direction", thetaLimit, lim))
-	}
-	return m, nil
+	return f, nil
 }
 
 // LogLikelihood returns the BG/NBD log-likelihood of the given customers at
 // the model's parameters.
 func (m *BGNBD) LogLikelihood(x, tx, T []float64) (float64, error) {
-	d, err := newBGData(x, tx, T)
+	d, err := newBGData(x, tx, T, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -14,14 +14,44 @@ const maxSeriesTerms = 50_000_000
 // It is 1 for customers without repeat purchases (BG/NBD lets customers drop
 // out only right after a repeat purchase). Invalid inputs give NaN.
 func (m *BGNBD) ProbAlive(x, tx, T float64) float64 {
-	if math.IsNaN(x+tx+T) || x < 0 || tx < 0 || T < 0 {
+	if badRFM(x, tx, T) {
 		return math.NaN()
 	}
 	if x == 0 {
 		return 1
 	}
-	logOdds := math.Log(m.A) - math.Log(m.B+x-1) + (m.R+x)*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
+	return bgProbAlive(m.R, m.Alpha, m.A, m.B+x-1, x, tx, T)
+}
+
+// badRFM reports inputs no prediction is defined for.
+func badRFM(x, tx, T float64) bool {
+	return math.IsNaN(x+tx+T) || x < 0 || tx < 0 || T < 0
+}
+
+// bgProbAlive is 1 / (1 + a/bj · ((α+T)/(α+t_x))^(r+x)), where bj is b plus
+// the number of earlier dropout opportunities.
+func bgProbAlive(r, alpha, a, bj, x, tx, T float64) float64 {
+	logOdds := math.Log(a) - math.Log(bj) + (r+x)*(math.Log(alpha+T)-math.Log(alpha+tx))
 	return 1 / (1 + math.Exp(logOdds))
+}
+
+// givenAlive returns pa · f() for a horizon t > 0, 0 for t ≤ 0 and NaN when
+// t or pa is NaN: the shared shape of the conditional predictions.
+func givenAlive(t, pa float64, f func() float64) float64 {
+	if math.IsNaN(t) || math.IsNaN(pa) {
+		return math.NaN()
+	}
+	if t <= 0 {
+		return 0
+	}
+	return pa * f()
+}
+
+// firstPurchaseWithin returns 1 − ((α+T)/(α+T+t))^(r+x), the probability
+// that a customer with λ ~ Gamma(r+x, α+T) buys within t, accurately for
+// small t too.
+func firstPurchaseWithin(r, alpha, t, x, T float64) float64 {
+	return -math.Expm1(-(r + x) * math.Log1p(t/(alpha+T)))
 }
 
 // ProbPurchase returns P(X(t) > 0 | x, t_x, T), the probability that the
@@ -35,17 +65,7 @@ func (m *BGNBD) ProbAlive(x, tx, T float64) float64 {
 // The second factor is evaluated as −expm1(−(r+x)·log1p(t/(α+T))), which is
 // accurate for small t too. t ≤ 0 gives 0; invalid inputs give NaN.
 func (m *BGNBD) ProbPurchase(t, x, tx, T float64) float64 {
-	if math.IsNaN(t) {
-		return math.NaN()
-	}
-	pa := m.ProbAlive(x, tx, T)
-	if math.IsNaN(pa) {
-		return pa
-	}
-	if t <= 0 {
-		return 0
-	}
-	return pa * -math.Expm1(-(m.R+x)*math.Log1p(t/(m.Alpha+T)))
+	return givenAlive(t, m.ProbAlive(x, tx, T), func() float64 { return firstPurchaseWithin(m.R, m.Alpha, t, x, T) })
 }
 
 // ExpectedPurchases returns E[X(t) | x, t_x, T], the expected number of
@@ -63,17 +83,7 @@ func (m *BGNBD) ProbPurchase(t, x, tx, T float64) float64 {
 // horizon grows relative to α+T (≈ (r+x)·t/(α+T) + a few standard deviations).
 // t ≤ 0 gives 0; invalid inputs give NaN.
 func (m *BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
-	if math.IsNaN(t) {
-		return math.NaN()
-	}
-	pa := m.ProbAlive(x, tx, T)
-	if math.IsNaN(pa) {
-		return pa
-	}
-	if t <= 0 {
-		return 0
-	}
-	return pa * m.survivalSum(t, x, T)
+	return givenAlive(t, m.ProbAlive(x, tx, T), func() float64 { return m.survivalSum(t, x, T) })
 }
 
 // survivalSum returns Σ_{n≥0} E[(1−p)^n]·P(N > n) for p ~ Beta(a, b+x) and

@@ -249,7 +249,7 @@ func numGrad(f func([]float64) float64, theta []float64) []float64 {
 
 func TestAnalyticGradients(t *testing.T) {
 	x, tx, T := simulateBGNBD(3, 300, 0.5, 6, 0.8, 3)
-	bg, err := newBGData(x, tx, T)
+	bg, err := newBGData(x, tx, T, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,28 +151,21 @@ func FitGammaGammaWithOptions(x, mbar []float64, opts FitOptions) (*GammaGamma, 
 	// lifetimes' default start, then p = 2, q = 3, v = mean(mbar), whose
 	// population mean p·v/(q−1) equals the sample mean.
 	starts := [][]float64{{0.1, 0.1, 0.1}, {math.Log(2), math.Log(3), math.Log(mean)}}
-	out, theta, err := fitLog(d.objective, ggNames, starts, opts)
+	f, err := fitModel(d.objective, ggNames, starts, opts)
 	if err != nil {
 		return nil, err
 	}
 	g := &GammaGamma{
-		P: math.Exp(theta[0]), Q: math.Exp(theta[1]), V: math.Exp(theta[2]),
+		P: f.p[0], Q: f.p[1], V: f.p[2],
 		N: int(d.total), Excluded: excluded, MeanValue: mean,
-		Iterations: out.iterations, Converged: out.gradNorm <= convergedGradTol,
-		Warnings: out.notes,
+		Iterations: f.iterations, Converged: f.converged, Warnings: f.warnings,
 	}
 	g.LogLik = d.logLik(g.P, g.Q, g.V, nil)
 	if nonPositive > 0 {
 		g.Warnings = append(g.Warnings, fmt.Sprintf("%d repeat customers with mbar <= 0 were left out of the fit", nonPositive))
 	}
-	if !g.Converged {
-		g.Warnings = append(g.Warnings, fmt.Sprintf("optimizer did not converge: gradient norm %.3g > %.0e after %d iterations; parameters are the best point found", out.gradNorm, convergedGradTol, out.iterations))
-	}
 	if g.Q <= 1 {
 		g.Warnings = append(g.Warnings, fmt.Sprintf("q=%.4g <= 1: the population mean value p·v/(q−1) does not exist; ConditionalExpectedValue falls back to the sample mean %.4g where the formula is undefined", g.Q, mean))
-	}
-	if lim := atLimit(theta, ggNames); len(lim) > 0 {
-		g.Warnings = append(g.Warnings, fmt.Sprintf("parameters at the search bound e^±%g: %v; the likelihood is flat in that direction", thetaLimit, lim))
 	}
 	return g, nil
 }

@@ -239,6 +239,29 @@ func minimizeLog(obj logObjective, starts [][]float64, opts FitOptions) (fitOutc
 	return best, nil
 }
 
+// fitModel runs fitLog and turns its outcome into natural parameters and
+// the warnings every fitter shares (optimiser notes, no convergence); the
+// caller adds the log-likelihood and its model's own warnings. The
+// parameters-at-the-search-bound warning comes last.
+func fitModel(obj logObjective, names []string, starts [][]float64, opts FitOptions) (fitted, error) {
+	out, theta, err := fitLog(obj, names, starts, opts)
+	if err != nil {
+		return fitted{}, err
+	}
+	f := fitted{p: make([]float64, len(theta)), iterations: out.iterations,
+		converged: out.gradNorm <= convergedGradTol, warnings: out.notes}
+	for i, v := range theta {
+		f.p[i] = math.Exp(v)
+	}
+	if !f.converged {
+		f.warnings = append(f.warnings, fmt.Sprintf("optimizer did not converge: gradient norm %.3g > %.0e after %d iterations; parameters are the best point found", out.gradNorm, convergedGradTol, out.iterations))
+	}
+	if lim := atLimit(theta, names); len(lim) > 0 {
+		f.warnings = append(f.warnings, fmt.Sprintf("parameters at the search bound e^±%g: %v; the likelihood is flat in that direction", thetaLimit, lim))
+	}
+	return f, nil
+}
+
 // isBenignStop reports whether an optimiser error only means "no further
 // progress possible in floating point", which is how BFGS ends at a flat
 // optimum or on a boundary; the best point found is still valid.
@@ -266,4 +289,48 @@ func clampTheta(theta []float64) []float64 {
 		out[i] = math.Max(-thetaLimit, math.Min(thetaLimit, v))
 	}
 	return out
+}
+
+// numGradStep is the central-difference step (log-parameter space) of
+// withNumericGradient: its truncation error (~h²) and rounding error
+// (~1e-16/h) of the mean log-likelihood are both about 1e-10.
+const numGradStep = 1e-5
+
+// withNumericGradient makes a logObjective of f, whose gradient is a
+// central difference (one-sided where a neighbour is not finite). It serves
+// the likelihoods whose analytic derivatives would need derivatives of
+// hypergeometric functions with respect to their parameters.
+func withNumericGradient(f func(theta []float64) float64) logObjective {
+	return func(theta, grad []float64) float64 {
+		v := f(theta)
+		if grad == nil {
+			return v
+		}
+		th := slices.Clone(theta)
+		for i := range theta {
+			th[i] = theta[i] + numGradStep
+			fp := f(th)
+			th[i] = theta[i] - numGradStep
+			fm := f(th)
+			th[i] = theta[i]
+			grad[i] = centralDifference(v, fp, fm)
+		}
+		return v
+	}
+}
+
+// centralDifference returns the derivative estimate from f(θ) = v,
+// f(θ+h) = fp and f(θ−h) = fm, falling back to a one-sided difference (or 0)
+// where a value is not finite.
+func centralDifference(v, fp, fm float64) float64 {
+	okP, okM := !math.IsInf(fp, 0) && !math.IsNaN(fp), !math.IsInf(fm, 0) && !math.IsNaN(fm)
+	switch {
+	case okP && okM:
+		return (fp - fm) / (2 * numGradStep)
+	case okP:
+		return (fp - v) / numGradStep
+	case okM:
+		return (v - fm) / numGradStep
+	}
+	return 0
 }

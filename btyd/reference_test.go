@@ -54,6 +54,61 @@ func TestFitBGNBDPublishedCDNOW(t *testing.T) {
 	}
 }
 
+// TestFitParetoNBDPublishedCDNOW reproduces the published Pareto/NBD
+// estimates on the same CDNOW sample (Fader, Hardie & Lee 2005, "Counting
+// your customers the easy way"; lifetimes' tests).
+func TestFitParetoNBDPublishedCDNOW(t *testing.T) {
+	c := readColumns(t, "cdnow_customers_summary.csv", "frequency", "recency", "T")
+	m, err := FitParetoNBD(c["frequency"], c["recency"], c["T"], FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("CDNOW summary: r=%.5f alpha=%.5f s=%.5f beta=%.5f LL=%.4f iterations=%d warnings=%v", m.R, m.Alpha, m.S, m.Beta, m.LogLik, m.Iterations, m.Warnings)
+	pub := &ParetoNBD{R: 0.553, Alpha: 10.578, S: 0.606, Beta: 11.669}
+	checkPublished(t, []float64{m.R, m.Alpha, m.S, m.Beta}, []float64{pub.R, pub.Alpha, pub.S, pub.Beta}, pnbdNames)
+	if !m.Converged || len(m.Warnings) > 0 {
+		t.Errorf("interior CDNOW fit: converged=%v warnings=%v, want converged without warnings", m.Converged, m.Warnings)
+	}
+	llPub, err := pub.LogLikelihood(c["frequency"], c["recency"], c["T"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if llPub > m.LogLik+1e-6 {
+		t.Errorf("published parameters give LL %.6f > fitted %.6f: optimiser stopped early", llPub, m.LogLik)
+	}
+}
+
+// TestFitMBGNBDPublishedCDNOW reproduces the published MBG/NBD estimates on
+// the CDNOW sample (Batislam, Denizel & Filiztekin 2007; lifetimes' tests).
+func TestFitMBGNBDPublishedCDNOW(t *testing.T) {
+	c := readColumns(t, "cdnow_customers_summary.csv", "frequency", "recency", "T")
+	m, err := FitMBGNBD(c["frequency"], c["recency"], c["T"], FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("CDNOW summary: r=%.5f alpha=%.5f a=%.5f b=%.5f LL=%.4f iterations=%d warnings=%v", m.R, m.Alpha, m.A, m.B, m.LogLik, m.Iterations, m.Warnings)
+	pub := &MBGNBD{R: 0.525, Alpha: 6.183, A: 0.891, B: 1.614}
+	checkPublished(t, []float64{m.R, m.Alpha, m.A, m.B}, []float64{pub.R, pub.Alpha, pub.A, pub.B}, bgnbdNames)
+	if !m.Converged || len(m.Warnings) > 0 {
+		t.Errorf("interior CDNOW fit: converged=%v warnings=%v, want converged without warnings", m.Converged, m.Warnings)
+	}
+	llPub, err := pub.LogLikelihood(c["frequency"], c["recency"], c["T"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if llPub > m.LogLik+1e-6 {
+		t.Errorf("published parameters give LL %.6f > fitted %.6f: optimiser stopped early", llPub, m.LogLik)
+	}
+}
+
+// checkPublished checks every fitted parameter within 1 % of the published one.
+func checkPublished(t *testing.T, got, want []float64, names []string) {
+	t.Helper()
+	for i, name := range names {
+		checkWithin(t, name, got[i], want[i], 0.01)
+	}
+}
+
 // TestFitGammaGammaPublishedCDNOW checks the Gamma-Gamma fit on Hardie's
 // summary (zbar) and on the peer reference file (mbar).
 func TestFitGammaGammaPublishedCDNOW(t *testing.T) {

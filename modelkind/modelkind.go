@@ -1,9 +1,10 @@
 // Package modelkind owns the names of the model kinds of clvflow: naive,
-// bgnbd, ziln and seq. Every other package (nn, models, backtest, config,
-// the pipeline's activities and workflows, the ONNX file contract) takes the
-// kinds, their canonical order, the baseline of the promotion gate and the
-// set of neural (exported) kinds from here. It imports only the standard
-// library.
+// bgnbd, pnbd, mbgnbd, ziln and seq (bgnbd, pnbd and mbgnbd are the BTYD
+// baselines BG/NBD, Pareto/NBD and MBG/NBD × Gamma-Gamma). Every other
+// package (nn, models, backtest, config, the pipeline's activities and
+// workflows, the ONNX file contract) takes the kinds, their canonical
+// order, the baseline of the promotion gate and the set of neural
+// (exported) kinds from here. It imports only the standard library.
 //
 // The names are part of several wire formats (model artifacts, ONNX
 // metadata, `clvflow backtest --json`, the registry) and must not change.
@@ -27,6 +28,10 @@ const (
 	Naive Kind = "naive"
 	// BGNBD is BG/NBD × Gamma-Gamma.
 	BGNBD Kind = "bgnbd"
+	// PNBD is Pareto/NBD × Gamma-Gamma.
+	PNBD Kind = "pnbd"
+	// MBGNBD is MBG/NBD × Gamma-Gamma.
+	MBGNBD Kind = "mbgnbd"
 	// ZILN is the neural network on the tabular features (zero-inflated
 	// lognormal head).
 	ZILN Kind = "ziln"
@@ -38,14 +43,14 @@ const (
 const Baseline = BGNBD
 
 // all is every kind in the canonical (reporting) order.
-var all = [...]Kind{Naive, BGNBD, ZILN, Seq}
+var all = [...]Kind{Naive, BGNBD, PNBD, MBGNBD, ZILN, Seq}
 
 // ErrUnknown is wrapped by the errors of [Parse] and [ParseList] about a
 // name that is not a model kind.
 var ErrUnknown = errors.New("unknown model kind")
 
 // All returns every kind in the canonical (reporting) order: naive, bgnbd,
-// ziln, seq. The slice is a fresh copy.
+// pnbd, mbgnbd, ziln, seq. The slice is a fresh copy.
 func All() []Kind { return slices.Clone(all[:]) }
 
 // Names returns the names of [All], in the same order.

@@ -10,7 +10,7 @@ import (
 )
 
 func TestAllAndNames(t *testing.T) {
-	want := []modelkind.Kind{"naive", "bgnbd", "ziln", "seq"}
+	want := []modelkind.Kind{"naive", "bgnbd", "pnbd", "mbgnbd", "ziln", "seq"}
 	if got := modelkind.All(); !slices.Equal(got, want) {
 		t.Fatalf("All() = %v, want %v", got, want)
 	}
@@ -19,7 +19,7 @@ func TestAllAndNames(t *testing.T) {
 	if modelkind.All()[0] != modelkind.Naive {
 		t.Error("All() shares its backing array with the caller")
 	}
-	if got := modelkind.Names(); !slices.Equal(got, []string{"naive", "bgnbd", "ziln", "seq"}) {
+	if got := modelkind.Names(); !slices.Equal(got, []string{"naive", "bgnbd", "pnbd", "mbgnbd", "ziln", "seq"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	if modelkind.Baseline != modelkind.BGNBD {
@@ -34,6 +34,8 @@ func TestKindMethods(t *testing.T) {
 	}{
 		{modelkind.Naive, true, false},
 		{modelkind.BGNBD, true, false},
+		{modelkind.PNBD, true, false},
+		{modelkind.MBGNBD, true, false},
 		{modelkind.ZILN, true, true},
 		{modelkind.Seq, true, true},
 		{"ZILN", false, false},
@@ -58,10 +60,12 @@ func TestParse(t *testing.T) {
 	}{
 		{"naive", modelkind.Naive, ""},
 		{"BGNBD", modelkind.BGNBD, ""},
+		{" PNBD", modelkind.PNBD, ""},
+		{"MbgNbd", modelkind.MBGNBD, ""},
 		{"ziln", modelkind.ZILN, ""},
 		{" SEQ ", modelkind.Seq, ""},
 		{"\tZiLn\n", modelkind.ZILN, ""},
-		{"gru", "", `unknown model kind "gru" (want one of naive, bgnbd, ziln, seq)`},
+		{"gru", "", `unknown model kind "gru" (want one of naive, bgnbd, pnbd, mbgnbd, ziln, seq)`},
 		{"", "", `unknown model kind ""`},
 		{"naive,seq", "", `unknown model kind "naive,seq"`},
 	} {
@@ -89,8 +93,9 @@ func TestParseList(t *testing.T) {
 		{[]string{"ziln", "ziln"}, []modelkind.Kind{"ziln"}, "", false},
 		{[]string{"naive,,bgnbd"}, []modelkind.Kind{"naive", "bgnbd"}, "", false},
 		{[]string{"seq", "ziln", "bgnbd", "naive"}, []modelkind.Kind{"naive", "bgnbd", "ziln", "seq"}, "", false},
+		{[]string{"mbgnbd,seq", "pnbd", "bgnbd"}, []modelkind.Kind{"bgnbd", "pnbd", "mbgnbd", "seq"}, "", false},
 		{[]string{" , ", "ZILN"}, []modelkind.Kind{"ziln"}, "", false},
-		{[]string{""}, nil, "no model requested (want one or more of naive, bgnbd, ziln, seq)", false},
+		{[]string{""}, nil, "no model requested (want one or more of naive, bgnbd, pnbd, mbgnbd, ziln, seq)", false},
 		{nil, nil, "no model requested", false},
 		{[]string{"naive,gbm"}, nil, `unknown model kind "gbm"`, true},
 	}
@@ -120,13 +125,15 @@ func TestCheckPipeline(t *testing.T) {
 		{[]string{"naive", "bgnbd", "ziln", "seq"}, nil},
 		{[]string{"bgnbd", "seq"}, nil},
 		{[]string{"ziln", "bgnbd"}, nil},
+		{[]string{"bgnbd", "pnbd", "mbgnbd", "ziln"}, nil},
+		{[]string{"pnbd", "mbgnbd", "ziln"}, []string{noBaseline}},
 		{nil, []string{"no models to train", noNet, noBaseline}},
 		{[]string{}, []string{"no models to train", noNet, noBaseline}},
 		{[]string{"naive"}, []string{noNet, noBaseline}},
 		{[]string{"naive", "bgnbd"}, []string{noNet}},
 		{[]string{"ziln"}, []string{noBaseline}},
-		{[]string{"bgnbd", "ZILN", "gbm"}, []string{`unknown model "ZILN" (naive, bgnbd, ziln, seq)`, `unknown model "gbm" (naive, bgnbd, ziln, seq)`, noNet}},
-		{[]string{"bgnbd", "ziln", ""}, []string{`unknown model "" (naive, bgnbd, ziln, seq)`}},
+		{[]string{"bgnbd", "ZILN", "gbm"}, []string{`unknown model "ZILN" (naive, bgnbd, pnbd, mbgnbd, ziln, seq)`, `unknown model "gbm" (naive, bgnbd, pnbd, mbgnbd, ziln, seq)`, noNet}},
+		{[]string{"bgnbd", "ziln", ""}, []string{`unknown model "" (naive, bgnbd, pnbd, mbgnbd, ziln, seq)`}},
 	} {
 		if got := modelkind.CheckPipeline(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("CheckPipeline(%q) =\n  %q\nwant\n  %q", tc.in, got, tc.want)

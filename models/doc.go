@@ -1,9 +1,9 @@
 // Package models is the production model code of clvflow: the [Model]
 // interface, fitting ([Fit]), prediction, scoring ([Evaluate]) and the JSON
-// (un)marshalling ([MarshalModel], [UnmarshalModel]) of the four CLV models
-// naive, bgnbd, ziln and seq (package modelkind names them). The pipeline's
-// Temporal activities train, store, load and evaluate models with it, and
-// package backtest builds its offline experiment on top of it.
+// (un)marshalling ([MarshalModel], [UnmarshalModel]) of the six CLV models
+// naive, bgnbd, pnbd, mbgnbd, ziln and seq (package modelkind names them).
+// The pipeline's Temporal activities train, store, load and evaluate models
+// with it, and package backtest builds its offline experiment on top of it.
 //
 // A model is fitted on the training customers of a [features.Set] and
 // predicts, for any customers of a set, the holdout spend and the
@@ -21,6 +21,10 @@
 //     repeat purchase with a positive mean value, Gamma-Gamma cannot be
 //     fitted; the value per purchase then falls back to the training
 //     customers' mean spend per purchase day and a warning says so.
+//   - pnbd and mbgnbd: the same with Pareto/NBD or MBG/NBD purchase counts
+//     in place of BG/NBD (package btyd; same Gamma-Gamma part, fallback and
+//     JSON layout, the count parameters under "pnbd" or "mbgnbd"). Like
+//     bgnbd they are not networks and are not exported to ONNX.
 //   - ziln and seq: the neural models of package nn (value = expected value,
 //     capped at the largest training label; probability = the ZILN purchase
 //     probability), trained on the training customers' labels only.
@@ -39,7 +43,7 @@
 // nn.Data group, so early stopping validates on customers the member did not
 // train on.
 //
-// naive and bgnbd read no labels at all; they predict over the horizon they
+// naive and the BTYD kinds (bgnbd, pnbd, mbgnbd) read no labels at all; they predict over the horizon they
 // were fitted for (FitOptions.HorizonDays, else the set's), whatever the
 // horizon of the set they are later applied to. The neural models learn the
 // horizon of their training labels.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
@@ -16,7 +15,8 @@ import (
 // FitOptions control [Fit].
 type FitOptions struct {
 	// Seed seeds the neural models (initialisation, validation split,
-	// shuffling); naive and bgnbd are deterministic and ignore it.
+	// shuffling); naive and the BTYD kinds (bgnbd, pnbd, mbgnbd) are
+	// deterministic and ignore it.
 	Seed uint64
 	// HorizonDays is the prediction horizon; 0 takes the set's
 	// Split.HorizonDays. The neural models learn the horizon of the set's
@@ -34,7 +34,7 @@ type FitOptions struct {
 	// that end on or before the set's cutoff). The neural models also learn
 	// from the rows of the training customers in them (by customer id; no
 	// other customer's row is read), which multiplies their examples of new
-	// and young customers; naive and bgnbd ignore them.
+	// and young customers; naive and the BTYD kinds ignore them.
 	Snapshots []*features.Set
 	// Progress, Checkpoint, CheckpointEvery and Resume are handed to
 	// nn.Train unchanged, so that a Temporal activity can heartbeat, store
@@ -58,7 +58,7 @@ type FitInfo struct {
 	ResumedFromEpoch int `json:"resumed_from_epoch"`
 	// TrainingRows is the number of rows a neural model learned from: the
 	// training customers at the set's cutoff plus their rows in the
-	// snapshots; 0 for naive and bgnbd.
+	// snapshots; 0 for naive and the BTYD kinds.
 	TrainingRows int `json:"training_rows,omitempty"`
 	// Warnings repeats [Warnings] of the fitted model.
 	Warnings []string `json:"warnings,omitempty"`
@@ -66,8 +66,8 @@ type FitInfo struct {
 
 // Fit fits a model of the given kind. The neural models learn from the
 // customers set.Customers[i] for i in train and read only their labels;
-// naive needs no fit, and bgnbd (calibration features only, no labels) is
-// fitted on every customer of the set.
+// naive needs no fit, and bgnbd, pnbd and mbgnbd (calibration features
+// only, no labels) are fitted on every customer of the set.
 func Fit(ctx context.Context, kind modelkind.Kind, set *features.Set, train []int, opts FitOptions) (Model, FitInfo, error) {
 	start := time.Now()
 	var info FitInfo
@@ -95,8 +95,8 @@ func Fit(ctx context.Context, kind modelkind.Kind, set *features.Set, train []in
 	switch k {
 	case modelkind.Naive:
 		m = &naiveModel{HorizonDays: horizon}
-	case modelkind.BGNBD:
-		// BG/NBD and Gamma-Gamma use calibration data only (x, t_x, T, mbar;
+	case modelkind.BGNBD, modelkind.PNBD, modelkind.MBGNBD:
+		// BG/NBD (Pareto/NBD, MBG/NBD) and Gamma-Gamma use calibration data only (x, t_x, T, mbar;
 		// never a holdout label), so they are fitted on every customer of
 		// the set, as in the BTYD literature (and as Hardie's published
 		// CDNOW parameters are); the networks learn from labels and see the
@@ -105,7 +105,7 @@ func Fit(ctx context.Context, kind modelkind.Kind, set *features.Set, train []in
 		for i := range all {
 			all[i] = i
 		}
-		m, err = fitBGNBD(set, all, horizon)
+		m, err = fitBTYD(k, set, all, horizon)
 	default:
 		m, info, err = fitNet(ctx, k, set, train, horizon, opts)
 	}
@@ -135,38 +135,6 @@ func checkTrain(set *features.Set, train []int) error {
 		seen[i] = true
 	}
 	return nil
-}
-
-func fitBGNBD(set *features.Set, train []int, horizon int) (Model, error) {
-	n := len(train)
-	x, tx, T, mbar := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	var spend, days float64
-	repeaters := 0
-	for k, i := range train {
-		c := &set.Customers[i]
-		x[k], tx[k], T[k], mbar[k] = float64(c.X), c.TX, c.T, c.MBar
-		spend += c.CalSpend
-		days += float64(c.X + 1)
-		if c.X > 0 && c.MBar > 0 {
-			repeaters++
-		}
-	}
-	bg, err := btyd.FitBGNBD(x, tx, T, btyd.FitOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("models: fit bgnbd on %d customers: %w", n, err)
-	}
-	m := &bgnbdModel{HorizonDays: horizon, BG: bg}
-	if repeaters == 0 {
-		m.FallbackValue = spend / days
-		m.Notes = append(m.Notes, fmt.Sprintf("gamma-gamma: no training customer has a repeat purchase with a positive mean value, so the model cannot be fitted; the value per purchase is the mean spend per purchase day of the %d training customers (%.4g)", n, m.FallbackValue))
-		return m, nil
-	}
-	gg, err := btyd.FitGammaGamma(x, mbar)
-	if err != nil {
-		return nil, fmt.Errorf("models: fit gamma-gamma on %d repeat customers: %w", repeaters, err)
-	}
-	m.GG = gg
-	return m, nil
 }
 
 // netConfig returns the nn configuration of a fit.

@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/clvflow/clvflow/btyd"
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
@@ -98,120 +97,6 @@ func (m *naiveModel) Params() map[string]any {
 func (m *naiveModel) validate() error {
 	if m.HorizonDays <= 0 {
 		return fmt.Errorf("models: naive model: horizon_days = %d, want > 0", m.HorizonDays)
-	}
-	return nil
-}
-
-// ---- BG/NBD × Gamma-Gamma ----
-
-// bgnbdModel combines BG/NBD purchase counts with Gamma-Gamma values.
-type bgnbdModel struct {
-	HorizonDays int              `json:"horizon_days"`
-	BG          *btyd.BGNBD      `json:"bgnbd"`
-	GG          *btyd.GammaGamma `json:"gamma_gamma,omitempty"`
-	// FallbackValue is the value per purchase used when GG is nil.
-	FallbackValue float64 `json:"fallback_value,omitempty"`
-	// Notes are warnings of this package (the fallback), on top of the
-	// fitters' own warnings.
-	Notes []string `json:"notes,omitempty"`
-}
-
-func (m *bgnbdModel) Kind() modelkind.Kind { return modelkind.BGNBD }
-
-func (m *bgnbdModel) Predict(set *features.Set, idx []int) ([]float64, []float64, error) {
-	if err := checkIdx(set, idx); err != nil {
-		return nil, nil, err
-	}
-	h := horizonWeeks(m.HorizonDays)
-	value := make([]float64, len(idx))
-	prob := make([]float64, len(idx))
-	for k, i := range idx {
-		c := &set.Customers[i]
-		x := float64(c.X)
-		n := m.BG.ExpectedPurchases(h, x, c.TX, c.T)
-		mv := m.FallbackValue
-		if m.GG != nil {
-			mv = m.GG.ConditionalExpectedValue(x, c.MBar)
-		}
-		value[k] = n * mv
-		prob[k] = m.BG.ProbPurchase(h, x, c.TX, c.T)
-		if !finite(value[k]) || !finite(prob[k]) {
-			return nil, nil, fmt.Errorf("models: bgnbd: customer %s (x %d, t_x %v, T %v, mbar %v): non-finite prediction: E[X] %v, E[M] %v, P(buy) %v",
-				c.ID, c.X, c.TX, c.T, c.MBar, n, mv, prob[k])
-		}
-	}
-	return value, prob, nil
-}
-
-// Warnings returns the fitters' warnings and this package's notes.
-func (m *bgnbdModel) Warnings() []string {
-	var w []string
-	for _, s := range m.BG.Warnings {
-		w = append(w, "bgnbd: "+s)
-	}
-	if m.GG != nil {
-		for _, s := range m.GG.Warnings {
-			w = append(w, "gamma-gamma: "+s)
-		}
-	}
-	return append(w, m.Notes...)
-}
-
-func (m *bgnbdModel) Params() map[string]any {
-	p := map[string]any{
-		"r":             m.BG.R,
-		"alpha":         m.BG.Alpha,
-		"a":             m.BG.A,
-		"b":             m.BG.B,
-		"loglik":        finiteOrNil(m.BG.LogLik),
-		"converged":     m.BG.Converged,
-		"customers":     m.BG.N,
-		"horizon_days":  m.HorizonDays,
-		"horizon_weeks": horizonWeeks(m.HorizonDays),
-	}
-	if m.GG != nil {
-		p["p"], p["q"], p["v"] = m.GG.P, m.GG.Q, m.GG.V
-		p["gg_loglik"] = finiteOrNil(m.GG.LogLik)
-		p["gg_converged"] = m.GG.Converged
-		p["gg_customers"] = m.GG.N
-	} else {
-		p["p"], p["q"], p["v"] = nil, nil, nil
-		p["fallback_value"] = m.FallbackValue
-	}
-	if w := m.Warnings(); len(w) > 0 {
-		p["warnings"] = w
-	}
-	return p
-}
-
-func (m *bgnbdModel) validate() error {
-	if m.HorizonDays <= 0 {
-		return fmt.Errorf("models: bgnbd model: horizon_days = %d, want > 0", m.HorizonDays)
-	}
-	if m.BG == nil {
-		return errors.New("models: bgnbd model: missing bgnbd parameters")
-	}
-	for _, v := range []struct {
-		name string
-		v    float64
-	}{{"r", m.BG.R}, {"alpha", m.BG.Alpha}, {"a", m.BG.A}, {"b", m.BG.B}} {
-		if !(v.v > 0) || !finite(v.v) {
-			return fmt.Errorf("models: bgnbd model: %s = %v, want a finite value > 0", v.name, v.v)
-		}
-	}
-	if m.GG == nil {
-		if !(m.FallbackValue >= 0) || !finite(m.FallbackValue) {
-			return fmt.Errorf("models: bgnbd model: fallback_value = %v, want a finite value >= 0", m.FallbackValue)
-		}
-		return nil
-	}
-	for _, v := range []struct {
-		name string
-		v    float64
-	}{{"p", m.GG.P}, {"q", m.GG.Q}, {"v", m.GG.V}} {
-		if !(v.v > 0) || !finite(v.v) {
-			return fmt.Errorf("models: bgnbd model: gamma-gamma %s = %v, want a finite value > 0", v.name, v.v)
-		}
 	}
 	return nil
 }
@@ -345,11 +230,8 @@ func NewNetModel(m *nn.Model) (Model, error) {
 // Warnings returns the warnings of a fitted model (boundary solutions,
 // fallbacks, members still improving at the epoch budget); nil if none.
 func Warnings(m Model) []string {
-	switch t := m.(type) {
-	case *bgnbdModel:
-		return t.Warnings()
-	case *netModel:
-		return t.Warnings()
+	if w, ok := m.(interface{ Warnings() []string }); ok {
+		return w.Warnings()
 	}
 	return nil
 }
@@ -370,7 +252,7 @@ func MarshalModel(m Model) ([]byte, error) {
 	switch t := m.(type) {
 	case *naiveModel:
 		inner = t
-	case *bgnbdModel:
+	case *bgnbdModel, *pnbdModel, *mbgnbdModel:
 		inner = t
 	case *netModel:
 		inner = t.m
@@ -415,35 +297,41 @@ func UnmarshalModel(b []byte) (Model, error) {
 		}
 		return nil
 	}
+	var m interface {
+		Model
+		validate() error
+	}
 	switch kind {
 	case modelkind.Naive:
-		m := &naiveModel{}
-		if err := strict(m); err != nil {
-			return nil, err
-		}
-		if err := m.validate(); err != nil {
-			return nil, err
-		}
-		return m, nil
+		m = &naiveModel{}
 	case modelkind.BGNBD:
-		m := &bgnbdModel{}
-		if err := strict(m); err != nil {
-			return nil, err
-		}
-		if err := m.validate(); err != nil {
-			return nil, err
-		}
-		return m, nil
+		m = &bgnbdModel{}
+	case modelkind.PNBD:
+		m = &pnbdModel{}
+	case modelkind.MBGNBD:
+		m = &mbgnbdModel{}
 	default:
-		nm := &nn.Model{}
-		if err := json.Unmarshal(env.Model, nm); err != nil {
-			return nil, fmt.Errorf("models: decode %s model: %w", kind, err)
-		}
-		if nm.Kind() != kind {
-			return nil, fmt.Errorf("models: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
-		}
-		return &netModel{m: nm}, nil
+		return unmarshalNet(kind, env.Model)
 	}
+	if err := strict(m); err != nil {
+		return nil, err
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// unmarshalNet decodes the nn ensemble of a ziln or seq model.
+func unmarshalNet(kind modelkind.Kind, raw json.RawMessage) (Model, error) {
+	nm := &nn.Model{}
+	if err := json.Unmarshal(raw, nm); err != nil {
+		return nil, fmt.Errorf("models: decode %s model: %w", kind, err)
+	}
+	if nm.Kind() != kind {
+		return nil, fmt.Errorf("models: decode model: envelope kind %q but the network is %q", kind, nm.Kind())
+	}
+	return &netModel{m: nm}, nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

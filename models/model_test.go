@@ -99,6 +99,11 @@ func TestUnmarshalModelErrors(t *testing.T) {
 		{"bgnbd missing", `{"kind":"bgnbd","model":{"horizon_days":7}}`, "missing bgnbd parameters"},
 		{"bgnbd bad r", `{"kind":"bgnbd","model":{"horizon_days":7,"bgnbd":{"r":-1,"alpha":1,"a":1,"b":1}}}`, "r = -1"},
 		{"bgnbd bad q", `{"kind":"bgnbd","model":{"horizon_days":7,"bgnbd":{"r":1,"alpha":1,"a":1,"b":1},"gamma_gamma":{"p":1,"q":0,"v":1}}}`, "gamma-gamma q = 0"},
+		{"pnbd missing", `{"kind":"pnbd","model":{"horizon_days":7}}`, "missing pnbd parameters"},
+		{"pnbd bad beta", `{"kind":"pnbd","model":{"horizon_days":7,"pnbd":{"r":1,"alpha":1,"s":1,"beta":0}}}`, "beta = 0"},
+		{"pnbd with bgnbd field", `{"kind":"pnbd","model":{"horizon_days":7,"bgnbd":{"r":1,"alpha":1,"a":1,"b":1}}}`, "unknown field"},
+		{"mbgnbd bad horizon", `{"kind":"mbgnbd","model":{"horizon_days":0,"mbgnbd":{"r":1,"alpha":1,"a":1,"b":1}}}`, "horizon_days = 0"},
+		{"mbgnbd bad fallback", `{"kind":"mbgnbd","model":{"horizon_days":7,"mbgnbd":{"r":1,"alpha":1,"a":1,"b":1},"fallback_value":-1}}`, "fallback_value = -1"},
 		{"ziln garbage", `{"kind":"ziln","model":{"config":{"kind":"ziln"}}}`, "decode ziln model"},
 	}
 	for _, tc := range tests {
@@ -189,19 +194,26 @@ func TestNaivePredict(t *testing.T) {
 	}
 }
 
-func TestBGNBDFallbackWithoutRepeaters(t *testing.T) {
+func TestBTYDFallbackWithoutRepeaters(t *testing.T) {
 	cutoff := time.Date(2022, 6, 30, 0, 0, 0, 0, time.UTC)
 	var rows []tx
 	for i := 0; i < 30; i++ {
 		rows = append(rows, tx{string(rune('A'+i%26)) + string(rune('a'+i/26)), -7 * (i + 1), float64(10 + i)})
 	}
 	set := handSet(t, cutoff, 28, rows)
-	m, info, err := Fit(context.Background(), modelkind.BGNBD, set, modelstest.AllIndices(set.Len()), FitOptions{})
+	for _, kind := range []modelkind.Kind{modelkind.BGNBD, modelkind.PNBD, modelkind.MBGNBD} {
+		t.Run(string(kind), func(t *testing.T) { checkFallback(t, kind, set) })
+	}
+}
+
+// checkFallback fits a BTYD kind on a set without repeat purchases.
+func checkFallback(t *testing.T, kind modelkind.Kind, set *features.Set) {
+	m, info, err := Fit(context.Background(), kind, set, modelstest.AllIndices(set.Len()), FitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	joined := strings.Join(info.Warnings, "\n")
-	if !strings.Contains(joined, "gamma-gamma: no training customer has a repeat purchase") || !strings.Contains(joined, "bgnbd: no customer has a repeat purchase") {
+	if !strings.Contains(joined, "gamma-gamma: no training customer has a repeat purchase") || !strings.Contains(joined, string(kind)+": no customer has a repeat purchase") {
 		t.Errorf("warnings = %q", joined)
 	}
 	p := m.Params()

@@ -132,7 +132,7 @@ func (a *app) backtestCmd() *cobra.Command {
 		Short: "Fit and score the CLV models locally on a calibration/holdout split (no Temporal)",
 		Long: `backtest reads and cleans a transaction log, builds per-customer features at the
 cutoff, holds out a seeded random share of the customers, fits every requested model
-(naive, bgnbd = BG/NBD × Gamma-Gamma, ziln, seq) on the others and prints the holdout
+(naive; bgnbd, pnbd, mbgnbd = BG/NBD, Pareto/NBD, MBG/NBD × Gamma-Gamma; ziln, seq) on the others and prints the holdout
 metrics on the held-out customers. Nothing is stored and no server is needed.`,
 		Example: `  clvflow backtest --input cdnow_sample.txt --format cdnow --cutoff 1997-09-30 --horizon-days 273 --models bgnbd --json
   clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price`,

@@ -14,7 +14,7 @@ func bindTrainingFlags(cf *configFlags, fs *pflag.FlagSet) {
 	bindConfigFlag(cf, fs.IntVar, "horizon-days", "training.horizon_days", "holdout horizon in days",
 		func(c *config.Config) *int { return &c.Training.HorizonDays },
 		checkValue(func(d int) bool { return d > 0 }, "want a number of days > 0"))
-	bindConfigFlag(cf, fs.StringSliceVar, "models", "training.models", "models to fit: naive,bgnbd,ziln,seq",
+	bindConfigFlag(cf, fs.StringSliceVar, "models", "training.models", "models to fit: naive,bgnbd,pnbd,mbgnbd,ziln,seq",
 		func(c *config.Config) *[]string { return &c.Training.Models }, nil)
 	bindConfigFlag(cf, fs.Uint64Var, "seed", "training.seed", "seed of the train/test split and the neural models",
 		func(c *config.Config) *uint64 { return &c.Training.Seed },
