@@ -160,7 +160,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.HorizonDays = DefaultHorizonDays
 	}
 	if len(o.Models) == 0 {
-		o.Models = modelkind.Names()
+		o.Models = modelkind.DefaultNames()
 	}
 	kinds, err := modelkind.ParseList(o.Models)
 	if err != nil {

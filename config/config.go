@@ -246,7 +246,7 @@ func Default() Config {
 		Approvals: Approvals{Timeout: 72 * time.Hour},
 		Ingest:    Ingest{MaxUncompressedBytes: dataset.DefaultMaxUncompressedBytes},
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
-		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.Names(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
+		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.DefaultNames(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64},

@@ -53,6 +53,13 @@ var ErrUnknown = errors.New("unknown model kind")
 // pnbd, mbgnbd, ziln, seq. The slice is a fresh copy.
 func All() []Kind { return slices.Clone(all[:]) }
 
+// DefaultNames are the kinds trained and compared when none are named:
+// naive, bgnbd, ziln, seq. The classic baselines pnbd and mbgnbd are chosen
+// explicitly (the Pareto/NBD fit takes seconds to tens of seconds).
+func DefaultNames() []string {
+	return []string{string(Naive), string(BGNBD), string(ZILN), string(Seq)}
+}
+
 // Names returns the names of [All], in the same order.
 func Names() []string {
 	out := make([]string, len(all))

@@ -140,3 +140,15 @@ func TestCheckPipeline(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultNamesLeaveOutTheSlowClassics(t *testing.T) {
+	d := modelkind.DefaultNames()
+	for _, n := range d {
+		if !slices.Contains(modelkind.Names(), n) {
+			t.Errorf("default %q is not a kind", n)
+		}
+	}
+	if slices.Contains(d, string(modelkind.PNBD)) || slices.Contains(d, string(modelkind.MBGNBD)) || !slices.Contains(d, string(modelkind.Seq)) {
+		t.Fatalf("defaults %v", d)
+	}
+}
