@@ -45,6 +45,30 @@ type Config struct {
 	Codec      Codec      `mapstructure:"codec" yaml:"codec" json:"codec"`
 	Policy     Policy     `mapstructure:"policy" yaml:"policy" json:"policy"`
 	Provenance Provenance `mapstructure:"provenance" yaml:"provenance" json:"provenance"`
+	Scoring    Scoring    `mapstructure:"scoring" yaml:"scoring" json:"scoring"`
+	Drift      Drift      `mapstructure:"drift" yaml:"drift" json:"drift"`
+}
+
+// Scoring configures `clvflow predict` and the BatchScore workflow.
+type Scoring struct {
+	// Segments are the value tiers: NAME:LASTDECILE,… ending at decile 10.
+	Segments string `mapstructure:"segments" yaml:"segments" json:"segments"`
+	// DormantBelow: customers whose purchase probability is below it are
+	// segment "dormant" (0: no dormant segment).
+	DormantBelow float64 `mapstructure:"dormant_below" yaml:"dormant_below" json:"dormant_below"`
+	// Shards is how many parallel activities a BatchScore run uses.
+	Shards int `mapstructure:"shards" yaml:"shards" json:"shards"`
+}
+
+// Drift configures what a BatchScore run does when the scored data moved
+// away from the champion's training data.
+type Drift struct {
+	// PSIThreshold: a model input or the score with a population stability
+	// index above it is drift.
+	PSIThreshold float64 `mapstructure:"psi_threshold" yaml:"psi_threshold" json:"psi_threshold"`
+	// Action is "retrain" (start one TrainingPipeline on the scored data; it
+	// still needs the gate and a signed approval) or "alert" (record it).
+	Action string `mapstructure:"action" yaml:"action" json:"action"`
 }
 
 // Provenance configures signed provenance (package provenance): the worker
@@ -250,8 +274,10 @@ func Default() Config {
 			Snapshots: 6, SnapshotStepDays: 28},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64},
-		Codec: Codec{Listen: "127.0.0.1:8081"},
-		Dev:   Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
+		Codec:   Codec{Listen: "127.0.0.1:8081"},
+		Scoring: Scoring{Segments: "top:1,high:3,mid:6,low:10", DormantBelow: 0.05, Shards: 4},
+		Drift:   Drift{PSIThreshold: 0.2, Action: "retrain"},
+		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
 
@@ -562,6 +588,18 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration like 30s, got %s", d)
 		}
+	}
+	if c.Scoring.Shards < 1 || c.Scoring.Shards > 256 {
+		bad("scoring.shards", "must be in [1,256], got %d", c.Scoring.Shards)
+	}
+	if c.Scoring.DormantBelow < 0 || c.Scoring.DormantBelow >= 1 {
+		bad("scoring.dormant_below", "must be a purchase probability in [0,1), got %g", c.Scoring.DormantBelow)
+	}
+	if c.Drift.PSIThreshold <= 0 {
+		bad("drift.psi_threshold", "must be > 0 (0.1 moderate, 0.25 large shift), got %g", c.Drift.PSIThreshold)
+	}
+	if c.Drift.Action != "retrain" && c.Drift.Action != "alert" {
+		bad("drift.action", "must be retrain or alert, got %q", c.Drift.Action)
 	}
 	if c.Serving.MaxInFlight < 1 {
 		bad("serving.max_in_flight", "must be ≥ 1, got %d", c.Serving.MaxInFlight)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/clvflow/clvflow/scoring"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,9 +116,9 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 		t.Fatalf("predict: %v", err)
 	}
 	var scored struct {
-		ModelVersion string       `json:"model_version"`
-		Customers    int          `json:"customers"`
-		Predictions  []Prediction `json:"predictions"`
+		ModelVersion string               `json:"model_version"`
+		Customers    int                  `json:"customers"`
+		Predictions  []scoring.Prediction `json:"predictions"`
 	}
 	if err := json.Unmarshal([]byte(out), &scored); err != nil {
 		t.Fatal(err)

@@ -3,15 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/scoring"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
@@ -19,29 +17,6 @@ import (
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/spf13/cobra"
 )
-
-// Prediction is one scored customer.
-type Prediction struct {
-	CustomerID          string  `json:"customer_id"`
-	ExpectedValue       float64 `json:"expected_value"`
-	PurchaseProbability float64 `json:"purchase_probability"`
-	Decile              int     `json:"decile"` // 1 = highest expected value
-	Segment             string  `json:"segment"`
-}
-
-// segmentOf names value deciles: 1 top, 2–3 high, 4–6 medium, 7–10 low.
-func segmentOf(decile int) string {
-	switch {
-	case decile == 1:
-		return "top"
-	case decile <= 3:
-		return "high"
-	case decile <= 6:
-		return "medium"
-	default:
-		return "low"
-	}
-}
 
 // loadModelBytes resolves --model: an ONNX file on disk, or a registry
 // version or alias (bytes verified against the registered sha256).
@@ -81,6 +56,15 @@ func (a *app) loadModelBytes(ctx context.Context, model string) (version string,
 	return v.ID, data, v.ONNX.SHA256, nil
 }
 
+// scoringSegments are the segments of config scoring.*.
+func scoringSegments(cfg config.Config) (scoring.Segments, error) {
+	tiers, err := scoring.ParseTiers(cfg.Scoring.Segments)
+	if err != nil {
+		return scoring.Segments{}, fmt.Errorf("scoring.segments: %w", err)
+	}
+	return scoring.Segments{Tiers: tiers, DormantBelow: cfg.Scoring.DormantBelow}, nil
+}
+
 func (a *app) predictCmd() *cobra.Command {
 	var model, input, featuresFile, format, cutoff, output string
 	var asJSON bool
@@ -117,10 +101,19 @@ JSON, sorted by expected value, highest first.`,
 				return err
 			}
 			defer m.Close()
-			preds, err := score(m, set)
+			preds, err := scoring.Score(m, set)
 			if err != nil {
 				return err
 			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			segs, err := scoringSegments(cfg)
+			if err != nil {
+				return err
+			}
+			scoring.Rank(preds, segs)
 			w := a.out
 			if output != "" && output != "-" {
 				f, err := os.Create(output)
@@ -134,7 +127,7 @@ JSON, sorted by expected value, highest first.`,
 			if asJSON {
 				err = writeJSON(bw, map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
 			} else {
-				err = writePredictionsCSV(bw, preds)
+				err = scoring.WriteCSV(bw, preds)
 			}
 			if err != nil {
 				return err
@@ -197,62 +190,4 @@ func loadPredictFeatures(input, featuresFile, format, cutoff string, mapping dat
 		return nil, err
 	}
 	return b.Build()
-}
-
-// score runs the model in batches and ranks customers into deciles.
-func score(m *onnxrt.Model, set *features.Set) ([]Prediction, error) {
-	n := set.Len()
-	withSeq := m.Schema().SequenceInput != ""
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
-	preds := make([]Prediction, n)
-	const batch = 1024
-	for lo := 0; lo < n; lo += batch {
-		hi := min(lo+batch, n)
-		ft, st := set.Float32Rows(all[lo:hi], withSeq)
-		out, err := m.Predict(ft, st)
-		if err != nil {
-			return nil, err
-		}
-		for i := lo; i < hi; i++ {
-			preds[i] = Prediction{CustomerID: set.Customers[i].ID, ExpectedValue: float64(out.Expected[i-lo]), PurchaseProbability: float64(out.Prob[i-lo])}
-		}
-	}
-	sort.SliceStable(preds, func(i, j int) bool { return preds[i].ExpectedValue > preds[j].ExpectedValue })
-	for i := range preds {
-		preds[i].Decile = i*10/max(n, 1) + 1
-		preds[i].Segment = segmentOf(preds[i].Decile)
-	}
-	return preds, nil
-}
-
-// csvText returns a text cell that a spreadsheet will not run as a formula:
-// a value starting with =, +, -, @, a tab or a carriage return gets a
-// leading single quote (OWASP's CSV injection advice). Only text fields
-// (customer ids, segments) go through it; numbers clvflow formats itself
-// are written as they are, negative ones included.
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-// writePredictionsCSV writes one row per customer; text cells are escaped
-// with csvText, so a hostile customer id cannot run in a spreadsheet.
-func writePredictionsCSV(w io.Writer, preds []Prediction) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"customer_id", "expected_value", "purchase_probability", "decile", "segment"}); err != nil {
-		return err
-	}
-	for _, p := range preds {
-		if err := cw.Write([]string{csvText(p.CustomerID), strconv.FormatFloat(p.ExpectedValue, 'f', 4, 64),
-			strconv.FormatFloat(p.PurchaseProbability, 'f', 6, 64), strconv.Itoa(p.Decile), csvText(p.Segment)}); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
 }

@@ -1,4 +1,4 @@
-package main
+package scoring
 
 import (
 	"bytes"
@@ -15,14 +15,14 @@ func TestPredictCSVEscapesFormulas(t *testing.T) {
 		{CustomerID: "=1+1", ExpectedValue: 1.5, PurchaseProbability: 0.5, Decile: 1, Segment: "top"},
 		{CustomerID: "@SUM(A1)", ExpectedValue: 2, PurchaseProbability: 0.25, Decile: 2, Segment: "high"},
 		{CustomerID: "+1", ExpectedValue: 0, PurchaseProbability: 0, Decile: 3, Segment: "high"},
-		{CustomerID: "-2", ExpectedValue: -3.25, PurchaseProbability: 0.125, Decile: 4, Segment: "medium"},
-		{CustomerID: "\tcmd", ExpectedValue: 1, PurchaseProbability: 1, Decile: 5, Segment: "medium"},
-		{CustomerID: "\r=2", ExpectedValue: 1, PurchaseProbability: 1, Decile: 6, Segment: "medium"},
+		{CustomerID: "-2", ExpectedValue: -3.25, PurchaseProbability: 0.125, Decile: 4, Segment: "mid"},
+		{CustomerID: "\tcmd", ExpectedValue: 1, PurchaseProbability: 1, Decile: 5, Segment: "mid"},
+		{CustomerID: "\r=2", ExpectedValue: 1, PurchaseProbability: 1, Decile: 6, Segment: "mid"},
 		{CustomerID: "C00042", ExpectedValue: -0.5, PurchaseProbability: 0.75, Decile: 10, Segment: "low"},
 		{CustomerID: "a=b", ExpectedValue: 1, PurchaseProbability: 1, Decile: 7, Segment: "low"},
 	}
 	var buf bytes.Buffer
-	if err := writePredictionsCSV(&buf, preds); err != nil {
+	if err := WriteCSV(&buf, preds); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&buf).ReadAll()
@@ -34,9 +34,9 @@ func TestPredictCSVEscapesFormulas(t *testing.T) {
 		{"'=1+1", "1.5000", "0.500000", "1", "top"},
 		{"'@SUM(A1)", "2.0000", "0.250000", "2", "high"},
 		{"'+1", "0.0000", "0.000000", "3", "high"},
-		{"'-2", "-3.2500", "0.125000", "4", "medium"},
-		{"'\tcmd", "1.0000", "1.000000", "5", "medium"},
-		{"'\r=2", "1.0000", "1.000000", "6", "medium"},
+		{"'-2", "-3.2500", "0.125000", "4", "mid"},
+		{"'\tcmd", "1.0000", "1.000000", "5", "mid"},
+		{"'\r=2", "1.0000", "1.000000", "6", "mid"},
 		{"C00042", "-0.5000", "0.750000", "10", "low"},
 		{"a=b", "1.0000", "1.000000", "7", "low"},
 	}
