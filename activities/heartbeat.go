@@ -50,3 +50,15 @@ func activityID(ctx context.Context) string {
 	}
 	return "local"
 }
+
+// heartbeatInterval is a third of the activity's heartbeat timeout, at most
+// max (max outside Temporal or without a timeout).
+func heartbeatInterval(ctx context.Context, max time.Duration) time.Duration {
+	if !activity.IsActivity(ctx) {
+		return max
+	}
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 && hb/3 < max {
+		return hb / 3
+	}
+	return max
+}

@@ -7,4 +7,5 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(IngestDataset)
 	r.RegisterWorkflow(TrainingPipeline)
 	r.RegisterWorkflow(Rollback)
+	r.RegisterWorkflow(BatchScore)
 }

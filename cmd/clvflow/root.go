@@ -84,6 +84,7 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 		a.modelsCmd(),
 		a.backtestCmd(),
 		a.predictCmd(),
+		a.scoreCmd(),
 		a.genCmd(),
 		a.serveCmd(),
 		a.codecServerCmd(),

@@ -14,7 +14,7 @@ func TestRootCommands(t *testing.T) {
 		got = append(got, c.Name())
 	}
 	want := []string{"approve", "backtest", "codec-server", "config", "dev", "gen", "ingest", "models", "predict", "reject", "result",
-		"rollback", "schedule", "serve", "status", "train", "version", "worker"}
+		"rollback", "schedule", "score", "serve", "status", "train", "version", "worker"}
 	if !slices.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
