@@ -276,7 +276,7 @@ func Default() Config {
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64},
 		Codec:   Codec{Listen: "127.0.0.1:8081"},
 		Scoring: Scoring{Segments: "top:1,high:3,mid:6,low:10", DormantBelow: 0.05, Shards: 4},
-		Drift:   Drift{PSIThreshold: 0.2, Action: "retrain"},
+		Drift:   Drift{PSIThreshold: 0.1, Action: "retrain"},
 		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }

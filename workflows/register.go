@@ -8,4 +8,5 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(TrainingPipeline)
 	r.RegisterWorkflow(Rollback)
 	r.RegisterWorkflow(BatchScore)
+	r.RegisterWorkflow(Realised)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/clvflow/clvflow/registry"
 	"github.com/spf13/cobra"
@@ -38,6 +39,10 @@ func newModelsCmd(open registryOpener) *cobra.Command {
 			}, renderShow),
 		registryQueryCmd(open, &asJSON, "history [ALIAS]", "Show the move history of one alias, or of all aliases", cobra.MaximumNArgs(1),
 			aliasHistory, renderHistory),
+		registryQueryCmd(open, &asJSON, "decay [VERSION]", "Show how past champions' predictions turned out (recorded by clvflow realise)", cobra.MaximumNArgs(1),
+			func(ctx context.Context, r *registry.Registry, args []string) ([]registry.Realised, error) {
+				return r.RealisedHistory(ctx, strings.Join(args, ""))
+			}, renderDecay),
 		registryQueryCmd(open, &asJSON, "diff A B", "Compare two versions (ids or aliases): params, metrics, gate, lineage", cobra.ExactArgs(2),
 			func(ctx context.Context, r *registry.Registry, args []string) (registry.Diff, error) {
 				return r.Diff(ctx, args[0], args[1])

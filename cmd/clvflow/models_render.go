@@ -253,3 +253,22 @@ func compactJSON(raw json.RawMessage) string {
 	}
 	return buf.String()
 }
+
+// renderDecay shows realised evaluations: predicted vs actual per scoring run.
+func renderDecay(w io.Writer, recs []registry.Realised) error {
+	if len(recs) == 0 {
+		_, err := fmt.Fprintln(w, "no realised evaluation recorded yet (clvflow realise)")
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "VERSION\tAS OF\tHORIZON\tCUSTOMERS\tGINI\tDECILE MAPE\tPREDICTED\tACTUAL\tACTUAL/PREDICTED")
+	for _, r := range recs {
+		ratio := "-"
+		if r.PredictedTotal > 0 {
+			ratio = fmt.Sprintf("%.3f", r.ActualTotal/r.PredictedTotal)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%dd\t%d\t%.4f\t%.4f\t%.2f\t%.2f\t%s\n", r.Version, r.AsOf, r.HorizonDays, r.Customers,
+			r.NormalizedGini, r.DecileMAPE, r.PredictedTotal, r.ActualTotal, ratio)
+	}
+	return tw.Flush()
+}

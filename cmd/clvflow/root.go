@@ -85,6 +85,7 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 		a.backtestCmd(),
 		a.predictCmd(),
 		a.scoreCmd(),
+		a.realiseCmd(),
 		a.genCmd(),
 		a.serveCmd(),
 		a.codecServerCmd(),

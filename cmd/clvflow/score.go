@@ -172,4 +172,3 @@ func printScoreResult(w io.Writer, r workflows.BatchScoreResult) error {
 	}
 	return nil
 }
-

@@ -1,16 +1,25 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/scoring"
+	"github.com/clvflow/clvflow/synth"
 	"github.com/clvflow/clvflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -76,6 +85,84 @@ func TestIntegrationBatchScore(t *testing.T) {
 	if err := again.Get(ctx, &res2); err != nil || !res2.Reused || res2.Prefix != res.Prefix || len(res2.Parts) != 4 || res2.Parts[0] != res.Parts[0] {
 		t.Fatalf("an identical run did not reuse the output: %v %+v", err, res2)
 	}
+	checkRealised(t, s, res, champion)
+}
+
+// checkRealised realises the scoring run at the end of the CDNOW data
+// (1998-06-30, 273 days after 1997-09-30) and recomputes the recorded Gini
+// and decile MAPE from the stored scores and the spend it reads from the
+// file itself.
+func checkRealised(t *testing.T, s *stack, res workflows.BatchScoreResult, champion string) {
+	t.Helper()
+	if _, _, err := clvflow(t, "realise", "--scores", res.Prefix, "--input", demoFile(t), "--format", "cdnow", "--horizon-days", "400"); err == nil ||
+		!strings.Contains(err.Error(), "once the data covers the horizon") {
+		t.Fatalf("realising before the horizon passed: %v", err)
+	}
+	out, _, err := clvflow(t, "realise", "--scores", res.Prefix, "--input", demoFile(t), "--format", "cdnow", "--horizon-days", "273", "--json")
+	if err != nil {
+		t.Fatalf("realise: %v\n%s", err, out)
+	}
+	var rec registry.Realised
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatal(err)
+	}
+	spend := cdnowSpend(t, demoFile(t), "19970930", "19980630")
+	var pred, actual []float64
+	for _, p := range res.Parts {
+		b, err := s.store(t).GetBytes(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := scoring.ReadParquet(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			pred, actual = append(pred, r.ExpectedValue), append(actual, spend[r.CustomerID])
+		}
+	}
+	gini, _ := metrics.NormalizedGini(pred, actual)
+	mape, _ := metrics.DecileMAPE(pred, actual)
+	if rec.Version != champion || rec.Customers != len(pred) || math.Abs(rec.NormalizedGini-gini) > 1e-12 || math.Abs(rec.DecileMAPE-mape) > 1e-12 {
+		t.Fatalf("recorded %+v; recomputed gini %.6f decile MAPE %.6f on %d customers", rec, gini, mape, len(pred))
+	}
+	decay, _, err := clvflow(t, "models", "decay")
+	if err != nil || !strings.Contains(decay, champion) || !strings.Contains(decay, "1997-09-30") {
+		t.Fatalf("models decay: %v\n%s", err, decay)
+	}
+}
+
+// cdnowSpend sums, per customer, the amounts of a CDNOW master file
+// ("id yyyymmdd quantity amount") on days in (after, until].
+func cdnowSpend(t *testing.T, path, after, until string) map[string]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 4 || fields[1] <= after || fields[1] > until {
+			continue
+		}
+		amount, err := strconv.ParseFloat(fields[3], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimLeft(fields[0], "0")
+		out[id] += amount
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func scoreTestInput(t *testing.T, shards int) workflows.BatchScoreInput {
@@ -165,4 +252,84 @@ func checkAgainstPredict(t *testing.T, rows map[string]scoring.Row, champion str
 
 func closeF32(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-6*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+// writeSynth writes a generated log with the default population, its
+// purchase rate multiplied by rate.
+func writeSynth(t *testing.T, customers int, seed uint64, rate float64) string {
+	t.Helper()
+	p := synth.DefaultParams()
+	p.Alpha /= rate // λ ~ Gamma(r, α): halving α doubles the mean rate
+	l, err := synth.Generate(customers, seed, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("synth-%d-%g.csv", seed, rate))
+	if err := l.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestIntegrationDriftStartsOneRetrain trains a champion on a generated
+// population, then scores data drawn from the same population (no drift,
+// no retrain) and data with twice the purchase rate (drift above the
+// threshold: exactly one TrainingPipeline starts; a second drifted scoring
+// finds it running and starts none).
+func TestIntegrationDriftStartsOneRetrain(t *testing.T) {
+	s := newStack(t, true)
+	pipelineEnv(t)
+	// PSI conventions: < 0.1 stable, 0.1–0.25 moderate, > 0.25 large. Twice
+	// the purchase rate moves the repeat-count feature by about 0.1 on 3000
+	// customers, so this test runs with a moderate-shift threshold.
+	t.Setenv("CLVFLOW_DRIFT_PSI_THRESHOLD", "0.05")
+	base := writeSynth(t, 3000, 7, 1)
+	run := startTrain(t, 42, "--input", base, "--format", "csv", "--cutoff", "2022-12-31", "--horizon-days", "180", "--models", "bgnbd,ziln", "--max-epochs", "2", "--snapshots", "0")
+	v := waitApproval(t, run.WorkflowID)
+	if out, _, err := clvflow(t, "approve", v); err != nil {
+		t.Fatalf("approve: %v %s", err, out)
+	}
+	if r := result(t, run.WorkflowID); r.Outcome != workflows.OutcomePromoted {
+		t.Fatalf("training: %+v", r)
+	}
+	same := scoreJSON(t, writeSynth(t, 3000, 8, 1), 2)
+	t.Logf("same population: max PSI %.4f (%s)", same.Drift.Max, same.Drift.MaxOf)
+	if same.Drift.Drifted || same.Retrain != "" {
+		t.Fatalf("data from the training population drifted: %+v", same.Drift)
+	}
+	shifted := writeSynth(t, 3000, 9, 2)
+	first := scoreJSON(t, shifted, 2)
+	t.Logf("twice the purchase rate: max PSI %.4f (%s)", first.Drift.Max, first.Drift.MaxOf)
+	if !first.Drift.Drifted || first.Drift.Max <= 0.05 || first.Retrain == "" || strings.Contains(first.Retrain, "already") {
+		t.Fatalf("twice the purchase rate: drift %+v, retrain %q", first.Drift, first.Retrain)
+	}
+	second := scoreJSON(t, shifted, 3)
+	if !second.Drift.Drifted || !strings.Contains(second.Retrain, "already running") {
+		t.Fatalf("a second drifted scoring started another retrain: %q", second.Retrain)
+	}
+	tc := dialTest(t, s)
+	desc, err := tc.DescribeWorkflow(context.Background(), workflows.DriftRetrainWorkflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := workflows.DriftRetrainWorkflowID + "/" + desc.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId(); got != first.Retrain {
+		t.Fatalf("the running retrain is %s, the scoring started %s", got, first.Retrain)
+	}
+	_ = tc.TerminateWorkflow(context.Background(), workflows.DriftRetrainWorkflowID, "", "test over")
+}
+
+// scoreJSON runs `clvflow score --wait --json` and returns the result.
+func scoreJSON(t *testing.T, input string, shards int) workflows.BatchScoreResult {
+	t.Helper()
+	out, _, err := clvflow(t, "score", "--input", input, "--format", "csv", "--as-of", "2022-12-31", "--shards", fmt.Sprint(shards), "--wait", "--json")
+	if err != nil {
+		t.Fatalf("score %s: %v\n%s", input, err, out)
+	}
+	var r struct {
+		Result workflows.BatchScoreResult `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Result
 }

@@ -1,0 +1,54 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/registry"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// RealisedInput asks how a scoring run's predictions turned out.
+type RealisedInput struct {
+	// Input is a transaction log that covers the horizon after the scoring
+	// run's as-of day.
+	Input activities.IngestInput `json:"input"`
+	// ScoresPrefix is the BatchScore output to judge (its result's prefix).
+	ScoresPrefix        string        `json:"scores_prefix"`
+	HorizonDays         int           `json:"horizon_days"`
+	MaxRejectedFraction float64       `json:"max_rejected_fraction"`
+	RetryBudget         time.Duration `json:"retry_budget,omitempty"`
+}
+
+// Realised compares a champion's stored predictions with what its customers
+// actually spent once the horizon has passed, and records the result on the
+// version (`clvflow models decay`). Schedule it like training, after each
+// scoring run's horizon.
+func Realised(ctx workflow.Context, in RealisedInput) (registry.Realised, error) {
+	var rec registry.Realised
+	if in.ScoresPrefix == "" || in.HorizonDays <= 0 || (in.Input.Path == "") == (in.Input.Source == nil) {
+		return rec, temporal.NewNonRetryableApplicationError("realised: need scores_prefix, horizon_days > 0 and one input", activities.ErrTypeBadInput, errors.New("invalid input"))
+	}
+	_ = setStage(ctx, "ingest")
+	var ing activities.IngestResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ingestOptions(in.RetryBudget)), acts.IngestDataset, in.Input).Get(ctx, &ing); err != nil {
+		return rec, err
+	}
+	_ = setStage(ctx, "validate")
+	dctx := workflow.WithActivityOptions(ctx, dataOptions(in.RetryBudget))
+	var clean activities.ValidateResult
+	vin := activities.ValidateInput{Dataset: ing.Dataset, Format: ing.Format, MaxRejectedFraction: in.MaxRejectedFraction, DropReversed: true}
+	if err := workflow.ExecuteActivity(dctx, acts.ValidateDataset, vin).Get(ctx, &clean); err != nil {
+		return rec, err
+	}
+	_ = setStage(ctx, "realise")
+	rin := activities.RealiseInput{Run: runOf(ctx), ScoresPrefix: in.ScoresPrefix, Clean: clean.Clean, DataEnd: clean.MaxTime, HorizonDays: in.HorizonDays}
+	if err := workflow.ExecuteActivity(dctx, acts.RealiseScores, rin).Get(ctx, &rec); err != nil {
+		_ = setStage(ctx, "failed")
+		return rec, err
+	}
+	_ = setStage(ctx, "done")
+	return rec, nil
+}
