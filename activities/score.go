@@ -11,7 +11,6 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
-	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/scoring"
@@ -48,15 +47,11 @@ type ScorePlan struct {
 	Existing  *ScoreSummary  `json:"existing,omitempty"`
 }
 
-// DriftReference holds, per model input and for the score, the quantile
-// bin edges and counts of the champion's training data.
-type DriftReference struct {
-	Edges  map[string][]float64 `json:"edges"`
-	Counts map[string][]int64   `json:"counts"`
-}
-
-// ScoreColumn is the drift name of the expected-value score.
-const ScoreColumn = "expected_value"
+// DriftReference and DriftReport are scoring's.
+type (
+	DriftReference = scoring.DriftReference
+	DriftReport    = scoring.DriftReport
+)
 
 // ShardInput scores one shard of the customers.
 type ShardInput struct {
@@ -104,16 +99,6 @@ type SegmentSummary struct {
 	ExpectedValue float64 `json:"expected_value"`
 }
 
-// DriftReport is the population stability of every model input and of the
-// score against the champion's training data.
-type DriftReport struct {
-	PSI       map[string]float64 `json:"psi"`
-	Max       float64            `json:"max"`
-	MaxOf     string             `json:"max_of"`
-	Threshold float64            `json:"threshold"`
-	Drifted   bool               `json:"drifted"`
-}
-
 // ShardOf is the shard of a customer id (FNV-1a, stable across runs).
 func ShardOf(customerID string, shards int) int {
 	h := fnv.New32a()
@@ -159,25 +144,6 @@ func (a *Activities) loadONNX(ctx context.Context, version string, ref artifacts
 		return nil, nonRetryable(ErrTypeIntegrity, fmt.Errorf("load %s: %w", version, err))
 	}
 	return m, nil
-}
-
-// histograms counts every tabular column and the scores against edges.
-func histograms(set *features.Set, preds []scoring.Prediction, edges map[string][]float64) map[string][]int64 {
-	counts := map[string][]int64{}
-	tab := set.Tabular()
-	for j, name := range features.TabularColumns {
-		col := make([]float64, len(tab))
-		for i := range tab {
-			col[i] = tab[i][j]
-		}
-		counts[name] = metrics.Histogram(col, edges[name])
-	}
-	ev := make([]float64, len(preds))
-	for i, p := range preds {
-		ev[i] = p.ExpectedValue
-	}
-	counts[ScoreColumn] = metrics.Histogram(ev, edges[ScoreColumn])
-	return counts
 }
 
 // putParquet stores predictions as a Parquet file under dir.

@@ -4,20 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"path"
 	"slices"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
-	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/scoring"
 )
-
-// driftBins is how many quantile bins the drift reference uses.
-const driftBins = 10
 
 // PrepareScoring pins the model (an alias resolves to its version now), names
 // the run's output prefix from what determines the output (version, clean
@@ -82,22 +77,7 @@ func (a *Activities) driftReference(ctx context.Context, v registry.Version) (Dr
 	if err != nil {
 		return DriftReference{}, nonRetryable(ErrTypeBadData, err)
 	}
-	ref := DriftReference{Edges: map[string][]float64{}}
-	tab := set.Tabular()
-	for j, name := range features.TabularColumns {
-		col := make([]float64, len(tab))
-		for i := range tab {
-			col[i] = tab[i][j]
-		}
-		ref.Edges[name] = metrics.QuantileEdges(col, driftBins)
-	}
-	ev := make([]float64, len(preds))
-	for i, p := range preds {
-		ev[i] = p.ExpectedValue
-	}
-	ref.Edges[ScoreColumn] = metrics.QuantileEdges(ev, driftBins)
-	ref.Counts = histograms(set, preds, ref.Edges)
-	return ref, nil
+	return scoring.NewDriftReference(set, preds), nil
 }
 
 // ScoreShard scores the customers of one shard and stores their unranked
@@ -128,7 +108,7 @@ func (a *Activities) ScoreShard(ctx context.Context, in ShardInput) (ShardResult
 	if err != nil {
 		return ShardResult{}, err
 	}
-	return ShardResult{Shard: in.Shard, Customers: len(preds), Part: part, Counts: histograms(set, preds, in.Plan.Reference.Edges)}, nil
+	return ShardResult{Shard: in.Shard, Customers: len(preds), Part: part, Counts: in.Plan.Reference.Histograms(set, preds)}, nil
 }
 
 // FinalizeScores ranks every shard's customers together into deciles and
@@ -225,21 +205,12 @@ func segmentSummary(preds []scoring.Prediction, s scoring.Segments) []SegmentSum
 // driftReport sums the shards' bin counts and compares them with the
 // reference.
 func driftReport(ref DriftReference, shards []ShardResult, threshold float64) DriftReport {
-	r := DriftReport{PSI: map[string]float64{}, Threshold: threshold}
+	cur := map[string][]int64{}
 	for name, refCounts := range ref.Counts {
-		cur := make([]int64, len(refCounts))
+		cur[name] = make([]int64, len(refCounts))
 		for _, s := range shards {
-			metrics.AddCounts(cur, s.Counts[name])
-		}
-		psi := metrics.PSI(refCounts, cur)
-		if math.IsNaN(psi) {
-			continue // no data on one side: nothing to compare
-		}
-		r.PSI[name] = psi
-		if psi > r.Max || (psi == r.Max && name < r.MaxOf) {
-			r.Max, r.MaxOf = psi, name
+			metrics.AddCounts(cur[name], s.Counts[name])
 		}
 	}
-	r.Drifted = r.Max > threshold
-	return r
+	return ref.Compare(cur, threshold)
 }
