@@ -33,12 +33,15 @@ type BatchScoreInput struct {
 	Input activities.IngestInput `json:"input"`
 	CSV   *dataset.CSVMapping    `json:"csv_mapping,omitempty"`
 	// Model is a version or an alias (default champion), pinned at the start.
-	Model        string           `json:"model,omitempty"`
-	AsOf         string           `json:"as_of,omitempty"`
-	Shards       int              `json:"shards"`
-	WriteCSV     bool             `json:"write_csv,omitempty"`
-	Segments     scoring.Segments `json:"segments"`
-	PSIThreshold float64          `json:"psi_threshold"`
+	Model string `json:"model,omitempty"`
+	AsOf  string `json:"as_of,omitempty"`
+	// UseScheduledTime makes the Temporal Schedule's scheduled day the
+	// as-of day.
+	UseScheduledTime bool             `json:"use_scheduled_time,omitempty"`
+	Shards           int              `json:"shards"`
+	WriteCSV         bool             `json:"write_csv,omitempty"`
+	Segments         scoring.Segments `json:"segments"`
+	PSIThreshold     float64          `json:"psi_threshold"`
 	// DriftAction is retrain or alert; Retrain is the TrainingPipeline input
 	// a retrain starts with (its data replaced by the scored dataset).
 	DriftAction         string         `json:"drift_action"`
@@ -166,7 +169,11 @@ func (r *scoreRun) prepare(ctx workflow.Context) error {
 	if model == "" {
 		model = AliasChampion
 	}
-	in := activities.ScoreInput{Model: model, Clean: r.clean.Clean, AsOf: r.in.AsOf, DataEnd: r.clean.MaxTime, Shards: r.in.Shards,
+	asOf := r.in.AsOf
+	if t, ok := scheduledTime(ctx); ok && r.in.UseScheduledTime {
+		asOf = t.UTC().Format("2006-01-02")
+	}
+	in := activities.ScoreInput{Model: model, Clean: r.clean.Clean, AsOf: asOf, DataEnd: r.clean.MaxTime, Shards: r.in.Shards,
 		CSV: r.in.WriteCSV, Segments: r.in.Segments, PSIThreshold: r.in.PSIThreshold}
 	dctx := workflow.WithActivityOptions(ctx, dataOptions(r.in.RetryBudget))
 	if err := workflow.ExecuteActivity(dctx, acts.PrepareScoring, in).Get(ctx, &r.plan); err != nil {

@@ -34,12 +34,12 @@ func parseOverlap(s string) (enumspb.ScheduleOverlapPolicy, error) {
 func (a *app) scheduleCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "schedule",
-		Short: "Manage retraining schedules (Temporal Schedules)",
+		Short: "Manage retraining and scoring schedules (Temporal Schedules)",
 		Long: `Each scheduled run trains on the data as of its scheduled time: transactions after
 that day are ignored and the cutoff is that day minus the horizon, so a backfill
 trains exactly what would have been trained then.`,
 	}
-	c.AddCommand(a.scheduleCreateCmd(), a.scheduleListCmd(), a.schedulePauseCmd(), a.scheduleResumeCmd(),
+	c.AddCommand(a.scheduleCreateCmd(), a.scheduleScoreCmd(), a.scheduleListCmd(), a.schedulePauseCmd(), a.scheduleResumeCmd(),
 		a.scheduleTriggerCmd(), a.scheduleBackfillCmd(), a.scheduleDeleteCmd())
 	return c
 }

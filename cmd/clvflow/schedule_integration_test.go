@@ -148,3 +148,39 @@ func waitForScheduler(t *testing.T, tc client.Client, queue string) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestIntegrationScoreSchedule: a scoring schedule's backfilled run is a
+// BatchScore run whose input scores as of its scheduled day.
+func TestIntegrationScoreSchedule(t *testing.T) {
+	s := newStack(t, false) // no worker: only the run's start is checked
+	tc := dialTest(t, s)
+	waitForScheduler(t, tc, s.queue)
+	id := "nightly-" + strings.ToLower(strings.ReplaceAll(time.Now().UTC().Format("150405.000"), ".", ""))
+	if out, _, err := clvflow(t, "schedule", "create-score", id, "--input", demoFile(t), "--format", "cdnow", "--cron", "0 4 * * *", "--paused", "--shards", "2"); err != nil {
+		t.Fatalf("create-score: %v %s", err, out)
+	}
+	if _, _, err := clvflow(t, "schedule", "backfill", id, "--from", "1998-03-02", "--to", "1998-03-03"); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	h := tc.ScheduleClient().GetHandle(context.Background(), id)
+	t.Cleanup(func() { _ = h.Delete(context.Background()) })
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		desc, err := h.Describe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(desc.Info.RecentActions) > 0 {
+			run := tc.GetWorkflow(context.Background(), desc.Info.RecentActions[0].StartWorkflowResult.WorkflowID, "")
+			d, err := tc.DescribeWorkflow(context.Background(), run.GetID(), "")
+			if err != nil || d.RawResponse.GetWorkflowExecutionInfo().GetType().GetName() != "BatchScore" {
+				t.Fatalf("the scheduled run is not a BatchScore run: %v %v", err, d)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scoring schedule started no run")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

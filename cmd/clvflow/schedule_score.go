@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/workflows"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+)
+
+func (a *app) scheduleScoreCmd() *cobra.Command {
+	var f scoreFlags
+	var sf scheduleCreateFlags
+	c := &cobra.Command{
+		Use:   "create-score ID --input FILE (--cron EXPR | --every DURATION)",
+		Short: "Create a schedule that starts BatchScore runs, each scoring as of its scheduled day",
+		Long: `Like create, for scoring: --input is uploaded once, or with --worker-path the
+workers re-read the path (under their ingest.allowed_dirs) at every run, which
+is what a refreshed file needs. Each run scores with the model as of its
+scheduled day, checks drift and acts on it (drift.action).`,
+		Example: `  clvflow schedule create-score nightly --input /data/orders.csv.gz --worker-path --cron "0 4 * * *"`,
+		Args:    cobra.ExactArgs(1),
+		RunE:    func(cmd *cobra.Command, args []string) error { return a.createScoreSchedule(cmd, args[0], f, sf) },
+	}
+	fs := c.Flags()
+	fs.StringVar(&f.input, "input", "", "transaction log to score")
+	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.model, "model", workflows.AliasChampion, "registry version or alias (pinned by each run)")
+	fs.IntVar(&f.shards, "shards", 0, "parallel scoring activities (default scoring.shards)")
+	fs.BoolVar(&f.writeCSV, "csv", false, "also write scores.csv")
+	fs.StringVar(&sf.cron, "cron", "", "cron expression, e.g. \"0 4 * * *\"")
+	fs.StringVar(&sf.every, "every", "", "interval, e.g. 24h")
+	fs.StringVar(&sf.overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
+	fs.DurationVar(&sf.catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
+	fs.BoolVar(&sf.paused, "paused", false, "create paused")
+	fs.BoolVar(&sf.workerPath, "worker-path", false, "schedule the path itself, re-read by the workers at each run")
+	return c
+}
+
+func (a *app) createScoreSchedule(cmd *cobra.Command, id string, f scoreFlags, sf scheduleCreateFlags) error {
+	in, err := a.scoreInput(f)
+	if err != nil {
+		return fmt.Errorf("schedule create-score: %w", err)
+	}
+	in.UseScheduledTime = true
+	spec, err := scheduleSpec(sf.cron, sf.every)
+	if err != nil {
+		return err
+	}
+	ov, err := parseOverlap(sf.overlap)
+	if err != nil {
+		return err
+	}
+	if in.Input, err = checkedInput(f.input, dataset.Format(f.format)); err != nil {
+		return err
+	}
+	tc, cfg, err := a.temporal(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if !sf.workerPath {
+		if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(f.format)); err != nil {
+			return fmt.Errorf("schedule create-score: %w", err)
+		}
+	}
+	_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
+		ID: id, Spec: spec, Overlap: ov, CatchupWindow: sf.catchup, Paused: sf.paused, Note: "scoring, created by " + currentUser(),
+		Action: &client.ScheduleWorkflowAction{ID: "score-" + id, Workflow: workflows.BatchScore, Args: []any{in}, TaskQueue: cfg.Temporal.TaskQueue},
+	})
+	if err != nil {
+		return fmt.Errorf("schedule create-score %s: %w", id, err)
+	}
+	fmt.Fprintf(a.out, "scoring schedule %s created: %s/namespaces/%s/schedules/%s\n", id, cfg.Temporal.UIURL, cfg.Temporal.Namespace, id)
+	return nil
+}
