@@ -133,7 +133,7 @@ func liftPlot(samples []float64, label string) ([]byte, error) {
 }
 
 // lossPlot draws the training (solid) and validation (dashed) loss per
-// epoch of each curve.
+// epoch of each curve, one colour (and legend entry) per curve.
 func lossPlot(name string, curves []LossCurve) ([]byte, error) {
 	p := newPlot(name+": loss per epoch", "epoch", "loss")
 	for i, c := range curves {
@@ -142,12 +142,12 @@ func lossPlot(name string, curves []LossCurve) ([]byte, error) {
 			label = fmt.Sprintf("run %d", i+1)
 		}
 		if xy := finiteXY(c.Train); len(xy) > 0 {
-			if err := addLine(p, xy, label+" train", plotutil.Color(i), nil); err != nil {
+			if err := addLine(p, xy, label, plotutil.Color(i), nil); err != nil {
 				return nil, err
 			}
 		}
 		if xy := finiteXY(c.Validation); len(xy) > 0 {
-			if err := addLine(p, xy, label+" validation", plotutil.Color(i), []vg.Length{vg.Points(4), vg.Points(3)}); err != nil {
+			if err := addLine(p, xy, "", plotutil.Color(i), []vg.Length{vg.Points(4), vg.Points(3)}); err != nil {
 				return nil, err
 			}
 		}
