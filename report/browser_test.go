@@ -35,6 +35,23 @@ const probe = `<script>window.addEventListener("load", function () {
     return (i.complete ? "ok" : "pending") + ":" + i.naturalWidth + "x" + i.naturalHeight; }).join(" ");
   document.body.appendChild(p); });</script></body>`
 
+// dumpDOM loads file in headless Chromium and returns the DOM after the
+// load event, and Chromium's stderr.
+func dumpDOM(t *testing.T, bin, dir, file string) (dom []byte, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+file)
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, errBuf.String())
+	}
+	return dom, errBuf.String()
+}
+
 var checkRE = regexp.MustCompile(`<pre id="img-check">([^<]*)</pre>`)
 
 func TestBrowserLoadsEveryImage(t *testing.T) {
@@ -51,19 +68,10 @@ func TestBrowserLoadsEveryImage(t *testing.T) {
 	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+file)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	dom, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", bin, err, stderr.String())
-	}
+	dom, stderr := dumpDOM(t, bin, dir, file)
 	m := checkRE.FindSubmatch(dom)
 	if m == nil {
-		t.Fatalf("the probe did not run; DOM starts %.300q; stderr %s", dom, stderr.String())
+		t.Fatalf("the probe did not run; DOM starts %.300q; stderr %s", dom, stderr)
 	}
 	states := strings.Fields(string(m[1]))
 	if len(states) != 6 {
