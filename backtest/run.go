@@ -68,6 +68,10 @@ type Options struct {
 	NN *nn.Config
 	// Progress, when set, receives every epoch of the neural models.
 	Progress func(model string, r nn.EpochReport)
+	// KeepPredictions keeps every model's per-customer test predictions in
+	// ModelResult.Predictions (e.g. for package report); they are never
+	// part of the JSON.
+	KeepPredictions bool
 }
 
 // DatasetSummary is the "dataset" object of a [Result].
@@ -118,6 +122,9 @@ type ModelResult struct {
 	FitSeconds float64        `json:"fit_seconds"`
 	// Metrics are computed on the test customers.
 	Metrics metrics.Report `json:"metrics"`
+	// Predictions are the per-customer values behind Metrics, set only
+	// with Options.KeepPredictions and never encoded.
+	Predictions *models.Scored `json:"-"`
 }
 
 // Result is the outcome of [Run], the JSON object of `clvflow backtest
@@ -281,11 +288,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		mr, err := models.Evaluate(m, set, test)
+		mr, scored, err := models.EvaluateScored(m, set, test)
 		if err != nil {
 			return nil, err
 		}
-		res.Models[kind] = ModelResult{Params: m.Params(), FitSeconds: roundSeconds(info.Seconds), Metrics: mr}
+		r := ModelResult{Params: m.Params(), FitSeconds: roundSeconds(info.Seconds), Metrics: mr}
+		if o.KeepPredictions {
+			r.Predictions = &scored
+		}
+		res.Models[kind] = r
 	}
 	return res, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/models/modelstest"
@@ -296,5 +297,47 @@ func TestRunMatchesFitEvaluate(t *testing.T) {
 	}
 	if res.Split.TrainCustomers != len(train) || res.Split.TestCustomers != len(test) {
 		t.Errorf("split %+v, want %d/%d", res.Split, len(train), len(test))
+	}
+}
+
+func TestRunKeepPredictions(t *testing.T) {
+	path, _ := modelstest.WriteLog(t, 300, 6, 0)
+	opts := Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"bgnbd", "naive"}}
+	plain, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.KeepPredictions = true
+	kept, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range kept.ModelNames() {
+		if plain.Models[name].Predictions != nil {
+			t.Errorf("%s: predictions kept without KeepPredictions", name)
+		}
+		mr := kept.Models[name]
+		p := mr.Predictions
+		if p == nil || len(p.Predicted) != kept.Split.TestCustomers || len(p.Actual) != len(p.Predicted) || len(p.Customers) != len(p.Predicted) {
+			t.Fatalf("%s: predictions %+v for %d test customers", name, p, kept.Split.TestCustomers)
+		}
+		rep, err := metrics.Evaluate(p.Predicted, p.Probability, p.Actual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(rep)
+		b, _ := json.Marshal(mr.Metrics)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: metrics of the kept predictions %s\n!= Run metrics %s", name, a, b)
+		}
+	}
+	withPred, _ := json.Marshal(kept)
+	for name, mr := range kept.Models {
+		mr.Predictions = nil
+		kept.Models[name] = mr
+	}
+	without, _ := json.Marshal(kept)
+	if !bytes.Equal(withPred, without) {
+		t.Error("kept predictions change the JSON")
 	}
 }

@@ -182,6 +182,36 @@ func DecileBounds(n int) [][2]int {
 	return out
 }
 
+// Decile is one bucket of DecileTotals: the number of observations and the
+// sums of their predictions and actuals.
+type Decile struct {
+	Count     int
+	Predicted float64
+	Actual    float64
+}
+
+// DecileTotals sorts the observations by prediction (descending, ties by
+// index), splits them into the equal-count buckets of DecileBounds (highest
+// predictions first) and returns each bucket's count and sums. These are the
+// calibration buckets behind DecileMAPE.
+func DecileTotals(pred, actual []float64) ([]Decile, error) {
+	if err := checkPair(pred, actual); err != nil {
+		return nil, err
+	}
+	order := orderDesc(pred)
+	bounds := DecileBounds(len(order))
+	out := make([]Decile, len(bounds))
+	for k, b := range bounds {
+		d := Decile{Count: b[1] - b[0]}
+		for _, i := range order[b[0]:b[1]] {
+			d.Predicted += pred[i]
+			d.Actual += actual[i]
+		}
+		out[k] = d
+	}
+	return out, nil
+}
+
 // DecileMAPE sorts the observations by prediction (descending, ties by
 // index), splits them into Deciles equal-count buckets (see DecileBounds) and
 // returns the mean over buckets of |mean pred − mean actual| / |mean actual|.
@@ -189,28 +219,49 @@ func DecileBounds(n int) [][2]int {
 // left out of the mean; if every bucket is left out the result is NaN with
 // ErrUndefined.
 func DecileMAPE(pred, actual []float64) (float64, error) {
-	if err := checkPair(pred, actual); err != nil {
+	deciles, err := DecileTotals(pred, actual)
+	if err != nil {
 		return math.NaN(), err
 	}
-	order := orderDesc(pred)
 	sum, used := 0.0, 0
-	for _, b := range DecileBounds(len(order)) {
-		var sp, sa float64
-		for _, i := range order[b[0]:b[1]] {
-			sp += pred[i]
-			sa += actual[i]
-		}
-		m := float64(b[1] - b[0])
-		if sa == 0 {
+	for _, d := range deciles {
+		if d.Actual == 0 {
 			continue
 		}
-		sum += math.Abs(sp/m-sa/m) / math.Abs(sa/m)
+		m := float64(d.Count)
+		sum += math.Abs(d.Predicted/m-d.Actual/m) / math.Abs(d.Actual/m)
 		used++
 	}
 	if used == 0 {
 		return math.NaN(), fmt.Errorf("%w: decile MAPE with every bucket's mean actual = 0", ErrUndefined)
 	}
 	return sum / float64(used), nil
+}
+
+// GainCurve returns the cumulative gain (Lorenz) curve of actual ordered by
+// key (descending, ties by index, as NormalizedGini): element k is the share
+// of sum(actual) held by the first k observations, k = 0..n, so it starts at
+// 0 and ends at 1. GainCurve(pred, actual) is a model's curve and
+// GainCurve(actual, actual) the perfect one. Undefined (nil, ErrUndefined)
+// when sum(actual) = 0.
+func GainCurve(key, actual []float64) ([]float64, error) {
+	if err := checkPair(key, actual); err != nil {
+		return nil, err
+	}
+	total := 0.0
+	for _, y := range actual {
+		total += y
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("%w: gain curve with sum(actual) = 0", ErrUndefined)
+	}
+	out := make([]float64, 1, len(actual)+1)
+	cum := 0.0
+	for _, i := range orderDesc(key) {
+		cum += actual[i]
+		out = append(out, cum/total)
+	}
+	return out, nil
 }
 
 // MAE returns the mean absolute error mean(|pred − actual|).

@@ -272,23 +272,40 @@ func SnapshotRows(set *features.Set, train []int) func(*features.Set) (idx, pos 
 // customers): predicted holdout spend and purchase probability against the
 // actual holdout spend. Undefined metrics are NaN (null in JSON).
 func Evaluate(m Model, set *features.Set, idx []int) (metrics.Report, error) {
+	rep, _, err := EvaluateScored(m, set, idx)
+	return rep, err
+}
+
+// Scored are the per-customer values behind an evaluation, in the order of
+// the evaluated indices: customer id, predicted holdout spend, purchase
+// probability (nil for models without one) and actual holdout spend.
+type Scored struct {
+	Customers   []string
+	Predicted   []float64
+	Probability []float64
+	Actual      []float64
+}
+
+// EvaluateScored is Evaluate that also returns the per-customer predictions
+// and actuals it scored (e.g. for the plots of package report).
+func EvaluateScored(m Model, set *features.Set, idx []int) (metrics.Report, Scored, error) {
 	if m == nil {
-		return metrics.Report{}, errors.New("models: evaluate: nil model")
+		return metrics.Report{}, Scored{}, errors.New("models: evaluate: nil model")
 	}
 	if len(idx) == 0 {
-		return metrics.Report{}, fmt.Errorf("models: evaluate %s: no test customers", m.Kind())
+		return metrics.Report{}, Scored{}, fmt.Errorf("models: evaluate %s: no test customers", m.Kind())
 	}
 	value, prob, err := m.Predict(set, idx)
 	if err != nil {
-		return metrics.Report{}, err
+		return metrics.Report{}, Scored{}, err
 	}
-	actual := make([]float64, len(idx))
+	sc := Scored{Customers: make([]string, len(idx)), Predicted: value, Probability: prob, Actual: make([]float64, len(idx))}
 	for k, i := range idx {
-		actual[k] = set.Customers[i].HoldoutSpend
+		sc.Customers[k], sc.Actual[k] = set.Customers[i].ID, set.Customers[i].HoldoutSpend
 	}
-	rep, err := metrics.Evaluate(value, prob, actual)
+	rep, err := metrics.Evaluate(value, prob, sc.Actual)
 	if err != nil {
-		return rep, fmt.Errorf("models: evaluate %s on %d customers: %w", m.Kind(), len(idx), err)
+		return rep, sc, fmt.Errorf("models: evaluate %s on %d customers: %w", m.Kind(), len(idx), err)
 	}
-	return rep, nil
+	return rep, sc, nil
 }

@@ -22,6 +22,7 @@ import (
 // backtestFlags are the flags of `clvflow backtest`.
 type backtestFlags struct {
 	input, format, cutoff string
+	reportDir             string
 	maxEpochs             int
 	csv                   dataset.CSVMapping
 	asJSON                bool
@@ -39,6 +40,7 @@ func (f *backtestFlags) register(c *cobra.Command) {
 		func(c *config.Config) *float64 { return &c.Training.MaxRejectedFraction },
 		checkValue(func(v float64) bool { return v >= 0 && v <= 1 }, "want a share in [0,1]"))
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	fs.StringVar(&f.reportDir, "report", "", "also write an HTML evaluation report with plots to DIR/report.html")
 	bindConfigFlag(&f.config, fs.IntVar, "snapshot-step-days", "training.snapshot_step_days", "days between training snapshots",
 		func(c *config.Config) *int { return &c.Training.SnapshotStepDays },
 		checkValue(func(d int) bool { return d >= 1 }, "want a number of days ≥ 1"))
@@ -135,7 +137,8 @@ cutoff, holds out a seeded random share of the customers, fits every requested m
 (naive; bgnbd, pnbd, mbgnbd = BG/NBD, Pareto/NBD, MBG/NBD × Gamma-Gamma; ziln, seq) on the others and prints the holdout
 metrics on the held-out customers. Nothing is stored and no server is needed.`,
 		Example: `  clvflow backtest --input cdnow_sample.txt --format cdnow --cutoff 1997-09-30 --horizon-days 273 --models bgnbd --json
-  clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price`,
+  clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price
+  clvflow backtest --input cdnow_sample.txt --format cdnow --report out/   # also writes out/report.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o, err := f.options(cmd.Flags(), a.config)
@@ -147,9 +150,16 @@ metrics on the held-out customers. Nothing is stored and no server is needed.`,
 				log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
 					"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
 			}
+			br, err := startBacktestReport(f.reportDir, &o)
+			if err != nil {
+				return oneLine(fmt.Errorf("backtest: %w", err))
+			}
 			start := time.Now()
 			res, err := backtest.Run(cmd.Context(), o)
 			if err != nil {
+				return oneLine(err)
+			}
+			if err := br.write(a.errOut, res); err != nil {
 				return oneLine(err)
 			}
 			if f.asJSON {
