@@ -36,28 +36,32 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		return res, err
 	}
 	res.TestCustomers = len(test)
+	scored := map[string]models.Scored{}
 	for _, t := range in.Models {
 		m, err := a.loadModel(ctx, t.Model)
 		if err != nil {
 			return res, err
 		}
-		rep, err := models.Evaluate(m, set, test)
+		rep, sc, err := models.EvaluateScored(m, set, test)
 		if err != nil {
 			return res, ClassifyData(fmt.Errorf("evaluate %s: %w", t.Kind, err))
 		}
-		res.Metrics[t.Kind] = rep
+		res.Metrics[t.Kind], scored[t.Kind] = rep, sc
 		activity.RecordHeartbeat(ctx, t.Kind)
 	}
 	if res.Challenger = pickChallenger(res.Metrics); res.Challenger == "" {
 		return res, nonRetryablef(ErrTypeBadData, "evaluate: no neural model produced a usable Gini on %d test customers", len(test))
 	}
 	if in.Champion != nil && in.Champion.Version != "" {
-		rep, err := a.scoreChampion(ctx, *in.Champion, set, test)
+		rep, sc, err := a.scoreChampion(ctx, *in.Champion, set, test)
 		if err != nil {
 			return res, err
 		}
-		res.Metrics[ChampionMetrics] = rep
+		res.Metrics[ChampionMetrics], scored[ChampionMetrics] = rep, sc
 		res.ChampionVersion = in.Champion.Version
+	}
+	if res.HTMLReport, err = a.putHTMLReport(ctx, set, res, scored); err != nil {
+		return res, err
 	}
 	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", refDigest(in.Features)[:16], activityID(ctx)), res)
 	if err != nil {
@@ -81,34 +85,35 @@ func pickChallenger(byModel map[string]metrics.Report) string {
 }
 
 // scoreChampion scores the champion's ONNX file on the test customers.
-func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set *features.Set, test []int) (metrics.Report, error) {
+func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set *features.Set, test []int) (metrics.Report, models.Scored, error) {
+	var sc models.Scored
 	if err := a.ensureONNX(); err != nil {
-		return metrics.Report{}, err
+		return metrics.Report{}, sc, err
 	}
 	b, err := a.Store.GetBytes(ctx, champ.ONNX)
 	if err != nil {
-		return metrics.Report{}, Classify(err)
+		return metrics.Report{}, sc, Classify(err)
 	}
 	m, err := onnxrt.Load(champ.Version, b, champ.ONNX.SHA256)
 	if err != nil {
-		return metrics.Report{}, nonRetryable(ErrTypeIntegrity, err)
+		return metrics.Report{}, sc, nonRetryable(ErrTypeIntegrity, err)
 	}
 	defer m.Close()
 	tab, seq := set.Float32Rows(test, m.Schema().SequenceInput != "")
 	out, err := m.Predict(tab, seq)
 	if err != nil {
-		return metrics.Report{}, nonRetryable(ErrTypeBadInput, fmt.Errorf("champion %s: %w", champ.Version, err))
+		return metrics.Report{}, sc, nonRetryable(ErrTypeBadInput, fmt.Errorf("champion %s: %w", champ.Version, err))
 	}
 	labels := set.Labels()
-	pred, prob, actual := make([]float64, len(test)), make([]float64, len(test)), make([]float64, len(test))
+	sc = models.Scored{Predicted: make([]float64, len(test)), Probability: make([]float64, len(test)), Actual: make([]float64, len(test))}
 	for i, idx := range test {
-		pred[i], prob[i], actual[i] = float64(out.Expected[i]), float64(out.Prob[i]), labels[idx]
+		sc.Predicted[i], sc.Probability[i], sc.Actual[i] = float64(out.Expected[i]), float64(out.Prob[i]), labels[idx]
 	}
-	rep, err := metrics.Evaluate(pred, prob, actual)
+	rep, err := metrics.Evaluate(sc.Predicted, sc.Probability, sc.Actual)
 	if err != nil && !errors.Is(err, metrics.ErrUndefined) {
-		return rep, nonRetryable(ErrTypeBadData, err)
+		return rep, sc, nonRetryable(ErrTypeBadData, err)
 	}
-	return rep, nil
+	return rep, sc, nil
 }
 
 // refDigest is a reference's sha256, or (when it has none) the sha256 of

@@ -98,6 +98,9 @@ func newVersion(in RegisterInput, codeRevision string) (registry.Version, error)
 			"quarantine": in.Quarantine, "trained_model": in.Model,
 		},
 	}
+	if !in.HTMLReport.IsZero() {
+		v.Artifacts["report"] = in.HTMLReport
+	}
 	for name, m := range in.Metrics {
 		v.Metrics[name] = metricMap(m)
 	}

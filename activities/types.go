@@ -155,6 +155,9 @@ type EvaluateResult struct {
 	ChampionVersion string                    `json:"champion_version,omitempty"`
 	TestCustomers   int                       `json:"test_customers"`
 	Report          artifacts.Ref             `json:"report"`
+	// HTMLReport is the evaluation report (package report): one
+	// self-contained HTML page with the plots.
+	HTMLReport artifacts.Ref `json:"html_report,omitzero"`
 }
 
 // ExportInput asks to export the challenger to ONNX and prove parity.
@@ -209,8 +212,10 @@ type RegisterInput struct {
 	// Metrics per model name on the test customers, Evaluation their report.
 	Metrics    map[string]metrics.Report `json:"metrics"`
 	Evaluation artifacts.Ref             `json:"evaluation"`
-	Gate       registry.Gate             `json:"gate"`
-	Export     *ExportResult             `json:"export,omitempty"`
+	// HTMLReport is the evaluation report page (artifact "report").
+	HTMLReport artifacts.Ref `json:"html_report,omitzero"`
+	Gate       registry.Gate `json:"gate"`
+	Export     *ExportResult `json:"export,omitempty"`
 	// Labels are recorded as given (empty values are dropped).
 	Labels map[string]string `json:"labels,omitempty"`
 	// Policy is the worker's policy the run applied (nil for runs recorded

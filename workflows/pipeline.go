@@ -189,6 +189,9 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 		return err
 	}
 	p.res.Metrics, p.res.Challenger = p.evaluation.Metrics, p.evaluation.Challenger
+	if !p.evaluation.HTMLReport.IsZero() {
+		p.res.Report = &p.evaluation.HTMLReport
+	}
 	p.status.Challenger = p.evaluation.Challenger
 	if m, ok := p.evaluation.Metrics[p.evaluation.Challenger]; ok {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyFloat64(searchattr.Gini).ValueSet(m.NormalizedGini))
@@ -369,7 +372,7 @@ func (p *pipeline) registerVersion(ctx workflow.Context) (string, error) {
 			Customers: val.Customers, RuleCounts: val.RuleCounts},
 		Quarantine: val.Quarantine, Features: feat.Features, Split: feat.Split, Snapshots: feat.Snapshots,
 		Cutoff: feat.Cutoff, HorizonDays: feat.HorizonDays,
-		Metrics: p.evaluation.Metrics, Evaluation: p.evaluation.Report, Gate: p.res.Gate,
+		Metrics: p.evaluation.Metrics, Evaluation: p.evaluation.Report, HTMLReport: p.evaluation.HTMLReport, Gate: p.res.Gate,
 		Labels: map[string]string{"requested_by": p.in.RequestedBy}, Policy: p.res.Policy,
 	}
 	if p.res.Gate.Passed {

@@ -165,8 +165,10 @@ type PipelineResult struct {
 	Compensations  []string                  `json:"compensations,omitempty"`
 	// Policy is the worker's policy the run applied; PolicyIgnored lists the
 	// input's requests that would have loosened it.
-	Policy        *registry.PolicyRecord `json:"policy,omitempty"`
-	PolicyIgnored []string               `json:"policy_ignored,omitempty"`
+	Policy *registry.PolicyRecord `json:"policy,omitempty"`
+	// Report is the evaluation report page (`clvflow report vN`).
+	Report        *artifacts.Ref `json:"report,omitempty"`
+	PolicyIgnored []string       `json:"policy_ignored,omitempty"`
 }
 
 // Validate checks the input before any work starts.

@@ -89,6 +89,7 @@ func TestIntegrationSignedApprovals(t *testing.T) {
 		t.Fatalf("run A: %+v", res)
 	}
 	checkSignedInRegistry(t, vA, "bob", res.Decision.Statement)
+	checkReport(t, vA, res)
 	if out, _, err := clvflow(t, "reject", vB, "--reason", "superseded"); err != nil || !strings.Contains(out, "rejected by alice") {
 		t.Fatalf("reject with alice's configured key: %v %s", err, out)
 	}
@@ -266,4 +267,24 @@ func rawTemporalUpdate(t *testing.T, s *stack, workflowID, input string) string 
 		t.Fatalf("temporal workflow update with a made-up approver succeeded: %s", out)
 	}
 	return string(out)
+}
+
+// checkReport: the run names its evaluation report and `clvflow report`
+// writes the page with one image per plot.
+func checkReport(t *testing.T, version string, res workflows.PipelineResult) {
+	t.Helper()
+	if res.Report == nil {
+		t.Fatal("the run result names no evaluation report")
+	}
+	dir := t.TempDir()
+	if out, _, err := clvflow(t, "report", version, "--output", dir); err != nil {
+		t.Fatalf("report: %v %s", err, out)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), "<img src=\"data:image/png;base64,"); n < 3 || !strings.Contains(string(page), "champion") && !strings.Contains(string(page), "ziln") {
+		t.Fatalf("report of %s has %d embedded plots", version, n)
+	}
 }

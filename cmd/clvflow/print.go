@@ -32,6 +32,9 @@ func printPipelineResult(w io.Writer, res *workflows.PipelineResult) {
 	if res.ONNX != nil {
 		fmt.Fprintf(w, "onnx: sha256 %s\n", res.ONNX.SHA256)
 	}
+	if res.Report != nil && res.Version != "" {
+		fmt.Fprintf(w, "evaluation report: clvflow report %s --output DIR (s3://%s/%s)\n", res.Version, res.Report.Bucket, res.Report.Key)
+	}
 	if res.Decision != nil {
 		printDecision(w, res.Decision)
 	}

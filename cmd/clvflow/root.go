@@ -86,6 +86,7 @@ CLVFLOW_STORAGE_SECRET_KEY), then flags. 'clvflow config show' prints the result
 		a.predictCmd(),
 		a.scoreCmd(),
 		a.realiseCmd(),
+		a.reportCmd(),
 		a.genCmd(),
 		a.serveCmd(),
 		a.codecServerCmd(),

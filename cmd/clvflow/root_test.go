@@ -13,7 +13,7 @@ func TestRootCommands(t *testing.T) {
 	for _, c := range root.Commands() {
 		got = append(got, c.Name())
 	}
-	want := []string{"approve", "backtest", "codec-server", "config", "dev", "gen", "ingest", "models", "predict", "realise", "reject", "result",
+	want := []string{"approve", "backtest", "codec-server", "config", "dev", "gen", "ingest", "models", "predict", "realise", "reject", "report", "result",
 		"rollback", "schedule", "score", "serve", "status", "train", "version", "worker"}
 	if !slices.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
