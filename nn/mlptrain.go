@@ -1,0 +1,203 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/clvflow/clvflow/modelkind"
+)
+
+// batchTrainer computes the masked mean ZILN loss of a mini-batch and its
+// gradients with respect to the parameters (param layout). trainGraph
+// (gorgonia) serves every model kind; mlpTrainer is the hand-written pass of
+// the tabular MLP (modelkind.ZILN).
+type batchTrainer interface {
+	fill(pd *prepared, idx []int)
+	run() (float64, error)
+	grads() ([][]float64, error)
+	reset(grads [][]float64)
+	close()
+}
+
+// newBatchTrainer returns the trainer of c over params (read in place).
+func newBatchTrainer(c Config, bs int, params []Vec) (batchTrainer, error) {
+	if c.Kind == modelkind.Seq {
+		return newTrainGraph(c, bs, params)
+	}
+	return newMLPTrainer(c, bs, params)
+}
+
+// mlpTrainer is the forward/backward pass of the ReLU MLP with the ZILN head
+// in plain Go on the valid rows of a batch (no padding). It computes the same
+// function and gradients as trainGraph up to rounding.
+type mlpTrainer struct {
+	cfg    Config
+	params []Vec
+	dims   []int // input width, hidden widths
+	rows   int   // valid rows of the current batch
+
+	bought, logy, weight []float64
+	acts                 [][]float64 // acts[0] = inputs, acts[l+1] = ReLU output of hidden l
+	headW, headWT        []float64   // head weights [H×3] and [3×H]
+	out, dOut            []float64   // head outputs and their gradients [bs×3]
+	dA, dB, tmp, wT      []float64   // scratch
+	g                    [][]float64 // gradients (param layout)
+	gHead                []float64   // head weight gradient [H×3]
+}
+
+// newMLPTrainer allocates every buffer of batches of up to bs rows.
+func newMLPTrainer(c Config, bs int, params []Vec) (*mlpTrainer, error) {
+	shapes := paramShapes(c)
+	if len(shapes) != len(params) {
+		return nil, fmt.Errorf("nn: %d parameter tensors, want %d", len(params), len(shapes))
+	}
+	t := &mlpTrainer{cfg: c, params: params, dims: append([]int{c.InputWidth()}, c.Hidden...)}
+	for i, s := range shapes {
+		if len(params[i]) != s.rows*s.cols {
+			return nil, fmt.Errorf("nn: parameter %s has %d values, want %d", s.name, len(params[i]), s.rows*s.cols)
+		}
+		t.g = append(t.g, make([]float64, s.rows*s.cols))
+	}
+	widest := 0
+	for _, d := range t.dims {
+		t.acts = append(t.acts, make([]float64, bs*d))
+		widest = max(widest, d)
+	}
+	h := t.dims[len(t.dims)-1]
+	t.bought, t.logy, t.weight = make([]float64, bs), make([]float64, bs), make([]float64, bs)
+	t.headW, t.headWT, t.gHead = make([]float64, h*HeadWidth), make([]float64, h*HeadWidth), make([]float64, h*HeadWidth)
+	t.out, t.dOut = make([]float64, bs*HeadWidth), make([]float64, bs*HeadWidth)
+	t.dA, t.dB, t.tmp = make([]float64, bs*widest), make([]float64, bs*widest), make([]float64, bs*widest)
+	t.wT = make([]float64, widest*widest)
+	return t, nil
+}
+
+func (t *mlpTrainer) close() {}
+
+// reset is a no-op: run overwrites every gradient.
+func (t *mlpTrainer) reset([][]float64) {}
+
+func (t *mlpTrainer) grads() ([][]float64, error) { return t.g, nil }
+
+// fill copies the rows idx (1 ≤ len ≤ bs) into the input buffers.
+func (t *mlpTrainer) fill(pd *prepared, idx []int) {
+	t.rows = len(idx)
+	w := 1 / float64(len(idx))
+	z := t.acts[0]
+	for r, i := range idx {
+		copy(z[r*pd.width:(r+1)*pd.width], pd.z[i*pd.width:(i+1)*pd.width])
+		t.bought[r], t.logy[r], t.weight[r] = pd.bought[i], pd.logy[i], w
+	}
+}
+
+// run computes the loss of the filled batch and the gradients.
+func (t *mlpTrainer) run() (float64, error) {
+	t.forward()
+	cost := t.lossGrad()
+	t.backward()
+	return cost, nil
+}
+
+// forward computes the hidden activations and the head outputs.
+func (t *mlpTrainer) forward() {
+	n := t.rows
+	for l := 1; l < len(t.dims); l++ {
+		in, out := t.dims[l-1], t.dims[l]
+		w, b := t.params[2*(l-1)], t.params[2*(l-1)+1]
+		y := t.acts[l][:n*out]
+		gemm(y, t.acts[l-1], w, n, in, out)
+		for r := range n {
+			row := y[r*out : (r+1)*out]
+			for j, bj := range b {
+				row[j] = max(row[j]+bj, 0)
+			}
+		}
+	}
+	h := t.dims[len(t.dims)-1]
+	hp := t.params[2*(len(t.dims)-1):]
+	for c := range HeadWidth {
+		copy(t.headWT[c*h:(c+1)*h], hp[2*c])
+	}
+	transpose(t.headW, t.headWT, HeadWidth, h)
+	gemm(t.out, t.acts[len(t.dims)-1], t.headW, n, h, HeadWidth)
+	for r := range n {
+		for c := range HeadWidth {
+			t.out[r*HeadWidth+c] += hp[2*c+1][0]
+		}
+	}
+}
+
+// lossGrad returns Σ weight·(BCE + bought·lognormal NLL) over the rows and
+// writes its gradient with respect to the head outputs into dOut.
+func (t *mlpTrainer) lossGrad() float64 {
+	floor := t.cfg.SigmaFloor
+	var cost float64
+	for r := range t.rows {
+		o := t.out[r*HeadWidth : (r+1)*HeadWidth]
+		d := t.dOut[r*HeadWidth : (r+1)*HeadWidth]
+		l, mu, raw := o[HeadLogit], o[HeadMu], o[HeadSigma]
+		b, w := t.bought[r], t.weight[r]
+		sigma := softplus64(raw) + floor
+		res := (t.logy[r] - mu) / sigma
+		nll := b * (math.Log(sigma) + 0.5*(res*res))
+		cost += w * ((softplus64(l) - b*l) + nll)
+		d[HeadLogit] = w * (sigmoid64(l) - b)
+		d[HeadMu] = w * b * (-res / sigma)
+		d[HeadSigma] = w * b * (1 - res*res) / sigma * sigmoid64(raw)
+	}
+	return cost
+}
+
+// backward propagates dOut to the parameter gradients.
+func (t *mlpTrainer) backward() {
+	n, last := t.rows, len(t.dims)-1
+	h := t.dims[last]
+	gh := t.g[2*last:]
+	transpose(t.tmp, t.acts[last], n, h)
+	gemm(t.gHead, t.tmp, t.dOut, h, n, HeadWidth)
+	transpose(t.wT, t.gHead, h, HeadWidth)
+	for c := range HeadWidth {
+		copy(gh[2*c], t.wT[c*h:(c+1)*h])
+		var s float64
+		for r := range n {
+			s += t.dOut[r*HeadWidth+c]
+		}
+		gh[2*c+1][0] = s
+	}
+	dA := t.dA
+	gemm(dA, t.dOut, t.headWT, n, HeadWidth, h)
+	reluMask(dA[:n*h], t.acts[last])
+	for l := last; l >= 1; l-- {
+		in, out := t.dims[l-1], t.dims[l]
+		transpose(t.tmp, t.acts[l-1], n, in)
+		gemm(t.g[2*(l-1)], t.tmp, dA, in, n, out)
+		colSums(t.g[2*(l-1)+1], dA, n)
+		if l == 1 {
+			break
+		}
+		transpose(t.wT, t.params[2*(l-1)], in, out)
+		gemm(t.dB, dA, t.wT, n, out, in)
+		reluMask(t.dB[:n*in], t.acts[l-1])
+		dA, t.dB = t.dB, dA
+	}
+	t.dA = dA
+}
+
+// reluMask zeroes d where the ReLU output y is not positive.
+func reluMask(d, y []float64) {
+	y = y[:len(d)]
+	for i, v := range y {
+		if v <= 0 {
+			d[i] = 0
+		}
+	}
+}
+
+// sigmoid64 is 1/(1+exp(-x)), evaluated without overflow.
+func sigmoid64(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
