@@ -1,63 +1,37 @@
 package nn
 
+import "math"
+
 // Dense kernels of the hand-written MLP training pass (mlpTrainer). Every
-// output element is one sum over k taken in increasing k, so the results do
-// not depend on blocking and are reproducible bit for bit.
+// output element is one chain of fused multiply-adds over k in increasing
+// k starting from zero (math.FMA, or the same chain in the AVX2 kernel
+// lane by lane), so the results do not depend on blocking, CPU features or
+// architecture and are reproducible bit for bit.
 
 // gemm sets c[m×n] = a[m×k]·b[k×n] (row-major, k ≥ 1).
 func gemm(c, a, b []float64, m, k, n int) {
 	_, _, _ = c[m*n-1], a[m*k-1], b[k*n-1]
-	i := 0
-	for ; i+2 <= m; i += 2 {
-		gemmRows2(c[i*n:(i+2)*n], a[i*k:(i+2)*k], b, k, n)
-	}
-	if i < m {
-		gemmRow(c[i*n:(i+1)*n], a[i*k:(i+1)*k], b, n)
-	}
-}
-
-// gemmRows2 computes two rows of c, four columns at a time.
-func gemmRows2(c, a, b []float64, k, n int) {
-	ar0, ar1 := a[:k], a[k:2*k]
-	cr0, cr1 := c[:n], c[n:2*n]
-	j := 0
-	for ; j+4 <= n; j += 4 {
-		var s00, s01, s02, s03, s10, s11, s12, s13 float64
-		for kk, x0 := range ar0 {
-			x1 := ar1[kk]
-			off := kk*n + j
-			bb := b[off : off+4 : off+4]
-			s00 += x0 * bb[0]
-			s01 += x0 * bb[1]
-			s02 += x0 * bb[2]
-			s03 += x0 * bb[3]
-			s10 += x1 * bb[0]
-			s11 += x1 * bb[1]
-			s12 += x1 * bb[2]
-			s13 += x1 * bb[3]
+	mb, nb := 0, 0
+	if useAVX2 {
+		mb, nb = m&^3, n&^3
+		for i := 0; i < mb; i += 4 {
+			for j := 0; j < nb; j += 4 {
+				gemm4x4(&c[i*n+j], &a[i*k], &b[j], k, k, n, n)
+			}
 		}
-		cr0[j], cr0[j+1], cr0[j+2], cr0[j+3] = s00, s01, s02, s03
-		cr1[j], cr1[j+1], cr1[j+2], cr1[j+3] = s10, s11, s12, s13
 	}
-	for ; j < n; j++ {
-		var s0, s1 float64
-		for kk, x0 := range ar0 {
-			bv := b[kk*n+j]
-			s0 += x0 * bv
-			s1 += ar1[kk] * bv
+	for i := range m {
+		j0 := nb
+		if i >= mb {
+			j0 = 0
 		}
-		cr0[j], cr1[j] = s0, s1
-	}
-}
-
-// gemmRow computes one row of c.
-func gemmRow(c, a, b []float64, n int) {
-	for j := range c {
-		var s float64
-		for kk, x := range a {
-			s += x * b[kk*n+j]
+		for j := j0; j < n; j++ {
+			var s float64
+			for kk := range k {
+				s = math.FMA(a[i*k+kk], b[kk*n+j], s)
+			}
+			c[i*n+j] = s
 		}
-		c[j] = s
 	}
 }
 

@@ -1,0 +1,49 @@
+#include "textflag.h"
+
+// func gemm4x4(c, a, b *float64, k, lda, ldb, ldc int)
+TEXT ·gemm4x4(SB), NOSPLIT, $0-56
+	MOVQ c+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ k+24(FP), CX
+	MOVQ lda+32(FP), R8
+	MOVQ ldb+40(FP), R9
+	MOVQ ldc+48(FP), R10
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHLQ $3, R10
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+
+loop:
+	VMOVUPD      (DX), Y4
+	VBROADCASTSD (SI), Y5
+	VFMADD231PD  Y4, Y5, Y0
+	VBROADCASTSD (R11), Y6
+	VFMADD231PD  Y4, Y6, Y1
+	VBROADCASTSD (R12), Y7
+	VFMADD231PD  Y4, Y7, Y2
+	VBROADCASTSD (R13), Y8
+	VFMADD231PD  Y4, Y8, Y3
+	ADDQ         $8, SI
+	ADDQ         $8, R11
+	ADDQ         $8, R12
+	ADDQ         $8, R13
+	ADDQ         R9, DX
+	DECQ         CX
+	JNZ          loop
+
+	VMOVUPD Y0, (DI)
+	ADDQ    R10, DI
+	VMOVUPD Y1, (DI)
+	ADDQ    R10, DI
+	VMOVUPD Y2, (DI)
+	ADDQ    R10, DI
+	VMOVUPD Y3, (DI)
+	VZEROUPPER
+	RET

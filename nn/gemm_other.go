@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package nn
+
+const useAVX2 = false
+
+func gemm4x4(c, a, b *float64, k, lda, ldb, ldc int) { panic("nn: gemm4x4 without AVX2") }
