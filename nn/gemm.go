@@ -20,6 +20,28 @@ func gemm(c, a, b []float64, m, k, n int) {
 			}
 		}
 	}
+	gemmEdge(c, a, b, m, k, n, k, 1, mb, nb)
+}
+
+// gemmTN sets c[m×n] = aᵀ·b[k×n] for a row-major a[k×m] (k ≥ 1).
+func gemmTN(c, a, b []float64, m, k, n int) {
+	_, _, _ = c[m*n-1], a[m*k-1], b[k*n-1]
+	mb, nb := 0, 0
+	if useAVX2 {
+		mb, nb = m&^3, n&^3
+		for i := 0; i < mb; i += 4 {
+			for j := 0; j < nb; j += 4 {
+				gemmTN4x4(&c[i*n+j], &a[i], &b[j], k, m, n, n)
+			}
+		}
+	}
+	gemmEdge(c, a, b, m, k, n, 1, m, mb, nb)
+}
+
+// gemmEdge computes the elements of c outside the 4×4 blocks of the first
+// mb rows and nb columns; element (i, kk) of the left factor is
+// a[i·rs + kk·ks].
+func gemmEdge(c, a, b []float64, m, k, n, rs, ks, mb, nb int) {
 	for i := range m {
 		j0 := nb
 		if i >= mb {
@@ -28,7 +50,7 @@ func gemm(c, a, b []float64, m, k, n int) {
 		for j := j0; j < n; j++ {
 			var s float64
 			for kk := range k {
-				s = math.FMA(a[i*k+kk], b[kk*n+j], s)
+				s = math.FMA(a[i*rs+kk*ks], b[kk*n+j], s)
 			}
 			c[i*n+j] = s
 		}

@@ -11,3 +11,9 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func gemm4x4(c, a, b *float64, k, lda, ldb, ldc int)
+
+// gemmTN4x4 is gemm4x4 with a transposed left factor: the 4×k block is
+// read as the first four columns of the k×lda matrix at a.
+//
+//go:noescape
+func gemmTN4x4(c, a, b *float64, k, lda, ldb, ldc int)

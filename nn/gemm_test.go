@@ -8,7 +8,7 @@ import (
 
 // TestGemmBitExact requires gemm (the AVX2 kernel where the CPU has it, see
 // the log) to equal, bit for bit, the fused multiply-add chain over k of
-// every element, for shapes with and without 4×4 remainders.
+// every element (gemm and gemmTN), for shapes with and without 4×4 remainders.
 func TestGemmBitExact(t *testing.T) {
 	t.Logf("useAVX2 = %v", useAVX2)
 	r := rand.New(rand.NewPCG(3, 4))
@@ -21,16 +21,18 @@ func TestGemmBitExact(t *testing.T) {
 		for i := range b {
 			b[i] = r.NormFloat64() * 1e3
 		}
-		c := make([]float64, m*n)
+		c, ct, aT := make([]float64, m*n), make([]float64, m*n), make([]float64, m*k)
+		transpose(aT, a, m, k)
 		gemm(c, a, b, m, k, n)
+		gemmTN(ct, aT, b, m, k, n)
 		for i := range m {
 			for j := range n {
 				var want float64
 				for kk := range k {
 					want = math.FMA(a[i*k+kk], b[kk*n+j], want)
 				}
-				if math.Float64bits(c[i*n+j]) != math.Float64bits(want) {
-					t.Fatalf("%dx%dx%d: c[%d,%d] = %v, want %v", m, k, n, i, j, c[i*n+j], want)
+				if math.Float64bits(c[i*n+j]) != math.Float64bits(want) || math.Float64bits(ct[i*n+j]) != math.Float64bits(want) {
+					t.Fatalf("%dx%dx%d: c[%d,%d] = %v (NN), %v (TN), want %v", m, k, n, i, j, c[i*n+j], ct[i*n+j], want)
 				}
 			}
 		}

@@ -38,12 +38,15 @@ type mlpTrainer struct {
 
 	bought, logy, weight []float64
 	acts                 [][]float64 // acts[0] = inputs, acts[l+1] = ReLU output of hidden l
-	headW, headWT        []float64   // head weights [H×3] and [3×H]
-	out, dOut            []float64   // head outputs and their gradients [bs×3]
-	dA, dB, tmp, wT      []float64   // scratch
+	headW, headWT        []float64   // head weights [H×headCols] and [headCols×H]
+	out, dOut            []float64   // head outputs and their gradients [bs×headCols]
+	dA, dB, wT           []float64   // scratch
 	g                    [][]float64 // gradients (param layout)
-	gHead                []float64   // head weight gradient [H×3]
+	gHead                []float64   // head weight gradient [H×headCols]
 }
+
+// headCols is HeadWidth padded with a zero column to the kernel block width.
+const headCols = 4
 
 // newMLPTrainer allocates every buffer of batches of up to bs rows.
 func newMLPTrainer(c Config, bs int, params []Vec) (*mlpTrainer, error) {
@@ -65,9 +68,9 @@ func newMLPTrainer(c Config, bs int, params []Vec) (*mlpTrainer, error) {
 	}
 	h := t.dims[len(t.dims)-1]
 	t.bought, t.logy, t.weight = make([]float64, bs), make([]float64, bs), make([]float64, bs)
-	t.headW, t.headWT, t.gHead = make([]float64, h*HeadWidth), make([]float64, h*HeadWidth), make([]float64, h*HeadWidth)
-	t.out, t.dOut = make([]float64, bs*HeadWidth), make([]float64, bs*HeadWidth)
-	t.dA, t.dB, t.tmp = make([]float64, bs*widest), make([]float64, bs*widest), make([]float64, bs*widest)
+	t.headW, t.headWT, t.gHead = make([]float64, h*headCols), make([]float64, h*headCols), make([]float64, h*headCols)
+	t.out, t.dOut = make([]float64, bs*headCols), make([]float64, bs*headCols)
+	t.dA, t.dB = make([]float64, bs*widest), make([]float64, bs*widest)
 	t.wT = make([]float64, widest*widest)
 	return t, nil
 }
@@ -118,11 +121,11 @@ func (t *mlpTrainer) forward() {
 	for c := range HeadWidth {
 		copy(t.headWT[c*h:(c+1)*h], hp[2*c])
 	}
-	transpose(t.headW, t.headWT, HeadWidth, h)
-	gemm(t.out, t.acts[len(t.dims)-1], t.headW, n, h, HeadWidth)
+	transpose(t.headW, t.headWT, headCols, h)
+	gemm(t.out, t.acts[len(t.dims)-1], t.headW, n, h, headCols)
 	for r := range n {
 		for c := range HeadWidth {
-			t.out[r*HeadWidth+c] += hp[2*c+1][0]
+			t.out[r*headCols+c] += hp[2*c+1][0]
 		}
 	}
 }
@@ -133,8 +136,8 @@ func (t *mlpTrainer) lossGrad() float64 {
 	floor := t.cfg.SigmaFloor
 	var cost float64
 	for r := range t.rows {
-		o := t.out[r*HeadWidth : (r+1)*HeadWidth]
-		d := t.dOut[r*HeadWidth : (r+1)*HeadWidth]
+		o := t.out[r*headCols : r*headCols+HeadWidth]
+		d := t.dOut[r*headCols : r*headCols+HeadWidth]
 		l, mu, raw := o[HeadLogit], o[HeadMu], o[HeadSigma]
 		b, w := t.bought[r], t.weight[r]
 		sigma := softplus64(raw) + floor
@@ -153,24 +156,23 @@ func (t *mlpTrainer) backward() {
 	n, last := t.rows, len(t.dims)-1
 	h := t.dims[last]
 	gh := t.g[2*last:]
-	transpose(t.tmp, t.acts[last], n, h)
-	gemm(t.gHead, t.tmp, t.dOut, h, n, HeadWidth)
-	transpose(t.wT, t.gHead, h, HeadWidth)
+	gemmTN(t.gHead, t.acts[last], t.dOut, h, n, headCols)
 	for c := range HeadWidth {
-		copy(gh[2*c], t.wT[c*h:(c+1)*h])
+		for k := range h {
+			gh[2*c][k] = t.gHead[k*headCols+c]
+		}
 		var s float64
 		for r := range n {
-			s += t.dOut[r*HeadWidth+c]
+			s += t.dOut[r*headCols+c]
 		}
 		gh[2*c+1][0] = s
 	}
 	dA := t.dA
-	gemm(dA, t.dOut, t.headWT, n, HeadWidth, h)
+	gemm(dA, t.dOut, t.headWT, n, headCols, h)
 	reluMask(dA[:n*h], t.acts[last])
 	for l := last; l >= 1; l-- {
 		in, out := t.dims[l-1], t.dims[l]
-		transpose(t.tmp, t.acts[l-1], n, in)
-		gemm(t.g[2*(l-1)], t.tmp, dA, in, n, out)
+		gemmTN(t.g[2*(l-1)], t.acts[l-1], dA, in, n, out)
 		colSums(t.g[2*(l-1)+1], dA, n)
 		if l == 1 {
 			break
@@ -183,13 +185,14 @@ func (t *mlpTrainer) backward() {
 	t.dA = dA
 }
 
-// reluMask zeroes d where the ReLU output y is not positive.
+// reluMask zeroes d where the ReLU output y (≥ +0 or NaN) is +0, without
+// branches (the sign of the activations is unpredictable).
 func reluMask(d, y []float64) {
 	y = y[:len(d)]
 	for i, v := range y {
-		if v <= 0 {
-			d[i] = 0
-		}
+		b := math.Float64bits(v)
+		keep := -((b | -b) >> 63) // all ones unless b == 0
+		d[i] = math.Float64frombits(math.Float64bits(d[i]) & keep)
 	}
 }
 
