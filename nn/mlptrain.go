@@ -33,7 +33,7 @@ func newBatchTrainer(c Config, bs int, params []Vec) (batchTrainer, error) {
 type mlpTrainer struct {
 	cfg    Config
 	params []Vec
-	dims   []int // input width, hidden widths
+	dims   []int // input width (padded to a multiple of 4), hidden widths
 	rows   int   // valid rows of the current batch
 
 	bought, logy, weight []float64
@@ -42,6 +42,7 @@ type mlpTrainer struct {
 	out, dOut            []float64   // head outputs and their gradients [bs×headCols]
 	dA, dB, wT           []float64   // scratch
 	g                    [][]float64 // gradients (param layout)
+	w0, g0               []float64   // first-layer weights and gradient with zero padding rows
 	gHead                []float64   // head weight gradient [H×headCols]
 }
 
@@ -54,7 +55,8 @@ func newMLPTrainer(c Config, bs int, params []Vec) (*mlpTrainer, error) {
 	if len(shapes) != len(params) {
 		return nil, fmt.Errorf("nn: %d parameter tensors, want %d", len(params), len(shapes))
 	}
-	t := &mlpTrainer{cfg: c, params: params, dims: append([]int{c.InputWidth()}, c.Hidden...)}
+	t := &mlpTrainer{cfg: c, params: params, dims: append([]int{(c.InputWidth() + 3) &^ 3}, c.Hidden...)}
+	t.w0, t.g0 = make([]float64, t.dims[0]*t.dims[1]), make([]float64, t.dims[0]*t.dims[1])
 	for i, s := range shapes {
 		if len(params[i]) != s.rows*s.cols {
 			return nil, fmt.Errorf("nn: parameter %s has %d values, want %d", s.name, len(params[i]), s.rows*s.cols)
@@ -86,9 +88,9 @@ func (t *mlpTrainer) grads() ([][]float64, error) { return t.g, nil }
 func (t *mlpTrainer) fill(pd *prepared, idx []int) {
 	t.rows = len(idx)
 	w := 1 / float64(len(idx))
-	z := t.acts[0]
+	z, zw := t.acts[0], t.dims[0]
 	for r, i := range idx {
-		copy(z[r*pd.width:(r+1)*pd.width], pd.z[i*pd.width:(i+1)*pd.width])
+		copy(z[r*zw:r*zw+pd.width], pd.z[i*pd.width:(i+1)*pd.width])
 		t.bought[r], t.logy[r], t.weight[r] = pd.bought[i], pd.logy[i], w
 	}
 }
@@ -107,13 +109,14 @@ func (t *mlpTrainer) forward() {
 	for l := 1; l < len(t.dims); l++ {
 		in, out := t.dims[l-1], t.dims[l]
 		w, b := t.params[2*(l-1)], t.params[2*(l-1)+1]
+		if l == 1 { // zero rows for the padding columns of the inputs
+			copy(t.w0, w)
+			w = t.w0
+		}
 		y := t.acts[l][:n*out]
 		gemm(y, t.acts[l-1], w, n, in, out)
 		for r := range n {
-			row := y[r*out : (r+1)*out]
-			for j, bj := range b {
-				row[j] = max(row[j]+bj, 0)
-			}
+			biasRelu(y[r*out:(r+1)*out], b)
 		}
 	}
 	h := t.dims[len(t.dims)-1]
@@ -172,17 +175,31 @@ func (t *mlpTrainer) backward() {
 	reluMask(dA[:n*h], t.acts[last])
 	for l := last; l >= 1; l-- {
 		in, out := t.dims[l-1], t.dims[l]
-		gemmTN(t.g[2*(l-1)], t.acts[l-1], dA, in, n, out)
 		colSums(t.g[2*(l-1)+1], dA, n)
 		if l == 1 {
+			gemmTN(t.g0, t.acts[0], dA, in, n, out)
+			copy(t.g[0], t.g0)
 			break
 		}
+		gemmTN(t.g[2*(l-1)], t.acts[l-1], dA, in, n, out)
 		transpose(t.wT, t.params[2*(l-1)], in, out)
 		gemm(t.dB, dA, t.wT, n, out, in)
 		reluMask(t.dB[:n*in], t.acts[l-1])
 		dA, t.dB = t.dB, dA
 	}
 	t.dA = dA
+}
+
+// biasRelu sets y[j] = max(y[j]+b[j], 0) (Go's max: NaN stays NaN, −0
+// becomes +0) without branches.
+func biasRelu(y, b []float64) {
+	b = b[:len(y)]
+	for j, bj := range b {
+		v := math.Float64bits(y[j] + bj)
+		neg := uint64(int64(v) >> 63)                               // sign bit set
+		nan := uint64(int64(0x7ff0000000000000-(v&^(1<<63))) >> 63) // NaN
+		y[j] = math.Float64frombits(v &^ (neg &^ nan))
+	}
 }
 
 // reluMask zeroes d where the ReLU output y (≥ +0 or NaN) is +0, without

@@ -107,3 +107,20 @@ func TestMLPTrainerReproducible(t *testing.T) {
 		}
 	}
 }
+
+// TestBiasRelu compares biasRelu with the max builtin bit for bit,
+// including zeros of both signs, infinities and NaNs.
+func TestBiasRelu(t *testing.T) {
+	nan := math.NaN()
+	vals := []float64{1.5, -1.5, 0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), nan, -nan, 5e-324, -5e-324}
+	for _, v := range vals {
+		for _, b := range []float64{0, math.Copysign(0, -1), 2} {
+			y := []float64{v}
+			biasRelu(y, []float64{b})
+			want := max(v+b, 0)
+			if math.Float64bits(y[0]) != math.Float64bits(want) && !(math.IsNaN(y[0]) && math.IsNaN(want)) {
+				t.Errorf("biasRelu(%v + %v) = %v, want %v", v, b, y[0], want)
+			}
+		}
+	}
+}
