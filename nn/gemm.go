@@ -4,7 +4,7 @@ import "math"
 
 // Dense kernels of the hand-written MLP training pass (mlpTrainer). Every
 // output element is one chain of fused multiply-adds over k in increasing
-// k starting from zero (math.FMA, or the same chain in the AVX2 kernel
+// k starting from zero (math.FMA, or the same chain in the AVX2 kernels
 // lane by lane), so the results do not depend on blocking, CPU features or
 // architecture and are reproducible bit for bit.
 
@@ -15,7 +15,11 @@ func gemm(c, a, b []float64, m, k, n int) {
 	if useAVX2 {
 		mb, nb = m&^3, n&^3
 		for i := 0; i < mb; i += 4 {
-			for j := 0; j < nb; j += 4 {
+			j := 0
+			for ; j+8 <= nb; j += 8 {
+				gemm4x8(&c[i*n+j], &a[i*k], &b[j], k, k, n, n)
+			}
+			if j < nb {
 				gemm4x4(&c[i*n+j], &a[i*k], &b[j], k, k, n, n)
 			}
 		}
@@ -30,7 +34,11 @@ func gemmTN(c, a, b []float64, m, k, n int) {
 	if useAVX2 {
 		mb, nb = m&^3, n&^3
 		for i := 0; i < mb; i += 4 {
-			for j := 0; j < nb; j += 4 {
+			j := 0
+			for ; j+8 <= nb; j += 8 {
+				gemmTN4x8(&c[i*n+j], &a[i], &b[j], k, m, n, n)
+			}
+			if j < nb {
 				gemmTN4x4(&c[i*n+j], &a[i], &b[j], k, m, n, n)
 			}
 		}

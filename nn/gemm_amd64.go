@@ -17,3 +17,13 @@ func gemm4x4(c, a, b *float64, k, lda, ldb, ldc int)
 //
 //go:noescape
 func gemmTN4x4(c, a, b *float64, k, lda, ldb, ldc int)
+
+// gemm4x8 is gemm4x4 for a 4×8 block.
+//
+//go:noescape
+func gemm4x8(c, a, b *float64, k, lda, ldb, ldc int)
+
+// gemmTN4x8 is gemmTN4x4 for a 4×8 block.
+//
+//go:noescape
+func gemmTN4x8(c, a, b *float64, k, lda, ldb, ldc int)

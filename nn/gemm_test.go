@@ -12,7 +12,7 @@ import (
 func TestGemmBitExact(t *testing.T) {
 	t.Logf("useAVX2 = %v", useAVX2)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, s := range [][3]int{{1, 1, 1}, {4, 1, 4}, {9, 256, 64}, {256, 9, 64}, {7, 5, 3}, {13, 32, 12}, {168, 32, 4}} {
+	for _, s := range [][3]int{{1, 1, 1}, {4, 1, 4}, {9, 256, 64}, {256, 9, 64}, {7, 5, 3}, {13, 32, 12}, {168, 32, 4}, {8, 3, 8}, {12, 7, 20}, {4, 64, 36}} {
 		m, k, n := s[0], s[1], s[2]
 		a, b := make([]float64, m*k), make([]float64, k*n)
 		for i := range a {
