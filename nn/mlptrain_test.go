@@ -57,22 +57,28 @@ func TestMLPTrainerMatchesGraph(t *testing.T) {
 				t.Errorf("hidden %v, %d rows: loss %.15g, graph %.15g", hidden, len(idx), loss, wantLoss)
 			}
 			got, _ := tr.grads()
-			nonzero := 0
-			for p := range want {
-				for j := range want[p] {
-					if d := math.Abs(got[p][j] - want[p][j]); d > 1e-12*math.Max(1, math.Abs(want[p][j])) {
-						t.Fatalf("hidden %v, %d rows: %s[%d] gradient %.15g, graph %.15g",
-							hidden, len(idx), paramShapes(c)[p].name, j, got[p][j], want[p][j])
-					}
-					if got[p][j] != 0 {
-						nonzero++
-					}
-				}
+			compareGrads(t, c, got, want)
+		}
+	}
+}
+
+// compareGrads requires got to match want within 1e-12 (relative) and to
+// have at least one non-zero gradient per parameter tensor on average.
+func compareGrads(t *testing.T, c Config, got, want [][]float64) {
+	t.Helper()
+	nonzero := 0
+	for p := range want {
+		for j := range want[p] {
+			if d := math.Abs(got[p][j] - want[p][j]); d > 1e-12*math.Max(1, math.Abs(want[p][j])) {
+				t.Fatalf("hidden %v: %s[%d] gradient %.15g, graph %.15g", c.Hidden, paramShapes(c)[p].name, j, got[p][j], want[p][j])
 			}
-			if nonzero < len(want) {
-				t.Fatalf("only %d non-zero gradients", nonzero)
+			if got[p][j] != 0 {
+				nonzero++
 			}
 		}
+	}
+	if nonzero < len(want) {
+		t.Fatalf("hidden %v: only %d non-zero gradients", c.Hidden, nonzero)
 	}
 }
 
