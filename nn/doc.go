@@ -16,9 +16,12 @@
 // Pre-processing (log1p of selected columns, the derived per-week rates x/T
 // and spend/T, standardisation with statistics of the training rows and
 // clamping to the training range) is part of the [Model], so a model
-// consumes raw feature values. Gorgonia computes the forward/backward passes of training on
-// fixed-size mini-batches (the last partial batch is padded and masked);
-// Adam with L2 weight decay, early stopping and the optimiser state are plain
+// consumes raw feature values. The forward/backward passes of training run
+// on mini-batches: for [modelkind.ZILN] in a hand-written plain-Go pass
+// whose matrix products are fused multiply-add chains in a fixed order (AVX2
+// kernels on amd64 CPUs that have them, with bit-identical results), for
+// [modelkind.Seq] in a gorgonia graph of fixed batch size (the last partial
+// batch is padded and masked); Adam with L2 weight decay, early stopping and the optimiser state are plain
 // Go so that a [Checkpoint] captures everything and a resumed run is
 // bit-identical to an uninterrupted one. An ensemble of independently seeded
 // members is averaged (mean of their expected values, combined in log space).

@@ -236,7 +236,7 @@ func trainMember(ctx context.Context, cfg Config, pd *prepared, st *Checkpoint, 
 	params := cloneVecs(st.Params)
 	opt := &adam{step: st.Step, m: cloneVecs(st.AdamM), v: cloneVecs(st.AdamV)}
 	bs := min(cfg.BatchSize, len(train))
-	tg, err := newTrainGraph(cfg, bs, params)
+	tg, err := newBatchTrainer(cfg, bs, params)
 	if err != nil {
 		return err
 	}
