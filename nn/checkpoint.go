@@ -5,7 +5,11 @@ import (
 	"fmt"
 )
 
-const checkpointVersion = 1
+// checkpointVersion 2: ZILN trains with the hand-written fused
+// multiply-add kernels, whose weights differ in the last bits from version
+// 1's; a version-1 checkpoint is not resumed (training restarts), so a run
+// that crosses the upgrade still ends with the weights of the new code.
+const checkpointVersion = 2
 
 // Checkpoint is the complete state of a training run between two epochs:
 // finished members, and for the member in progress its parameters, Adam

@@ -97,7 +97,7 @@ func chaosScenarios() []chaosScenario {
 		minioAt("validate", "ValidateDataset"),
 		minioAt("featurize", "Featurize"),
 		{fault: "minio-kill", stage: "train", inject: func(e *chaosEnv, run client.WorkflowRun) string {
-			epoch := waitCheckpoint(e.t, e.tc, run, "ziln")
+			epoch := waitCheckpoint(e.t, e.tc, run, "seq")
 			e.minioOutage()
 			return fmt.Sprintf("TrainModel@%d", epoch)
 		}},
@@ -120,7 +120,7 @@ func chaosScenarios() []chaosScenario {
 			return hit
 		}},
 		{fault: "temporal-restart", stage: "train", inject: func(e *chaosEnv, run client.WorkflowRun) string {
-			epoch := waitCheckpoint(e.t, e.tc, run, "ziln")
+			epoch := waitCheckpoint(e.t, e.tc, run, "seq")
 			e.temporalRestart()
 			return fmt.Sprintf("TrainModel@%d", epoch)
 		}},

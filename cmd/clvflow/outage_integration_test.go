@@ -20,7 +20,7 @@ func outageInput(t *testing.T) workflows.PipelineInput {
 	return workflows.PipelineInput{
 		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
 		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
-		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
+		Models: []string{"bgnbd", "seq"}, MaxEpochs: 16, MaxRejectedFraction: 0.5,
 		Approvers:             []string{"alice"},
 		ApprovalTimeout:       time.Hour,
 		TrainHeartbeatTimeout: 5 * time.Second,
@@ -71,9 +71,9 @@ func TestIntegrationMinIOOutageDuringTraining(t *testing.T) {
 	undisturbed := approveAndWait(t, start("undisturbed"))
 
 	run := start("minio-outage")
-	epoch := waitCheckpoint(t, tc, run, "ziln")
+	epoch := waitCheckpoint(t, tc, run, "seq")
 	m.Kill()
-	t.Logf("MinIO killed while ziln trained (checkpoint of epoch %d stored); restarting it in 20 s", epoch)
+	t.Logf("MinIO killed while seq trained (checkpoint of epoch %d stored); restarting it in 20 s", epoch)
 	time.Sleep(20 * time.Second) // the outage itself, not a synchronisation
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
@@ -87,8 +87,8 @@ func TestIntegrationMinIOOutageDuringTraining(t *testing.T) {
 		t.Fatalf("ONNX after the outage %+v, undisturbed %+v: want the same bytes", disturbed.ONNX, undisturbed.ONNX)
 	}
 	for _, tr := range disturbed.Trained {
-		if tr.Kind == "ziln" {
-			t.Logf("ziln resumed from epoch %d after the outage", tr.ResumedFromEpoch)
+		if tr.Kind == "seq" {
+			t.Logf("seq resumed from epoch %d after the outage", tr.ResumedFromEpoch)
 		}
 	}
 	t.Logf("ONNX sha256 %s identical to the undisturbed run's", disturbed.ONNX.SHA256)

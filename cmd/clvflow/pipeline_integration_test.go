@@ -397,7 +397,7 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 	in := workflows.PipelineInput{
 		Input:  activities.IngestInput{Path: demoFile(t), Format: "cdnow"},
 		Cutoff: "1997-09-30", HorizonDays: 273, SeqWeeks: 52, TestFraction: 0.2, Seed: 42,
-		Models: []string{"bgnbd", "ziln"}, MaxEpochs: 40, MaxRejectedFraction: 0.5,
+		Models: []string{"bgnbd", "seq"}, MaxEpochs: 16, MaxRejectedFraction: 0.5,
 		AutoApproveAs:         "ci",
 		ApprovalTimeout:       time.Hour,
 		TrainHeartbeatTimeout: 5 * time.Second,
@@ -408,7 +408,7 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seenEpoch := waitCheckpoint(t, tc, run, "ziln")
+	seenEpoch := waitCheckpoint(t, tc, run, "seq")
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestIntegrationTrainingSurvivesWorkerKill(t *testing.T) {
 	}
 	var resumed int
 	for _, tr := range disturbed.Trained {
-		if tr.Kind == "ziln" {
+		if tr.Kind == "seq" {
 			resumed = tr.ResumedFromEpoch
 		}
 	}
