@@ -192,7 +192,17 @@ func DecileMAPE(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
-	order := orderDesc(pred)
+	v, used := decileMAPEOrder(pred, actual, orderDesc(pred))
+	if used == 0 {
+		return math.NaN(), fmt.Errorf("%w: decile MAPE with every bucket's mean actual = 0", ErrUndefined)
+	}
+	return v, nil
+}
+
+// decileMAPEOrder is the decile MAPE of the observations listed in order
+// (by prediction descending; an index may repeat) and the number of buckets
+// it averages (0: undefined).
+func decileMAPEOrder(pred, actual []float64, order []int) (float64, int) {
 	sum, used := 0.0, 0
 	for _, b := range DecileBounds(len(order)) {
 		var sp, sa float64
@@ -208,9 +218,9 @@ func DecileMAPE(pred, actual []float64) (float64, error) {
 		used++
 	}
 	if used == 0 {
-		return math.NaN(), fmt.Errorf("%w: decile MAPE with every bucket's mean actual = 0", ErrUndefined)
+		return math.NaN(), 0
 	}
-	return sum / float64(used), nil
+	return sum / float64(used), used
 }
 
 // MAE returns the mean absolute error mean(|pred − actual|).
