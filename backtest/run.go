@@ -200,6 +200,12 @@ func (o Options) withDefaults() (Options, error) {
 	if !(o.TestFraction > 0 && o.TestFraction < 1) {
 		return o, fmt.Errorf("backtest: test fraction %v not in (0, 1)", o.TestFraction)
 	}
+	return o.withFeatureDefaults()
+}
+
+// withFeatureDefaults validates and fills in the feature, snapshot, epoch
+// and repeat options.
+func (o Options) withFeatureDefaults() (Options, error) {
 	if o.SeqWeeks == 0 {
 		o.SeqWeeks = features.DefaultSeqWeeks
 	}

@@ -157,33 +157,36 @@ resample) and the number of splits each model wins. Progress goes to stderr.`,
   clvflow backtest --input online_retail.csv.gz --cutoff 2011-09-08 --horizon-days 92 --repeats 11
   clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := f.options(cmd.Flags(), a.config)
-			if err != nil {
-				return oneLine(fmt.Errorf("backtest: %w", err))
-			}
-			log := a.logger()
-			o.Progress = func(model string, r nn.EpochReport) {
-				log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
-					"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
-			}
-			start := time.Now()
-			o.SplitDone = func(done, total int, seed uint64) {
-				fmt.Fprintf(a.errOut, "split %d/%d done (seed %d, %s elapsed)\n", done, total, seed, time.Since(start).Round(time.Second))
-			}
-			res, err := backtest.Run(cmd.Context(), o)
-			if err != nil {
-				return oneLine(err)
-			}
-			if f.asJSON {
-				return writeJSON(a.out, res)
-			}
-			printBacktest(a.out, filepath.Base(o.Input), res, time.Since(start))
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runBacktest(cmd, &f) },
 	}
 	f.register(c)
 	return c
+}
+
+// runBacktest runs `clvflow backtest` with the parsed flags.
+func (a *app) runBacktest(cmd *cobra.Command, f *backtestFlags) error {
+	o, err := f.options(cmd.Flags(), a.config)
+	if err != nil {
+		return oneLine(fmt.Errorf("backtest: %w", err))
+	}
+	log := a.logger()
+	o.Progress = func(model string, r nn.EpochReport) {
+		log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
+			"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
+	}
+	start := time.Now()
+	o.SplitDone = func(done, total int, seed uint64) {
+		fmt.Fprintf(a.errOut, "split %d/%d done (seed %d, %s elapsed)\n", done, total, seed, time.Since(start).Round(time.Second))
+	}
+	res, err := backtest.Run(cmd.Context(), o)
+	if err != nil {
+		return oneLine(err)
+	}
+	if f.asJSON {
+		return writeJSON(a.out, res)
+	}
+	printBacktest(a.out, filepath.Base(o.Input), res, time.Since(start))
+	return nil
 }
 
 // oneLine flattens multi-line errors (errors.Join) into one line.
