@@ -21,6 +21,8 @@ const (
 	DefaultSeed         uint64  = 42
 	DefaultTestFraction float64 = 0.2
 	DefaultHorizonDays          = 90
+	// MaxRepeats bounds Options.Repeats.
+	MaxRepeats = 1000
 )
 
 // DateLayout is the layout of the cutoff in [SplitSummary].
@@ -66,12 +68,26 @@ type Options struct {
 	// NN optionally replaces nn.DefaultConfig for ziln and seq (see
 	// models.FitOptions.NN).
 	NN *nn.Config
-	// Progress, when set, receives every epoch of the neural models.
+	// Progress, when set, receives every epoch of the neural models (from
+	// several goroutines at once when Repeats > 1).
 	Progress func(model string, r nn.EpochReport)
 	// KeepPredictions keeps every model's per-customer test predictions in
 	// ModelResult.Predictions (e.g. for package report); they are never
 	// part of the JSON.
 	KeepPredictions bool
+	// Repeats is the number K of seeded customer splits (0 = 1): split k
+	// (k = 0 … K−1) uses the seed Seed+k for the train/test permutation and
+	// the neural models. With K > 1 the splits run in parallel on up to
+	// GOMAXPROCS goroutines; every split's result depends on its seed only,
+	// so the Result (fit times aside) is the same whatever GOMAXPROCS.
+	Repeats int
+	// Bootstrap controls the paired bootstrap of the model comparisons of
+	// the Summary (K > 1; zero fields take metrics' defaults).
+	Bootstrap metrics.BootstrapOptions
+	// SplitDone, when set, is called after each split of a K > 1 run with
+	// the number of finished splits, K and the finished split's seed
+	// (serialised: never concurrently).
+	SplitDone func(done, total int, seed uint64)
 }
 
 // DatasetSummary is the "dataset" object of a [Result].
@@ -136,6 +152,11 @@ type Result struct {
 	// Warnings are about the data or split (e.g. a holdout that runs past
 	// the data); model warnings are in each model's params.
 	Warnings []string `json:"warnings,omitempty"`
+	// Repeats are the K splits of a run with Options.Repeats = K > 1, the
+	// first being the one of Split and Models; absent when K = 1.
+	Repeats []Repeat `json:"repeats,omitempty"`
+	// Summary aggregates the Repeats; absent when K = 1.
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // ModelNames returns the keys of r.Models in the canonical order of
@@ -186,6 +207,12 @@ func (o Options) withDefaults() (Options, error) {
 	if !(o.TestFraction > 0 && o.TestFraction < 1) {
 		return o, fmt.Errorf("backtest: test fraction %v not in (0, 1)", o.TestFraction)
 	}
+	return o.withFeatureDefaults()
+}
+
+// withFeatureDefaults validates and fills in the feature, snapshot, epoch
+// and repeat options.
+func (o Options) withFeatureDefaults() (Options, error) {
 	if o.SeqWeeks == 0 {
 		o.SeqWeeks = features.DefaultSeqWeeks
 	}
@@ -204,30 +231,76 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxEpochs < 0 {
 		return o, fmt.Errorf("backtest: max epochs %d is negative", o.MaxEpochs)
 	}
+	if o.Repeats < 0 || o.Repeats > MaxRepeats {
+		return o, fmt.Errorf("backtest: %d repeats not in [1, %d]", o.Repeats, MaxRepeats)
+	}
+	o.Repeats = max(o.Repeats, 1)
 	return o, nil
 }
 
 // Run reads and cleans o.Input, builds the features at the cutoff, splits
 // the scored customers into train and test (seeded), fits every requested
 // model on the training customers and computes its metrics on the test
-// customers.
+// customers. With o.Repeats = K > 1 it does so for the K seeds o.Seed,
+// o.Seed+1, …, o.Seed+K−1 (in parallel, see [Options.Repeats]); Split and
+// Models then describe the first split (seed o.Seed, the same as a run
+// with K = 1) and Repeats and Summary are added.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	p, err := prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.fitShared(ctx); err != nil {
+		return nil, err
+	}
+	outs, err := p.runSplits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := p.res
+	first := outs[0]
+	res.Split.TrainCustomers, res.Split.TestCustomers = len(first.train), len(first.test)
+	res.Split.TrainingSnapshots = first.snapshots
+	res.Models = first.models
+	if o.Repeats > 1 {
+		res.Repeats = repeatsOf(outs)
+		if res.Summary, err = summarize(outs, p.o); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// prepared is the data of a backtest shared by all its splits; it is
+// read-only once prepare and fitShared return.
+type prepared struct {
+	o     Options
+	res   *Result
+	split features.Split
+	set   *features.Set
+	snaps []*features.Set
+	// shared are the models that do not depend on the split (naive, the
+	// BTYD kinds: fitted on every customer), fitted once.
+	shared map[string]fitted
+}
+
+// fitted is a fitted model and the seconds its fit took.
+type fitted struct {
+	m       models.Model
+	seconds float64
+}
+
+// prepare reads the input, builds the features and the training snapshots
+// and fills in the dataset summary and the data warnings.
+func prepare(ctx context.Context, o Options) (*prepared, error) {
 	dopts := dataset.Options{Format: o.Format, CSV: o.CSV, MaxRejectedFraction: o.MaxRejectedFraction, DropReversed: o.DropReversed}
-	cutoff := o.Cutoff
-	if cutoff.IsZero() {
-		// First pass: validation only, to find the last transaction day.
-		rep, err := dataset.ReadFile(o.Input, dopts, nil)
-		if err != nil {
-			return nil, fmt.Errorf("backtest: %w", err)
-		}
-		cutoff = features.CutoffFor(rep.MaxTime, o.HorizonDays)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("backtest: %w", err)
-		}
+	cutoff, err := resolveCutoff(ctx, o, dopts)
+	if err != nil {
+		return nil, err
 	}
 	split, err := features.Split{Cutoff: cutoff, HorizonDays: o.HorizonDays, SeqWeeks: o.SeqWeeks}.Validate()
 	if err != nil {
@@ -242,6 +315,38 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	p := &prepared{o: o, split: split, set: set, res: newResult(o, split, rep, set)}
+	if set.Len() < 2 {
+		return nil, fmt.Errorf("backtest: %s: %d customer(s) first bought on or before the cutoff %s (data %s .. %s); need at least 2 to split into train and test; choose a later --cutoff or a shorter horizon",
+			rep.File, set.Len(), p.res.Split.Cutoff, p.res.Dataset.FirstDay, p.res.Dataset.LastDay)
+	}
+	p.res.Warnings = dataWarnings(p.res, split, rep, set)
+	if o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() }) {
+		if p.snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// resolveCutoff returns o.Cutoff or, when it is zero, the last transaction
+// day minus the horizon (a first, validation-only pass over the file).
+func resolveCutoff(ctx context.Context, o Options, dopts dataset.Options) (time.Time, error) {
+	if !o.Cutoff.IsZero() {
+		return o.Cutoff, nil
+	}
+	rep, err := dataset.ReadFile(o.Input, dopts, nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("backtest: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("backtest: %w", err)
+	}
+	return features.CutoffFor(rep.MaxTime, o.HorizonDays), nil
+}
+
+// newResult fills in the dataset and split summaries of a Result.
+func newResult(o Options, split features.Split, rep *dataset.Report, set *features.Set) *Result {
 	res := &Result{
 		Dataset: DatasetSummary{Rows: rep.RowsRead, RejectedRows: rep.Rejected, Customers: rep.Customers, Format: string(rep.Format),
 			FirstDay: rep.MinTime.UTC().Format(DateLayout), LastDay: rep.MaxTime.UTC().Format(DateLayout)},
@@ -252,53 +357,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(rep.Rules) > 0 {
 		res.Dataset.RejectedByRule = rep.Rules
 	}
-	if set.Len() < 2 {
-		return nil, fmt.Errorf("backtest: %s: %d customer(s) first bought on or before the cutoff %s (data %s .. %s); need at least 2 to split into train and test; choose a later --cutoff or a shorter horizon",
-			rep.File, set.Len(), res.Split.Cutoff, res.Dataset.FirstDay, res.Dataset.LastDay)
-	}
+	return res
+}
+
+// dataWarnings are the warnings about the data and the holdout.
+func dataWarnings(res *Result, split features.Split, rep *dataset.Report, set *features.Set) []string {
+	var w []string
 	if end := split.HoldoutEnd(); end.After(dayOf(rep.MaxTime)) {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the holdout runs to %s, after the last transaction day %s: holdout spend is only observed for %d of %d days",
+		w = append(w, fmt.Sprintf("the holdout runs to %s, after the last transaction day %s: holdout spend is only observed for %d of %d days",
 			end.Format(DateLayout), res.Dataset.LastDay, max(0, int(dayOf(rep.MaxTime).Sub(split.Cutoff).Hours()/24)), split.HorizonDays))
 	}
-	if n := set.Stats.Holdout; n == 0 {
-		res.Warnings = append(res.Warnings, "no transaction falls in the holdout: every label is 0 and the ranking metrics are undefined")
+	if set.Stats.Holdout == 0 {
+		w = append(w, "no transaction falls in the holdout: every label is 0 and the ranking metrics are undefined")
 	}
-	train, test := set.SplitTrainTest(o.TestFraction, o.Seed)
-	res.Split.TrainCustomers, res.Split.TestCustomers = len(train), len(test)
-
-	var snaps []*features.Set
-	if o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() }) {
-		if snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
-			return nil, fmt.Errorf("backtest: %w", err)
-		}
-		rows := models.SnapshotRows(set, train)
-		for _, s := range snaps {
-			idx, _ := rows(s)
-			res.Split.TrainingSnapshots = append(res.Split.TrainingSnapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
-		}
-	}
-
-	for _, kind := range o.Models {
-		fo := models.FitOptions{Seed: o.Seed, HorizonDays: split.HorizonDays, MaxEpochs: o.MaxEpochs, NN: o.NN, Snapshots: snaps}
-		if o.Progress != nil {
-			name := kind
-			fo.Progress = func(r nn.EpochReport) { o.Progress(name, r) }
-		}
-		m, info, err := models.Fit(ctx, modelkind.Kind(kind), set, train, fo)
-		if err != nil {
-			return nil, err
-		}
-		mr, scored, err := models.EvaluateScored(m, set, test)
-		if err != nil {
-			return nil, err
-		}
-		r := ModelResult{Params: m.Params(), FitSeconds: roundSeconds(info.Seconds), Metrics: mr}
-		if o.KeepPredictions {
-			r.Predictions = &scored
-		}
-		res.Models[kind] = r
-	}
-	return res, nil
+	return w
 }
 
 // dayOf truncates t to its UTC calendar day.

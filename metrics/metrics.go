@@ -219,23 +219,38 @@ func DecileTotals(pred, actual []float64) ([]Decile, error) {
 // left out of the mean; if every bucket is left out the result is NaN with
 // ErrUndefined.
 func DecileMAPE(pred, actual []float64) (float64, error) {
-	deciles, err := DecileTotals(pred, actual)
-	if err != nil {
+	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
-	sum, used := 0.0, 0
-	for _, d := range deciles {
-		if d.Actual == 0 {
-			continue
-		}
-		m := float64(d.Count)
-		sum += math.Abs(d.Predicted/m-d.Actual/m) / math.Abs(d.Actual/m)
-		used++
-	}
+	v, used := decileMAPEOrder(pred, actual, orderDesc(pred))
 	if used == 0 {
 		return math.NaN(), fmt.Errorf("%w: decile MAPE with every bucket's mean actual = 0", ErrUndefined)
 	}
-	return sum / float64(used), nil
+	return v, nil
+}
+
+// decileMAPEOrder is the decile MAPE of the observations listed in order
+// (by prediction descending; an index may repeat) and the number of buckets
+// it averages (0: undefined).
+func decileMAPEOrder(pred, actual []float64, order []int) (float64, int) {
+	sum, used := 0.0, 0
+	for _, b := range DecileBounds(len(order)) {
+		var sp, sa float64
+		for _, i := range order[b[0]:b[1]] {
+			sp += pred[i]
+			sa += actual[i]
+		}
+		m := float64(b[1] - b[0])
+		if sa == 0 {
+			continue
+		}
+		sum += math.Abs(sp/m-sa/m) / math.Abs(sa/m)
+		used++
+	}
+	if used == 0 {
+		return math.NaN(), 0
+	}
+	return sum / float64(used), used
 }
 
 // GainCurve returns the cumulative gain (Lorenz) curve of actual ordered by

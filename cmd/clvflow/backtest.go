@@ -13,6 +13,7 @@ import (
 	"github.com/clvflow/clvflow/backtest"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 	"github.com/spf13/cobra"
@@ -22,8 +23,9 @@ import (
 // backtestFlags are the flags of `clvflow backtest`.
 type backtestFlags struct {
 	input, format, cutoff string
-	reportDir             string
 	maxEpochs             int
+	repeats, resamples    int
+	reportDir             string
 	csv                   dataset.CSVMapping
 	asJSON                bool
 	config                configFlags // training.* overrides
@@ -40,7 +42,9 @@ func (f *backtestFlags) register(c *cobra.Command) {
 		func(c *config.Config) *float64 { return &c.Training.MaxRejectedFraction },
 		checkValue(func(v float64) bool { return v >= 0 && v <= 1 }, "want a share in [0,1]"))
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
-	fs.StringVar(&f.reportDir, "report", "", "also write an HTML evaluation report with plots to DIR/report.html")
+	fs.StringVar(&f.reportDir, "report", "", "also write an HTML evaluation report with plots to DIR/report.html (of the first split with --repeats)")
+	fs.IntVar(&f.repeats, "repeats", 1, "number K of seeded customer splits (seeds --seed, --seed+1, …, --seed+K-1), run in parallel; K > 1 adds mean, sd and intervals per metric and paired model comparisons")
+	fs.IntVar(&f.resamples, "resamples", metrics.DefaultResamples, "paired bootstrap resamples per split for the model comparisons of --repeats (seed 1)")
 	bindConfigFlag(&f.config, fs.IntVar, "snapshot-step-days", "training.snapshot_step_days", "days between training snapshots",
 		func(c *config.Config) *int { return &c.Training.SnapshotStepDays },
 		checkValue(func(d int) bool { return d >= 1 }, "want a number of days ≥ 1"))
@@ -81,6 +85,13 @@ func (f *backtestFlags) options(fs *pflag.FlagSet, load func() (config.Config, e
 	if f.maxEpochs < 0 {
 		return o, fmt.Errorf("--max-epochs %d: want a number of epochs >= 0", f.maxEpochs)
 	}
+	if f.repeats < 1 || f.repeats > backtest.MaxRepeats {
+		return o, fmt.Errorf("--repeats %d: want a number of splits in [1, %d]", f.repeats, backtest.MaxRepeats)
+	}
+	if f.resamples < 1 {
+		return o, fmt.Errorf("--resamples %d: want a number of resamples >= 1", f.resamples)
+	}
+	o.Repeats, o.Bootstrap = f.repeats, metrics.BootstrapOptions{Resamples: f.resamples}
 	if f.cutoff != "" {
 		t, err := time.Parse(backtest.DateLayout, f.cutoff)
 		if err != nil {
@@ -135,42 +146,57 @@ func (a *app) backtestCmd() *cobra.Command {
 		Long: `backtest reads and cleans a transaction log, builds per-customer features at the
 cutoff, holds out a seeded random share of the customers, fits every requested model
 (naive; bgnbd, pnbd, mbgnbd = BG/NBD, Pareto/NBD, MBG/NBD × Gamma-Gamma; ziln, seq) on the others and prints the holdout
-metrics on the held-out customers. Nothing is stored and no server is needed.`,
+metrics on the held-out customers. Nothing is stored and no server is needed.
+
+--repeats K repeats this on K seeded splits (seeds --seed, --seed+1, …, --seed+K-1; the
+neural models use the split's seed too) in parallel on the available cores, and reports
+per model and metric the mean, the standard deviation and a 95% t-interval of the mean
+over the splits, then paired comparisons of every two models on the same test customers:
+the mean difference of Gini and decile MAPE over the splits, a paired percentile bootstrap
+interval of that mean (--resamples per split, the per-split differences averaged per
+resample) and the number of splits each model wins. Progress goes to stderr.`,
 		Example: `  clvflow backtest --input cdnow_sample.txt --format cdnow --cutoff 1997-09-30 --horizon-days 273 --models bgnbd --json
+  clvflow backtest --input online_retail.csv.gz --cutoff 2011-09-08 --horizon-days 92 --repeats 11
   clvflow backtest --input orders.csv --format csv --customer-col user --time-col ts --quantity-col qty --price-col price
   clvflow backtest --input cdnow_sample.txt --format cdnow --report out/   # also writes out/report.html`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := f.options(cmd.Flags(), a.config)
-			if err != nil {
-				return oneLine(fmt.Errorf("backtest: %w", err))
-			}
-			log := a.logger()
-			o.Progress = func(model string, r nn.EpochReport) {
-				log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
-					"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
-			}
-			br, err := startBacktestReport(f.reportDir, &o)
-			if err != nil {
-				return oneLine(fmt.Errorf("backtest: %w", err))
-			}
-			start := time.Now()
-			res, err := backtest.Run(cmd.Context(), o)
-			if err != nil {
-				return oneLine(err)
-			}
-			if err := br.write(a.errOut, res); err != nil {
-				return oneLine(err)
-			}
-			if f.asJSON {
-				return writeJSON(a.out, res)
-			}
-			printBacktest(a.out, filepath.Base(o.Input), res, time.Since(start))
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runBacktest(cmd, &f) },
 	}
 	f.register(c)
 	return c
+}
+
+// runBacktest runs `clvflow backtest` with the parsed flags.
+func (a *app) runBacktest(cmd *cobra.Command, f *backtestFlags) error {
+	o, err := f.options(cmd.Flags(), a.config)
+	if err != nil {
+		return oneLine(fmt.Errorf("backtest: %w", err))
+	}
+	log := a.logger()
+	o.Progress = func(model string, r nn.EpochReport) {
+		log.Debug("epoch", "model", model, "member", r.Member+1, "members", r.Members, "epoch", r.Epoch,
+			"train_loss", r.TrainLoss, "val_loss", r.ValLoss, "val_gini", r.ValMetric)
+	}
+	br, err := startBacktestReport(f.reportDir, &o)
+	if err != nil {
+		return oneLine(fmt.Errorf("backtest: %w", err))
+	}
+	start := time.Now()
+	o.SplitDone = func(done, total int, seed uint64) {
+		fmt.Fprintf(a.errOut, "split %d/%d done (seed %d, %s elapsed)\n", done, total, seed, time.Since(start).Round(time.Second))
+	}
+	res, err := backtest.Run(cmd.Context(), o)
+	if err != nil {
+		return oneLine(err)
+	}
+	if err := br.write(a.errOut, res); err != nil {
+		return oneLine(err)
+	}
+	if f.asJSON {
+		return writeJSON(a.out, res)
+	}
+	printBacktest(a.out, filepath.Base(o.Input), res, time.Since(start))
+	return nil
 }
 
 // oneLine flattens multi-line errors (errors.Join) into one line.
@@ -189,13 +215,36 @@ func fmtMetric(v float64, decimals int) string {
 	return fmt.Sprintf("%.*f", decimals, v)
 }
 
-// printBacktest writes the human-readable report.
+// printBacktest writes the human-readable report: one split's metrics
+// or, for a --repeats run, their summary and the paired comparisons.
 func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Duration) {
+	printBacktestHeader(w, file, r)
+	fmt.Fprintln(w)
+	if r.Summary != nil {
+		printSummary(w, r.Summary)
+	} else {
+		printModelTable(w, r)
+		printModelNotes(w, r)
+	}
+	printWarnings(w, r)
+	if r.Summary != nil {
+		fmt.Fprintf(w, "\nmetrics on the test customers of %d splits (%d each); total time %.1fs\n", r.Summary.Splits, r.Split.TestCustomers, elapsed.Seconds())
+		return
+	}
+	fmt.Fprintf(w, "\nmetrics on the %d test customers; total time %.1fs\n", r.Split.TestCustomers, elapsed.Seconds())
+}
+
+// printBacktestHeader writes the dataset, split and snapshot lines.
+func printBacktestHeader(w io.Writer, file string, r *backtest.Result) {
 	d, s := r.Dataset, r.Split
 	fmt.Fprintf(w, "dataset  %s (%s): %d rows, %d rejected, %d customers, %s .. %s\n",
 		file, d.Format, d.Rows, d.RejectedRows, d.Customers, d.FirstDay, d.LastDay)
-	fmt.Fprintf(w, "split    cutoff %s, horizon %d days: %d train / %d test customers (seed %d, test fraction %g)",
-		s.Cutoff, s.HorizonDays, s.TrainCustomers, s.TestCustomers, s.Seed, s.TestFraction)
+	seed := fmt.Sprintf("seed %d", s.Seed)
+	if r.Summary != nil {
+		seed = fmt.Sprintf("%d splits, seeds %d..%d", r.Summary.Splits, r.Summary.Seeds[0], r.Summary.Seeds[len(r.Summary.Seeds)-1])
+	}
+	fmt.Fprintf(w, "split    cutoff %s, horizon %d days: %d train / %d test customers (%s, test fraction %g)",
+		s.Cutoff, s.HorizonDays, s.TrainCustomers, s.TestCustomers, seed, s.TestFraction)
 	if s.HoldoutOnlyCustomers > 0 {
 		fmt.Fprintf(w, "; %d customers first bought after the cutoff and are not scored", s.HoldoutOnlyCustomers)
 	}
@@ -210,7 +259,10 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 		fmt.Fprintf(w, "nets     also learn from %d earlier snapshots of the training customers: %s; %d rows in all\n",
 			len(parts), strings.Join(parts, ", "), rows)
 	}
-	fmt.Fprintln(w)
+}
+
+// printModelTable writes one split's metrics.
+func printModelTable(w io.Writer, r *backtest.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "model\tfit s\tgini\tspearman\tdecile MAPE\tMAE\tRMSE\tAUC\tprecision\trecall\tF1\tpredicted\tactual\t")
 	for _, name := range r.ModelNames() {
@@ -222,6 +274,10 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 			fmtMetric(m.Recall, 4), fmtMetric(m.F1, 4), fmtMetric(m.TotalPredicted, 0), fmtMetric(m.TotalActual, 0))
 	}
 	tw.Flush()
+}
+
+// printModelNotes writes the BG/NBD parameters and the networks' epochs.
+func printModelNotes(w io.Writer, r *backtest.Result) {
 	if mr, ok := r.Models[string(modelkind.BGNBD)]; ok {
 		p := mr.Params
 		var parts []string
@@ -237,6 +293,11 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 			fmt.Fprintf(w, "%-8s epochs per ensemble member %v\n", name, e)
 		}
 	}
+}
+
+// printWarnings writes the data warnings and the models' warnings (of the
+// first split).
+func printWarnings(w io.Writer, r *backtest.Result) {
 	var warnings []string
 	warnings = append(warnings, r.Warnings...)
 	for _, name := range r.ModelNames() {
@@ -255,5 +316,4 @@ func printBacktest(w io.Writer, file string, r *backtest.Result, elapsed time.Du
 			fmt.Fprintln(w, "warning: "+s)
 		}
 	}
-	fmt.Fprintf(w, "\nmetrics on the %d test customers; total time %.1fs\n", s.TestCustomers, elapsed.Seconds())
 }

@@ -33,6 +33,9 @@ func startBacktestReport(dir string, o *backtest.Options) (*backtestReport, erro
 	}
 	br := &backtestReport{dir: dir, input: o.Input, loss: map[string][]report.LossCurve{}}
 	o.KeepPredictions = true
+	if o.Repeats > 1 {
+		return br, nil // the report shows the first split (seed --seed); loss curves of parallel splits would mix
+	}
 	next := o.Progress
 	o.Progress = func(model string, r nn.EpochReport) {
 		br.record(model, r)

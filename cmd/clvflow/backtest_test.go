@@ -167,6 +167,8 @@ func TestBacktestCLIErrors(t *testing.T) {
 		{"negative snapshots", []string{"--input", demo, "--snapshots", "-1"}, "--snapshots -1: want a number in [0, 52]"},
 		{"too many snapshots", []string{"--input", demo, "--snapshots", "53"}, "--snapshots 53"},
 		{"zero snapshot step", []string{"--input", demo, "--snapshot-step-days", "0"}, "--snapshot-step-days 0: want a number of days ≥ 1"},
+		{"zero repeats", []string{"--input", demo, "--repeats", "0"}, "--repeats 0: want a number of splits in [1, 1000]"},
+		{"zero resamples", []string{"--input", demo, "--resamples", "0"}, "--resamples 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,5 +186,58 @@ func TestBacktestCLIErrors(t *testing.T) {
 				t.Errorf("stdout not empty on error: %q", out)
 			}
 		})
+	}
+}
+
+// TestBacktestCLIRepeats: --repeats K reports progress on stderr, the JSON
+// keeps the single-split fields and adds repeats and summary, and the table
+// shows mean ± sd, the interval and the paired comparisons.
+func TestBacktestCLIRepeats(t *testing.T) {
+	t.Setenv("CLVFLOW_CONFIG", "")
+	path := writeOrdersCSV(t)
+	args := []string{"--input", path, "--format", "csv", "--customer-col", "user", "--time-col", "ts",
+		"--quantity-col", "qty", "--price-col", "price", "--horizon-days", "120", "--models", "naive,bgnbd", "--repeats", "3", "--resamples", "100"}
+	out, errOut, err := runBacktestCLI(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"split 1/3 done (seed ", "split 3/3 done"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	var res struct {
+		Split   struct{ Seed uint64 }
+		Models  map[string]json.RawMessage
+		Repeats []struct{ Seed uint64 }
+		Summary struct {
+			Seeds       []uint64
+			Comparisons []struct {
+				A, B           string
+				NormalizedGini struct {
+					WinsA     int `json:"wins_a"`
+					WinsB     int `json:"wins_b"`
+					Ties      int
+					Bootstrap struct{ Resamples int }
+				} `json:"normalized_gini"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	c := res.Summary.Comparisons
+	if res.Split.Seed != 42 || len(res.Models) != 2 || len(res.Repeats) != 3 || res.Repeats[2].Seed != 44 || len(c) != 1 ||
+		c[0].A != "bgnbd" || c[0].NormalizedGini.WinsA+c[0].NormalizedGini.WinsB+c[0].NormalizedGini.Ties != 3 || c[0].NormalizedGini.Bootstrap.Resamples != 100 {
+		t.Errorf("JSON %+v", res)
+	}
+	table, _, err := runBacktestCLI(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 splits, seeds 42..44", "mean ± sd", "95% t-interval of the mean", "paired comparisons", "bgnbd − naive", "decile MAPE", "metrics on the test customers of 3 splits"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
 	}
 }
