@@ -236,6 +236,10 @@ type Serving struct {
 	// verifies against provenance.trusted_keys; a model that does not is
 	// refused and the last good one kept.
 	RequireSigned bool `mapstructure:"require_signed" yaml:"require_signed" json:"require_signed"`
+	// DriftWindow is how many of the latest customers predicted online the
+	// drift gauges (PSI against the served version's training data) cover;
+	// 0 turns drift monitoring off.
+	DriftWindow int `mapstructure:"drift_window" yaml:"drift_window" json:"drift_window"`
 }
 
 // Dev configures the local development stack (`clvflow dev up`).
@@ -273,7 +277,8 @@ func Default() Config {
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.DefaultNames(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second,
-			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64},
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64,
+			DriftWindow: 10000},
 		Codec:   Codec{Listen: "127.0.0.1:8081"},
 		Scoring: Scoring{Segments: "top:1,high:3,mid:6,low:10", DormantBelow: 0.05, Shards: 4},
 		Drift:   Drift{PSIThreshold: 0.1, Action: "retrain"},
@@ -600,6 +605,9 @@ func (c Config) Validate() error {
 	}
 	if c.Drift.Action != "retrain" && c.Drift.Action != "alert" {
 		bad("drift.action", "must be retrain or alert, got %q", c.Drift.Action)
+	}
+	if c.Serving.DriftWindow < 0 {
+		bad("serving.drift_window", "must be ≥ 0 (0 turns online drift monitoring off), got %d", c.Serving.DriftWindow)
 	}
 	if c.Serving.MaxInFlight < 1 {
 		bad("serving.max_in_flight", "must be ≥ 1, got %d", c.Serving.MaxInFlight)

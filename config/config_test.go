@@ -265,6 +265,25 @@ func TestServeHardeningConfigKeys(t *testing.T) {
 	}
 }
 
+// TestServingDriftWindow: serving.drift_window defaults to 10000, loads
+// from the environment (0 turns drift monitoring off) and refuses < 0.
+func TestServingDriftWindow(t *testing.T) {
+	if d := Default().Serving.DriftWindow; d != 10000 {
+		t.Fatalf("default serving.drift_window %d, want 10000", d)
+	}
+	for env, want := range map[string]int{"500": 500, "0": 0} {
+		cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_SERVING_DRIFT_WINDOW": env})})
+		if err != nil || cfg.Serving.DriftWindow != want {
+			t.Fatalf("CLVFLOW_SERVING_DRIFT_WINDOW=%s: %d, %v; want %d", env, cfg.Serving.DriftWindow, err, want)
+		}
+	}
+	c := Default()
+	c.Serving.DriftWindow = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "serving.drift_window") {
+		t.Fatalf("Validate with serving.drift_window -1 = %v", err)
+	}
+}
+
 func TestStorageTempMaxAge(t *testing.T) {
 	if d := Default().Storage.TempMaxAge; d != time.Hour {
 		t.Fatalf("default storage.temp_max_age %v, want 1h", d)

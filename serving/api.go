@@ -349,6 +349,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			resp.Predictions[i] = p
 		}
 		s.metrics.predictions.Add(float64(len(cs)))
+		if dw := cur.drift.Load(); dw != nil {
+			dw.observe(features, out.Expected)
+		}
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
@@ -372,6 +375,9 @@ type modelResponse struct {
 	// alias or the --model path) or "fallback" (e.g. the local cache).
 	ServedFrom     string `json:"served_from"`
 	FallbackReason string `json:"fallback_reason,omitempty"`
+	// Drift is the drift of the latest predicted customers against the
+	// model's training data; absent while drift monitoring is off for it.
+	Drift *driftStatus `json:"drift,omitempty"`
 }
 
 type runtimeInfo struct {
@@ -395,6 +401,10 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 	}
 	if h := s.health.Load(); h != nil && h.fallback != "" {
 		resp.ServedFrom, resp.FallbackReason = servedFromFallback, h.fallback
+	}
+	if dw := cur.drift.Load(); dw != nil {
+		st := dw.status()
+		resp.Drift = &st
 	}
 	if info, err := onnxrt.Info(); err == nil {
 		resp.Runtime = runtimeInfo{ONNXRuntimeVersion: info.Version, IntraOpThreads: info.IntraOpThreads}

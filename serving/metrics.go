@@ -20,6 +20,7 @@ type metrics struct {
 	failuresInRow  prometheus.Gauge
 	fallback       prometheus.Gauge
 	rejected       prometheus.Counter
+	driftFailures  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,8 +62,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "clvflow_serving_requests_rejected_at_capacity_total",
 			Help: "/v1/ requests answered 503 because serving.max_in_flight requests were in flight already.",
 		}),
+		driftFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clvflow_drift_reference_failures_total",
+			Help: "Models swapped in whose training-data drift reference could not be had: drift monitoring is off for them.",
+		}),
 	}
-	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures, m.degraded, m.failuresInRow, m.fallback, m.rejected)
+	reg.MustRegister(m.latency, m.predictions, m.modelInfo, m.reloads, m.reloadFailures, m.degraded, m.failuresInRow, m.fallback, m.rejected, m.driftFailures)
 	return m
 }
 

@@ -90,6 +90,14 @@ type Config struct {
 	// MaxInFlight is the most /v1/ requests handled at once; more get 503
 	// with Retry-After (serving.max_in_flight).
 	MaxInFlight int
+	// DriftWindow is how many of the latest predicted customers the drift
+	// gauges and GET /v1/model's drift cover (serving.drift_window; 0 takes
+	// DefaultDriftWindow, DriftDisabled or any negative value turns drift
+	// monitoring off). It needs a source that is a DriftReferenceSource.
+	DriftWindow int
+	// DriftThreshold is the PSI above which GET /v1/model reports drifted
+	// (drift.psi_threshold; default 0.1).
+	DriftThreshold float64
 }
 
 // DefaultConfig returns the documented defaults.
@@ -109,6 +117,8 @@ func DefaultConfig() Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxInFlight:       64,
+		DriftWindow:       DefaultDriftWindow,
+		DriftThreshold:    0.1,
 	}
 }
 
@@ -127,6 +137,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.WriteTimeout, d.WriteTimeout)
 	orDefault(&c.IdleTimeout, d.IdleTimeout)
 	orDefault(&c.MaxInFlight, d.MaxInFlight)
+	orDefault(&c.DriftWindow, d.DriftWindow)
+	orDefault(&c.DriftThreshold, d.DriftThreshold)
 	return c
 }
 
@@ -163,6 +175,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("serving: serving.idle_timeout is %v, want > 0", c.IdleTimeout)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("serving: serving.max_in_flight is %d, want > 0", c.MaxInFlight)
+	case c.DriftThreshold < 0:
+		return fmt.Errorf("serving: drift.psi_threshold is %g, want > 0", c.DriftThreshold)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("serving: serving.listen %q: %w", c.Listen, err)
@@ -317,6 +331,11 @@ type served struct {
 	model    *onnxrt.Model
 	ref      ModelRef
 	loadedAt time.Time
+	// drift counts the customers this model predicted into its reference's
+	// bins; nil until the reference is in, and for good without one.
+	drift atomic.Pointer[driftWindow]
+	// driftAsked is set once the source was asked for the reference.
+	driftAsked atomic.Bool
 }
 
 // health is the outcome of the recent reloads, replaced as a whole after
@@ -380,6 +399,7 @@ func New(cfg Config, src ModelSource, opts ...Option) *Server {
 	}
 	s.log = s.log.With("component", "serving")
 	s.metrics = newMetrics(s.reg)
+	s.reg.MustRegister(newDriftCollector(s))
 	s.tokenSum = sha256.Sum256([]byte(s.cfg.AuthToken))
 	if s.cfg.MaxInFlight > 0 {
 		s.slots = make(chan struct{}, s.cfg.MaxInFlight)
@@ -500,6 +520,9 @@ func (s *Server) Reload(ctx context.Context) (bool, error) {
 		s.health.Store(&health{})
 	}
 	s.metrics.setHealth(s.cur.Load() != nil, s.health.Load())
+	if res.Err == nil && res.Fallback == nil {
+		s.ensureDrift(ctx)
+	}
 	if s.hook != nil {
 		s.hook(res)
 	}

@@ -12,8 +12,11 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/scoring"
 	"github.com/clvflow/clvflow/serving"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -65,6 +68,51 @@ func (s *registrySource) Fetch(ctx context.Context, ref serving.ModelRef) ([]byt
 		}
 	}
 	return data, nil
+}
+
+// DriftReference implements serving.DriftReferenceSource: the version's
+// training features (registry artifact "features"), scored by the served
+// model m and binned (scoring.NewDriftReference), the reference the
+// BatchScore workflow compares with too.
+func (s *registrySource) DriftReference(ctx context.Context, ref serving.ModelRef, m *onnxrt.Model) (*scoring.DriftReference, error) {
+	v, ok := s.resolved(ref.Version)
+	if !ok {
+		var err error
+		if v, err = s.reg.Get(ctx, ref.Version); err != nil {
+			return nil, s.unreachable(err)
+		}
+	}
+	set, err := s.trainingFeatures(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	preds, err := scoring.Score(m, set)
+	if err != nil {
+		return nil, fmt.Errorf("score the training features of %s: %w", v.ID, err)
+	}
+	dr := scoring.NewDriftReference(set, preds)
+	return &dr, nil
+}
+
+// trainingFeatures reads the feature set version v was trained on.
+func (s *registrySource) trainingFeatures(ctx context.Context, v registry.Version) (*features.Set, error) {
+	fref, ok := v.Artifacts["features"]
+	if !ok {
+		return nil, fmt.Errorf("version %s records no training features (registry artifact \"features\")", v.ID)
+	}
+	rc, err := s.store.Get(ctx, fref)
+	if err != nil {
+		return nil, s.unreachable(err)
+	}
+	defer rc.Close()
+	set, err := features.ReadCSV(rc)
+	if err == nil {
+		err = rc.Close() // reports a digest mismatch
+	}
+	if err != nil {
+		return nil, fmt.Errorf("training features of %s (%s/%s): %w", v.ID, fref.Bucket, fref.Key, s.unreachable(err))
+	}
+	return set, nil
 }
 
 // resolved returns the registry record of version when Current resolved it last.
@@ -189,13 +237,17 @@ func (f *serveFlags) applyHardening(fs *pflag.FlagSet, cfg *config.Config) {
 // servingConfig is the server configuration of cfg's serving section.
 func servingConfig(cfg config.Config) serving.Config {
 	s := cfg.Serving
-	return serving.Config{
+	sc := serving.Config{
 		Listen: s.Listen, AuthToken: s.AuthToken, MaxBodyBytes: s.MaxBodyBytes,
 		ReloadInterval: s.ReloadInterval, ReloadTimeout: s.ReloadTimeout, ModelAlias: s.ModelAlias,
 		Insecure: s.Insecure, TLSCertFile: s.TLSCertFile, TLSKeyFile: s.TLSKeyFile,
 		ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout,
-		MaxInFlight: s.MaxInFlight,
+		MaxInFlight: s.MaxInFlight, DriftWindow: s.DriftWindow, DriftThreshold: cfg.Drift.PSIThreshold,
 	}
+	if s.DriftWindow == 0 {
+		sc.DriftWindow = serving.DriftDisabled
+	}
+	return sc
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -225,7 +277,12 @@ serving.tls_cert_file and serving.tls_key_file (--tls-cert, --tls-key) it
 speaks HTTPS. Connections are bounded by serving.read_header_timeout,
 serving.read_timeout, serving.write_timeout and serving.idle_timeout; beyond
 serving.max_in_flight concurrent /v1/ requests it answers 503 with
-Retry-After.`,
+Retry-After.
+
+Drift: serving from the registry, serve bins every predicted customer's
+features and expected value into the served version's training-data
+reference and exports the PSI of the last serving.drift_window customers
+(0: off) as clvflow_drift_psi{column} on /metrics and in GET /v1/model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()

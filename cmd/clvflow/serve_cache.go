@@ -22,6 +22,7 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/onnxrt"
 	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/scoring"
 	"github.com/clvflow/clvflow/serving"
 )
 
@@ -228,6 +229,16 @@ type registryModels interface {
 	serving.ModelSource
 	// resolved returns the registry record of version when Current resolved it last.
 	resolved(version string) (registry.Version, bool)
+}
+
+// DriftReference implements serving.DriftReferenceSource through the
+// registry (the local cache keeps no training features).
+func (c *cachingSource) DriftReference(ctx context.Context, ref serving.ModelRef, m *onnxrt.Model) (*scoring.DriftReference, error) {
+	d, ok := c.src.(serving.DriftReferenceSource)
+	if !ok {
+		return nil, errors.New("the model source keeps no drift references")
+	}
+	return d.DriftReference(ctx, ref, m)
 }
 
 // Current implements serving.ModelSource.
