@@ -60,7 +60,13 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 		res.Metrics[ChampionMetrics], scored[ChampionMetrics] = rep, sc
 		res.ChampionVersion = in.Champion.Version
 	}
-	if res.HTMLReport, err = a.putHTMLReport(ctx, set, res, scored); err != nil {
+	var liftSamples []float64
+	if in.Confidence > 0 {
+		if res.Bootstrap, liftSamples, err = gateBootstrap(in, res, scored); err != nil {
+			return res, err
+		}
+	}
+	if res.HTMLReport, err = a.putHTMLReport(ctx, set, res, scored, liftSamples); err != nil {
 		return res, err
 	}
 	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", refDigest(in.Features)[:16], activityID(ctx)), res)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/models"
 	"github.com/clvflow/clvflow/report"
@@ -18,9 +19,12 @@ const ReportsPrefix = "reports"
 
 // putHTMLReport renders the evaluation report of every model scored (in the
 // canonical model order, the champion last) and stores it.
-func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, res EvaluateResult, scored map[string]models.Scored) (artifacts.Ref, error) {
+func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, res EvaluateResult, scored map[string]models.Scored, liftSamples []float64) (artifacts.Ref, error) {
 	d := report.Data{Title: "clvflow evaluation: challenger " + res.Challenger, Cutoff: set.Split.Cutoff.Format("2006-01-02"),
-		HorizonDays: set.Split.HorizonDays, Customers: set.Len()}
+		HorizonDays: set.Split.HorizonDays, Customers: set.Len(), GiniLiftSamples: liftSamples}
+	if len(liftSamples) > 0 {
+		d.GiniLiftLabel = "Gini lift of " + res.Challenger + " over " + res.Baseline
+	}
 	names := slices.Collect(func(yield func(string) bool) {
 		for _, k := range modelkind.Names() {
 			if _, ok := scored[k]; ok && !yield(k) {
@@ -45,4 +49,32 @@ func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, res E
 	}
 	ref, err := a.Store.PutBytes(ctx, a.Buckets.Models, ReportsPrefix, buf.Bytes(), artifacts.PutOptions{ContentType: "text/html; charset=utf-8", Filename: "report.html"})
 	return ref, Classify(err)
+}
+
+// gateBootstrap draws the paired bootstrap intervals of the statistical
+// gate on the test customers; it also returns the resampled Gini lifts for
+// the report.
+func gateBootstrap(in EvaluateInput, res EvaluateResult, scored map[string]models.Scored) (*GateBootstrap, []float64, error) {
+	ch, base := scored[res.Challenger], scored[res.Baseline]
+	if len(base.Actual) == 0 {
+		return nil, nil, nil // no baseline scored: the gate reports the missing baseline
+	}
+	o := metrics.BootstrapOptions{Resamples: in.Resamples, Seed: in.Seed, Confidence: in.Confidence}
+	lift, err := metrics.PairedGiniDiff(ch.Actual, ch.Predicted, base.Predicted, o)
+	if err != nil {
+		return nil, nil, ClassifyData(fmt.Errorf("bootstrap of the Gini lift: %w", err))
+	}
+	mape, err := metrics.PairedDecileMAPEDiff(ch.Actual, ch.Predicted, base.Predicted, o)
+	if err != nil {
+		return nil, nil, ClassifyData(fmt.Errorf("bootstrap of the decile MAPE change: %w", err))
+	}
+	b := &GateBootstrap{GiniLift: lift, DecileMAPEChange: mape}
+	if champ, ok := scored[ChampionMetrics]; ok {
+		adv, err := metrics.PairedGiniDiff(ch.Actual, champ.Predicted, ch.Predicted, o)
+		if err != nil {
+			return nil, nil, ClassifyData(fmt.Errorf("bootstrap of the champion's advantage: %w", err))
+		}
+		b.ChampionAdvantage = &adv
+	}
+	return b, lift.Samples, nil
 }

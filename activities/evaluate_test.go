@@ -9,6 +9,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/clvflow/clvflow/metrics"
+
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
 	"go.temporal.io/sdk/temporal"
@@ -153,4 +155,33 @@ func TestEvaluateErrors(t *testing.T) {
 			t.Errorf("evaluation %+v", res)
 		}
 	})
+}
+
+// TestEvaluateBootstrap: with a confidence, Evaluate draws the paired
+// bootstrap intervals of the gate, reproducibly for a seed; the lift's
+// point estimate is the difference of the reported Ginis.
+func TestEvaluateBootstrap(t *testing.T) {
+	p := sharedPipeline(t)
+	env := newEnv(t, p.acts)
+	in := activities.EvaluateInput{Features: p.featurize.Features, Split: p.featurize.Split, Models: p.trainedAll, HorizonDays: pipeHorizon,
+		Confidence: 0.9, Resamples: 200, Seed: 7}
+	a := mustRun[activities.EvaluateResult](t, env, p.acts.Evaluate, in)
+	b := mustRun[activities.EvaluateResult](t, newEnv(t, p.acts), p.acts.Evaluate, in)
+	if a.Bootstrap == nil || b.Bootstrap == nil {
+		t.Fatal("no bootstrap intervals with a confidence")
+	}
+	lift := a.Bootstrap.GiniLift
+	want := a.Metrics[a.Challenger].NormalizedGini - a.Metrics[a.Baseline].NormalizedGini
+	if math.Abs(lift.Estimate-want) > 1e-12 || lift.Lo > lift.Estimate || lift.Hi < lift.Estimate || lift.Resamples != 200 || lift.Seed != 7 || lift.Confidence != 0.9 {
+		t.Fatalf("lift interval %+v, point lift %v", lift, want)
+	}
+	same := func(x, y metrics.Interval) bool {
+		return x.Lo == y.Lo && x.Hi == y.Hi && x.Mean == y.Mean && x.Estimate == y.Estimate
+	}
+	if !same(a.Bootstrap.GiniLift, b.Bootstrap.GiniLift) || !same(a.Bootstrap.DecileMAPEChange, b.Bootstrap.DecileMAPEChange) {
+		t.Fatal("the same seed gave other intervals")
+	}
+	if a.Bootstrap.ChampionAdvantage != nil {
+		t.Fatal("a champion interval without a champion")
+	}
 }

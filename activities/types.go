@@ -139,6 +139,23 @@ type EvaluateInput struct {
 	Models      []TrainResult `json:"models"`
 	Champion    *ChampionInfo `json:"champion,omitempty"`
 	HorizonDays int           `json:"horizon_days"`
+	// Confidence > 0 asks for paired bootstrap intervals of the gate's
+	// differences (Resamples, Seed: how they are drawn).
+	Confidence float64 `json:"confidence,omitempty"`
+	Resamples  int     `json:"resamples,omitempty"`
+	Seed       uint64  `json:"seed,omitempty"`
+}
+
+// GateBootstrap are the paired bootstrap intervals the statistical gate
+// reads, all on the same test customers.
+type GateBootstrap struct {
+	// GiniLift is challenger − baseline normalized Gini.
+	GiniLift metrics.Interval `json:"gini_lift"`
+	// DecileMAPEChange is challenger − baseline decile MAPE.
+	DecileMAPEChange metrics.Interval `json:"decile_mape_change"`
+	// ChampionAdvantage is champion − challenger normalized Gini (nil
+	// without a champion).
+	ChampionAdvantage *metrics.Interval `json:"champion_advantage,omitempty"`
 }
 
 // ChampionMetrics is the metrics key of the current champion scored on the
@@ -158,6 +175,8 @@ type EvaluateResult struct {
 	// HTMLReport is the evaluation report (package report): one
 	// self-contained HTML page with the plots.
 	HTMLReport artifacts.Ref `json:"html_report,omitzero"`
+	// Bootstrap is set when the input asked for a confidence.
+	Bootstrap *GateBootstrap `json:"bootstrap,omitempty"`
 }
 
 // ExportInput asks to export the challenger to ONNX and prove parity.

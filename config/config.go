@@ -540,6 +540,12 @@ func (c Config) Validate() error {
 	if c.Gate.MaxChampionRegression < 0 {
 		bad("gate.max_champion_regression", "must be ≥ 0, got %g", c.Gate.MaxChampionRegression)
 	}
+	if c.Gate.Confidence < 0 || c.Gate.Confidence >= 1 {
+		bad("gate.confidence", "must be in [0,1) (0: point estimates), got %g", c.Gate.Confidence)
+	}
+	if c.Gate.BootstrapResamples < 0 {
+		bad("gate.bootstrap_resamples", "must be ≥ 0 (0 = 1000), got %d", c.Gate.BootstrapResamples)
+	}
 	if c.Gate.MinTestCustomers < 1 {
 		bad("gate.min_test_customers", "must be ≥ 1, got %d", c.Gate.MinTestCustomers)
 	}

@@ -167,6 +167,12 @@ func (p Policy) validate() error {
 	if g.MinTestCustomers < 1 {
 		errs = append(errs, fmt.Sprintf("gate.min_test_customers must be ≥ 1, got %d", g.MinTestCustomers))
 	}
+	if g.Confidence < 0 || g.Confidence >= 1 {
+		errs = append(errs, fmt.Sprintf("gate.confidence must be in [0,1) (0: point estimates), got %g", g.Confidence))
+	}
+	if g.BootstrapResamples < 0 {
+		errs = append(errs, fmt.Sprintf("gate.bootstrap_resamples must be ≥ 0 (0 = 1000), got %d", g.BootstrapResamples))
+	}
 	if p.ApprovalDeadline <= 0 {
 		errs = append(errs, fmt.Sprintf("approvals.deadline must be > 0, got %s", p.ApprovalDeadline))
 	}

@@ -15,6 +15,8 @@ type GateRequest struct {
 	MaxDecileMAPE         *float64 `json:"max_decile_mape,omitempty"`
 	ParityTolerance       *float64 `json:"parity_tolerance,omitempty"`
 	MinTestCustomers      *int     `json:"min_test_customers,omitempty"`
+	// The statistical gate (confidence) is the policy's alone: a higher
+	// confidence tightens the lift check but loosens the champion check.
 }
 
 // Thresholds returns the request as thresholds, zero where unset (for runs
@@ -56,6 +58,7 @@ func (p Policy) Tighten(r *GateRequest) (applied registry.GateThresholds, ignore
 	atMost(&applied.MaxChampionRegression, r.MaxChampionRegression, false, func(v float64) { note("max_champion_regression", v, p.Gate.MaxChampionRegression) })
 	atMost(&applied.MaxDecileMAPE, r.MaxDecileMAPE, true, func(v float64) { note("max_decile_mape", v, p.Gate.MaxDecileMAPE) })
 	atMost(&applied.ParityTolerance, r.ParityTolerance, true, func(v float64) { note("parity_tolerance", v, p.Gate.ParityTolerance) })
+
 	if r.MinTestCustomers != nil {
 		if *r.MinTestCustomers >= applied.MinTestCustomers {
 			applied.MinTestCustomers = *r.MinTestCustomers

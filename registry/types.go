@@ -74,6 +74,21 @@ type Check struct {
 	Threshold float64 `json:"threshold"`
 	Op        string  `json:"op"`
 	Passed    bool    `json:"passed"`
+	// Interval is the paired bootstrap interval Value is a bound of (a
+	// statistical check; see GateThresholds.Confidence).
+	Interval *CheckInterval `json:"interval,omitempty"`
+}
+
+// CheckInterval is a bootstrap interval of a difference: the point
+// estimate, the bounds at Confidence, and how it was drawn (reproducible
+// from Resamples and Seed).
+type CheckInterval struct {
+	Estimate   float64 `json:"estimate"`
+	Lo         float64 `json:"lo"`
+	Hi         float64 `json:"hi"`
+	Confidence float64 `json:"confidence"`
+	Resamples  int     `json:"resamples"`
+	Seed       uint64  `json:"seed"`
 }
 
 // NewCheck returns the check "value op threshold" with Passed evaluated.
@@ -136,6 +151,14 @@ type GateThresholds struct {
 	ParityTolerance float64 `mapstructure:"parity_tolerance" yaml:"parity_tolerance" json:"parity_tolerance"`
 	// MinTestCustomers: refuse to judge on fewer test customers.
 	MinTestCustomers int `mapstructure:"min_test_customers" yaml:"min_test_customers" json:"min_test_customers"`
+	// Confidence (0 = off) makes the Gini checks statistical: a paired
+	// bootstrap of the test customers gives intervals at this confidence;
+	// the lift's lower bound must be ≥ MinGiniLift, and the challenger fails
+	// only if the champion is better by more than MaxChampionRegression
+	// with that confidence.
+	Confidence float64 `mapstructure:"confidence" yaml:"confidence" json:"confidence,omitempty"`
+	// BootstrapResamples is the number of resamples (0 = 1000).
+	BootstrapResamples int `mapstructure:"bootstrap_resamples" yaml:"bootstrap_resamples" json:"bootstrap_resamples,omitempty"`
 }
 
 // ParitySummary summarises the ONNX Runtime vs Go reference parity check.

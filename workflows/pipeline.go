@@ -180,7 +180,8 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 		return err
 	}
 	p.res.ChampionBefore = p.champion.Version
-	in := activities.EvaluateInput{Features: p.featurized.Features, Split: p.featurized.Split, Models: p.trained, HorizonDays: p.featurized.HorizonDays}
+	in := activities.EvaluateInput{Features: p.featurized.Features, Split: p.featurized.Split, Models: p.trained, HorizonDays: p.featurized.HorizonDays,
+		Confidence: p.gov.gate.Confidence, Resamples: p.gov.gate.BootstrapResamples, Seed: p.in.Seed}
 	if p.champion.Version != "" {
 		in.Champion = &p.champion
 	}

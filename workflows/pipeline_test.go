@@ -844,3 +844,37 @@ func (s *PipelineSuite) updateExpectingRefusal(d Decision, into *error) {
 	s.env.UpdateWorkflow(UpdateApproval, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { *into = err },
 		OnComplete: func(any, error) {}}, d)
 }
+
+// TestStatisticalGate: with a bootstrap the lift check reads the interval's
+// lower bound (a point lift that passes fails when the interval reaches
+// below the threshold), and the champion check fails only when the
+// champion is better with that confidence; both checks carry the interval.
+func TestStatisticalGate(t *testing.T) {
+	cfg := registry.GateThresholds{MinGiniLift: 0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1, MinTestCustomers: 100, Confidence: 0.9}
+	iv := func(est, lo, hi float64) metrics.Interval {
+		return metrics.Interval{Estimate: est, Lo: lo, Hi: hi, Confidence: 0.9, Resamples: 1000, Seed: 42}
+	}
+	ev := goodEval("v3") // point lift over bgnbd 0.1, champion 0.01 worse
+	ev.Bootstrap = &activities.GateBootstrap{GiniLift: iv(0.1, -0.01, 0.2), ChampionAdvantage: &metrics.Interval{Estimate: -0.01, Lo: -0.05, Hi: 0.03, Confidence: 0.9, Resamples: 1000, Seed: 42}}
+	g := EvaluateGate(cfg, ev)
+	byName := map[string]registry.Check{}
+	for _, c := range g.Checks {
+		byName[c.Name] = c
+	}
+	lift, champ := byName["gini_lift_over_bgnbd_lower_bound"], byName["gini_regression_vs_champion_v3_lower_bound"]
+	if g.Passed || lift.Passed || lift.Value != -0.01 || lift.Interval == nil || lift.Interval.Seed != 42 {
+		t.Fatalf("a lift whose interval reaches below 0 must fail on its lower bound: %+v", g.Checks)
+	}
+	if !champ.Passed || champ.Interval == nil {
+		t.Fatalf("a champion not better with 90%% confidence must not fail the run: %+v", champ)
+	}
+	ev.Bootstrap.GiniLift = iv(0.1, 0.02, 0.2)
+	ev.Bootstrap.ChampionAdvantage = &metrics.Interval{Estimate: 0.06, Lo: 0.03, Hi: 0.09, Confidence: 0.9}
+	g = EvaluateGate(cfg, ev)
+	if g.Passed || !strings.Contains(failedChecks(g), "gini_regression_vs_champion_v3_lower_bound") || strings.Contains(failedChecks(g), "gini_lift") {
+		t.Fatalf("a champion better by 0.03..0.09 with 90%% confidence must fail only the champion check: %s", failedChecks(g))
+	}
+	if !strings.Contains(failedChecks(g), "90% interval [0.03, 0.09]") {
+		t.Fatalf("the verdict must show the interval: %s", failedChecks(g))
+	}
+}

@@ -79,7 +79,11 @@ func printPipelineGate(w io.Writer, res *workflows.PipelineResult) {
 		if !c.Passed {
 			ok = "FAIL"
 		}
-		fmt.Fprintf(w, "  %s %s = %.4f (%s %.4g)\n", ok, c.Name, c.Value, c.Op, c.Threshold)
+		fmt.Fprintf(w, "  %s %s = %.4f (%s %.4g)", ok, c.Name, c.Value, c.Op, c.Threshold)
+		if iv := c.Interval; iv != nil {
+			fmt.Fprintf(w, " estimate %.4f, %.0f%% interval [%.4f, %.4f], %d resamples, seed %d", iv.Estimate, 100*iv.Confidence, iv.Lo, iv.Hi, iv.Resamples, iv.Seed)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
