@@ -212,3 +212,23 @@ func (p Policy) Record(applied registry.GateThresholds) registry.PolicyRecord {
 		AllowAutoApproval: p.AllowAutoApproval, AllowedSignersSHA256: hex.EncodeToString(sum[:]), AllowedSigners: signers.Len(),
 		AllowedSignersText: p.AllowedSigners}
 }
+
+// Render writes a policy file with the given contents (allowedSigners is the
+// path of the allowed-signers file, relative to the policy file's directory
+// or absolute); Load reads it back.
+func Render(gate registry.GateThresholds, allowedSigners string, deadline time.Duration, allowAuto bool) string {
+	return fmt.Sprintf(`gate:
+  min_gini_lift: %g
+  max_champion_regression: %g
+  max_decile_mape: %g
+  parity_tolerance: %g
+  min_test_customers: %d
+  confidence: %g
+  bootstrap_resamples: %d
+approvals:
+  allowed_signers: %s
+  deadline: %s
+  allow_auto_approval: %t
+`, gate.MinGiniLift, gate.MaxChampionRegression, gate.MaxDecileMAPE, gate.ParityTolerance, gate.MinTestCustomers,
+		gate.Confidence, gate.BootstrapResamples, allowedSigners, deadline, allowAuto)
+}

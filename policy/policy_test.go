@@ -126,3 +126,19 @@ func TestTightenNeverLoosens(t *testing.T) {
 		t.Fatal("deadline may only be shortened")
 	}
 }
+
+func TestRenderLoadsBack(t *testing.T) {
+	dir, _ := writePolicy(t, policyYAML)
+	g := registry.GateThresholds{MinGiniLift: 0.01, MaxChampionRegression: 0.03, MaxDecileMAPE: 0.7, ParityTolerance: 1e-5, MinTestCustomers: 50, Confidence: 0.9, BootstrapResamples: 500}
+	path := filepath.Join(dir, "rendered.yaml")
+	if err := os.WriteFile(path, []byte(policy.Render(g, "signers/allowed", 36*time.Hour, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gate != g || p.ApprovalDeadline != 36*time.Hour || !p.AllowAutoApproval {
+		t.Fatalf("rendered policy read back as %+v", p)
+	}
+}

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/approval"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/provenance"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
@@ -81,17 +81,7 @@ func writeProvenanceKeys(t *testing.T, dir string) {
 // setTestGate rewrites the test policy with gate; the next run applies it.
 func setTestGate(t *testing.T, g registry.GateThresholds) {
 	t.Helper()
-	text := fmt.Sprintf(`gate:
-  min_gini_lift: %g
-  max_champion_regression: %g
-  max_decile_mape: %g
-  parity_tolerance: %g
-  min_test_customers: %d
-approvals:
-  allowed_signers: allowed_signers
-  deadline: 1h
-  allow_auto_approval: true
-`, g.MinGiniLift, g.MaxChampionRegression, g.MaxDecileMAPE, g.ParityTolerance, g.MinTestCustomers)
+	text := policy.Render(g, "allowed_signers", time.Hour, true)
 	if err := os.WriteFile(os.Getenv("CLVFLOW_POLICY_FILE"), []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/clvflow/clvflow/activities"
+
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
@@ -92,6 +94,23 @@ func (a *app) createSchedule(cmd *cobra.Command, id string, f *trainFlags, sf sc
 		return fmt.Errorf("schedule create: %w", err)
 	}
 	in.UseScheduledTime, in.RequestedBy = true, "schedule:"+id
+	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "train-", workflow: workflows.TrainingPipeline, arg: &in,
+		input: &in.Input, file: f.input, format: in.Input.Format})
+}
+
+// scheduledAction is what a schedule starts: workflow with arg, whose input
+// (a field of arg) is replaced by an upload of file unless the schedule keeps
+// the worker path.
+type scheduledAction struct {
+	idPrefix     string
+	workflow     any
+	arg          any
+	input        *activities.IngestInput
+	file, format string
+}
+
+// createScheduleOf creates schedule id that starts act.
+func (a *app) createScheduleOf(cmd *cobra.Command, id string, sf scheduleCreateFlags, act scheduledAction) error {
 	spec, err := scheduleSpec(sf.cron, sf.every)
 	if err != nil {
 		return err
@@ -106,16 +125,14 @@ func (a *app) createSchedule(cmd *cobra.Command, id string, f *trainFlags, sf sc
 	}
 	defer tc.Close()
 	if !sf.workerPath {
-		// Every run trains on this upload: the file as it is now.
-		if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(in.Input.Format)); err != nil {
-			return fmt.Errorf("schedule create: %w", err)
+		// Every run works on this upload: the file as it is now.
+		if *act.input, err = a.uploadInput(cmd.Context(), act.file, dataset.Format(act.format)); err != nil {
+			return fmt.Errorf("schedule create %s: %w", id, err)
 		}
 	}
 	_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
 		ID: id, Spec: spec, Overlap: ov, CatchupWindow: sf.catchup, Paused: sf.paused, Note: "created by " + currentUser(),
-		Action: &client.ScheduleWorkflowAction{
-			ID: "train-" + id, Workflow: workflows.TrainingPipeline, Args: []any{in}, TaskQueue: cfg.Temporal.TaskQueue,
-		},
+		Action: &client.ScheduleWorkflowAction{ID: act.idPrefix + id, Workflow: act.workflow, Args: []any{act.arg}, TaskQueue: cfg.Temporal.TaskQueue},
 	})
 	if err != nil {
 		return fmt.Errorf("schedule create %s: %w", id, err)

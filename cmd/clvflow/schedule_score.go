@@ -7,7 +7,6 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 )
 
 func (a *app) scheduleScoreCmd() *cobra.Command {
@@ -45,34 +44,9 @@ func (a *app) createScoreSchedule(cmd *cobra.Command, id string, f scoreFlags, s
 		return fmt.Errorf("schedule create-score: %w", err)
 	}
 	in.UseScheduledTime = true
-	spec, err := scheduleSpec(sf.cron, sf.every)
-	if err != nil {
-		return err
-	}
-	ov, err := parseOverlap(sf.overlap)
-	if err != nil {
-		return err
-	}
 	if in.Input, err = checkedInput(f.input, dataset.Format(f.format)); err != nil {
 		return err
 	}
-	tc, cfg, err := a.temporal(cmd.Context())
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	if !sf.workerPath {
-		if in.Input, err = a.uploadInput(cmd.Context(), f.input, dataset.Format(f.format)); err != nil {
-			return fmt.Errorf("schedule create-score: %w", err)
-		}
-	}
-	_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
-		ID: id, Spec: spec, Overlap: ov, CatchupWindow: sf.catchup, Paused: sf.paused, Note: "scoring, created by " + currentUser(),
-		Action: &client.ScheduleWorkflowAction{ID: "score-" + id, Workflow: workflows.BatchScore, Args: []any{in}, TaskQueue: cfg.Temporal.TaskQueue},
-	})
-	if err != nil {
-		return fmt.Errorf("schedule create-score %s: %w", id, err)
-	}
-	fmt.Fprintf(a.out, "scoring schedule %s created: %s/namespaces/%s/schedules/%s\n", id, cfg.Temporal.UIURL, cfg.Temporal.Namespace, id)
-	return nil
+	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "score-", workflow: workflows.BatchScore, arg: &in,
+		input: &in.Input, file: f.input, format: f.format})
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/scoring"
@@ -108,18 +109,8 @@ func checkRealised(t *testing.T, s *stack, res workflows.BatchScoreResult, champ
 	}
 	spend := cdnowSpend(t, demoFile(t), "19970930", "19980630")
 	var pred, actual []float64
-	for _, p := range res.Parts {
-		b, err := s.store(t).GetBytes(context.Background(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := scoring.ReadParquet(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			pred, actual = append(pred, r.ExpectedValue), append(actual, spend[r.CustomerID])
-		}
+	for _, r := range readParts(t, s, res.Parts) {
+		pred, actual = append(pred, r.ExpectedValue), append(actual, spend[r.CustomerID])
 	}
 	gini, _ := metrics.NormalizedGini(pred, actual)
 	mape, _ := metrics.DecileMAPE(pred, actual)
@@ -195,11 +186,11 @@ func waitPendingActivity(t *testing.T, tc client.Client, run client.WorkflowRun,
 	t.Fatalf("no %s activity started", activity)
 }
 
-// readScores reads every Parquet part back and checks one row per customer.
-func readScores(t *testing.T, s *stack, res workflows.BatchScoreResult) map[string]scoring.Row {
+// readParts reads Parquet parts back from MinIO, in order.
+func readParts(t *testing.T, s *stack, parts []artifacts.Ref) []scoring.Row {
 	t.Helper()
-	out := map[string]scoring.Row{}
-	for _, p := range res.Parts {
+	var out []scoring.Row
+	for _, p := range parts {
 		b, err := s.store(t).GetBytes(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
@@ -208,12 +199,20 @@ func readScores(t *testing.T, s *stack, res workflows.BatchScoreResult) map[stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range rows {
-			if _, dup := out[r.CustomerID]; dup {
-				t.Fatalf("customer %s is in the output twice", r.CustomerID)
-			}
-			out[r.CustomerID] = r
+		out = append(out, rows...)
+	}
+	return out
+}
+
+// readScores reads every Parquet part back and checks one row per customer.
+func readScores(t *testing.T, s *stack, res workflows.BatchScoreResult) map[string]scoring.Row {
+	t.Helper()
+	out := map[string]scoring.Row{}
+	for _, r := range readParts(t, s, res.Parts) {
+		if _, dup := out[r.CustomerID]; dup {
+			t.Fatalf("customer %s is in the output twice", r.CustomerID)
 		}
+		out[r.CustomerID] = r
 	}
 	if len(out) != res.Customers || len(res.Parts) != 4 {
 		t.Fatalf("%d distinct customers in %d parts, summary says %d", len(out), len(res.Parts), res.Customers)

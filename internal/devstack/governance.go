@@ -11,6 +11,7 @@ import (
 	"github.com/clvflow/clvflow/approval"
 	"github.com/clvflow/clvflow/config"
 	"github.com/clvflow/clvflow/internal/codec"
+	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/provenance"
 )
 
@@ -104,19 +105,8 @@ func ensureWorkerKey(g Governance) error {
 }
 
 func devPolicy(cfg config.Config) string {
-	g := cfg.Gate
-	return fmt.Sprintf(`# clvflow dev stack policy, written by `+"`clvflow dev up`"+` (edit it: the worker reads it at every run)
-gate:
-  min_gini_lift: %g
-  max_champion_regression: %g
-  max_decile_mape: %g
-  parity_tolerance: %g
-  min_test_customers: %d
-approvals:
-  allowed_signers: allowed_signers
-  deadline: %s
-  allow_auto_approval: false
-`, g.MinGiniLift, g.MaxChampionRegression, g.MaxDecileMAPE, g.ParityTolerance, g.MinTestCustomers, cfg.Approvals.Timeout)
+	return "# clvflow dev stack policy, written by `clvflow dev up` (edit it: the worker reads it at every run)\n" +
+		policy.Render(cfg.Gate, "allowed_signers", cfg.Approvals.Timeout, false)
 }
 
 // writeOnce creates path with content (0600) unless it exists.
