@@ -60,7 +60,7 @@ decay shows them for every past champion.`,
 	fs := c.Flags()
 	fs.StringVar(&scores, "scores", "", "the scoring run's output prefix (scores/<version>/<dataset>/<as-of>/s<shards>)")
 	fs.StringVar(&input, "input", "", "transaction log covering the horizon")
-	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
 	fs.IntVar(&horizon, "horizon-days", 0, "days after the as-of day to compare with")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	return c
