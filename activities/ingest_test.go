@@ -135,7 +135,7 @@ func TestIngestDatasetErrors(t *testing.T) {
 		{"missing file", activities.IngestInput{Path: filepath.Join(dir, "nope.csv")}, activities.ErrTypeBadInput, []string{"nope.csv", "does not exist"}},
 		{"directory", activities.IngestInput{Path: dir}, activities.ErrTypeBadInput, []string{"is a directory"}},
 		{"empty file", activities.IngestInput{Path: writeFile(t, "empty.csv", "")}, activities.ErrTypeBadInput, []string{"empty"}},
-		{"unknown format name", activities.IngestInput{Path: demoPath(t), Format: "parquet"}, activities.ErrTypeBadInput, []string{"unknown format", "parquet"}},
+		{"unknown format name", activities.IngestInput{Path: demoPath(t), Format: "orc"}, activities.ErrTypeBadInput, []string{"unknown format", "orc"}},
 		{"undetectable format", activities.IngestInput{Path: writeFile(t, "notes.txt", "dear diary\nnothing to see here\n")}, activities.ErrTypeBadInput, []string{"notes.txt", "--format"}},
 		{"corrupt gzip", activities.IngestInput{Path: writeFile(t, "cut.txt.gz", string(truncated))}, activities.ErrTypeBadInput, []string{"cut.txt.gz"}},
 		{"source not found", activities.IngestInput{Source: new(missing(stored))}, activities.ErrTypeNotFound, []string{"never-written"}},

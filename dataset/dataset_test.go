@@ -165,7 +165,7 @@ func TestParseFormat(t *testing.T) {
 		ok   bool
 	}{
 		{"", FormatAuto, true}, {"auto", FormatAuto, true}, {"CDNOW", FormatCDNOW, true},
-		{"online-retail", FormatOnlineRetail, true}, {"csv", FormatCSV, true}, {"parquet", "", false},
+		{"online-retail", FormatOnlineRetail, true}, {"csv", FormatCSV, true}, {"parquet", FormatParquet, true}, {"orc", "", false},
 	}
 	for _, tc := range tests {
 		got, err := ParseFormat(tc.in)

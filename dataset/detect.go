@@ -10,10 +10,14 @@ import (
 // plenty; a gzip-compressed head is decompressed as far as it goes). It
 // recognises the Online Retail header (both variants), CDNOW lines (4 or 5
 // whitespace-separated fields with a YYYYMMDD date, or the CDNOW header) and
-// otherwise any delimited text with a header as [FormatCSV]. It returns
+// otherwise any delimited text with a header as [FormatCSV]; a head
+// starting with the Parquet magic bytes "PAR1" is [FormatParquet]. It returns
 // [ErrEmpty] for blank input and [ErrUnknownFormat] (wrapped in an [*Error])
 // for binary data or a single-column text.
 func Detect(head []byte) (Format, error) {
+	if bytes.HasPrefix(head, parquetMagic) {
+		return FormatParquet, nil
+	}
 	if bytes.HasPrefix(head, gzipMagic) {
 		zr, err := gzip.NewReader(bytes.NewReader(head))
 		if err != nil {

@@ -1,8 +1,8 @@
 // Package dataset reads customer transaction logs, validates and cleans them
 // row by row, and streams the accepted transactions to a consumer.
 //
-// Three input formats are understood, plain or gzip-compressed (detected by
-// the gzip magic bytes, not by the file name):
+// Four input formats are understood; the text formats plain or
+// gzip-compressed (detected by the gzip magic bytes, not by the file name):
 //
 //   - [FormatCDNOW]: the whitespace-separated CDNOW logs, either 4 columns
 //     (customer, date YYYYMMDD, number of CDs, dollars; cdnow_master.txt) or 5
@@ -13,6 +13,9 @@
 //   - [FormatCSV]: a generic CSV with a header and a [CSVMapping] from column
 //     names to customer, time and amount (or quantity × price), with optional
 //     invoice column for cancellations.
+//   - [FormatParquet]: a Parquet file (magic bytes "PAR1"; [ReadFile] also
+//     takes a file named *.parquet as Parquet) with the columns of a
+//     [CSVMapping], default names as for CSV. See "Parquet" below.
 //
 // [Detect] guesses the format from the first bytes of a file; [Read] does so
 // when [Options.Format] is "" or "auto".
@@ -40,6 +43,38 @@
 // grow with the input, and the results are the same on any number of
 // cores. [ReadBatches] hands the accepted rows over column by column with
 // an integer key per customer, for consumers that keep per-customer state.
+//
+// # Parquet
+//
+// Mapped columns must be flat (not nested, not repeated). The customer is a
+// string or an integer; the time a DATE, a TIMESTAMP (milli-, micro- or
+// nanoseconds), a legacy INT96 timestamp, or an integer, float or string
+// read by the CSV time rules ([CSVMapping].TimeLayout, else the automatic
+// layouts: an 8-digit integer is YYYYMMDD, others Unix seconds); amounts,
+// quantities and prices are integers, floats, doubles, DECIMALs or decimal
+// strings. A DECIMAL whose unscaled value is below 2⁵³ (scale ≤ 22) becomes
+// the quotient unscaled/10^scale, which is the float64 that parsing its
+// decimal text gives, so a log reads bit for bit as its CSV rendering. A
+// null is rejected like an empty CSV field (missing_customer, bad_time,
+// bad_number); NaN and ±Inf are bad_number. Another type, or a missing
+// column, fails the read with an [ErrBadHeader] error that names the file
+// and the column and never a value.
+//
+// The file is opened through its footer (it needs an io.ReaderAt): [ReadFile]
+// and [Read] of a reader that is an io.ReaderAt and io.Seeker (*os.File,
+// *bytes.Reader) read it in place; [Read] of any other stream first copies
+// it to a temporary file, removed afterwards. It is then read row group by
+// row group and, within one, each mapped column page by page, 4096 rows at
+// a time, so memory holds the footer, one page per column and a few chunks,
+// never a whole row group. One goroutine decodes and converts; the calling
+// goroutine applies the rules, in file order, as for text. The "line" of a
+// Parquet row in errors, examples and the quarantine is its 1-based row
+// number, and its raw text is the CSV record of its mapped values (customer,
+// time, amount or quantity and price, invoice); it is rendered only for
+// rows that are rejected or may be, and for all rows with
+// [Options.DropDuplicates], which compares those records. The report's
+// Bytes is the file size and Header is true (the schema is the header).
+// [Options.DropReversed] needs the Online Retail text format.
 //
 // # Validation rules
 //

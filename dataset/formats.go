@@ -342,71 +342,83 @@ func newGenericCSV(header []byte, m CSVMapping, file string) (*csvParser, error)
 	if delim == 0 {
 		delim = detectDelim(header)
 	}
-	p := &csvParser{delim: delim, amount: -1, quantity: -1, price: -1, invoice: -1, stock: -1}
+	p := &csvParser{delim: delim, stock: -1}
 	names := headerNames(p.sp.splitCSV(header, delim))
 	p.names, p.ncols = names, len(names)
 	bad := func(format string, a ...any) error {
 		return &Error{File: file, Line: 1, Err: ErrBadHeader, Msg: fmt.Sprintf(format, a...) +
 			fmt.Sprintf(" in header %s (delimiter %q)", quoteStrings(names), delim)}
 	}
-	col := func(what, given string, guesses []string) (int, error) {
-		if given != "" {
-			if i := findColumn(names, []string{given}); i >= 0 {
-				return i, nil
-			}
-			return -1, bad("no %s column %q", what, given)
-		}
-		return findColumn(names, guesses), nil
-	}
-	var err error
-	if p.customer, err = col("customer", m.Customer, guessCustomer); err != nil {
+	c, err := mapColumns(names, m, bad)
+	if err != nil {
 		return nil, err
 	}
-	if p.customer < 0 {
-		return nil, bad("no customer column (set the customer column)")
-	}
-	if p.time, err = col("time", m.Time, guessTime); err != nil {
-		return nil, err
-	}
-	if p.time < 0 {
-		return nil, bad("no time column (set the time column)")
-	}
-	switch {
-	case m.Amount != "" || (m.Quantity == "" && m.Price == ""):
-		if p.amount, err = col("amount", m.Amount, guessAmount); err != nil {
-			return nil, err
-		}
-		if p.amount >= 0 {
-			break
-		}
-		fallthrough
-	default:
-		if p.quantity, err = col("quantity", m.Quantity, guessQuantity); err != nil {
-			return nil, err
-		}
-		if p.price, err = col("price", m.Price, guessPrice); err != nil {
-			return nil, err
-		}
-		if p.quantity < 0 || p.price < 0 {
-			return nil, bad("no amount column and no quantity and price columns (set the amount column, or quantity and price)")
-		}
-	}
-	if p.invoice, err = col("invoice", m.Invoice, guessInvoice); err != nil {
-		return nil, err
-	}
-	used := map[int]string{}
-	for _, c := range []struct {
-		name string
-		i    int
-	}{{"customer", p.customer}, {"time", p.time}, {"amount", p.amount}, {"quantity", p.quantity}, {"price", p.price}, {"invoice", p.invoice}} {
-		if c.i < 0 {
-			continue
-		}
-		if prev, dup := used[c.i]; dup {
-			return nil, bad("column %q is mapped to both %s and %s", names[c.i], prev, c.name)
-		}
-		used[c.i] = c.name
-	}
+	p.customer, p.time, p.amount, p.quantity, p.price, p.invoice = c.customer, c.time, c.amount, c.quantity, c.price, c.invoice
 	p.tp = newTimeParser(m.TimeLayout, autoCSVLayouts)
 	return p, nil
+}
+
+// mappedColumns are the column indexes a [CSVMapping] resolves to; -1 for
+// a column that is absent (amount when quantity × price, invoice).
+type mappedColumns struct {
+	customer, time, amount, quantity, price, invoice int
+}
+
+// mapColumns resolves m against the column names of a CSV header or a
+// Parquet schema; bad makes the error.
+func mapColumns(names []string, m CSVMapping, bad func(format string, a ...any) error) (mappedColumns, error) {
+	c := mappedColumns{amount: -1, quantity: -1, price: -1, invoice: -1}
+	var err error
+	col := func(what, given string, guesses []string) int {
+		if err != nil {
+			return -1
+		}
+		if given == "" {
+			return findColumn(names, guesses)
+		}
+		i := findColumn(names, []string{given})
+		if i < 0 {
+			err = bad("no %s column %q", what, given)
+		}
+		return i
+	}
+	if c.customer = col("customer", m.Customer, guessCustomer); err == nil && c.customer < 0 {
+		err = bad("no customer column (set the customer column)")
+	}
+	if c.time = col("time", m.Time, guessTime); err == nil && c.time < 0 {
+		err = bad("no time column (set the time column)")
+	}
+	if m.Amount != "" || (m.Quantity == "" && m.Price == "") {
+		c.amount = col("amount", m.Amount, guessAmount)
+	}
+	if c.amount < 0 {
+		c.quantity = col("quantity", m.Quantity, guessQuantity)
+		c.price = col("price", m.Price, guessPrice)
+		if err == nil && (c.quantity < 0 || c.price < 0) {
+			err = bad("no amount column and no quantity and price columns (set the amount column, or quantity and price)")
+		}
+	}
+	c.invoice = col("invoice", m.Invoice, guessInvoice)
+	if err != nil {
+		return c, err
+	}
+	return c, c.distinct(names, bad)
+}
+
+// distinct checks that no column is mapped twice.
+func (c mappedColumns) distinct(names []string, bad func(format string, a ...any) error) error {
+	used := map[int]string{}
+	for _, r := range []struct {
+		name string
+		i    int
+	}{{"customer", c.customer}, {"time", c.time}, {"amount", c.amount}, {"quantity", c.quantity}, {"price", c.price}, {"invoice", c.invoice}} {
+		if r.i < 0 {
+			continue
+		}
+		if prev, dup := used[r.i]; dup {
+			return bad("column %q is mapped to both %s and %s", names[r.i], prev, r.name)
+		}
+		used[r.i] = r.name
+	}
+	return nil
 }

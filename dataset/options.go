@@ -16,6 +16,7 @@ const (
 	FormatCDNOW        Format = "cdnow"
 	FormatOnlineRetail Format = "online-retail"
 	FormatCSV          Format = "csv"
+	FormatParquet      Format = "parquet"
 )
 
 // ParseFormat parses a format name as given on a command line; "" means
@@ -24,12 +25,12 @@ func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
 	case "", FormatAuto:
 		return FormatAuto, nil
-	case FormatCDNOW, FormatOnlineRetail, FormatCSV:
+	case FormatCDNOW, FormatOnlineRetail, FormatCSV, FormatParquet:
 		return f, nil
 	case "onlineretail", "online_retail", "uci":
 		return FormatOnlineRetail, nil
 	default:
-		return "", &Error{Msg: fmt.Sprintf("unknown format %q (want auto, cdnow, online-retail or csv)", s), Err: ErrUnknownFormat}
+		return "", &Error{Msg: fmt.Sprintf("unknown format %q (want auto, cdnow, online-retail, csv or parquet)", s), Err: ErrUnknownFormat}
 	}
 }
 
@@ -209,7 +210,7 @@ func (o Options) validate() error {
 		return &Error{File: o.Name, Msg: fmt.Sprintf(format, a...), Err: ErrInvalidOptions}
 	}
 	if _, err := ParseFormat(string(o.Format)); err != nil {
-		return bad("unknown format %q (want auto, cdnow, online-retail or csv)", o.Format)
+		return bad("unknown format %q (want auto, cdnow, online-retail, csv or parquet)", o.Format)
 	}
 	if o.MaxRejectedFraction > 1 || o.MaxRejectedFraction != o.MaxRejectedFraction {
 		return bad("max rejected fraction %v not in [0,1]", o.MaxRejectedFraction)

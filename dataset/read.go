@@ -33,7 +33,10 @@ func readFile(path string, opts Options, out sink) (*Report, error) {
 		return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
 	}
 	defer f.Close()
-	if opts.DropReversed && opts.Reversals == nil {
+	if format, _ := ParseFormat(string(opts.Format)); format == FormatAuto && isParquetFile(f, path) {
+		opts.Format = FormatParquet
+	}
+	if opts.DropReversed && opts.Reversals == nil && opts.Format != FormatParquet {
 		rev, err := CollectReversals(f, opts)
 		if err != nil {
 			return nil, err
@@ -142,6 +145,13 @@ func readError(file string, line int64, err error) error {
 func read(r io.Reader, opts Options, out sink) (*Report, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	r, isParquet, err := sniffParquet(r, opts)
+	if err != nil {
+		return nil, readError(opts.Name, 0, err)
+	}
+	if isParquet {
+		return readParquetFrom(r, opts, out)
 	}
 	text, counter, isGzip, err := openStream(r)
 	if err != nil {

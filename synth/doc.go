@@ -13,7 +13,9 @@
 // Several purchases can fall on one calendar day. The log is written as CSV
 // "customer_id,ts,amount" (ts YYYY-MM-DD from Start, amount with two
 // decimals), rows ordered by (day, customer id), as the peer script does,
-// so [dataset.Read] detects it as a generic CSV.
+// so [dataset.Read] detects it as a generic CSV. [Log.WriteParquet] writes
+// the same rows as Parquet (customer_id string, ts DATE, amount DOUBLE), which
+// reads back to the same transactions bit for bit.
 //
 // Every customer draws from its own PCG stream (seed, customer number), so
 // a log depends only on the number of customers, the seed and the

@@ -157,13 +157,21 @@ func (l *Log) WriteCSV(w io.Writer) error {
 	return bw.Flush()
 }
 
-// WriteFile writes the log to path, gzip-compressed when path ends in .gz.
+// WriteFile writes the log to path: as Parquet ([Log.WriteParquet]) when
+// path ends in .parquet, else as CSV, gzip-compressed when path ends in .gz.
 func (l *Log) WriteFile(path string) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if err := l.WriteParquet(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
 	if !strings.HasSuffix(path, ".gz") {
 		return l.WriteCSV(f)
 	}

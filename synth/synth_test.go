@@ -3,6 +3,8 @@ package synth
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -102,5 +104,41 @@ func near(t *testing.T, name string, got, want, rel float64) {
 	t.Helper()
 	if math.Abs(got-want) > rel*want {
 		t.Errorf("%s = %.4g, want %.4g ± %.0f%%", name, got, want, 100*rel)
+	}
+}
+
+func TestWriteFileParquet(t *testing.T) {
+	l, err := Generate(400, 9, DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var files [][]byte
+	for _, name := range []string{"a.parquet", "b.PARQUET"} {
+		path := filepath.Join(dir, name)
+		if err := l.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	if !bytes.HasPrefix(files[0], []byte("PAR1")) || !bytes.Equal(files[0], files[1]) {
+		t.Fatal("not Parquet or not deterministic")
+	}
+	var csv bytes.Buffer
+	if err := l.WriteCSV(&csv); err != nil {
+		t.Fatal(err)
+	}
+	crep, err := dataset.Read(&csv, dataset.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := dataset.ReadFile(filepath.Join(dir, "a.parquet"), dataset.Options{}, nil)
+	if err != nil || prep.Format != dataset.FormatParquet || prep.Accepted != l.Rows || prep.Customers != 400 ||
+		prep.TotalAmount != crep.TotalAmount || !prep.MinTime.Equal(crep.MinTime) || !prep.MaxTime.Equal(crep.MaxTime) {
+		t.Fatalf("%v: parquet %+v, csv %+v", err, prep, crep)
 	}
 }

@@ -34,7 +34,7 @@ type backtestFlags struct {
 func (f *backtestFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&f.input, "input", "", "transaction log (CSV or CDNOW text, plain or gzip)")
-	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv, parquet")
 	fs.StringVar(&f.cutoff, "cutoff", "", "last calibration day YYYY-MM-DD (default: last day of data minus the horizon)")
 	bindTrainingFlags(&f.config, fs)
 	fs.IntVar(&f.maxEpochs, "max-epochs", 0, "epoch budget per ensemble member of the neural models (default: the model's own)")
@@ -126,14 +126,17 @@ func (f *backtestFlags) inputFormat() (dataset.Format, dataset.CSVMapping, error
 	if f.csv == (dataset.CSVMapping{}) {
 		return format, f.csv, nil
 	}
-	if format != dataset.FormatCSV && format != dataset.FormatAuto {
-		return format, f.csv, fmt.Errorf("--*-col flags need --format csv, not %s", format)
+	if format != dataset.FormatCSV && format != dataset.FormatAuto && format != dataset.FormatParquet {
+		return format, f.csv, fmt.Errorf("--*-col flags need --format csv or parquet, not %s", format)
 	}
 	if (f.csv.Quantity == "") != (f.csv.Price == "") {
 		return format, f.csv, errors.New("--quantity-col and --price-col go together")
 	}
 	if f.csv.Amount != "" && f.csv.Quantity != "" {
 		return format, f.csv, errors.New("give either --amount-col or --quantity-col with --price-col, not both")
+	}
+	if format == dataset.FormatParquet {
+		return format, f.csv, nil
 	}
 	return dataset.FormatCSV, f.csv, nil
 }

@@ -30,13 +30,14 @@ func (a *app) genCmd() *cobra.Command {
 		asJSON bool
 	)
 	c := &cobra.Command{
-		Use:   "gen --customers N --output FILE[.gz]",
+		Use:   "gen --customers N --output FILE[.gz|.parquet]",
 		Short: "Generate a synthetic transaction log from a BG/NBD + Gamma-Gamma population",
 		Long: `gen draws a population of customers from BG/NBD + Gamma-Gamma with known
 parameters (r=1, alpha=5, a=0.8, b=4, p=6, q=4, gamma=15; 730 days from
 2022-01-01, acquisition in the first 365) and writes its transaction log as CSV
-customer_id,ts,amount, gzip-compressed when FILE ends in .gz. The same
---customers and --seed always give the same file.`,
+customer_id,ts,amount, gzip-compressed when FILE ends in .gz, or as Parquet
+(customer_id string, ts DATE, amount DOUBLE; Snappy) when FILE ends in
+.parquet. The same --customers and --seed always give the same file.`,
 		Example: "  clvflow gen --customers 1000000 --seed 1 --output /tmp/tx_1m.csv",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,7 +57,7 @@ customer_id,ts,amount, gzip-compressed when FILE ends in .gz. The same
 	}
 	c.Flags().IntVar(&n, "customers", 10_000, "number of customers")
 	c.Flags().Uint64Var(&seed, "seed", 1, "random seed")
-	c.Flags().StringVar(&output, "output", "", "output file (.gz: gzip)")
+	c.Flags().StringVar(&output, "output", "", "output file (.gz: gzip, .parquet: Parquet)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clvflow/clvflow/dataset"
 )
 
 func TestGenWritesGzipDeterministically(t *testing.T) {
@@ -48,5 +50,18 @@ func TestGenNeedsOutput(t *testing.T) {
 	root.SetArgs([]string{"gen", "--customers", "3"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--output") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestGenWritesParquet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tx.parquet")
+	root := newRootCmd(io.Discard, io.Discard)
+	root.SetArgs([]string{"gen", "--customers", "200", "--seed", "5", "--output", path})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := dataset.ReadFile(path, dataset.Options{}, nil)
+	if err != nil || rep.Format != dataset.FormatParquet || rep.Customers != 200 {
+		t.Fatalf("%v: %+v", err, rep)
 	}
 }

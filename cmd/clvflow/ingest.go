@@ -65,7 +65,7 @@ with that object, so workers need no access to the file.`,
 		},
 	}
 	c.Flags().StringVar(&input, "input", "", "local transaction log (CSV, CSV.gz, CDNOW text), uploaded first")
-	c.Flags().StringVar(&format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
+	c.Flags().StringVar(&format, "format", "auto", "input format: auto, cdnow, online-retail, csv, parquet")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }

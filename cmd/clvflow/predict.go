@@ -145,7 +145,7 @@ JSON, sorted by expected value, highest first.`,
 	fs.StringVar(&model, "model", "", "ONNX file, registry version or alias")
 	fs.StringVar(&input, "input", "", "transaction log to compute features from")
 	fs.StringVar(&featuresFile, "features", "", "features CSV (as written by the pipeline's featurize step)")
-	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
 	fs.StringVar(&cutoff, "cutoff", "", "score as of this day YYYY-MM-DD (default: last day in the file)")
 	fs.StringVar(&output, "output", "", "output file (default stdout)")
 	fs.BoolVar(&asJSON, "json", false, "write JSON instead of CSV")

@@ -28,7 +28,7 @@ decay shows them for every past champion.`,
 	fs := c.Flags()
 	fs.StringVar(&rf.scores, "scores", "", "the scoring run's output prefix (scores/<version>/<dataset>/<as-of>/s<shards>)")
 	fs.StringVar(&rf.input, "input", "", "transaction log covering the horizon")
-	fs.StringVar(&rf.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&rf.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
 	fs.IntVar(&rf.horizon, "horizon-days", 0, "days after the as-of day to compare with")
 	fs.BoolVar(&rf.asJSON, "json", false, "print JSON")
 	return c

@@ -25,7 +25,7 @@ scheduled day, checks drift and acts on it (drift.action).`,
 	}
 	fs := c.Flags()
 	fs.StringVar(&f.input, "input", "", "transaction log to score")
-	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
 	fs.StringVar(&f.model, "model", workflows.AliasChampion, "registry version or alias (pinned by each run)")
 	fs.IntVar(&f.shards, "shards", 0, "parallel scoring activities (default scoring.shards)")
 	fs.BoolVar(&f.writeCSV, "csv", false, "also write scores.csv")

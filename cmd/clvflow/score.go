@@ -41,7 +41,7 @@ clvflow-drift-retrain; it still needs the gate and a signed approval).`,
 	}
 	fs := c.Flags()
 	fs.StringVar(&f.input, "input", "", "transaction log to score (uploaded to MinIO first)")
-	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
 	fs.StringVar(&f.model, "model", workflows.AliasChampion, "registry version or alias (pinned when the run starts)")
 	fs.StringVar(&f.asOf, "as-of", "", "score as of this day YYYY-MM-DD (default: the last day in the data)")
 	fs.IntVar(&f.shards, "shards", 0, "parallel scoring activities (default scoring.shards)")

@@ -25,7 +25,7 @@ type trainFlags struct {
 func (f *trainFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&f.input, "input", "", "local transaction log, uploaded to the datasets bucket before the run starts")
-	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv")
+	fs.StringVar(&f.format, "format", "auto", "input format: auto, cdnow, online-retail, csv, parquet")
 	fs.StringVar(&f.cutoff, "cutoff", "", "calibration cutoff YYYY-MM-DD (default: last day of data minus the horizon)")
 	fs.StringVar(&f.asOf, "as-of", "", "ignore transactions after this day YYYY-MM-DD (train as if run then)")
 	bindTrainingFlags(&f.config, fs)
@@ -57,11 +57,13 @@ func (f *trainFlags) pipelineInput(fs *pflag.FlagSet, cfg config.Config, require
 		return in, err
 	}
 	if f.csv != (dataset.CSVMapping{}) {
-		if format != dataset.FormatCSV && format != dataset.FormatAuto {
-			return in, fmt.Errorf("--*-col flags need --format csv")
+		if format != dataset.FormatCSV && format != dataset.FormatAuto && format != dataset.FormatParquet {
+			return in, fmt.Errorf("--*-col flags need --format csv or parquet")
 		}
 		in.CSV = &f.csv
-		format = dataset.FormatCSV
+		if format != dataset.FormatParquet {
+			format = dataset.FormatCSV
+		}
 	}
 	if f.input == "" {
 		if requireInput {
