@@ -86,6 +86,7 @@ type Model struct {
 	closed  bool
 	session *ort.DynamicAdvancedSession
 	inputs  []string
+	rows    chan *rowScratch // idle one-row tensors (see predictRow)
 }
 
 // SHA256Hex returns the lower-case hex sha256 of b.
@@ -131,7 +132,8 @@ func Load(version string, onnxBytes []byte, expectedSHA256 string) (*Model, erro
 	if err != nil {
 		return nil, fmt.Errorf("onnxrt: model %s: create ONNX Runtime session: %w", version, err)
 	}
-	return &Model{version: version, sha256: actual, meta: meta, session: sess, inputs: inputs}, nil
+	return &Model{version: version, sha256: actual, meta: meta, session: sess, inputs: inputs,
+		rows: make(chan *rowScratch, rowPoolSize)}, nil
 }
 
 // Version returns the model version given to Load.
@@ -187,11 +189,25 @@ func (m *Model) Predict(features, seq [][]float32) (Outputs, error) {
 	if err := checkInputs(s, features, seq); err != nil {
 		return Outputs{}, err
 	}
-	n := len(features)
-	out := Outputs{Expected: make([]float32, n), Prob: make([]float32, n), Mu: make([]float32, n), Sigma: make([]float32, n)}
-	if n == 0 {
-		return out, nil
+	switch len(features) {
+	case 0:
+		return newOutputs(0), nil
+	case 1:
+		var seq0 []float32
+		if len(seq) == 1 {
+			seq0 = seq[0]
+		}
+		return m.predictRow(features[0], seq0)
 	}
+	return m.predictBatch(features, seq)
+}
+
+// predictBatch scores a validated batch of two or more rows with tensors
+// created for the call; the caller holds the read lock.
+func (m *Model) predictBatch(features, seq [][]float32) (Outputs, error) {
+	s := m.meta.Schema
+	n := len(features)
+	out := newOutputs(n)
 	nf := len(s.TabularColumns)
 	flat := make([]float32, 0, n*nf)
 	for _, row := range features {
@@ -269,6 +285,7 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.drainRows()
 	if err := m.session.Destroy(); err != nil {
 		return fmt.Errorf("onnxrt: close model %s: %w", m.version, err)
 	}
