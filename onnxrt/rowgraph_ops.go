@@ -122,21 +122,42 @@ func (c *graphCompiler) gemm(n *pb.NodeProto, in []int) error {
 		return fmt.Errorf("shapes X %v W %v B %v", c.dims[x], wd, c.dims[b])
 	}
 	o := c.slot(n.GetOutput()[0], []int64{1, wd[1]})
-	lb := c.g.lens[b]
 	c.g.macs += int(wd[0] * wd[1])
-	c.g.steps = append(c.g.steps, func(v [][]float32) {
-		xs, ws, bs, y := v[x], v[w], v[b], v[o]
-		for j := range y {
-			y[j] = bs[min(j, lb-1)]
-		}
-		for k, xk := range xs {
-			row := ws[k*len(y):][:len(y)]
-			for j, wkj := range row {
-				y[j] += xk * wkj
-			}
-		}
-	})
+	c.g.steps = append(c.g.steps, func(v [][]float32) { gemmRow(v[x], v[w], v[b], v[o]) })
 	return nil
+}
+
+// gemmRow computes y = b + Σ_k x[k]·W[k,:] for W [len(x), len(y)] and b of
+// length len(y) or 1. Every y[j] starts at its bias and accumulates in k
+// order (as nn's reference); the width-1 heads are a plain dot product and
+// wider rows go four columns at a time, which changes no rounding.
+func gemmRow(x, w, b, y []float32) {
+	n := len(y)
+	if n == 1 {
+		s := b[0]
+		for k, xk := range x {
+			s += xk * w[k]
+		}
+		y[0] = s
+		return
+	}
+	for j := range y {
+		y[j] = b[min(j, len(b)-1)]
+	}
+	for k, xk := range x {
+		row := w[k*n : k*n+n : k*n+n]
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			y4, r4 := y[j:j+4:j+4], row[j:j+4:j+4]
+			y4[0] += xk * r4[0]
+			y4[1] += xk * r4[1]
+			y4[2] += xk * r4[2]
+			y4[3] += xk * r4[3]
+		}
+		for ; j < n; j++ {
+			y[j] += xk * row[j]
+		}
+	}
 }
 
 // gather compiles Gather(data [1,n], indices) on axis 1 with constant indices.
