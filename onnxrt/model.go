@@ -86,6 +86,11 @@ type Model struct {
 	closed  bool
 	session *ort.DynamicAdvancedSession
 	inputs  []string
+	rows    chan *rowScratch // idle one-row tensors (see predictRow)
+	// row is the one-row Go path, nil when rowErr says why one-row calls
+	// go through ONNX Runtime (see OneRowPath).
+	row    *rowGraph
+	rowErr error
 }
 
 // SHA256Hex returns the lower-case hex sha256 of b.
@@ -131,7 +136,21 @@ func Load(version string, onnxBytes []byte, expectedSHA256 string) (*Model, erro
 	if err != nil {
 		return nil, fmt.Errorf("onnxrt: model %s: create ONNX Runtime session: %w", version, err)
 	}
-	return &Model{version: version, sha256: actual, meta: meta, session: sess, inputs: inputs}, nil
+	m := &Model{version: version, sha256: actual, meta: meta, session: sess, inputs: inputs,
+		rows: make(chan *rowScratch, rowPoolSize)}
+	m.row, m.rowErr = checkRowGraph(m, onnxBytes)
+	return m, nil
+}
+
+// OneRowPath reports how one-row Predict calls are scored: "go" (the
+// graph evaluated in Go, checked against ONNX Runtime at Load within
+// DefaultParityTol on the edge rows and a spread of customers) or
+// "onnxruntime", with the reason the Go path is not used.
+func (m *Model) OneRowPath() (string, error) {
+	if m.row != nil {
+		return "go", nil
+	}
+	return "onnxruntime", m.rowErr
 }
 
 // Version returns the model version given to Load.
@@ -178,44 +197,55 @@ func checkInputs(s FeatureSchema, features, seq [][]float32) error {
 // W weekly purchase-day counts (oldest week first). For other kinds seq must
 // be empty.
 func (m *Model) Predict(features, seq [][]float32) (Outputs, error) {
+	return m.predict(features, seq, true)
+}
+
+// predict is Predict; with allowGo false every row goes through ONNX
+// Runtime (the parity gate's side under test).
+func (m *Model) predict(features, seq [][]float32, allowGo bool) (Outputs, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
 		return Outputs{}, ErrModelClosed
 	}
-	s := m.meta.Schema
-	if err := checkInputs(s, features, seq); err != nil {
+	if err := checkInputs(m.meta.Schema, features, seq); err != nil {
 		return Outputs{}, err
 	}
+	switch {
+	case len(features) == 0:
+		return newOutputs(0), nil
+	case len(features) == 1 && allowGo && m.row != nil:
+		return m.row.predict(features[0]), nil
+	case len(features) == 1:
+		var seq0 []float32
+		if len(seq) == 1 {
+			seq0 = seq[0]
+		}
+		return m.predictRow(features[0], seq0)
+	}
+	return m.predictBatch(features, seq)
+}
+
+// predictBatch scores a validated batch of two or more rows with tensors
+// created for the call; the caller holds the read lock.
+func (m *Model) predictBatch(features, seq [][]float32) (Outputs, error) {
+	s := m.meta.Schema
 	n := len(features)
-	out := Outputs{Expected: make([]float32, n), Prob: make([]float32, n), Mu: make([]float32, n), Sigma: make([]float32, n)}
-	if n == 0 {
-		return out, nil
-	}
-	nf := len(s.TabularColumns)
-	flat := make([]float32, 0, n*nf)
-	for _, row := range features {
-		flat = append(flat, row...)
-	}
+	out := newOutputs(n)
 	var values []ort.Value
 	defer func() {
 		for _, v := range values {
 			v.Destroy()
 		}
 	}()
-	ft, err := ort.NewTensor(ort.NewShape(int64(n), int64(nf)), flat)
+	ft, err := rowsTensor(features, ort.NewShape(int64(n), int64(len(s.TabularColumns))))
 	if err != nil {
 		return Outputs{}, fmt.Errorf("onnxrt: model %s: features tensor: %w", m.version, err)
 	}
 	values = append(values, ft)
 	inputs := []ort.Value{ft}
-	var seqFlat []float32
 	if s.HasSequence() {
-		seqFlat = make([]float32, 0, n*s.SequenceLen())
-		for _, row := range seq {
-			seqFlat = append(seqFlat, row...)
-		}
-		st, err := ort.NewTensor(ort.NewShape(int64(n), int64(len(s.SequenceChannels)), int64(s.SequenceWeeks)), seqFlat)
+		st, err := rowsTensor(seq, ort.NewShape(int64(n), int64(len(s.SequenceChannels)), int64(s.SequenceWeeks)))
 		if err != nil {
 			return Outputs{}, fmt.Errorf("onnxrt: model %s: sequence tensor: %w", m.version, err)
 		}
@@ -235,10 +265,19 @@ func (m *Model) Predict(features, seq [][]float32) (Outputs, error) {
 		return Outputs{}, fmt.Errorf("onnxrt: model %s: run %d rows: %w", m.version, n, err)
 	}
 	// ORT read and wrote Go memory through raw pointers: keep it alive.
-	runtime.KeepAlive(flat)
-	runtime.KeepAlive(seqFlat)
+	runtime.KeepAlive(values)
 	runtime.KeepAlive(out)
 	return out, nil
+}
+
+// rowsTensor flattens rows into a new tensor of the given shape (the tensor
+// references the flattened copy).
+func rowsTensor(rows [][]float32, shape ort.Shape) (*ort.Tensor[float32], error) {
+	flat := make([]float32, 0, shape.FlattenedSize())
+	for _, row := range rows {
+		flat = append(flat, row...)
+	}
+	return ort.NewTensor(shape, flat)
 }
 
 // Warm runs one prediction on the model's edge rows so the first real
@@ -269,6 +308,7 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.drainRows()
 	if err := m.session.Destroy(); err != nil {
 		return fmt.Errorf("onnxrt: close model %s: %w", m.version, err)
 	}

@@ -62,7 +62,9 @@ func (e *ParityError) Error() string {
 		e.Output, e.Row, e.ORT, e.Ref, e.AbsDiff, e.Allowed, rule, e.Features)
 }
 
-// Parity runs m and the reference forward pass ref on the same batch and
+// Parity runs m through ONNX Runtime (batches of one row too: never the
+// one-row Go path, see Model.OneRowPath) and the reference forward pass ref
+// on the same batch and
 // applies the pipeline's parity rule: purchase_probability, mu and sigma must
 // agree within the absolute tolerance tol; expected_value within
 // tol·max(1,|ref|), because float32 carries only about 7 significant digits
@@ -78,7 +80,7 @@ func Parity(ref func(features, seq [][]float32) (Outputs, error), m *Model, feat
 	if n == 0 {
 		return ParityReport{}, &InputError{Input: InputFeatures, Row: -1, Reason: "parity needs at least one row"}
 	}
-	got, err := m.Predict(features, seq)
+	got, err := m.predict(features, seq, false) // always ONNX Runtime, never the one-row Go path
 	if err != nil {
 		return ParityReport{}, fmt.Errorf("onnxrt: parity: ONNX Runtime side: %w", err)
 	}

@@ -383,6 +383,10 @@ type modelResponse struct {
 type runtimeInfo struct {
 	ONNXRuntimeVersion string `json:"onnxruntime_version"`
 	IntraOpThreads     int    `json:"intra_op_threads"`
+	// OneRowPath is onnxrt.Model.OneRowPath: "go" or "onnxruntime", with
+	// OneRowFallback the reason for the latter.
+	OneRowPath     string `json:"one_row_path"`
+	OneRowFallback string `json:"one_row_fallback,omitempty"`
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
@@ -408,6 +412,11 @@ func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) {
 	}
 	if info, err := onnxrt.Info(); err == nil {
 		resp.Runtime = runtimeInfo{ONNXRuntimeVersion: info.Version, IntraOpThreads: info.IntraOpThreads}
+	}
+	path, why := cur.model.OneRowPath()
+	resp.Runtime.OneRowPath = path
+	if why != nil {
+		resp.Runtime.OneRowFallback = why.Error()
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -243,7 +243,8 @@ func TestReadinessAndModel(t *testing.T) {
 		t.Fatalf("GET /v1/model = %d %s (%v)", rec.Code, rec.Body, err)
 	}
 	if mr.Version != "v1" || mr.SHA256 != m.SHA256 || mr.Kind != string(modelkind.Seq) || mr.Name != "seq-test" || mr.Alias != "champion" ||
-		mr.FeatureSchema.SequenceWeeks != 13 || mr.ValueCap != 5000 || mr.Runtime.IntraOpThreads != 1 || mr.Runtime.ONNXRuntimeVersion == "" {
+		mr.FeatureSchema.SequenceWeeks != 13 || mr.ValueCap != 5000 || mr.Runtime.IntraOpThreads != 1 || mr.Runtime.ONNXRuntimeVersion == "" ||
+		mr.Runtime.OneRowPath != "onnxruntime" || mr.Runtime.OneRowFallback == "" {
 		t.Fatalf("GET /v1/model = %+v", mr)
 	}
 
