@@ -238,7 +238,7 @@ func TestRunErrors(t *testing.T) {
 		{"no input", Options{}, "no input file", nil},
 		{"missing file", Options{Input: filepath.Join(t.TempDir(), "nope.csv")}, "nope.csv", dataset.ErrRead},
 		{"unknown model", Options{Input: path, Models: []string{"naive,xgb"}}, `unknown model kind "xgb"`, modelkind.ErrUnknown},
-		{"bad format", Options{Input: path, Format: "parquet"}, "unknown format", dataset.ErrUnknownFormat},
+		{"bad format", Options{Input: path, Format: "orc"}, "unknown format", dataset.ErrUnknownFormat},
 		{"test fraction", Options{Input: path, TestFraction: 1.5}, "test fraction 1.5 not in (0, 1)", nil},
 		{"negative horizon", Options{Input: path, HorizonDays: -3}, "horizon -3 days is negative", nil},
 		{"seq weeks", Options{Input: path, SeqWeeks: 9999}, "sequence length 9999 weeks", nil},

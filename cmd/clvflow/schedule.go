@@ -11,6 +11,7 @@ import (
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 )
@@ -69,14 +70,18 @@ read at each run and must find under one of their ingest.allowed_dirs.`,
 		RunE:    func(cmd *cobra.Command, args []string) error { return a.createSchedule(cmd, args[0], &f, sf) },
 	}
 	f.register(create)
-	fs := create.Flags()
+	sf.register(create.Flags())
+	return create
+}
+
+// register adds the flags every schedule has.
+func (sf *scheduleCreateFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&sf.cron, "cron", "", "cron expression, e.g. \"0 3 * * 1\" (Mondays 03:00 UTC)")
 	fs.StringVar(&sf.every, "every", "", "interval, e.g. 24h")
 	fs.StringVar(&sf.overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
 	fs.DurationVar(&sf.catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
 	fs.BoolVar(&sf.paused, "paused", false, "create paused")
 	fs.BoolVar(&sf.workerPath, "worker-path", false, "schedule the --input path itself, re-read by the workers at each run (must be under their ingest.allowed_dirs) instead of uploading it once")
-	return create
 }
 
 // createSchedule creates schedule id whose runs train as of their
@@ -94,17 +99,17 @@ func (a *app) createSchedule(cmd *cobra.Command, id string, f *trainFlags, sf sc
 		return fmt.Errorf("schedule create: %w", err)
 	}
 	in.UseScheduledTime, in.RequestedBy = true, "schedule:"+id
-	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "train-", workflow: workflows.TrainingPipeline, arg: &in,
-		input: &in.Input, file: f.input, format: in.Input.Format})
+	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "train-", workflow: workflows.TrainingPipeline,
+		arg: func() any { return in }, input: &in.Input, file: f.input, format: in.Input.Format})
 }
 
-// scheduledAction is what a schedule starts: workflow with arg, whose input
-// (a field of arg) is replaced by an upload of file unless the schedule keeps
-// the worker path.
+// scheduledAction is what a schedule starts: workflow with the value of arg
+// (taken after the upload), whose input is replaced by an upload of file
+// unless the schedule keeps the worker path.
 type scheduledAction struct {
 	idPrefix     string
 	workflow     any
-	arg          any
+	arg          func() any
 	input        *activities.IngestInput
 	file, format string
 }
@@ -132,7 +137,7 @@ func (a *app) createScheduleOf(cmd *cobra.Command, id string, sf scheduleCreateF
 	}
 	_, err = tc.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
 		ID: id, Spec: spec, Overlap: ov, CatchupWindow: sf.catchup, Paused: sf.paused, Note: "created by " + currentUser(),
-		Action: &client.ScheduleWorkflowAction{ID: act.idPrefix + id, Workflow: act.workflow, Args: []any{act.arg}, TaskQueue: cfg.Temporal.TaskQueue},
+		Action: &client.ScheduleWorkflowAction{ID: act.idPrefix + id, Workflow: act.workflow, Args: []any{act.arg()}, TaskQueue: cfg.Temporal.TaskQueue},
 	})
 	if err != nil {
 		return fmt.Errorf("schedule create %s: %w", id, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/workflows"
@@ -29,12 +28,7 @@ scheduled day, checks drift and acts on it (drift.action).`,
 	fs.StringVar(&f.model, "model", workflows.AliasChampion, "registry version or alias (pinned by each run)")
 	fs.IntVar(&f.shards, "shards", 0, "parallel scoring activities (default scoring.shards)")
 	fs.BoolVar(&f.writeCSV, "csv", false, "also write scores.csv")
-	fs.StringVar(&sf.cron, "cron", "", "cron expression, e.g. \"0 4 * * *\"")
-	fs.StringVar(&sf.every, "every", "", "interval, e.g. 24h")
-	fs.StringVar(&sf.overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
-	fs.DurationVar(&sf.catchup, "catchup-window", 24*time.Hour, "how late a missed run may still start")
-	fs.BoolVar(&sf.paused, "paused", false, "create paused")
-	fs.BoolVar(&sf.workerPath, "worker-path", false, "schedule the path itself, re-read by the workers at each run")
+	sf.register(fs)
 	return c
 }
 
@@ -47,6 +41,6 @@ func (a *app) createScoreSchedule(cmd *cobra.Command, id string, f scoreFlags, s
 	if in.Input, err = checkedInput(f.input, dataset.Format(f.format)); err != nil {
 		return err
 	}
-	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "score-", workflow: workflows.BatchScore, arg: &in,
-		input: &in.Input, file: f.input, format: f.format})
+	return a.createScheduleOf(cmd, id, sf, scheduledAction{idPrefix: "score-", workflow: workflows.BatchScore,
+		arg: func() any { return in }, input: &in.Input, file: f.input, format: f.format})
 }
