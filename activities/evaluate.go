@@ -31,6 +31,9 @@ func (a *Activities) ensureONNX() error {
 // the challenger: the neural model with the highest normalized Gini.
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateResult, error) {
 	res := EvaluateResult{Metrics: map[string]metrics.Report{}, Baseline: string(modelkind.Baseline)}
+	if in.Baseline != "" {
+		res.Baseline = in.Baseline
+	}
 	set, _, test, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err

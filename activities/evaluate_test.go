@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -183,5 +184,15 @@ func TestEvaluateBootstrap(t *testing.T) {
 	}
 	if a.Bootstrap.ChampionAdvantage != nil {
 		t.Fatal("a champion interval without a champion")
+	}
+}
+
+// TestEvaluateBaseline: the gate's baseline is the one the input names.
+func TestEvaluateBaseline(t *testing.T) {
+	p := sharedPipeline(t)
+	in := activities.EvaluateInput{Features: p.featurize.Features, Split: p.featurize.Split, Models: p.trainedAll, HorizonDays: pipeHorizon, Baseline: "naive"}
+	res := mustRun[activities.EvaluateResult](t, newEnv(t, p.acts), p.acts.Evaluate, in)
+	if _, ok := res.Metrics["naive"]; res.Baseline != "naive" || !ok {
+		t.Fatalf("baseline %q (metrics %v)", res.Baseline, slices.Sorted(maps.Keys(res.Metrics)))
 	}
 }

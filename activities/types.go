@@ -144,6 +144,8 @@ type EvaluateInput struct {
 	Confidence float64 `json:"confidence,omitempty"`
 	Resamples  int     `json:"resamples,omitempty"`
 	Seed       uint64  `json:"seed,omitempty"`
+	// Baseline is the gate's baseline kind (empty: modelkind.Baseline).
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // GateBootstrap are the paired bootstrap intervals the statistical gate

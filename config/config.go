@@ -540,6 +540,11 @@ func (c Config) Validate() error {
 	if c.Gate.MaxChampionRegression < 0 {
 		bad("gate.max_champion_regression", "must be ≥ 0, got %g", c.Gate.MaxChampionRegression)
 	}
+	if b := c.Gate.Baseline; b != "" {
+		if k, err := modelkind.Parse(b); err != nil || k.IsNetwork() || string(k) != b {
+			bad("gate.baseline", "want a classic model kind (naive, bgnbd, pnbd, mbgnbd), got %q", b)
+		}
+	}
 	if c.Gate.Confidence < 0 || c.Gate.Confidence >= 1 {
 		bad("gate.confidence", "must be in [0,1) (0: point estimates), got %g", c.Gate.Confidence)
 	}

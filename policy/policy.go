@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/approval"
+	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/registry"
 	"go.yaml.in/yaml/v3"
 )
@@ -173,6 +174,9 @@ func (p Policy) validate() error {
 	if g.BootstrapResamples < 0 {
 		errs = append(errs, fmt.Sprintf("gate.bootstrap_resamples must be ≥ 0 (0 = 1000), got %d", g.BootstrapResamples))
 	}
+	if err := CheckBaseline(g.Baseline); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if p.ApprovalDeadline <= 0 {
 		errs = append(errs, fmt.Sprintf("approvals.deadline must be > 0, got %s", p.ApprovalDeadline))
 	}
@@ -225,10 +229,23 @@ func Render(gate registry.GateThresholds, allowedSigners string, deadline time.D
   min_test_customers: %d
   confidence: %g
   bootstrap_resamples: %d
+  baseline: %q
 approvals:
   allowed_signers: %s
   deadline: %s
   allow_auto_approval: %t
 `, gate.MinGiniLift, gate.MaxChampionRegression, gate.MaxDecileMAPE, gate.ParityTolerance, gate.MinTestCustomers,
-		gate.Confidence, gate.BootstrapResamples, allowedSigners, deadline, allowAuto)
+		gate.Confidence, gate.BootstrapResamples, gate.Baseline, allowedSigners, deadline, allowAuto)
+}
+
+// CheckBaseline checks a gate baseline: empty (bgnbd) or a classic model kind.
+func CheckBaseline(name string) error {
+	if name == "" {
+		return nil
+	}
+	k, err := modelkind.Parse(name)
+	if err != nil || k.IsNetwork() || string(k) != name {
+		return fmt.Errorf("gate.baseline %q: want a classic model kind (naive, bgnbd, pnbd, mbgnbd)", name)
+	}
+	return nil
 }

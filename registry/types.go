@@ -159,6 +159,10 @@ type GateThresholds struct {
 	Confidence float64 `mapstructure:"confidence" yaml:"confidence" json:"confidence,omitempty"`
 	// BootstrapResamples is the number of resamples (0 = 1000).
 	BootstrapResamples int `mapstructure:"bootstrap_resamples" yaml:"bootstrap_resamples" json:"bootstrap_resamples,omitempty"`
+	// Baseline is the model kind the challenger's lift is measured against
+	// (a classic model: naive, bgnbd, pnbd, mbgnbd; empty = bgnbd). A run
+	// must train it.
+	Baseline string `mapstructure:"baseline" yaml:"baseline" json:"baseline,omitempty"`
 }
 
 // ParitySummary summarises the ONNX Runtime vs Go reference parity check.

@@ -878,3 +878,38 @@ func TestStatisticalGate(t *testing.T) {
 		t.Fatalf("the verdict must show the interval: %s", failedChecks(g))
 	}
 }
+
+// TestPolicyBaseline: the worker's gate.baseline names the model the lift is
+// measured against; a run that does not train it stops before any work.
+func (s *PipelineSuite) TestPolicyBaseline() {
+	pol := s.pol
+	defer func() { s.pol = pol }()
+	g := pol.Gate
+	g.Baseline = "pnbd"
+	var err error
+	s.pol, err = policy.FromConfig(g, "", time.Hour, true)
+	s.Require().NoError(err)
+
+	s.setup(goodEval(""), "")
+	s.env.ExecuteWorkflow(TrainingPipeline, baseInput()) // naive, bgnbd, ziln: no pnbd
+	werr := s.env.GetWorkflowError()
+	s.Require().Error(werr)
+	s.Equal(activities.ErrTypePolicy, activities.ErrorType(werr))
+	s.Contains(werr.Error(), "include it in the run's models")
+
+	s.setup(goodEval(""), "", "Evaluate")
+	var asked activities.EvaluateInput
+	s.env.OnActivity(s.a.Evaluate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EvaluateInput) (activities.EvaluateResult, error) {
+		asked = in
+		ev := goodEval("")
+		ev.Baseline, ev.Metrics["pnbd"] = in.Baseline, metrics.Report{NormalizedGini: 0.65, DecileMAPE: 0.3}
+		return ev, nil
+	})
+	in := baseInput()
+	in.Models = append(in.Models, "pnbd")
+	in.AutoApproveAs = "ci"
+	s.env.ExecuteWorkflow(TrainingPipeline, in)
+	res := s.result()
+	s.Equal("pnbd", asked.Baseline)
+	s.Equal("gini_lift_over_pnbd", res.Gate.Checks[2].Name)
+}

@@ -51,6 +51,10 @@ func (p *pipeline) loadPolicy(ctx workflow.Context) error {
 	for _, msg := range ignored {
 		p.logger.Warn("input request ignored: the worker's policy applies", "request", msg)
 	}
+	if b := gov.gate.Baseline; b != "" && !contains(p.in.Models, b) {
+		return temporal.NewNonRetryableApplicationError("the worker's gate compares the challenger with "+b+" (gate.baseline): include it in the run's models",
+			activities.ErrTypePolicy, nil)
+	}
 	if p.in.AutoApproveAs != "" && !gov.policy.AllowAutoApproval {
 		return temporal.NewNonRetryableApplicationError("automatic approval (auto_approve_as) is not allowed by the worker's policy ("+gov.policy.Source+")",
 			activities.ErrTypePolicy, nil)
