@@ -69,7 +69,7 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 			return res, err
 		}
 	}
-	if res.HTMLReport, err = a.putHTMLReport(ctx, set, res, scored, liftSamples); err != nil {
+	if res.HTMLReport, err = a.putHTMLReport(ctx, set, in, res, scored, liftSamples); err != nil {
 		return res, err
 	}
 	ref, err := a.Store.PutJSON(ctx, a.Buckets.Models, fmt.Sprintf("evaluations/%s-%s.json", refDigest(in.Features)[:16], activityID(ctx)), res)

@@ -19,9 +19,15 @@ const ReportsPrefix = "reports"
 
 // putHTMLReport renders the evaluation report of every model scored (in the
 // canonical model order, the champion last) and stores it.
-func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, res EvaluateResult, scored map[string]models.Scored, liftSamples []float64) (artifacts.Ref, error) {
+func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, in EvaluateInput, res EvaluateResult, scored map[string]models.Scored, liftSamples []float64) (artifacts.Ref, error) {
 	d := report.Data{Title: "clvflow evaluation: challenger " + res.Challenger, Cutoff: set.Split.Cutoff.Format("2006-01-02"),
-		HorizonDays: set.Split.HorizonDays, Customers: set.Len(), GiniLiftSamples: liftSamples}
+		HorizonDays: set.Split.HorizonDays, Customers: set.Len(), Rows: in.Rows, RuleCounts: in.RuleCounts, GiniLiftSamples: liftSamples}
+	loss := map[string][]report.LossCurve{}
+	for _, t := range in.Models {
+		for _, c := range t.Loss {
+			loss[t.Kind] = append(loss[t.Kind], report.LossCurve{Label: fmt.Sprintf("member %d (from epoch %d)", c.Member+1, c.FirstEpoch), Train: c.Train, Validation: c.Validation})
+		}
+	}
 	if len(liftSamples) > 0 {
 		d.GiniLiftLabel = "Gini lift of " + res.Challenger + " over " + res.Baseline
 	}
@@ -41,7 +47,7 @@ func (a *Activities) putHTMLReport(ctx context.Context, set *features.Set, res E
 			label = "champion " + res.ChampionVersion
 		}
 		sc := scored[name]
-		d.Models = append(d.Models, report.ModelResult{Name: label, Predicted: sc.Predicted, Actual: sc.Actual, Metrics: report.MetricsOf(res.Metrics[name])})
+		d.Models = append(d.Models, report.ModelResult{Name: label, Predicted: sc.Predicted, Actual: sc.Actual, Metrics: report.MetricsOf(res.Metrics[name]), Loss: loss[name]})
 	}
 	var buf bytes.Buffer
 	if err := report.Render(&buf, d); err != nil {

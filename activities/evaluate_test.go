@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/modelkind"
 
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/onnxrt/onnxrttest"
@@ -194,5 +196,38 @@ func TestEvaluateBaseline(t *testing.T) {
 	res := mustRun[activities.EvaluateResult](t, newEnv(t, p.acts), p.acts.Evaluate, in)
 	if _, ok := res.Metrics["naive"]; res.Baseline != "naive" || !ok {
 		t.Fatalf("baseline %q (metrics %v)", res.Baseline, slices.Sorted(maps.Keys(res.Metrics)))
+	}
+}
+
+// TestTrainRecordsLossAndReportShowsIt: every network's training returns
+// its loss per epoch (one curve per member, train and validation of equal
+// length), the classic models none; the evaluation report draws them.
+func TestTrainRecordsLossAndReportShowsIt(t *testing.T) {
+	p := sharedPipeline(t)
+	for _, tr := range p.trainedAll {
+		if !modelkind.Kind(tr.Kind).IsNetwork() {
+			if len(tr.Loss) != 0 {
+				t.Errorf("%s has loss curves", tr.Kind)
+			}
+			continue
+		}
+		if len(tr.Loss) == 0 {
+			t.Fatalf("%s trained without loss curves", tr.Kind)
+		}
+		for _, c := range tr.Loss {
+			if len(c.Train) == 0 || len(c.Train) != len(c.Validation) {
+				t.Errorf("%s member %d: %d train, %d validation points", tr.Kind, c.Member, len(c.Train), len(c.Validation))
+			}
+		}
+	}
+	in := activities.EvaluateInput{Features: p.featurize.Features, Split: p.featurize.Split, Models: p.trainedAll, HorizonDays: pipeHorizon,
+		Rows: 1234, RuleCounts: map[string]int64{"negative_amount": 7}}
+	res := mustRun[activities.EvaluateResult](t, newEnv(t, p.acts), p.acts.Evaluate, in)
+	page, err := p.store.GetBytes(context.Background(), res.HTMLReport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte("negative_amount")) || !bytes.Contains(page, []byte(`<section id="loss">`)) {
+		t.Fatal("the report lacks the cleaning counts or the loss curves")
 	}
 }

@@ -3,6 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,10 +42,14 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		}
 	}
 	stopHB := func() {}
+	losses := &lossRecorder{}
 	if kind.IsNetwork() && activity.IsActivity(ctx) {
 		a.checkpointHooks(ctx, in, &opts)
 	} else if !kind.IsNetwork() {
 		stopHB = heartbeatEvery(ctx, 10*time.Second, func() any { return TrainProgress{Kind: in.Kind} })
+	}
+	if kind.IsNetwork() {
+		losses.wrap(&opts)
 	}
 	model, info, err := models.Fit(ctx, kind, set, train, opts)
 	stopHB()
@@ -63,7 +70,54 @@ func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult
 		return res, Classify(err)
 	}
 	a.log().Info("model trained", "kind", in.Kind, "seconds", info.Seconds, "epochs", info.Epochs, "training_rows", info.TrainingRows, "resumed_from_epoch", info.ResumedFromEpoch, "sha256", ref.SHA256)
-	return trainResult(kind, ref, model, info, opts.Snapshots), nil
+	res = trainResult(kind, ref, model, info, opts.Snapshots)
+	res.Loss = losses.curves()
+	return res, nil
+}
+
+// lossRecorder keeps the loss of every epoch a network trains.
+type lossRecorder struct {
+	mu       sync.Mutex
+	byMember map[int]*LossCurve
+}
+
+// wrap records every epoch report before handing it to the existing hook.
+func (l *lossRecorder) wrap(opts *models.FitOptions) {
+	next := opts.Progress
+	opts.Progress = func(r nn.EpochReport) {
+		l.add(r)
+		if next != nil {
+			next(r)
+		}
+	}
+}
+
+func (l *lossRecorder) add(r nn.EpochReport) {
+	if math.IsNaN(r.TrainLoss) || math.IsInf(r.TrainLoss, 0) || math.IsNaN(r.ValLoss) || math.IsInf(r.ValLoss, 0) {
+		return // JSON has no NaN; the report skips the point anyway
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byMember == nil {
+		l.byMember = map[int]*LossCurve{}
+	}
+	c, ok := l.byMember[r.Member]
+	if !ok {
+		c = &LossCurve{Member: r.Member, FirstEpoch: r.Epoch}
+		l.byMember[r.Member] = c
+	}
+	c.Train, c.Validation = append(c.Train, r.TrainLoss), append(c.Validation, r.ValLoss)
+}
+
+// curves returns the members' curves in member order.
+func (l *lossRecorder) curves() []LossCurve {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]LossCurve, 0, len(l.byMember))
+	for _, m := range slices.Sorted(maps.Keys(l.byMember)) {
+		out = append(out, *l.byMember[m])
+	}
+	return out
 }
 
 // trainResult describes a trained model; a network's params also name the

@@ -113,6 +113,18 @@ type TrainResult struct {
 	// (training customers at the cutoff plus their snapshot rows).
 	TrainingRows int      `json:"training_rows,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
+	// Loss is a network's training and validation loss per epoch, one curve
+	// per ensemble member (the epochs this attempt trained: a resumed run's
+	// curves start at the checkpoint).
+	Loss []LossCurve `json:"loss,omitempty"`
+}
+
+// LossCurve is one ensemble member's loss per epoch.
+type LossCurve struct {
+	Member     int       `json:"member"`
+	FirstEpoch int       `json:"first_epoch"`
+	Train      []float64 `json:"train"`
+	Validation []float64 `json:"validation"`
 }
 
 // TrainProgress is the heartbeat detail of a training activity.
@@ -146,6 +158,9 @@ type EvaluateInput struct {
 	Seed       uint64  `json:"seed,omitempty"`
 	// Baseline is the gate's baseline kind (empty: modelkind.Baseline).
 	Baseline string `json:"baseline,omitempty"`
+	// Rows and RuleCounts describe the cleaned data (for the report).
+	Rows       int64            `json:"rows,omitempty"`
+	RuleCounts map[string]int64 `json:"rule_counts,omitempty"`
 }
 
 // GateBootstrap are the paired bootstrap intervals the statistical gate

@@ -181,7 +181,8 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 	}
 	p.res.ChampionBefore = p.champion.Version
 	in := activities.EvaluateInput{Features: p.featurized.Features, Split: p.featurized.Split, Models: p.trained, HorizonDays: p.featurized.HorizonDays,
-		Confidence: p.gov.gate.Confidence, Resamples: p.gov.gate.BootstrapResamples, Seed: p.in.Seed, Baseline: p.gov.gate.Baseline}
+		Confidence: p.gov.gate.Confidence, Resamples: p.gov.gate.BootstrapResamples, Seed: p.in.Seed, Baseline: p.gov.gate.Baseline,
+		Rows: p.validated.Rows, RuleCounts: p.validated.RuleCounts}
 	if p.champion.Version != "" {
 		in.Champion = &p.champion
 	}
