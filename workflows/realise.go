@@ -24,25 +24,18 @@ type RealisedInput struct {
 
 // Realised compares a champion's stored predictions with what its customers
 // actually spent once the horizon has passed, and records the result on the
-// version (`clvflow models decay`). Schedule it like training, after each
-// scoring run's horizon.
+// version (`clvflow models decay`). RealiseDue does it, on a schedule, for
+// every scoring run whose horizon has passed.
 func Realised(ctx workflow.Context, in RealisedInput) (registry.Realised, error) {
 	var rec registry.Realised
 	if in.ScoresPrefix == "" || in.HorizonDays <= 0 || (in.Input.Path == "") == (in.Input.Source == nil) {
 		return rec, temporal.NewNonRetryableApplicationError("realised: need scores_prefix, horizon_days > 0 and one input", activities.ErrTypeBadInput, errors.New("invalid input"))
 	}
-	_ = setStage(ctx, "ingest")
-	var ing activities.IngestResult
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ingestOptions(in.RetryBudget)), acts.IngestDataset, in.Input).Get(ctx, &ing); err != nil {
+	clean, err := loadClean(ctx, in.Input, in.MaxRejectedFraction, in.RetryBudget)
+	if err != nil {
 		return rec, err
 	}
-	_ = setStage(ctx, "validate")
 	dctx := workflow.WithActivityOptions(ctx, dataOptions(in.RetryBudget))
-	var clean activities.ValidateResult
-	vin := activities.ValidateInput{Dataset: ing.Dataset, Format: ing.Format, MaxRejectedFraction: in.MaxRejectedFraction, DropReversed: true}
-	if err := workflow.ExecuteActivity(dctx, acts.ValidateDataset, vin).Get(ctx, &clean); err != nil {
-		return rec, err
-	}
 	_ = setStage(ctx, "realise")
 	rin := activities.RealiseInput{Run: runOf(ctx), ScoresPrefix: in.ScoresPrefix, Clean: clean.Clean, DataEnd: clean.MaxTime, HorizonDays: in.HorizonDays}
 	if err := workflow.ExecuteActivity(dctx, acts.RealiseScores, rin).Get(ctx, &rec); err != nil {
@@ -51,4 +44,18 @@ func Realised(ctx workflow.Context, in RealisedInput) (registry.Realised, error)
 	}
 	_ = setStage(ctx, "done")
 	return rec, nil
+}
+
+// loadClean ingests and validates a transaction log.
+func loadClean(ctx workflow.Context, input activities.IngestInput, maxRejected float64, budget time.Duration) (activities.ValidateResult, error) {
+	_ = setStage(ctx, "ingest")
+	var ing activities.IngestResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ingestOptions(budget)), acts.IngestDataset, input).Get(ctx, &ing); err != nil {
+		return activities.ValidateResult{}, err
+	}
+	_ = setStage(ctx, "validate")
+	var clean activities.ValidateResult
+	vin := activities.ValidateInput{Dataset: ing.Dataset, Format: ing.Format, MaxRejectedFraction: maxRejected, DropReversed: true}
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dataOptions(budget)), acts.ValidateDataset, vin).Get(ctx, &clean)
+	return clean, err
 }

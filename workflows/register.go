@@ -9,4 +9,5 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(Rollback)
 	r.RegisterWorkflow(BatchScore)
 	r.RegisterWorkflow(Realised)
+	r.RegisterWorkflow(RealiseDue)
 }

@@ -42,7 +42,7 @@ func (a *app) scheduleCmd() *cobra.Command {
 that day are ignored and the cutoff is that day minus the horizon, so a backfill
 trains exactly what would have been trained then.`,
 	}
-	c.AddCommand(a.scheduleCreateCmd(), a.scheduleScoreCmd(), a.scheduleListCmd(), a.schedulePauseCmd(), a.scheduleResumeCmd(),
+	c.AddCommand(a.scheduleCreateCmd(), a.scheduleScoreCmd(), a.scheduleRealiseCmd(), a.scheduleListCmd(), a.schedulePauseCmd(), a.scheduleResumeCmd(),
 		a.scheduleTriggerCmd(), a.scheduleBackfillCmd(), a.scheduleDeleteCmd())
 	return c
 }

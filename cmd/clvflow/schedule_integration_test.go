@@ -164,6 +164,16 @@ func TestIntegrationScoreSchedule(t *testing.T) {
 	}
 	h := tc.ScheduleClient().GetHandle(context.Background(), id)
 	t.Cleanup(func() { _ = h.Delete(context.Background()) })
+	if out, _, err := clvflow(t, "schedule", "create-realise", id+"-r", "--input", demoFile(t), "--format", "cdnow", "--horizon-days", "90", "--cron", "0 5 1 * *", "--paused"); err != nil {
+		t.Fatalf("create-realise: %v %s", err, out)
+	}
+	rd, err := tc.ScheduleClient().GetHandle(context.Background(), id+"-r").Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, ok := rd.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || act.Workflow != "RealiseDue" {
+		t.Fatalf("the realise schedule starts %+v", rd.Schedule.Action)
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		desc, err := h.Describe(context.Background())

@@ -121,6 +121,28 @@ func checkRealised(t *testing.T, s *stack, res workflows.BatchScoreResult, champ
 	if err != nil || !strings.Contains(decay, champion) || !strings.Contains(decay, "1997-09-30") {
 		t.Fatalf("models decay: %v\n%s", err, decay)
 	}
+	checkRealiseDue(t, s, champion)
+}
+
+// checkRealiseDue: the scheduled form finds nothing due over the horizon
+// already realised, and realises the scoring run over a shorter one.
+func checkRealiseDue(t *testing.T, s *stack, champion string) {
+	t.Helper()
+	tc := dialTest(t, s)
+	for _, c := range []struct{ horizon, want int }{{273, 0}, {200, 1}} {
+		in := workflows.RealiseDueInput{Input: activities.IngestInput{Path: demoFile(t), Format: "cdnow"}, HorizonDays: c.horizon, MaxRejectedFraction: 0.5}
+		run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: fmt.Sprintf("realise-due-%d-%d", c.horizon, time.Now().UnixNano()), TaskQueue: s.queue}, workflows.RealiseDue, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.RealiseDueResult
+		if err := run.Get(context.Background(), &res); err != nil {
+			t.Fatalf("realise due over %d days: %v", c.horizon, err)
+		}
+		if len(res.Realised) != c.want || (c.want == 1 && (res.Realised[0].Version != champion || res.Realised[0].HorizonDays != 200)) {
+			t.Fatalf("realise due over %d days recorded %+v, want %d record(s)", c.horizon, res.Realised, c.want)
+		}
+	}
 }
 
 // cdnowSpend sums, per customer, the amounts of a CDNOW master file
