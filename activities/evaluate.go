@@ -96,16 +96,9 @@ func pickChallenger(byModel map[string]metrics.Report) string {
 // scoreChampion scores the champion's ONNX file on the test customers.
 func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set *features.Set, test []int) (metrics.Report, models.Scored, error) {
 	var sc models.Scored
-	if err := a.ensureONNX(); err != nil {
+	m, err := a.loadONNX(ctx, champ.Version, champ.ONNX)
+	if err != nil {
 		return metrics.Report{}, sc, err
-	}
-	b, err := a.Store.GetBytes(ctx, champ.ONNX)
-	if err != nil {
-		return metrics.Report{}, sc, Classify(err)
-	}
-	m, err := onnxrt.Load(champ.Version, b, champ.ONNX.SHA256)
-	if err != nil {
-		return metrics.Report{}, sc, nonRetryable(ErrTypeIntegrity, err)
 	}
 	defer m.Close()
 	tab, seq := set.Float32Rows(test, m.Schema().SequenceInput != "")

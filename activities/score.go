@@ -39,19 +39,13 @@ type ScoreInput struct {
 // ScorePlan is a resolved scoring run: the pinned model, the output prefix,
 // the drift reference, or the summary of an earlier identical run.
 type ScorePlan struct {
-	Version   string         `json:"version"`
-	ONNX      artifacts.Ref  `json:"onnx"`
-	AsOf      string         `json:"as_of"`
-	Prefix    string         `json:"prefix"`
-	Reference DriftReference `json:"reference"`
-	Existing  *ScoreSummary  `json:"existing,omitempty"`
+	Version   string                 `json:"version"`
+	ONNX      artifacts.Ref          `json:"onnx"`
+	AsOf      string                 `json:"as_of"`
+	Prefix    string                 `json:"prefix"`
+	Reference scoring.DriftReference `json:"reference"`
+	Existing  *ScoreSummary          `json:"existing,omitempty"`
 }
-
-// DriftReference and DriftReport are scoring's.
-type (
-	DriftReference = scoring.DriftReference
-	DriftReport    = scoring.DriftReport
-)
 
 // ShardInput scores one shard of the customers.
 type ShardInput struct {
@@ -82,14 +76,14 @@ type FinalizeInput struct {
 // ScoreSummary is what a scoring run recorded (summary.json under its
 // prefix, and the workflow result).
 type ScoreSummary struct {
-	Version   string           `json:"version"`
-	AsOf      string           `json:"as_of"`
-	Prefix    string           `json:"prefix"`
-	Customers int              `json:"customers"`
-	Parts     []artifacts.Ref  `json:"parts"`
-	CSV       *artifacts.Ref   `json:"csv,omitempty"`
-	Segments  []SegmentSummary `json:"segments"`
-	Drift     DriftReport      `json:"drift"`
+	Version   string              `json:"version"`
+	AsOf      string              `json:"as_of"`
+	Prefix    string              `json:"prefix"`
+	Customers int                 `json:"customers"`
+	Parts     []artifacts.Ref     `json:"parts"`
+	CSV       *artifacts.Ref      `json:"csv,omitempty"`
+	Segments  []SegmentSummary    `json:"segments"`
+	Drift     scoring.DriftReport `json:"drift"`
 }
 
 // SegmentSummary counts one segment.

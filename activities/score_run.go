@@ -63,21 +63,21 @@ func scoringDay(asOf, dataEnd string) (time.Time, error) {
 
 // driftReference bins the version's training features and its scores of
 // them.
-func (a *Activities) driftReference(ctx context.Context, v registry.Version) (DriftReference, error) {
+func (a *Activities) driftReference(ctx context.Context, v registry.Version) (scoring.DriftReference, error) {
 	set, err := a.versionFeatures(ctx, v)
 	if err != nil {
-		return DriftReference{}, err
+		return scoring.DriftReference{}, err
 	}
 	m, err := a.loadONNX(ctx, v.ID, v.ONNX)
 	if err != nil {
-		return DriftReference{}, err
+		return scoring.DriftReference{}, err
 	}
 	defer m.Close()
-	preds, err := scoring.Score(m, set)
+	ref, err := scoring.ModelReference(m, set)
 	if err != nil {
-		return DriftReference{}, nonRetryable(ErrTypeBadData, err)
+		return scoring.DriftReference{}, nonRetryable(ErrTypeBadData, err)
 	}
-	return scoring.NewDriftReference(set, preds), nil
+	return ref, nil
 }
 
 // ScoreShard scores the customers of one shard and stores their unranked
@@ -204,7 +204,7 @@ func segmentSummary(preds []scoring.Prediction, s scoring.Segments) []SegmentSum
 
 // driftReport sums the shards' bin counts and compares them with the
 // reference.
-func driftReport(ref DriftReference, shards []ShardResult, threshold float64) DriftReport {
+func driftReport(ref scoring.DriftReference, shards []ShardResult, threshold float64) scoring.DriftReport {
 	cur := map[string][]int64{}
 	for name, refCounts := range ref.Counts {
 		cur[name] = make([]int64, len(refCounts))

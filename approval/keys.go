@@ -38,8 +38,13 @@ func WriteNewKey(path, comment string) (ssh.PublicKey, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + comment + "\n"
-	return sshPub, os.WriteFile(path+".pub", []byte(line), 0o644)
+	return sshPub, os.WriteFile(path+".pub", []byte(AuthorizedKeyLine(sshPub, comment)), 0o644)
+}
+
+// AuthorizedKeyLine is a public key as an authorized_keys line with a
+// comment (what a .pub file and a trusted-keys file hold).
+func AuthorizedKeyLine(key ssh.PublicKey, comment string) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))) + " " + comment + "\n"
 }
 
 // AllowedSignersLine is the allowed-signers line that lets key sign clvflow

@@ -489,153 +489,155 @@ var bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 // Validate checks the configuration once; each problem names the key, its
 // environment variable and what to do.
 func (c Config) Validate() error {
-	var errs []string
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Sprintf("%s (env %s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
-	}
-	hostPort := func(key, val string) {
-		if _, port, err := net.SplitHostPort(val); err != nil || port == "" {
-			bad(key, "%q is not host:port, e.g. 127.0.0.1:7233", val)
-		} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-			bad(key, "port %q is not in 1..65535", port)
-		}
-	}
-	hostPort("temporal.address", c.Temporal.Address)
-	if c.Temporal.Namespace == "" {
-		bad("temporal.namespace", "must not be empty (the dev server uses \"default\")")
-	}
-	if c.Temporal.TaskQueue == "" {
-		bad("temporal.task_queue", "must not be empty (default clvflow-cpu)")
-	}
-	if c.Temporal.TrainOnGPUQueue && c.Temporal.GPUTaskQueue == "" {
-		bad("temporal.gpu_task_queue", "must be set when temporal.train_on_gpu_queue is true")
-	}
-	if c.Temporal.TLS.CertFile != "" && c.Temporal.TLS.KeyFile == "" || c.Temporal.TLS.CertFile == "" && c.Temporal.TLS.KeyFile != "" {
-		bad("temporal.tls.cert_file", "cert_file and key_file must be set together")
-	}
-	hostPort("storage.endpoint", c.Storage.Endpoint)
-	for key, b := range map[string]string{"storage.datasets_bucket": c.Storage.DatasetsBucket, "storage.models_bucket": c.Storage.ModelsBucket, "storage.registry_bucket": c.Storage.RegistryBucket} {
-		if !bucketRe.MatchString(b) {
-			bad(key, "%q is not a valid bucket name (3-63 chars: lower-case letters, digits, '.', '-')", b)
-		}
-	}
-	if c.Storage.TempMaxAge <= 0 {
-		bad("storage.temp_max_age", "must be a positive duration like 1h (longer than any upload), got %s", c.Storage.TempMaxAge)
-	}
-	if c.Temporal.ActivityRetryBudget <= 0 {
-		bad("temporal.activity_retry_budget", "must be a positive duration like 1h, got %s", c.Temporal.ActivityRetryBudget)
-	}
-	if c.ONNX.IntraOpThreads < 1 {
-		bad("onnx.intra_op_threads", "must be ≥ 1, got %d", c.ONNX.IntraOpThreads)
-	}
-	if c.Approvals.Timeout <= 0 {
-		bad("approvals.timeout", "must be a positive duration like 72h, got %s", c.Approvals.Timeout)
-	}
-	if c.Gate.ParityTolerance <= 0 {
-		bad("gate.parity_tolerance", "must be > 0, got %g", c.Gate.ParityTolerance)
-	}
-	if c.Gate.MaxDecileMAPE <= 0 {
-		bad("gate.max_decile_mape", "must be > 0, got %g", c.Gate.MaxDecileMAPE)
-	}
-	if c.Gate.MaxChampionRegression < 0 {
-		bad("gate.max_champion_regression", "must be ≥ 0, got %g", c.Gate.MaxChampionRegression)
-	}
-	if b := c.Gate.Baseline; b != "" {
-		if k, err := modelkind.Parse(b); err != nil || k.IsNetwork() || string(k) != b {
-			bad("gate.baseline", "want a classic model kind (naive, bgnbd, pnbd, mbgnbd), got %q", b)
-		}
-	}
-	if c.Gate.Confidence < 0 || c.Gate.Confidence >= 1 {
-		bad("gate.confidence", "must be in [0,1) (0: point estimates), got %g", c.Gate.Confidence)
-	}
-	if c.Gate.BootstrapResamples < 0 {
-		bad("gate.bootstrap_resamples", "must be ≥ 0 (0 = 1000), got %d", c.Gate.BootstrapResamples)
-	}
-	if c.Gate.MinTestCustomers < 1 {
-		bad("gate.min_test_customers", "must be ≥ 1, got %d", c.Gate.MinTestCustomers)
-	}
-	if c.Ingest.MaxUncompressedBytes <= 0 {
-		bad("ingest.max_uncompressed_bytes", "must be a positive number of bytes (default %d = 16 GiB), got %d", dataset.DefaultMaxUncompressedBytes, c.Ingest.MaxUncompressedBytes)
-	}
-	for _, d := range c.Ingest.AllowedDirs {
-		if !filepath.IsAbs(d) {
-			bad("ingest.allowed_dirs", "must list absolute directories, got %q", d)
-		}
-	}
-	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
-		bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)
-	}
-	if c.Training.HorizonDays < 1 {
-		bad("training.horizon_days", "must be ≥ 1 day, got %d", c.Training.HorizonDays)
-	}
-	if c.Training.SeqWeeks < 4 {
-		bad("training.seq_weeks", "must be ≥ 4, got %d", c.Training.SeqWeeks)
-	}
-	if c.Training.MaxRejectedFraction < 0 || c.Training.MaxRejectedFraction > 1 {
-		bad("training.max_rejected_fraction", "must be in [0,1], got %g", c.Training.MaxRejectedFraction)
-	}
-	if c.Training.Snapshots < 0 || c.Training.Snapshots > 52 {
-		bad("training.snapshots", "must be in [0,52] (0 disables earlier training snapshots), got %d", c.Training.Snapshots)
-	}
-	if c.Training.SnapshotStepDays < 1 {
-		bad("training.snapshot_step_days", "must be ≥ 1 day, got %d", c.Training.SnapshotStepDays)
-	}
-	for _, m := range c.Training.Models {
-		if !modelkind.Kind(m).Valid() {
-			bad("training.models", "unknown model %q (choose from %s)", m, strings.Join(modelkind.Names(), ", "))
-		}
-	}
-	hostPort("serving.listen", c.Serving.Listen)
-	hostPort("codec.listen", c.Codec.Listen)
-	if c.Serving.ModelAlias == "" {
-		bad("serving.model_alias", "must not be empty (default champion)")
-	}
-	if c.Serving.ReloadInterval <= 0 {
-		bad("serving.reload_interval", "must be a positive duration like 10s")
-	}
-	if c.Serving.ReloadTimeout <= 0 {
-		bad("serving.reload_timeout", "must be a positive duration like 30s")
-	}
-	if c.Serving.MaxBodyBytes < 1024 {
-		bad("serving.max_body_bytes", "must be ≥ 1024, got %d", c.Serving.MaxBodyBytes)
-	}
-	for key, d := range map[string]time.Duration{"serving.read_header_timeout": c.Serving.ReadHeaderTimeout, "serving.read_timeout": c.Serving.ReadTimeout,
-		"serving.write_timeout": c.Serving.WriteTimeout, "serving.idle_timeout": c.Serving.IdleTimeout} {
-		if d <= 0 {
-			bad(key, "must be a positive duration like 30s, got %s", d)
-		}
-	}
-	if c.Scoring.Shards < 1 || c.Scoring.Shards > 256 {
-		bad("scoring.shards", "must be in [1,256], got %d", c.Scoring.Shards)
-	}
-	if c.Scoring.DormantBelow < 0 || c.Scoring.DormantBelow >= 1 {
-		bad("scoring.dormant_below", "must be a purchase probability in [0,1), got %g", c.Scoring.DormantBelow)
-	}
-	if c.Drift.PSIThreshold <= 0 {
-		bad("drift.psi_threshold", "must be > 0 (0.1 moderate, 0.25 large shift), got %g", c.Drift.PSIThreshold)
-	}
-	if c.Drift.Action != "retrain" && c.Drift.Action != "alert" {
-		bad("drift.action", "must be retrain or alert, got %q", c.Drift.Action)
-	}
-	if c.Serving.DriftWindow < 0 {
-		bad("serving.drift_window", "must be ≥ 0 (0 turns online drift monitoring off), got %d", c.Serving.DriftWindow)
-	}
-	if c.Serving.MaxInFlight < 1 {
-		bad("serving.max_in_flight", "must be ≥ 1, got %d", c.Serving.MaxInFlight)
-	}
-	if (c.Serving.TLSCertFile == "") != (c.Serving.TLSKeyFile == "") {
-		bad("serving.tls_cert_file", "serving.tls_cert_file and serving.tls_key_file must be set together (HTTPS) or both left empty (HTTP)")
-	}
-	for key, p := range map[string]int{"dev.temporal_port": c.Dev.TemporalPort, "dev.temporal_ui_port": c.Dev.TemporalUIPort, "dev.minio_port": c.Dev.MinIOPort} {
-		if p <= 0 || p > 65535 {
-			bad(key, "port %d is not in 1..65535", p)
-		}
-	}
+	v := &validator{}
+	c.checkConnections(v)
+	c.checkPipeline(v)
+	c.checkServing(v)
+	errs := v.errs
 	if len(errs) == 0 {
 		return nil
 	}
 	sort.Strings(errs)
 	return fmt.Errorf("%w:\n  %s", ErrInvalid, strings.Join(errs, "\n  "))
+}
+
+// validator collects the problems of a config, each naming its key and
+// environment variable.
+type validator struct{ errs []string }
+
+func (v *validator) bad(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Sprintf("%s (env %s): %s", key, EnvName(key), fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) hostPort(key, val string) {
+	if _, port, err := net.SplitHostPort(val); err != nil || port == "" {
+		v.bad(key, "%q is not host:port, e.g. 127.0.0.1:7233", val)
+	} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		v.bad(key, "port %q is not in 1..65535", port)
+	}
+}
+
+// checkConnections: Temporal, MinIO, ONNX Runtime and the dev stack's ports.
+func (c Config) checkConnections(v *validator) {
+	v.hostPort("temporal.address", c.Temporal.Address)
+	if c.Temporal.Namespace == "" {
+		v.bad("temporal.namespace", "must not be empty (the dev server uses \"default\")")
+	}
+	if c.Temporal.TaskQueue == "" {
+		v.bad("temporal.task_queue", "must not be empty (default clvflow-cpu)")
+	}
+	if c.Temporal.TrainOnGPUQueue && c.Temporal.GPUTaskQueue == "" {
+		v.bad("temporal.gpu_task_queue", "must be set when temporal.train_on_gpu_queue is true")
+	}
+	if c.Temporal.TLS.CertFile != "" && c.Temporal.TLS.KeyFile == "" || c.Temporal.TLS.CertFile == "" && c.Temporal.TLS.KeyFile != "" {
+		v.bad("temporal.tls.cert_file", "cert_file and key_file must be set together")
+	}
+	v.hostPort("storage.endpoint", c.Storage.Endpoint)
+	for key, b := range map[string]string{"storage.datasets_bucket": c.Storage.DatasetsBucket, "storage.models_bucket": c.Storage.ModelsBucket, "storage.registry_bucket": c.Storage.RegistryBucket} {
+		if !bucketRe.MatchString(b) {
+			v.bad(key, "%q is not a valid bucket name (3-63 chars: lower-case letters, digits, '.', '-')", b)
+		}
+	}
+	if c.Storage.TempMaxAge <= 0 {
+		v.bad("storage.temp_max_age", "must be a positive duration like 1h (longer than any upload), got %s", c.Storage.TempMaxAge)
+	}
+	if c.Temporal.ActivityRetryBudget <= 0 {
+		v.bad("temporal.activity_retry_budget", "must be a positive duration like 1h, got %s", c.Temporal.ActivityRetryBudget)
+	}
+	if c.ONNX.IntraOpThreads < 1 {
+		v.bad("onnx.intra_op_threads", "must be ≥ 1, got %d", c.ONNX.IntraOpThreads)
+	}
+	for key, p := range map[string]int{"dev.temporal_port": c.Dev.TemporalPort, "dev.temporal_ui_port": c.Dev.TemporalUIPort, "dev.minio_port": c.Dev.MinIOPort} {
+		if p <= 0 || p > 65535 {
+			v.bad(key, "port %d is not in 1..65535", p)
+		}
+	}
+}
+
+// checkPipeline: approvals, gate, ingest, training, scoring and drift.
+func (c Config) checkPipeline(v *validator) {
+	if c.Approvals.Timeout <= 0 {
+		v.bad("approvals.timeout", "must be a positive duration like 72h, got %s", c.Approvals.Timeout)
+	}
+	for _, pr := range c.Gate.Problems() {
+		v.bad("gate."+pr.Key, "%s", pr.Msg)
+	}
+	if c.Ingest.MaxUncompressedBytes <= 0 {
+		v.bad("ingest.max_uncompressed_bytes", "must be a positive number of bytes (default %d = 16 GiB), got %d", dataset.DefaultMaxUncompressedBytes, c.Ingest.MaxUncompressedBytes)
+	}
+	for _, d := range c.Ingest.AllowedDirs {
+		if !filepath.IsAbs(d) {
+			v.bad("ingest.allowed_dirs", "must list absolute directories, got %q", d)
+		}
+	}
+	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
+		v.bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)
+	}
+	if c.Training.HorizonDays < 1 {
+		v.bad("training.horizon_days", "must be ≥ 1 day, got %d", c.Training.HorizonDays)
+	}
+	if c.Training.SeqWeeks < 4 {
+		v.bad("training.seq_weeks", "must be ≥ 4, got %d", c.Training.SeqWeeks)
+	}
+	if c.Training.MaxRejectedFraction < 0 || c.Training.MaxRejectedFraction > 1 {
+		v.bad("training.max_rejected_fraction", "must be in [0,1], got %g", c.Training.MaxRejectedFraction)
+	}
+	if c.Training.Snapshots < 0 || c.Training.Snapshots > 52 {
+		v.bad("training.snapshots", "must be in [0,52] (0 disables earlier training snapshots), got %d", c.Training.Snapshots)
+	}
+	if c.Training.SnapshotStepDays < 1 {
+		v.bad("training.snapshot_step_days", "must be ≥ 1 day, got %d", c.Training.SnapshotStepDays)
+	}
+	for _, m := range c.Training.Models {
+		if !modelkind.Kind(m).Valid() {
+			v.bad("training.models", "unknown model %q (choose from %s)", m, strings.Join(modelkind.Names(), ", "))
+		}
+	}
+	if c.Scoring.Shards < 1 || c.Scoring.Shards > 256 {
+		v.bad("scoring.shards", "must be in [1,256], got %d", c.Scoring.Shards)
+	}
+	if c.Scoring.DormantBelow < 0 || c.Scoring.DormantBelow >= 1 {
+		v.bad("scoring.dormant_below", "must be a purchase probability in [0,1), got %g", c.Scoring.DormantBelow)
+	}
+	if c.Drift.PSIThreshold <= 0 {
+		v.bad("drift.psi_threshold", "must be > 0 (0.1 moderate, 0.25 large shift), got %g", c.Drift.PSIThreshold)
+	}
+	if c.Drift.Action != "retrain" && c.Drift.Action != "alert" {
+		v.bad("drift.action", "must be retrain or alert, got %q", c.Drift.Action)
+	}
+}
+
+// checkServing: serve and codec-server.
+func (c Config) checkServing(v *validator) {
+	v.hostPort("serving.listen", c.Serving.Listen)
+	v.hostPort("codec.listen", c.Codec.Listen)
+	if c.Serving.ModelAlias == "" {
+		v.bad("serving.model_alias", "must not be empty (default champion)")
+	}
+	if c.Serving.ReloadInterval <= 0 {
+		v.bad("serving.reload_interval", "must be a positive duration like 10s")
+	}
+	if c.Serving.ReloadTimeout <= 0 {
+		v.bad("serving.reload_timeout", "must be a positive duration like 30s")
+	}
+	if c.Serving.MaxBodyBytes < 1024 {
+		v.bad("serving.max_body_bytes", "must be ≥ 1024, got %d", c.Serving.MaxBodyBytes)
+	}
+	for key, d := range map[string]time.Duration{"serving.read_header_timeout": c.Serving.ReadHeaderTimeout, "serving.read_timeout": c.Serving.ReadTimeout,
+		"serving.write_timeout": c.Serving.WriteTimeout, "serving.idle_timeout": c.Serving.IdleTimeout} {
+		if d <= 0 {
+			v.bad(key, "must be a positive duration like 30s, got %s", d)
+		}
+	}
+	if c.Serving.DriftWindow < 0 {
+		v.bad("serving.drift_window", "must be ≥ 0 (0 turns online drift monitoring off), got %d", c.Serving.DriftWindow)
+	}
+	if c.Serving.MaxInFlight < 1 {
+		v.bad("serving.max_in_flight", "must be ≥ 1, got %d", c.Serving.MaxInFlight)
+	}
+	if (c.Serving.TLSCertFile == "") != (c.Serving.TLSKeyFile == "") {
+		v.bad("serving.tls_cert_file", "serving.tls_cert_file and serving.tls_key_file must be set together (HTTPS) or both left empty (HTTP)")
+	}
 }
 
 // Redacted returns the config as YAML with every secret replaced by a

@@ -38,7 +38,6 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/approval"
-	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/registry"
 	"go.yaml.in/yaml/v3"
 )
@@ -155,27 +154,8 @@ func (p Policy) seal() (Policy, error) {
 
 func (p Policy) validate() error {
 	var errs []string
-	g := p.Gate
-	if g.ParityTolerance <= 0 {
-		errs = append(errs, fmt.Sprintf("gate.parity_tolerance must be > 0, got %g", g.ParityTolerance))
-	}
-	if g.MaxDecileMAPE <= 0 {
-		errs = append(errs, fmt.Sprintf("gate.max_decile_mape must be > 0, got %g", g.MaxDecileMAPE))
-	}
-	if g.MaxChampionRegression < 0 {
-		errs = append(errs, fmt.Sprintf("gate.max_champion_regression must be ≥ 0, got %g", g.MaxChampionRegression))
-	}
-	if g.MinTestCustomers < 1 {
-		errs = append(errs, fmt.Sprintf("gate.min_test_customers must be ≥ 1, got %d", g.MinTestCustomers))
-	}
-	if g.Confidence < 0 || g.Confidence >= 1 {
-		errs = append(errs, fmt.Sprintf("gate.confidence must be in [0,1) (0: point estimates), got %g", g.Confidence))
-	}
-	if g.BootstrapResamples < 0 {
-		errs = append(errs, fmt.Sprintf("gate.bootstrap_resamples must be ≥ 0 (0 = 1000), got %d", g.BootstrapResamples))
-	}
-	if err := CheckBaseline(g.Baseline); err != nil {
-		errs = append(errs, err.Error())
+	for _, pr := range p.Gate.Problems() {
+		errs = append(errs, "gate."+pr.Key+" "+pr.Msg)
 	}
 	if p.ApprovalDeadline <= 0 {
 		errs = append(errs, fmt.Sprintf("approvals.deadline must be > 0, got %s", p.ApprovalDeadline))
@@ -236,16 +216,4 @@ approvals:
   allow_auto_approval: %t
 `, gate.MinGiniLift, gate.MaxChampionRegression, gate.MaxDecileMAPE, gate.ParityTolerance, gate.MinTestCustomers,
 		gate.Confidence, gate.BootstrapResamples, gate.Baseline, allowedSigners, deadline, allowAuto)
-}
-
-// CheckBaseline checks a gate baseline: empty (bgnbd) or a classic model kind.
-func CheckBaseline(name string) error {
-	if name == "" {
-		return nil
-	}
-	k, err := modelkind.Parse(name)
-	if err != nil || k.IsNetwork() || string(k) != name {
-		return fmt.Errorf("gate.baseline %q: want a classic model kind (naive, bgnbd, pnbd, mbgnbd)", name)
-	}
-	return nil
 }

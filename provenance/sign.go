@@ -24,6 +24,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/clvflow/clvflow/approval"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/crypto/ssh"
 )
@@ -80,7 +81,7 @@ func (s *Signer) Public() crypto.PublicKey { return s.priv.Public() }
 // a trusted-keys file lists).
 func (s *Signer) PublicKeyLine(comment string) string {
 	pub, _ := ssh.NewPublicKey(s.priv.Public())
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " " + comment + "\n"
+	return approval.AuthorizedKeyLine(pub, comment)
 }
 
 // verifier checks envelopes against one trusted ed25519 key.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/modelkind"
 )
 
 // DatasetRef names the data a version was trained on: the raw transaction
@@ -163,6 +164,33 @@ type GateThresholds struct {
 	// (a classic model: naive, bgnbd, pnbd, mbgnbd; empty = bgnbd). A run
 	// must train it.
 	Baseline string `mapstructure:"baseline" yaml:"baseline" json:"baseline,omitempty"`
+}
+
+// GateProblem is one invalid threshold: its key under gate. and what is
+// wrong with it.
+type GateProblem struct {
+	Key, Msg string
+}
+
+// Problems lists every invalid threshold (nil when all are valid); config
+// and the worker policy both check thresholds with it.
+func (g GateThresholds) Problems() []GateProblem {
+	var out []GateProblem
+	add := func(ok bool, key, format string, args ...any) {
+		if !ok {
+			out = append(out, GateProblem{Key: key, Msg: fmt.Sprintf(format, args...)})
+		}
+	}
+	add(g.ParityTolerance > 0, "parity_tolerance", "must be > 0, got %g", g.ParityTolerance)
+	add(g.MaxDecileMAPE > 0, "max_decile_mape", "must be > 0, got %g", g.MaxDecileMAPE)
+	add(g.MaxChampionRegression >= 0, "max_champion_regression", "must be ≥ 0, got %g", g.MaxChampionRegression)
+	add(g.MinTestCustomers >= 1, "min_test_customers", "must be ≥ 1, got %d", g.MinTestCustomers)
+	add(g.Confidence >= 0 && g.Confidence < 1, "confidence", "must be in [0,1) (0: point estimates), got %g", g.Confidence)
+	add(g.BootstrapResamples >= 0, "bootstrap_resamples", "must be ≥ 0 (0 = 1000), got %d", g.BootstrapResamples)
+	k, err := modelkind.Parse(g.Baseline)
+	add(g.Baseline == "" || (err == nil && !k.IsNetwork() && string(k) == g.Baseline), "baseline",
+		"must be a classic model kind (naive, bgnbd, pnbd, mbgnbd), got %q", g.Baseline)
+	return out
 }
 
 // ParitySummary summarises the ONNX Runtime vs Go reference parity check.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -252,5 +253,23 @@ func TestVersionReadsLegacyDatasetFields(t *testing.T) {
 	}
 	if _, ok := got.Artifacts["raw_dataset"]; ok || got.Artifacts["features"].Key != "features/f" {
 		t.Errorf("artifacts = %+v, want raw_dataset moved out and features kept", got.Artifacts)
+	}
+}
+
+// TestGateProblems: valid thresholds have none; every invalid one is named
+// by its key.
+func TestGateProblems(t *testing.T) {
+	good := registry.GateThresholds{MaxChampionRegression: 0.02, MaxDecileMAPE: 1, ParityTolerance: 1e-4, MinTestCustomers: 100, Confidence: 0.9, Baseline: "pnbd"}
+	if p := good.Problems(); len(p) != 0 {
+		t.Fatalf("valid thresholds: %v", p)
+	}
+	bad := registry.GateThresholds{MaxChampionRegression: -1, Confidence: 1, BootstrapResamples: -1, Baseline: "seq"}
+	var keys []string
+	for _, p := range bad.Problems() {
+		keys = append(keys, p.Key)
+	}
+	want := []string{"parity_tolerance", "max_decile_mape", "max_champion_regression", "min_test_customers", "confidence", "bootstrap_resamples", "baseline"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("problems %v, want %v", keys, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
+	"github.com/clvflow/clvflow/onnxrt"
 )
 
 // ScoreColumn is the drift name of the expected-value score.
@@ -29,6 +30,16 @@ func NewDriftReference(set *features.Set, preds []Prediction) DriftReference {
 	}
 	ref.Counts = ref.Histograms(set, preds)
 	return ref
+}
+
+// ModelReference scores a model's training feature set with the model and
+// bins both: the drift reference of that model.
+func ModelReference(m *onnxrt.Model, set *features.Set) (DriftReference, error) {
+	preds, err := Score(m, set)
+	if err != nil {
+		return DriftReference{}, err
+	}
+	return NewDriftReference(set, preds), nil
 }
 
 // Histograms counts a feature set's columns and its scores into the

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
@@ -51,7 +52,7 @@ func (p *pipeline) loadPolicy(ctx workflow.Context) error {
 	for _, msg := range ignored {
 		p.logger.Warn("input request ignored: the worker's policy applies", "request", msg)
 	}
-	if b := gov.gate.Baseline; b != "" && !contains(p.in.Models, b) {
+	if b := gov.gate.Baseline; b != "" && !slices.Contains(p.in.Models, b) {
 		return temporal.NewNonRetryableApplicationError("the worker's gate compares the challenger with "+b+" (gate.baseline): include it in the run's models",
 			activities.ErrTypePolicy, nil)
 	}
@@ -100,19 +101,10 @@ func (g governance) verifySigned(statement, signature string, exp approval.Expec
 	if err := exp.Match(v.Statement); err != nil {
 		return approval.Verified{}, err
 	}
-	if len(narrowTo) > 0 && !contains(narrowTo, v.Signer.Principal) {
+	if len(narrowTo) > 0 && !slices.Contains(narrowTo, v.Signer.Principal) {
 		return approval.Verified{}, fmt.Errorf("%q is an allowed signer but not one of this run's approvers %v", v.Signer.Principal, narrowTo)
 	}
 	return v, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // signedRecord is how the registry keeps a verified decision.

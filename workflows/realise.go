@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
+	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/registry"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -31,7 +32,7 @@ func Realised(ctx workflow.Context, in RealisedInput) (registry.Realised, error)
 	if in.ScoresPrefix == "" || in.HorizonDays <= 0 || (in.Input.Path == "") == (in.Input.Source == nil) {
 		return rec, temporal.NewNonRetryableApplicationError("realised: need scores_prefix, horizon_days > 0 and one input", activities.ErrTypeBadInput, errors.New("invalid input"))
 	}
-	clean, err := loadClean(ctx, in.Input, in.MaxRejectedFraction, in.RetryBudget)
+	_, clean, err := loadClean(ctx, cleanLoad{input: in.Input, maxRejected: in.MaxRejectedFraction, budget: in.RetryBudget})
 	if err != nil {
 		return rec, err
 	}
@@ -46,16 +47,31 @@ func Realised(ctx workflow.Context, in RealisedInput) (registry.Realised, error)
 	return rec, nil
 }
 
-// loadClean ingests and validates a transaction log.
-func loadClean(ctx workflow.Context, input activities.IngestInput, maxRejected float64, budget time.Duration) (activities.ValidateResult, error) {
-	_ = setStage(ctx, "ingest")
-	var ing activities.IngestResult
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ingestOptions(budget)), acts.IngestDataset, input).Get(ctx, &ing); err != nil {
-		return activities.ValidateResult{}, err
+// cleanLoad is a transaction log to ingest and validate.
+type cleanLoad struct {
+	input       activities.IngestInput
+	csv         *dataset.CSVMapping
+	maxRejected float64
+	budget      time.Duration
+	// stage reports each step; nil: the run's stage search attribute.
+	stage func(string)
+}
+
+// loadClean ingests and validates a transaction log (reversed orders
+// dropped).
+func loadClean(ctx workflow.Context, l cleanLoad) (activities.IngestResult, activities.ValidateResult, error) {
+	stage := l.stage
+	if stage == nil {
+		stage = func(s string) { _ = setStage(ctx, s) }
 	}
-	_ = setStage(ctx, "validate")
+	stage("ingest")
+	var ing activities.IngestResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ingestOptions(l.budget)), acts.IngestDataset, l.input).Get(ctx, &ing); err != nil {
+		return ing, activities.ValidateResult{}, err
+	}
+	stage("validate")
 	var clean activities.ValidateResult
-	vin := activities.ValidateInput{Dataset: ing.Dataset, Format: ing.Format, MaxRejectedFraction: maxRejected, DropReversed: true}
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dataOptions(budget)), acts.ValidateDataset, vin).Get(ctx, &clean)
-	return clean, err
+	vin := activities.ValidateInput{Dataset: ing.Dataset, Format: ing.Format, CSV: l.csv, MaxRejectedFraction: l.maxRejected, DropReversed: true}
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, dataOptions(l.budget)), acts.ValidateDataset, vin).Get(ctx, &clean)
+	return ing, clean, err
 }

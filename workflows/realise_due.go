@@ -32,7 +32,7 @@ func RealiseDue(ctx workflow.Context, in RealiseDueInput) (RealiseDueResult, err
 	if in.HorizonDays <= 0 {
 		return res, temporal.NewNonRetryableApplicationError("realise due: horizon_days must be > 0", activities.ErrTypeBadInput, nil)
 	}
-	clean, err := loadClean(ctx, in.Input, in.MaxRejectedFraction, in.RetryBudget)
+	_, clean, err := loadClean(ctx, cleanLoad{input: in.Input, maxRejected: in.MaxRejectedFraction, budget: in.RetryBudget})
 	if err != nil {
 		return res, err
 	}

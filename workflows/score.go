@@ -147,15 +147,10 @@ func (r *scoreRun) stage(ctx workflow.Context, name string) {
 
 // load ingests and validates the transaction log.
 func (r *scoreRun) load(ctx workflow.Context) error {
-	r.stage(ctx, "ingest")
-	ictx := workflow.WithActivityOptions(ctx, ingestOptions(r.in.RetryBudget))
-	if err := workflow.ExecuteActivity(ictx, acts.IngestDataset, r.in.Input).Get(ctx, &r.ingest); err != nil {
-		return err
-	}
-	r.stage(ctx, "validate")
-	vin := activities.ValidateInput{Dataset: r.ingest.Dataset, Format: r.ingest.Format, CSV: r.in.CSV, MaxRejectedFraction: r.in.MaxRejectedFraction, DropReversed: true}
-	dctx := workflow.WithActivityOptions(ctx, dataOptions(r.in.RetryBudget))
-	if err := workflow.ExecuteActivity(dctx, acts.ValidateDataset, vin).Get(ctx, &r.clean); err != nil {
+	var err error
+	r.ingest, r.clean, err = loadClean(ctx, cleanLoad{input: r.in.Input, csv: r.in.CSV, maxRejected: r.in.MaxRejectedFraction,
+		budget: r.in.RetryBudget, stage: func(s string) { r.stage(ctx, s) }})
+	if err != nil {
 		return err
 	}
 	r.res.RawDataset, r.res.CleanDataset = r.ingest.Dataset.SHA256, r.clean.Clean.SHA256

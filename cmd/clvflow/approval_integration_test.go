@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,19 +148,6 @@ func flipRegistryByte(t *testing.T, s *stack, key, find string) {
 	if _, err := c.PutObject(ctx, s.buckets[2], key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func servedVersionAt(base string) string {
-	resp, err := http.Get(base + "/v1/model")
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var m struct {
-		Version string `json:"version"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return m.Version
 }
 
 // waitUntil polls cond for up to a minute.

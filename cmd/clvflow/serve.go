@@ -86,11 +86,10 @@ func (s *registrySource) DriftReference(ctx context.Context, ref serving.ModelRe
 	if err != nil {
 		return nil, err
 	}
-	preds, err := scoring.Score(m, set)
+	dr, err := scoring.ModelReference(m, set)
 	if err != nil {
 		return nil, fmt.Errorf("score the training features of %s: %w", v.ID, err)
 	}
-	dr := scoring.NewDriftReference(set, preds)
 	return &dr, nil
 }
 

@@ -95,18 +95,7 @@ func TestIntegrationServeFollowsChampion(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	servedVersion := func() string {
-		resp, err := http.Get(base + "/v1/model")
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		var m struct {
-			Version string `json:"version"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return m.Version
-	}
+	servedVersion := func() string { return servedVersionAt(base) }
 	waitFor("the champion to be served", func() bool { return servedVersion() == v1.ID })
 
 	body := []byte(`{"customers":[{"id":"c1","features":{"x":3,"t_x":20,"T":38,"recency":18,"cal_spend":120.5,"mbar":30.1,"first_value":30}},` +
@@ -227,4 +216,19 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// servedVersionAt is the version serve at base answers with ("" while it
+// does not answer).
+func servedVersionAt(base string) string {
+	resp, err := http.Get(base + "/v1/model")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Version string `json:"version"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m.Version
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,7 @@ func (a *app) signed(ctx context.Context, cfg config.Config, f signFlags, st app
 	if f.statementFile != "" || f.signatureFile != "" {
 		return readSigned(f, st)
 	}
-	st.Approver = firstNonEmpty(f.approver, cfg.Approvals.Approver)
+	st.Approver = cmp.Or(f.approver, cfg.Approvals.Approver)
 	if strings.TrimSpace(st.Approver) == "" {
 		return nil, nil, errors.New("--approver NAME is required (or set approvals.approver): the identity the worker's allowed signers know you by")
 	}
@@ -53,7 +54,7 @@ func (a *app) signed(ctx context.Context, cfg config.Config, f signFlags, st app
 		}
 		return nil, nil, err
 	}
-	key := expandHome(firstNonEmpty(f.key, cfg.Approvals.SigningKey))
+	key := expandHome(cmp.Or(f.key, cfg.Approvals.SigningKey))
 	if key == "" {
 		return nil, nil, errors.New("a decision must be signed: give --key ~/.ssh/id_ed25519 (or set approvals.signing_key), or --statement and --signature made with ssh-keygen")
 	}
@@ -83,15 +84,6 @@ func readSigned(f signFlags, want approval.Statement) ([]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("%s decides %s %s, not %s %s", f.statementFile, st.Decision, st.Version, want.Decision, want.Version)
 	}
 	return statement, signature, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 func expandHome(p string) string {
