@@ -101,6 +101,9 @@ func (a *Activities) scoreChampion(ctx context.Context, champ ChampionInfo, set 
 		return metrics.Report{}, sc, err
 	}
 	defer m.Close()
+	if m.Schema().SequenceInput != "" && !set.HasSequences() {
+		return metrics.Report{}, sc, nonRetryablef(ErrTypeBadInput, "champion %s is a sequence model but this run's features were built without weekly sequences (none of its models needed them when it featurized); run again to compare with it", champ.Version)
+	}
 	tab, seq := set.Float32Rows(test, m.Schema().SequenceInput != "")
 	out, err := m.Predict(tab, seq)
 	if err != nil {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/modelkind"
+	"github.com/clvflow/clvflow/registry"
 )
 
 // SplitDoc is the stored train/test split: customer ids, so that it stays
@@ -40,7 +43,11 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, err
 	}
-	b, set, err := a.buildFeatures(ctx, in.Clean, split, asOf)
+	withSeq, err := a.needsSequences(ctx, in.Models)
+	if err != nil {
+		return res, err
+	}
+	b, set, err := a.buildFeatures(ctx, in.Clean, split, asOf, withSeq)
 	if err != nil {
 		return res, err
 	}
@@ -127,15 +134,33 @@ func featurizeCutoff(in FeaturizeInput, asOf time.Time) (time.Time, error) {
 	return time.Time{}, nonRetryablef(ErrTypeBadInput, "featurize: no cutoff, as-of date or data end given")
 }
 
+// needsSequences reports whether the features of a run training models
+// need the weekly sequences: unknown models, a sequence model, or a
+// sequence-model champion (evaluation scores it on the same features).
+func (a *Activities) needsSequences(ctx context.Context, kinds []string) (bool, error) {
+	if len(kinds) == 0 || slices.Contains(kinds, string(modelkind.Seq)) {
+		return true, nil
+	}
+	champ, err := a.CurrentChampion(ctx, registry.ChampionAlias)
+	if err != nil {
+		return false, err
+	}
+	return champ.Kind == string(modelkind.Seq), nil
+}
+
 // buildFeatures streams the clean dataset (transactions up to asOf, when
-// set) into a feature builder and builds the feature set at the cutoff.
-func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time) (*features.Builder, *features.Set, error) {
+// set) into a feature builder and builds the feature set at the cutoff,
+// with the weekly sequences when withSeq.
+func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time, withSeq bool) (*features.Builder, *features.Set, error) {
 	rc, err := a.Store.Get(ctx, clean)
 	if err != nil {
 		return nil, nil, Classify(err)
 	}
 	defer rc.Close()
 	b := features.NewBuilder(split)
+	if !withSeq {
+		b.OmitSequences()
+	}
 	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
 		if !asOf.IsZero() && tx.Time.After(asOf) {
 			return nil

@@ -97,6 +97,25 @@ func TestFeaturize(t *testing.T) {
 		}
 	})
 
+	t.Run("no sequences unless a model needs them", func(t *testing.T) {
+		for _, tc := range []struct {
+			models  []string
+			withSeq bool
+		}{{[]string{"naive", "bgnbd", "ziln"}, false}, {[]string{"ziln", "seq"}, true}, {nil, true}} {
+			res := mustRun[activities.FeaturizeResult](t, env, a.Featurize, activities.FeaturizeInput{
+				Clean: p.validate.Clean, Cutoff: pipeCutoff, DataEnd: p.validate.MaxTime, HorizonDays: pipeHorizon,
+				TestFraction: pipeTestFraction, Seed: pipeSeed, Models: tc.models,
+			})
+			set := readFeatures(t, p.store, res.Features)
+			if set.HasSequences() != tc.withSeq || set.Len() != p.featurize.Customers {
+				t.Errorf("models %v: sequences %v, want %v (%d customers)", tc.models, set.HasSequences(), tc.withSeq, set.Len())
+			}
+			if tc.models == nil && res.Features.SHA256 != p.featurize.Features.SHA256 {
+				t.Errorf("no models named: features %s, want the full set %s", res.Features.SHA256, p.featurize.Features.SHA256)
+			}
+		}
+	})
+
 	t.Run("cutoff from the data end", func(t *testing.T) {
 		res := mustRun[activities.FeaturizeResult](t, env, a.Featurize, activities.FeaturizeInput{
 			Clean: p.validate.Clean, DataEnd: p.validate.MaxTime, HorizonDays: 30, TestFraction: 0.2, Seed: 1,

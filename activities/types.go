@@ -58,6 +58,11 @@ type FeaturizeInput struct {
 	// between them (0 = features.DefaultSnapshotStepDays).
 	Snapshots        int `json:"snapshots,omitempty"`
 	SnapshotStepDays int `json:"snapshot_step_days,omitempty"`
+	// Models are the kinds the run trains. When none of them (nor the
+	// current champion, scored on the same features) is a sequence model,
+	// the features leave out the weekly sequences, most of their memory.
+	// Empty means unknown: sequences are built.
+	Models []string `json:"models,omitempty"`
 }
 
 // SnapshotRef references the stored feature set of one earlier training

@@ -307,6 +307,9 @@ func prepare(ctx context.Context, o Options) (*prepared, error) {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 	b := features.NewBuilder(split)
+	if !slices.Contains(o.Models, string(modelkind.Seq)) {
+		b.OmitSequences()
+	}
 	rep, err := b.ReadFile(o.Input, dopts)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)

@@ -69,7 +69,10 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 		}
 	}
 	w := split.SeqWeeks
-	set := &Set{Split: split, Customers: make([]Customer, len(scored))}
+	set := &Set{Split: split, Customers: make([]Customer, len(scored)), WithoutSequences: b.noSeq}
+	if b.noSeq {
+		w = 0
+	}
 	seq := make([]float64, len(scored)*2*w)
 	parts := min(runtime.GOMAXPROCS(0), len(scored)/4096+1)
 	var wg sync.WaitGroup
@@ -82,8 +85,10 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 				b.gatherChains(cs, &chains)
 				for j, c := range cs {
 					cu := &set.Customers[k+j]
-					cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
-					cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
+					if w > 0 {
+						cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
+						cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
+					}
 					b.customerAt(cu, c, cutoffDay, endDay, chains[j])
 				}
 			}
@@ -119,8 +124,8 @@ func (b *Builder) gatherChains(cs []int32, chains *[chainWays][]int32) {
 	}
 }
 
-// customerAt fills the features of customer c (Seq already allocated)
-// from its chain (latest day first), reading its days in ascending order
+// customerAt fills the features of customer c (Seq already allocated, or
+// nil when the builder omits sequences) from its chain (latest day first), reading its days in ascending order
 // exactly as the per-customer slices of the previous layout were read, so
 // the sums are bit for bit the same.
 func (b *Builder) customerAt(cu *Customer, c int32, cutoffDay, endDay int64, chain []int32) {

@@ -42,7 +42,13 @@ type Builder struct {
 
 	keys  []int32 // per dataset key of the current read: customer index + 1
 	order []int32 // customers sorted by id (see sortedCustomers)
+	noSeq bool    // build without the weekly sequences (OmitSequences)
 }
+
+// OmitSequences makes Build and BuildSnapshot leave out the weekly
+// sequences (2·SeqWeeks float64 per customer, most of a set's memory):
+// for runs that fit no sequence model.
+func (b *Builder) OmitSequences() { b.noSeq = true }
 
 // tail is a customer's latest day and its entry (-1: none yet), kept per
 // customer so that the common in-order row touches no entry.

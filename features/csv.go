@@ -37,14 +37,19 @@ const nFixedCols = 1 + 7 + 3
 //
 //	# clvflow-features v1 cutoff=1997-09-30 horizon_days=273 seq_weeks=52
 //
-// then a header ([CSVColumns]) and one row per customer. Numbers use the
+// then a header ([CSVColumns]) and one row per customer. A set without
+// sequences adds " sequences=none" to the first line and has no sequence
+// columns. Numbers use the
 // shortest representation that reads back to the same float64, so
 // [ReadCSV] returns an identical set (Stats excepted).
 func (s *Set) WriteCSV(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	sw := s.Split.SeqWeeks
-	if _, err := fmt.Fprintf(bw, "%s cutoff=%s horizon_days=%d seq_weeks=%d\n", csvMagic,
-		s.Split.Cutoff.UTC().Format(time.DateOnly), s.Split.HorizonDays, sw); err != nil {
+	sw, tail := s.Split.SeqWeeks, ""
+	if s.WithoutSequences {
+		sw, tail = 0, " sequences=none"
+	}
+	if _, err := fmt.Fprintf(bw, "%s cutoff=%s horizon_days=%d seq_weeks=%d%s\n", csvMagic,
+		s.Split.Cutoff.UTC().Format(time.DateOnly), s.Split.HorizonDays, s.Split.SeqWeeks, tail); err != nil {
 		return err
 	}
 	cw := csv.NewWriter(bw)
@@ -55,7 +60,7 @@ func (s *Set) WriteCSV(w io.Writer) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for i := range s.Customers {
 		c := &s.Customers[i]
-		if len(c.Seq[0]) != sw || len(c.Seq[1]) != sw {
+		if !s.WithoutSequences && (len(c.Seq[0]) != sw || len(c.Seq[1]) != sw) {
 			return fmt.Errorf("features: customer %q has a %d/%d-week sequence, set has %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), sw)
 		}
 		rec[0] = c.ID
@@ -64,7 +69,7 @@ func (s *Set) WriteCSV(w io.Writer) error {
 		rec[8] = c.FirstPurchase.UTC().Format(time.DateOnly)
 		rec[9] = strconv.Itoa(c.HoldoutX)
 		rec[10] = f(c.HoldoutSpend)
-		for k := 0; k < sw; k++ {
+		for k := range sw {
 			rec[nFixedCols+k] = f(c.Seq[0][k])
 			rec[nFixedCols+sw+k] = f(c.Seq[1][k])
 		}
@@ -106,9 +111,13 @@ func ReadCSV(r io.Reader) (*Set, error) {
 	default:
 		return nil, err
 	}
-	split, err := parseMagic(strings.TrimRight(first, "\r\n"))
+	split, noSeq, err := parseMagic(strings.TrimRight(first, "\r\n"))
 	if err != nil {
 		return nil, err
+	}
+	sw := split.SeqWeeks
+	if noSeq {
+		sw = 0
 	}
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
@@ -116,17 +125,16 @@ func ReadCSV(r io.Reader) (*Set, error) {
 	if err != nil {
 		return nil, &CSVError{Line: 2, Msg: "missing header: " + err.Error()}
 	}
-	want := CSVColumns(split.SeqWeeks)
+	want := CSVColumns(sw)
 	if len(header) != len(want) {
-		return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("%d columns, want %d for seq_weeks=%d", len(header), len(want), split.SeqWeeks)}
+		return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("%d columns, want %d for seq_weeks=%d", len(header), len(want), sw)}
 	}
 	for i := range want {
 		if header[i] != want[i] {
 			return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("column %d is %q, want %q", i+1, header[i], want[i])}
 		}
 	}
-	set := &Set{Split: split}
-	sw := split.SeqWeeks
+	set := &Set{Split: split, WithoutSequences: noSeq}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -176,27 +184,32 @@ func ReadCSV(r io.Reader) (*Set, error) {
 		if c.HoldoutSpend, err = num(10); err != nil {
 			return nil, err
 		}
-		seq := make([]float64, 2*sw)
-		for k := range seq {
-			if seq[k], err = num(nFixedCols + k); err != nil {
-				return nil, err
+		if sw > 0 {
+			seq := make([]float64, 2*sw)
+			for k := range seq {
+				if seq[k], err = num(nFixedCols + k); err != nil {
+					return nil, err
+				}
 			}
+			c.Seq[0], c.Seq[1] = seq[:sw:sw], seq[sw:]
 		}
-		c.Seq[0], c.Seq[1] = seq[:sw:sw], seq[sw:]
 		set.Customers = append(set.Customers, c)
 	}
 	return set, nil
 }
 
-func parseMagic(line string) (Split, error) {
-	bad := func(msg string) (Split, error) {
-		return Split{}, &CSVError{Line: 1, Msg: msg + fmt.Sprintf(" (want %q)", csvMagic+" cutoff=YYYY-MM-DD horizon_days=N seq_weeks=W")}
+// parseMagic reads the first line: the split and whether the file has no
+// sequence columns (sequences=none).
+func parseMagic(line string) (Split, bool, error) {
+	bad := func(msg string) (Split, bool, error) {
+		return Split{}, false, &CSVError{Line: 1, Msg: msg + fmt.Sprintf(" (want %q)", csvMagic+" cutoff=YYYY-MM-DD horizon_days=N seq_weeks=W")}
 	}
 	rest, ok := strings.CutPrefix(line, csvMagic)
 	if !ok {
 		return bad("not a clvflow feature file")
 	}
 	var s Split
+	noSeq := false
 	seen := map[string]bool{}
 	for _, kv := range strings.Fields(rest) {
 		k, v, ok := strings.Cut(kv, "=")
@@ -211,6 +224,11 @@ func parseMagic(line string) (Split, error) {
 			s.HorizonDays, err = strconv.Atoi(v)
 		case "seq_weeks":
 			s.SeqWeeks, err = strconv.Atoi(v)
+		case "sequences":
+			if v != "none" {
+				return bad(fmt.Sprintf("bad sequences %q (only \"none\" is defined)", v))
+			}
+			noSeq = true
 		default:
 			continue // unknown keys are ignored for forward compatibility
 		}
@@ -231,5 +249,5 @@ func parseMagic(line string) (Split, error) {
 	if err != nil {
 		return bad(err.Error())
 	}
-	return s, nil
+	return s, noSeq, nil
 }

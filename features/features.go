@@ -144,7 +144,14 @@ type Set struct {
 	Split     Split      `json:"split"`
 	Customers []Customer `json:"customers"`
 	Stats     Stats      `json:"stats"`
+	// WithoutSequences marks a set built without the weekly sequences
+	// ([Builder.OmitSequences]): every Customer.Seq is nil and only the
+	// tabular models can use it.
+	WithoutSequences bool `json:"without_sequences,omitempty"`
 }
+
+// HasSequences reports whether the customers carry their weekly sequences.
+func (s *Set) HasSequences() bool { return !s.WithoutSequences }
 
 // Len returns the number of customers.
 func (s *Set) Len() int { return len(s.Customers) }
@@ -172,8 +179,12 @@ func (s *Set) Tabular() [][]float64 {
 	return rows
 }
 
-// Sequences returns a copy of the N×2×W weekly sequences.
+// Sequences returns a copy of the N×2×W weekly sequences (nil for a set
+// without sequences).
 func (s *Set) Sequences() [][][]float64 {
+	if s.WithoutSequences {
+		return nil
+	}
 	w := s.Split.SeqWeeks
 	out := make([][][]float64, len(s.Customers))
 	flat := make([]float64, len(s.Customers)*2*w)
@@ -335,7 +346,8 @@ func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
 
 // Float32Rows returns the tabular rows of the customers idx as float32 (the
 // ONNX model's `features` input) and, with withSeq, their weekly sequences
-// flattened channel-major (the `sequence` input).
+// flattened channel-major (the `sequence` input). A set without sequences
+// gives empty sequence rows; callers check [Set.HasSequences] first.
 func (s *Set) Float32Rows(idx []int, withSeq bool) (tab, seq [][]float32) {
 	tab = make([][]float32, 0, len(idx))
 	if withSeq {

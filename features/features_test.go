@@ -421,3 +421,59 @@ func TestReadCSVErrors(t *testing.T) {
 		t.Errorf("good file: %v %+v", err, s)
 	}
 }
+
+func TestOmitSequences(t *testing.T) {
+	split := Split{Cutoff: d(2011, 3, 31), HorizonDays: 30, SeqWeeks: 8}
+	txs := genTxs(80, 7)
+	full := build(t, split, txs)
+	b := NewBuilder(split)
+	b.OmitSequences()
+	for _, tx := range txs {
+		if err := b.Add(tx.id, tx.t, tx.amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lean, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.WithoutSequences || !full.HasSequences() || lean.HasSequences() || lean.Sequences() != nil {
+		t.Fatalf("HasSequences: full %v, lean %v", full.HasSequences(), lean.HasSequences())
+	}
+	if lean.Len() != full.Len() || lean.Stats != full.Stats || lean.Split != full.Split {
+		t.Fatalf("lean set: %d customers %+v, full %d %+v", lean.Len(), lean.Stats, full.Len(), full.Stats)
+	}
+	for i := range full.Customers {
+		want := full.Customers[i]
+		want.Seq = [2][]float64{}
+		if !reflect.DeepEqual(lean.Customers[i], want) {
+			t.Fatalf("customer %d: lean %+v, full without sequence %+v", i, lean.Customers[i], want)
+		}
+	}
+	var buf bytes.Buffer
+	if err := lean.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	wantHead := "# clvflow-features v1 cutoff=2011-03-31 horizon_days=30 seq_weeks=8 sequences=none\nid,x,t_x,T,recency,cal_spend,mbar,first_value,first_purchase,x_holdout,spend_holdout\n"
+	if !strings.HasPrefix(buf.String(), wantHead) {
+		t.Errorf("header: %.200s", buf.String())
+	}
+	back, err := ReadCSV(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.WithoutSequences || !reflect.DeepEqual(back.Customers, lean.Customers) || back.Split != lean.Split {
+		t.Errorf("round trip of a set without sequences differs (without sequences %v)", back.WithoutSequences)
+	}
+	snap, err := b.BuildSnapshot(d(2011, 2, 28))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.HasSequences() || (snap.Len() > 0 && snap.Customers[0].Seq[0] != nil) {
+		t.Error("a snapshot of a builder without sequences has sequences")
+	}
+	_, err = ReadCSV(strings.NewReader("# clvflow-features v1 cutoff=2011-03-31 horizon_days=30 seq_weeks=8 sequences=some\n"))
+	if err == nil || !strings.Contains(err.Error(), `bad sequences "some"`) {
+		t.Errorf("sequences=some: %v", err)
+	}
+}

@@ -113,6 +113,9 @@ func (m *netModel) Kind() modelkind.Kind { return m.m.Kind() }
 // netInputs returns the raw tabular rows and, for seq models, the flattened
 // channel-major sequences of the customers idx.
 func netInputs(set *features.Set, idx []int, seqWeeks int) (tab, seq [][]float64, err error) {
+	if seqWeeks > 0 && !set.HasSequences() {
+		return nil, nil, errors.New("models: the seq model needs the weekly sequences; the feature set was built without them (features.Builder.OmitSequences)")
+	}
 	if seqWeeks > 0 && set.Split.SeqWeeks != seqWeeks {
 		return nil, nil, fmt.Errorf("models: seq model expects %d-week sequences, the feature set has %d weeks (set SeqWeeks to %d)", seqWeeks, set.Split.SeqWeeks, seqWeeks)
 	}

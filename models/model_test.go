@@ -245,6 +245,8 @@ func TestFitErrors(t *testing.T) {
 	set := modelstest.Set(t, 60, 13, 8)
 	noHorizon := *set
 	noHorizon.Split.HorizonDays = 0
+	noSeq := *set
+	noSeq.WithoutSequences = true
 	tests := []struct {
 		name  string
 		kind  modelkind.Kind
@@ -263,6 +265,7 @@ func TestFitErrors(t *testing.T) {
 		{"nn without labels", "ziln", &noHorizon, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "no holdout labels"},
 		{"nn horizon mismatch", "ziln", set, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 30}, "differs from the 140-day horizon"},
 		{"nn too few rows", "seq", set, []int{0, 1, 2}, FitOptions{}, "need at least 10"},
+		{"seq without sequences", "seq", &noSeq, modelstest.AllIndices(set.Len()), FitOptions{HorizonDays: 140}, "needs the weekly sequences; the feature set was built without them"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

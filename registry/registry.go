@@ -220,6 +220,10 @@ func (r *Registry) List(ctx context.Context) ([]Version, error) {
 	return out, nil
 }
 
+// ChampionAlias is the alias of the model in production: the pipeline
+// promotes to it and serving follows it.
+const ChampionAlias = "champion"
+
 // Lookup returns the version named by ref: a version id ("v3") or an alias
 // name ("champion").
 func (r *Registry) Lookup(ctx context.Context, ref string) (Version, error) {

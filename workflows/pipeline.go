@@ -132,7 +132,7 @@ func (p *pipeline) featurize(ctx workflow.Context) error {
 	p.stage(ctx, "featurize", "building customer features")
 	in := activities.FeaturizeInput{Clean: p.validated.Clean, Cutoff: p.in.Cutoff, AsOf: asOf, DataEnd: p.validated.MaxTime,
 		HorizonDays: p.in.HorizonDays, SeqWeeks: p.in.SeqWeeks, TestFraction: p.in.TestFraction, Seed: p.in.Seed,
-		Snapshots: p.in.Snapshots, SnapshotStepDays: p.in.SnapshotStepDays}
+		Snapshots: p.in.Snapshots, SnapshotStepDays: p.in.SnapshotStepDays, Models: p.in.Models}
 	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
 	if err := workflow.ExecuteActivity(actx, acts.Featurize, in).Get(ctx, &p.featurized); err != nil {
 		return err

@@ -32,7 +32,7 @@ const (
 
 // Aliases the pipeline moves.
 const (
-	AliasChampion  = "champion"
+	AliasChampion  = registry.ChampionAlias
 	AliasCandidate = "candidate"
 )
 
