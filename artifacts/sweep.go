@@ -65,40 +65,66 @@ type sweepVersion struct {
 // concurrently (another sweep, the upload's own cleanup) are not failures.
 // Running it again later is always safe.
 func (s *Store) SweepTemp(ctx context.Context, bucket string, olderThan time.Duration) (SweepResult, error) {
-	const op = "sweep-temp"
-	var res SweepResult
 	if err := checkBucket(bucket); err != nil {
-		return res, s.invalid(op, bucket, TempPrefix, err)
+		return SweepResult{}, s.invalid(sweepOp, bucket, TempPrefix, err)
 	}
 	if olderThan < 0 {
-		return res, s.invalid(op, bucket, TempPrefix, fmt.Errorf("olderThan %s is negative", olderThan))
+		return SweepResult{}, s.invalid(sweepOp, bucket, TempPrefix, fmt.Errorf("olderThan %s is negative", olderThan))
 	}
-	cutoff := time.Now().Add(-olderThan)
-	old := func(t time.Time) bool { return olderThan == 0 || t.Before(cutoff) }
-
-	var errs []error
-	// fail records err and reports whether the sweep must stop.
-	fail := func(err error) bool {
-		errs = append(errs, err)
-		switch KindOf(err) {
-		case Unreachable, BadCredentials:
-			return true
-		}
-		return ctx.Err() != nil
+	sw := &sweep{s: s, ctx: ctx, bucket: bucket, olderThan: olderThan, cutoff: time.Now().Add(-olderThan)}
+	versions, keys, err := sw.listVersions()
+	// A missing bucket ends the sweep too: nothing else can be listed.
+	if err != nil && (sw.fail(err) || IsNotFound(err)) {
+		return sw.done()
 	}
-	done := func() (SweepResult, error) { return res, joinErrors(errs) }
+	uploads, stop := sw.listUploads(append([]string{TempPrefix, ""}, keys...))
+	if stop {
+		return sw.done()
+	}
+	stuck, stop := sw.abortUploads(uploads)
+	if stop {
+		return sw.done()
+	}
+	sw.removeVersions(versions, stuck)
+	return sw.done()
+}
 
-	// Object versions and delete markers under the prefix, and every key
-	// that holds one (young or old: an old upload may sit under the young
-	// marker of a later attempt).
-	var (
-		versions []sweepVersion
-		keys     []string
-		young    int
-	)
-	if err := s.call(ctx, op, bucket, TempPrefix, func(ctx context.Context) error {
+const sweepOp = "sweep-temp"
+
+// sweep is the state of one [Store.SweepTemp].
+type sweep struct {
+	s         *Store
+	ctx       context.Context
+	bucket    string
+	olderThan time.Duration
+	cutoff    time.Time
+	res       SweepResult
+	errs      []error
+}
+
+// old reports whether something last modified at t is swept.
+func (sw *sweep) old(t time.Time) bool { return sw.olderThan == 0 || t.Before(sw.cutoff) }
+
+// fail records err and reports whether the sweep must stop.
+func (sw *sweep) fail(err error) bool {
+	sw.errs = append(sw.errs, err)
+	switch KindOf(err) {
+	case Unreachable, BadCredentials:
+		return true
+	}
+	return sw.ctx.Err() != nil
+}
+
+func (sw *sweep) done() (SweepResult, error) { return sw.res, joinErrors(sw.errs) }
+
+// listVersions lists the old object versions and delete markers under the
+// prefix, and every key that holds one (young or old: an old upload may
+// sit under the young marker of a later attempt); it counts the young ones.
+func (sw *sweep) listVersions() (versions []sweepVersion, keys []string, err error) {
+	young := 0
+	err = sw.s.call(sw.ctx, sweepOp, sw.bucket, TempPrefix, func(ctx context.Context) error {
 		versions, keys, young = versions[:0], keys[:0], 0
-		for oi := range s.client.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: TempPrefix, Recursive: true, WithVersions: true}) {
+		for oi := range sw.s.client.ListObjectsIter(ctx, sw.bucket, minio.ListObjectsOptions{Prefix: TempPrefix, Recursive: true, WithVersions: true}) {
 			if oi.Err != nil {
 				return oi.Err
 			}
@@ -108,100 +134,113 @@ func (s *Store) SweepTemp(ctx context.Context, bucket string, olderThan time.Dur
 			if len(keys) == 0 || keys[len(keys)-1] != oi.Key { // versions come grouped by key
 				keys = append(keys, oi.Key)
 			}
-			if !old(oi.LastModified) {
+			if !sw.old(oi.LastModified) {
 				young++
 				continue
 			}
 			versions = append(versions, sweepVersion{key: oi.Key, versionID: oi.VersionID, size: oi.Size, deleteMarker: oi.IsDeleteMarker})
 		}
 		return nil
-	}); err != nil {
-		// A missing bucket ends the sweep too: nothing else can be listed.
-		if fail(err) || IsNotFound(err) {
-			return done()
-		}
-	}
-	res.Young += young
+	})
+	sw.res.Young += young
+	return versions, keys, err
+}
 
-	// Unfinished multipart uploads: by prefix, bucket-wide, and at each
-	// temporary key seen.
+// listUploads finds the old unfinished multipart uploads under each of
+// prefixes (by prefix, bucket-wide, and at each temporary key seen), each
+// once; it counts the young ones. stop: a failure ended the sweep.
+func (sw *sweep) listUploads(prefixes []string) (uploads []minio.ObjectMultipartInfo, stop bool) {
 	seen := map[string]bool{} // upload ids
-	var uploads []minio.ObjectMultipartInfo
-	for _, prefix := range append([]string{TempPrefix, ""}, keys...) {
-		var found []minio.ObjectMultipartInfo
-		err := s.call(ctx, op, bucket, prefix, func(ctx context.Context) error {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			found = found[:0]
-			for u := range s.client.ListIncompleteUploads(ctx, bucket, prefix, true) {
-				if u.Err != nil {
-					return u.Err
-				}
-				if strings.HasPrefix(u.Key, TempPrefix) {
-					found = append(found, u)
-				}
-			}
-			return nil
-		})
-		if err != nil && !IsNotFound(err) && fail(err) {
-			return done()
+	for _, prefix := range prefixes {
+		found, err := sw.uploadsAt(prefix)
+		if err != nil && !IsNotFound(err) && sw.fail(err) {
+			return nil, true
 		}
 		for _, u := range found {
 			if seen[u.UploadID] {
 				continue
 			}
 			seen[u.UploadID] = true
-			if old(u.Initiated) {
+			if sw.old(u.Initiated) {
 				uploads = append(uploads, u)
 			} else {
-				res.Young++
+				sw.res.Young++
 			}
 		}
 	}
+	return uploads, false
+}
 
-	stuck := map[string]bool{} // keys with an upload that could not be aborted
+// uploadsAt lists the unfinished uploads of temporary keys under prefix.
+func (sw *sweep) uploadsAt(prefix string) ([]minio.ObjectMultipartInfo, error) {
+	var found []minio.ObjectMultipartInfo
+	err := sw.s.call(sw.ctx, sweepOp, sw.bucket, prefix, func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		found = found[:0]
+		for u := range sw.s.client.ListIncompleteUploads(ctx, sw.bucket, prefix, true) {
+			if u.Err != nil {
+				return u.Err
+			}
+			if strings.HasPrefix(u.Key, TempPrefix) {
+				found = append(found, u)
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+// abortUploads aborts uploads and returns the keys with an upload that
+// could not be aborted. stop: a failure ended the sweep.
+func (sw *sweep) abortUploads(uploads []minio.ObjectMultipartInfo) (stuck map[string]bool, stop bool) {
+	stuck = map[string]bool{}
 	for _, u := range uploads {
-		err := s.call(ctx, op+"-abort", bucket, u.Key, func(ctx context.Context) error {
-			return s.core.AbortMultipartUpload(ctx, bucket, u.Key, u.UploadID)
+		err := sw.s.call(sw.ctx, sweepOp+"-abort", sw.bucket, u.Key, func(ctx context.Context) error {
+			return sw.s.core.AbortMultipartUpload(ctx, sw.bucket, u.Key, u.UploadID)
 		})
 		switch {
 		case err == nil:
-			res.Uploads++
+			sw.res.Uploads++
 		case IsNotFound(err): // completed or aborted meanwhile
 		default:
 			stuck[u.Key] = true
-			if fail(withUpload(err, u.UploadID)) {
-				return done()
+			if sw.fail(withUpload(err, u.UploadID)) {
+				return stuck, true
 			}
 		}
 	}
+	return stuck, false
+}
 
+// removeVersions removes versions, except at the stuck keys (whose upload
+// the next sweep must find again).
+func (sw *sweep) removeVersions(versions []sweepVersion, stuck map[string]bool) {
 	removedFrom := map[string]bool{}
 	for _, v := range versions {
 		if stuck[v.key] {
 			continue
 		}
-		err := s.call(ctx, op+"-remove", bucket, v.key, func(ctx context.Context) error {
-			return s.client.RemoveObject(ctx, bucket, v.key, minio.RemoveObjectOptions{VersionID: v.versionID})
+		err := sw.s.call(sw.ctx, sweepOp+"-remove", sw.bucket, v.key, func(ctx context.Context) error {
+			return sw.s.client.RemoveObject(ctx, sw.bucket, v.key, minio.RemoveObjectOptions{VersionID: v.versionID})
 		})
 		switch {
 		case err == nil:
-			res.Versions++
+			sw.res.Versions++
 			if !v.deleteMarker {
-				res.Bytes += v.size
+				sw.res.Bytes += v.size
 			}
 			if !removedFrom[v.key] {
 				removedFrom[v.key] = true
-				res.Objects++
+				sw.res.Objects++
 			}
 		case IsNotFound(err): // removed meanwhile
 		default:
-			if fail(withVersion(err, v.versionID)) {
-				return done()
+			if sw.fail(withVersion(err, v.versionID)) {
+				return
 			}
 		}
 	}
-	return done()
 }
 
 // withUpload names the multipart upload in an *Error's cause (a copy).

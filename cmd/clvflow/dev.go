@@ -37,26 +37,7 @@ Tools are installed into ./.tools/ on first use (pinned versions).`,
 		Use:   "up",
 		Short: "Install missing tools, start the stack and wait until it is healthy",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.stack()
-			if err != nil {
-				return err
-			}
-			if err := s.Up(cmd.Context(), !noWorker); err != nil {
-				return err
-			}
-			if err := a.ensureBuckets(cmd); err != nil {
-				return err
-			}
-			a.printStackStatus(cmd, s)
-			g := s.Governance()
-			fmt.Fprintf(a.out, "\nTemporal Web UI: %s\nMinIO credentials: %s (0600)\n", s.UIURL(), s.CredentialsFile())
-			fmt.Fprintf(a.out, "Worker policy: %s (allowed signers %s)\nDev signing key: %s (signs as %s)\n", g.PolicyFile, g.AllowedSigners, g.SigningKey, devstack.DevApprover)
-			fmt.Fprintf(a.out, "Worker provenance key: %s (trusted keys %s)\n", g.WorkerKey, g.TrustedKeys)
-			fmt.Fprintf(a.out, "Workflow payloads are encrypted; talk to this stack with\n  export %s=%s %s=%s\n",
-				config.EnvName("temporal.payload_key_file"), g.PayloadKeyFile, config.EnvName("provenance.trusted_keys"), g.TrustedKeys)
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return a.runDevUp(cmd, !noWorker) },
 	}
 	up.Flags().BoolVar(&noWorker, "no-worker", false, "start Temporal and MinIO only")
 	c.AddCommand(up,
@@ -127,3 +108,26 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.msg }
 func (e exitError) ExitCode() int { return e.code }
+
+// runDevUp starts the stack, creates the buckets and says where everything
+// is and how to talk to the stack.
+func (a *app) runDevUp(cmd *cobra.Command, withWorker bool) error {
+	s, err := a.stack()
+	if err != nil {
+		return err
+	}
+	if err := s.Up(cmd.Context(), withWorker); err != nil {
+		return err
+	}
+	if err := a.ensureBuckets(cmd); err != nil {
+		return err
+	}
+	a.printStackStatus(cmd, s)
+	g := s.Governance()
+	fmt.Fprintf(a.out, "\nTemporal Web UI: %s\nMinIO credentials: %s (0600)\n", s.UIURL(), s.CredentialsFile())
+	fmt.Fprintf(a.out, "Worker policy: %s (allowed signers %s)\nDev signing key: %s (signs as %s)\n", g.PolicyFile, g.AllowedSigners, g.SigningKey, devstack.DevApprover)
+	fmt.Fprintf(a.out, "Worker provenance key: %s (trusted keys %s)\n", g.WorkerKey, g.TrustedKeys)
+	fmt.Fprintf(a.out, "Workflow payloads are encrypted; talk to this stack with\n  export %s=%s %s=%s\n",
+		config.EnvName("temporal.payload_key_file"), g.PayloadKeyFile, config.EnvName("provenance.trusted_keys"), g.TrustedKeys)
+	return nil
+}

@@ -65,10 +65,15 @@ func scoringSegments(cfg config.Config) (scoring.Segments, error) {
 	return scoring.Segments{Tiers: tiers, DormantBelow: cfg.Scoring.DormantBelow}, nil
 }
 
+// predictFlags are the flags of clvflow predict.
+type predictFlags struct {
+	model, input, featuresFile, format, cutoff, output string
+	asJSON                                             bool
+	mapping                                            dataset.CSVMapping
+}
+
 func (a *app) predictCmd() *cobra.Command {
-	var model, input, featuresFile, format, cutoff, output string
-	var asJSON bool
-	var mapping dataset.CSVMapping
+	var f predictFlags
 	c := &cobra.Command{
 		Use:   "predict --model MODEL (--input TRANSACTIONS | --features FEATURES.csv)",
 		Short: "Score customers with a model: expected value, purchase probability, value decile and segment",
@@ -78,83 +83,104 @@ day in the file) from the purchases up to that day. Output is CSV (default) or
 JSON, sorted by expected value, highest first.`,
 		Example: "  clvflow predict --model champion --input testdata/demo/cdnow_master.txt.gz --output predictions.csv",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if model == "" {
-				return errors.New("predict: --model is required (a file, a version like v3, or an alias like champion)")
-			}
-			if (input == "") == (featuresFile == "") {
-				return errors.New("predict: give exactly one of --input (transactions) or --features (a features CSV)")
-			}
-			set, err := loadPredictFeatures(input, featuresFile, format, cutoff, mapping)
-			if err != nil {
-				return err
-			}
-			if err := a.initONNX(); err != nil {
-				return err
-			}
-			version, data, sha, err := a.loadModelBytes(cmd.Context(), model)
-			if err != nil {
-				return err
-			}
-			m, err := onnxrt.Load(version, data, sha)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			preds, err := scoring.Score(m, set)
-			if err != nil {
-				return err
-			}
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			segs, err := scoringSegments(cfg)
-			if err != nil {
-				return err
-			}
-			scoring.Rank(preds, segs)
-			w := a.out
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			bw := bufio.NewWriter(w)
-			if asJSON {
-				err = writeJSON(bw, map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
-			} else {
-				err = scoring.WriteCSV(bw, preds)
-			}
-			if err != nil {
-				return err
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			if output != "" && output != "-" {
-				fmt.Fprintf(a.errOut, "scored %d customers with %s → %s\n", len(preds), version, output)
-			}
-			return nil
-		},
+		RunE:    func(cmd *cobra.Command, _ []string) error { return a.runPredict(cmd.Context(), &f) },
 	}
 	fs := c.Flags()
-	fs.StringVar(&model, "model", "", "ONNX file, registry version or alias")
-	fs.StringVar(&input, "input", "", "transaction log to compute features from")
-	fs.StringVar(&featuresFile, "features", "", "features CSV (as written by the pipeline's featurize step)")
-	fs.StringVar(&format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
-	fs.StringVar(&cutoff, "cutoff", "", "score as of this day YYYY-MM-DD (default: last day in the file)")
-	fs.StringVar(&output, "output", "", "output file (default stdout)")
-	fs.BoolVar(&asJSON, "json", false, "write JSON instead of CSV")
-	fs.StringVar(&mapping.Customer, "customer-col", "", "csv: customer id column")
-	fs.StringVar(&mapping.Time, "time-col", "", "csv: timestamp column")
-	fs.StringVar(&mapping.Amount, "amount-col", "", "csv: amount column")
-	fs.StringVar(&mapping.Quantity, "quantity-col", "", "csv: quantity column")
-	fs.StringVar(&mapping.Price, "price-col", "", "csv: unit price column")
+	fs.StringVar(&f.model, "model", "", "ONNX file, registry version or alias")
+	fs.StringVar(&f.input, "input", "", "transaction log to compute features from")
+	fs.StringVar(&f.featuresFile, "features", "", "features CSV (as written by the pipeline's featurize step)")
+	fs.StringVar(&f.format, "format", "auto", "transaction format: auto, cdnow, online-retail, csv, parquet")
+	fs.StringVar(&f.cutoff, "cutoff", "", "score as of this day YYYY-MM-DD (default: last day in the file)")
+	fs.StringVar(&f.output, "output", "", "output file (default stdout)")
+	fs.BoolVar(&f.asJSON, "json", false, "write JSON instead of CSV")
+	fs.StringVar(&f.mapping.Customer, "customer-col", "", "csv: customer id column")
+	fs.StringVar(&f.mapping.Time, "time-col", "", "csv: timestamp column")
+	fs.StringVar(&f.mapping.Amount, "amount-col", "", "csv: amount column")
+	fs.StringVar(&f.mapping.Quantity, "quantity-col", "", "csv: quantity column")
+	fs.StringVar(&f.mapping.Price, "price-col", "", "csv: unit price column")
 	return c
+}
+
+// runPredict scores the customers and writes the ranked predictions.
+func (a *app) runPredict(ctx context.Context, f *predictFlags) error {
+	if f.model == "" {
+		return errors.New("predict: --model is required (a file, a version like v3, or an alias like champion)")
+	}
+	if (f.input == "") == (f.featuresFile == "") {
+		return errors.New("predict: give exactly one of --input (transactions) or --features (a features CSV)")
+	}
+	set, err := loadPredictFeatures(f.input, f.featuresFile, f.format, f.cutoff, f.mapping)
+	if err != nil {
+		return err
+	}
+	version, preds, err := a.scoreWith(ctx, f.model, set)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	segs, err := scoringSegments(cfg)
+	if err != nil {
+		return err
+	}
+	scoring.Rank(preds, segs)
+	return a.writePredictions(f, version, preds)
+}
+
+// scoreWith loads model (file, version or alias) into ONNX Runtime and
+// scores set.
+func (a *app) scoreWith(ctx context.Context, model string, set *features.Set) (string, []scoring.Prediction, error) {
+	if err := a.initONNX(); err != nil {
+		return "", nil, err
+	}
+	version, data, sha, err := a.loadModelBytes(ctx, model)
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := onnxrt.Load(version, data, sha)
+	if err != nil {
+		return "", nil, err
+	}
+	defer m.Close()
+	preds, err := scoring.Score(m, set)
+	return version, preds, err
+}
+
+// writePredictions writes preds as CSV or JSON to --output (default stdout).
+func (a *app) writePredictions(f *predictFlags, version string, preds []scoring.Prediction) error {
+	toFile := f.output != "" && f.output != "-"
+	w := a.out
+	var file *os.File
+	if toFile {
+		var err error
+		if file, err = os.Create(f.output); err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	bw := bufio.NewWriter(w)
+	var err error
+	if f.asJSON {
+		err = writeJSON(bw, map[string]any{"model_version": version, "customers": len(preds), "predictions": preds})
+	} else {
+		err = scoring.WriteCSV(bw, preds)
+	}
+	if err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if toFile {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("predict: writing %s: %w", f.output, err)
+		}
+		fmt.Fprintf(a.errOut, "scored %d customers with %s → %s\n", len(preds), version, f.output)
+	}
+	return nil
 }
 
 func loadPredictFeatures(input, featuresFile, format, cutoff string, mapping dataset.CSVMapping) (*features.Set, error) {

@@ -283,68 +283,76 @@ features and expected value into the served version's training-data
 reference and exports the PSI of the last serving.drift_window customers
 (0: off) as clvflow_drift_psi{column} on /metrics and in GET /v1/model.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
-				return err
-			}
-			f.applyHardening(cmd.Flags(), &cfg)
-			// Refuse an open listen address or a bad certificate before
-			// loading anything.
-			scfg := servingConfig(cfg)
-			if err := scfg.Validate(); err != nil {
-				return err
-			}
-			if err := a.initONNX(); err != nil {
-				return err
-			}
-			log := a.logger()
-			opts := []serving.Option{serving.WithLogger(log)}
-			var src serving.ModelSource
-			if f.model != "" {
-				src, err = serving.OpenLocalSource(f.model, cfg.Serving.ModelAlias)
-				if err != nil {
-					return err
-				}
-			} else {
-				rs, err := a.openRegistrySource(cmd.Context(), cfg, log)
-				if err != nil {
-					return err
-				}
-				dir := serveCacheDir(cfg)
-				if mc, err := openModelCache(dir, cfg.Serving.ModelAlias); err != nil {
-					// Serving matters more than the cache (e.g. a read-only
-					// root file system): run without it, loudly.
-					log.Warn("local model cache disabled: serve cannot start from a cached model while MinIO is unreachable; set serving.cache_dir to a writable directory",
-						"dir", dir, "err", err)
-					src = rs
-				} else {
-					cs := &cachingSource{src: rs, cache: mc, log: log.With("component", "serve-cache"), ctx: cmd.Context(), timeout: cfg.Serving.ReloadTimeout}
-					src = cs
-					opts = append(opts, serving.WithReloadHook(cs.observe))
-					log.Info("local model cache", "dir", dir)
-				}
-			}
-			srv := serving.New(scfg, src, opts...)
-			defer srv.Close()
-			ln, err := net.Listen("tcp", cfg.Serving.Listen)
-			if err != nil {
-				return fmt.Errorf("serve: cannot listen on %s: %v (change serving.listen or --listen)", cfg.Serving.Listen, err)
-			}
-			scheme := "http"
-			if scfg.TLSCertFile != "" {
-				scheme = "https"
-			}
-			fmt.Fprintf(a.errOut, "clvflow serve: listening on %s://%s (alias %s)\n", scheme, ln.Addr(), cfg.Serving.ModelAlias)
-			if scfg.AuthToken == "" && !serving.IsLoopback(cfg.Serving.Listen) {
-				fmt.Fprintf(a.errOut, "clvflow serve: WARNING: --insecure: the scoring API on %s has no bearer token (set serving.auth_token)\n", cfg.Serving.Listen)
-			}
-			return srv.Serve(cmd.Context(), ln)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runServe(cmd, &f) },
 	}
 	f.register(c)
 	return c
+}
+
+// runServe checks the serving configuration, opens the model source and
+// serves until the command's context ends.
+func (a *app) runServe(cmd *cobra.Command, f *serveFlags) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	if err := f.config.apply(cmd.Flags(), &cfg); err != nil {
+		return err
+	}
+	f.applyHardening(cmd.Flags(), &cfg)
+	// Refuse an open listen address or a bad certificate before loading
+	// anything.
+	scfg := servingConfig(cfg)
+	if err := scfg.Validate(); err != nil {
+		return err
+	}
+	if err := a.initONNX(); err != nil {
+		return err
+	}
+	log := a.logger()
+	src, opts, err := a.serveSource(cmd.Context(), cfg, f.model, log)
+	if err != nil {
+		return err
+	}
+	srv := serving.New(scfg, src, append(opts, serving.WithLogger(log))...)
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Serving.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: cannot listen on %s: %v (change serving.listen or --listen)", cfg.Serving.Listen, err)
+	}
+	scheme := "http"
+	if scfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(a.errOut, "clvflow serve: listening on %s://%s (alias %s)\n", scheme, ln.Addr(), cfg.Serving.ModelAlias)
+	if scfg.AuthToken == "" && !serving.IsLoopback(cfg.Serving.Listen) {
+		fmt.Fprintf(a.errOut, "clvflow serve: WARNING: --insecure: the scoring API on %s has no bearer token (set serving.auth_token)\n", cfg.Serving.Listen)
+	}
+	return srv.Serve(cmd.Context(), ln)
+}
+
+// serveSource opens what serve serves: the local model file or directory,
+// else the registry alias behind the local model cache (without the cache,
+// loudly, when its directory is unusable).
+func (a *app) serveSource(ctx context.Context, cfg config.Config, model string, log *slog.Logger) (serving.ModelSource, []serving.Option, error) {
+	if model != "" {
+		src, err := serving.OpenLocalSource(model, cfg.Serving.ModelAlias)
+		return src, nil, err
+	}
+	rs, err := a.openRegistrySource(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := serveCacheDir(cfg)
+	mc, err := openModelCache(dir, cfg.Serving.ModelAlias)
+	if err != nil {
+		// Serving matters more than the cache (e.g. a read-only root file
+		// system): run without it, loudly.
+		log.Warn("local model cache disabled: serve cannot start from a cached model while MinIO is unreachable; set serving.cache_dir to a writable directory",
+			"dir", dir, "err", err)
+		return rs, nil, nil
+	}
+	cs := &cachingSource{src: rs, cache: mc, log: log.With("component", "serve-cache"), ctx: ctx, timeout: cfg.Serving.ReloadTimeout}
+	log.Info("local model cache", "dir", dir)
+	return cs, []serving.Option{serving.WithReloadHook(cs.observe)}, nil
 }

@@ -211,7 +211,27 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 			return err
 		}
 	}
-	// Ports: refuse early, naming the port and the key to change.
+	if err := s.checkPorts(); err != nil {
+		return err
+	}
+	if err := s.upTemporal(ctx); err != nil {
+		return err
+	}
+	if err := s.upMinIO(ctx); err != nil {
+		return err
+	}
+	if err := s.ensureGovernance(); err != nil {
+		return fmt.Errorf("dev up: policy and keys under %s: %w", filepath.Dir(s.Governance().PolicyFile), err)
+	}
+	if !withWorker {
+		return nil
+	}
+	return s.upWorker(ctx)
+}
+
+// checkPorts refuses early a port another process holds, naming the port
+// and the key to change (the ports of a server already running are its own).
+func (s *Stack) checkPorts() error {
 	type port struct {
 		name, addr, key string
 	}
@@ -230,8 +250,12 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 			}
 		}
 	}
+	return nil
+}
 
-	// Temporal dev server with UI and a file database that survives restarts.
+// upTemporal starts the Temporal dev server (with UI and a file database
+// that survives restarts) unless it runs, and waits for it and its UI.
+func (s *Stack) upTemporal(ctx context.Context) error {
 	if pid, alive := s.readPID("temporal"); alive {
 		s.logf("temporal: already running (pid %d)", pid)
 	} else {
@@ -253,7 +277,12 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 	if err := waitFor(ctx, 30*time.Second, func() error { return httpOK("http://" + s.uiAddr() + "/") }); err != nil {
 		return fmt.Errorf("dev up: Temporal Web UI on %s did not answer: %v (log: %s)", s.uiAddr(), err, s.logFile("temporal"))
 	}
+	return nil
+}
 
+// upMinIO starts MinIO with the stack's credentials unless it runs, and
+// waits until it is ready.
+func (s *Stack) upMinIO(ctx context.Context) error {
 	access, secret, err := s.ensureCredentials()
 	if err != nil {
 		return fmt.Errorf("dev up: MinIO credentials: %w", err)
@@ -274,37 +303,37 @@ func (s *Stack) Up(ctx context.Context, withWorker bool) error {
 	if err := waitFor(ctx, 60*time.Second, func() error { return httpOK("http://" + s.minioAddr() + "/minio/health/ready") }); err != nil {
 		return fmt.Errorf("dev up: MinIO on %s did not become ready: %v (log: %s)", s.minioAddr(), err, s.logFile("minio"))
 	}
+	return nil
+}
 
-	if err := s.ensureGovernance(); err != nil {
-		return fmt.Errorf("dev up: policy and keys under %s: %w", filepath.Dir(s.Governance().PolicyFile), err)
+// upWorker starts the clvflow worker with the stack's addresses, keys and
+// policy unless it runs, and waits until it polls the task queue.
+func (s *Stack) upWorker(ctx context.Context) error {
+	if pid, alive := s.readPID("worker"); alive {
+		s.logf("worker: already running (pid %d)", pid)
+	} else {
+		env := []string{
+			config.EnvName("temporal.address") + "=" + s.temporalAddr(),
+			config.EnvName("storage.endpoint") + "=" + s.minioAddr(),
+			config.EnvName("storage.credentials_file") + "=" + s.CredentialsFile(),
+			config.EnvName("onnx.library_path") + "=" + s.ortLibrary(),
+			config.EnvName("policy.file") + "=" + s.Governance().PolicyFile,
+			config.EnvName("temporal.payload_key_file") + "=" + s.Governance().PayloadKeyFile,
+			config.EnvName("provenance.signing_key") + "=" + s.Governance().WorkerKey,
+		}
+		pid, err := s.startProcess("worker", s.WorkerCommand, env)
+		if err != nil {
+			return err
+		}
+		s.logf("worker: started (pid %d), waiting for it to poll %s", pid, s.Cfg.Temporal.TaskQueue)
 	}
-	if withWorker {
-		if pid, alive := s.readPID("worker"); alive {
-			s.logf("worker: already running (pid %d)", pid)
-		} else {
-			env := []string{
-				config.EnvName("temporal.address") + "=" + s.temporalAddr(),
-				config.EnvName("storage.endpoint") + "=" + s.minioAddr(),
-				config.EnvName("storage.credentials_file") + "=" + s.CredentialsFile(),
-				config.EnvName("onnx.library_path") + "=" + s.ortLibrary(),
-				config.EnvName("policy.file") + "=" + s.Governance().PolicyFile,
-				config.EnvName("temporal.payload_key_file") + "=" + s.Governance().PayloadKeyFile,
-				config.EnvName("provenance.signing_key") + "=" + s.Governance().WorkerKey,
-			}
-			pid, err := s.startProcess("worker", s.WorkerCommand, env)
-			if err != nil {
-				return err
-			}
-			s.logf("worker: started (pid %d), waiting for it to poll %s", pid, s.Cfg.Temporal.TaskQueue)
+	if err := waitFor(ctx, 60*time.Second, func() error {
+		if _, alive := s.readPID("worker"); !alive {
+			return errors.New("worker process exited")
 		}
-		if err := waitFor(ctx, 60*time.Second, func() error {
-			if _, alive := s.readPID("worker"); !alive {
-				return errors.New("worker process exited")
-			}
-			return workerPolling(ctx, s.temporalAddr(), s.Cfg.Temporal.Namespace, s.Cfg.Temporal.TaskQueue)
-		}); err != nil {
-			return fmt.Errorf("dev up: clvflow worker is not polling task queue %s: %v (log: %s)", s.Cfg.Temporal.TaskQueue, err, s.logFile("worker"))
-		}
+		return workerPolling(ctx, s.temporalAddr(), s.Cfg.Temporal.Namespace, s.Cfg.Temporal.TaskQueue)
+	}); err != nil {
+		return fmt.Errorf("dev up: clvflow worker is not polling task queue %s: %v (log: %s)", s.Cfg.Temporal.TaskQueue, err, s.logFile("worker"))
 	}
 	return nil
 }
