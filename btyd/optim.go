@@ -163,80 +163,99 @@ func fitLog(obj logObjective, names []string, starts [][]float64, opts FitOption
 // boundary) are not fatal: the best finite point found is kept and the
 // error is recorded in notes.
 func minimizeLog(obj logObjective, starts [][]float64, opts FitOptions) (fitOutcome, error) {
-	obj = bounded(obj)
-	var best fitOutcome
-	best.f = math.Inf(1)
-	total := 0
-	consider := func(x []float64, f float64) {
-		if f < best.f && !math.IsNaN(f) {
-			best.f = f
-			best.theta = slices.Clone(x)
-		}
-	}
-	runBFGS := func(start []float64, label string) {
-		cp := &cachedProblem{obj: obj}
-		settings := &optimize.Settings{
-			GradientThreshold: opts.GradTol,
-			MajorIterations:   opts.MaxIterations,
-			Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 25},
-		}
-		res, err := optimize.Minimize(cp.problem(), start, settings, &optimize.BFGS{})
-		if res != nil {
-			total += res.MajorIterations
-			consider(res.X, res.F)
-		}
-		if err != nil && !isBenignStop(err) {
-			best.notes = append(best.notes, fmt.Sprintf("BFGS from %s: %v", label, err))
-		}
-	}
+	m := &minimizer{obj: bounded(obj), opts: opts}
+	m.best.f = math.Inf(1)
 	for i, s := range starts {
-		if f := obj(s, nil); math.IsInf(f, 0) || math.IsNaN(f) {
-			best.notes = append(best.notes, fmt.Sprintf("start %d skipped: objective not finite", i))
+		if f := m.obj(s, nil); math.IsInf(f, 0) || math.IsNaN(f) {
+			m.best.notes = append(m.best.notes, fmt.Sprintf("start %d skipped: objective not finite", i))
 			continue
 		}
-		runBFGS(s, fmt.Sprintf("start %d", i))
+		m.bfgs(s, fmt.Sprintf("start %d", i))
 	}
-	if best.theta == nil {
-		return best, errors.New("btyd: no starting point gave a finite log-likelihood")
-	}
-	gradNorm := func(theta []float64) float64 {
-		g := make([]float64, len(theta))
-		obj(theta, g)
-		n := 0.0
-		for _, v := range g {
-			n = math.Max(n, math.Abs(v))
-		}
-		return n
+	if m.best.theta == nil {
+		return m.best, errors.New("btyd: no starting point gave a finite log-likelihood")
 	}
 	// Nelder-Mead polish, only when BFGS stopped short of a stationary point
 	// (typically a line search defeated by rounding): it is derivative-free,
 	// so it can still move there. A BFGS run from the polished point follows.
-	if gradNorm(best.theta) > convergedGradTol {
-		res, err := optimize.Minimize(
-			optimize.Problem{Func: func(x []float64) float64 { return obj(x, nil) }},
-			slices.Clone(best.theta),
-			&optimize.Settings{
-				FuncEvaluations: 3000,
-				Converger:       &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 200},
-			},
-			&optimize.NelderMead{SimplexSize: 0.05},
-		)
-		if res != nil {
-			total += res.MajorIterations
-			before := best.f
-			consider(res.X, res.F)
-			if best.f < before {
-				runBFGS(slices.Clone(best.theta), "Nelder-Mead polish")
-			}
-		}
-		if err != nil && !isBenignStop(err) {
-			best.notes = append(best.notes, fmt.Sprintf("Nelder-Mead polish: %v", err))
+	if m.gradNorm(m.best.theta) > convergedGradTol {
+		m.polish()
+	}
+	m.best.f = m.obj(m.best.theta, nil)
+	m.best.gradNorm = m.gradNorm(m.best.theta)
+	m.best.iterations = m.total
+	return m.best, nil
+}
+
+// minimizer is the state of one minimizeLog: the best point so far and
+// the iterations of every run.
+type minimizer struct {
+	obj   logObjective
+	opts  FitOptions
+	best  fitOutcome
+	total int
+}
+
+// consider keeps x when f improves on the best point.
+func (m *minimizer) consider(x []float64, f float64) {
+	if f < m.best.f && !math.IsNaN(f) {
+		m.best.f = f
+		m.best.theta = slices.Clone(x)
+	}
+}
+
+// bfgs runs BFGS from start (label names it in notes).
+func (m *minimizer) bfgs(start []float64, label string) {
+	cp := &cachedProblem{obj: m.obj}
+	settings := &optimize.Settings{
+		GradientThreshold: m.opts.GradTol,
+		MajorIterations:   m.opts.MaxIterations,
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 25},
+	}
+	res, err := optimize.Minimize(cp.problem(), start, settings, &optimize.BFGS{})
+	if res != nil {
+		m.total += res.MajorIterations
+		m.consider(res.X, res.F)
+	}
+	if err != nil && !isBenignStop(err) {
+		m.best.notes = append(m.best.notes, fmt.Sprintf("BFGS from %s: %v", label, err))
+	}
+}
+
+// polish runs Nelder-Mead from the best point and, when it improved it,
+// BFGS again from there.
+func (m *minimizer) polish() {
+	res, err := optimize.Minimize(
+		optimize.Problem{Func: func(x []float64) float64 { return m.obj(x, nil) }},
+		slices.Clone(m.best.theta),
+		&optimize.Settings{
+			FuncEvaluations: 3000,
+			Converger:       &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 200},
+		},
+		&optimize.NelderMead{SimplexSize: 0.05},
+	)
+	if res != nil {
+		m.total += res.MajorIterations
+		before := m.best.f
+		m.consider(res.X, res.F)
+		if m.best.f < before {
+			m.bfgs(slices.Clone(m.best.theta), "Nelder-Mead polish")
 		}
 	}
-	best.f = obj(best.theta, nil)
-	best.gradNorm = gradNorm(best.theta)
-	best.iterations = total
-	return best, nil
+	if err != nil && !isBenignStop(err) {
+		m.best.notes = append(m.best.notes, fmt.Sprintf("Nelder-Mead polish: %v", err))
+	}
+}
+
+// gradNorm is the largest absolute component of the gradient at theta.
+func (m *minimizer) gradNorm(theta []float64) float64 {
+	g := make([]float64, len(theta))
+	m.obj(theta, g)
+	n := 0.0
+	for _, v := range g {
+		n = math.Max(n, math.Abs(v))
+	}
+	return n
 }
 
 // fitModel runs fitLog and turns its outcome into natural parameters and

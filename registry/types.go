@@ -436,31 +436,59 @@ func (v *Version) Validate() error {
 	if err := validateJSON("version: feature_schema", v.FeatureSchema); err != nil {
 		return err
 	}
-	if err := validateRef("version: dataset.raw", v.Dataset.Raw, true); err != nil {
+	if err := v.validateRefs(); err != nil {
 		return err
 	}
-	if err := validateRef("version: dataset.clean", v.Dataset.Clean, true); err != nil {
+	if err := v.validateNumbers(); err != nil {
 		return err
 	}
-	if err := validateOptionalRef("version: dataset.manifest", v.Dataset.Manifest); err != nil {
+	if err := v.Gate.validate(); err != nil {
 		return err
 	}
-	if err := validateOptionalRef("version: cleaning.report", v.Cleaning.Report); err != nil {
-		return err
-	}
-	if !v.ONNX.IsZero() {
-		if err := validateRef("version: onnx", v.ONNX, true); err != nil {
-			return err
+	for _, k := range sortedKeys(v.Labels) {
+		if k == "" {
+			return invalidf("version: label with empty key")
 		}
 	}
-	if err := validateOptionalRef("version: parity.report", v.Parity.Report); err != nil {
-		return err
+	return nil
+}
+
+// validateRefs checks every artifact reference of the version: the
+// dataset's raw and clean files and the ONNX file (when set) with their
+// sha256, the optional reports and every named artifact.
+func (v *Version) validateRefs() error {
+	refs := []struct {
+		what     string
+		ref      artifacts.Ref
+		optional bool
+	}{
+		{"dataset.raw", v.Dataset.Raw, false},
+		{"dataset.clean", v.Dataset.Clean, false},
+		{"dataset.manifest", v.Dataset.Manifest, true},
+		{"cleaning.report", v.Cleaning.Report, true},
+		{"onnx", v.ONNX, v.ONNX.IsZero()},
+		{"parity.report", v.Parity.Report, true},
+	}
+	for _, r := range refs {
+		err := validateRef("version: "+r.what, r.ref, true)
+		if r.optional {
+			err = validateOptionalRef("version: "+r.what, r.ref)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	for _, role := range sortedKeys(v.Artifacts) {
 		if err := validateRef("version: artifacts["+role+"]", v.Artifacts[role], false); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateNumbers checks that the metrics and the parity figures are
+// finite (JSON cannot hold the others) and the tolerance ≥ 0.
+func (v *Version) validateNumbers() error {
 	for _, model := range sortedKeys(v.Metrics) {
 		for _, name := range sortedKeys(v.Metrics[model]) {
 			if val := v.Metrics[model][name]; !finite(val) {
@@ -475,14 +503,6 @@ func (v *Version) Validate() error {
 	}
 	if !finite(v.Parity.Tolerance) || v.Parity.Tolerance < 0 {
 		return invalidf("version: parity.tolerance %v must be a finite number ≥ 0", v.Parity.Tolerance)
-	}
-	if err := v.Gate.validate(); err != nil {
-		return err
-	}
-	for _, k := range sortedKeys(v.Labels) {
-		if k == "" {
-			return invalidf("version: label with empty key")
-		}
 	}
 	return nil
 }
