@@ -102,6 +102,9 @@ func parsePredictRequest(body []byte, maxBatch int) ([]customer, *fieldError) {
 	return out, nil
 }
 
+// parseCustomer reads one customer of a predict request: id, the tabular
+// features by name and, optionally, the weekly sequence; path names it in
+// errors.
 func parseCustomer(raw json.RawMessage, path string) (customer, *fieldError) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
@@ -111,77 +114,110 @@ func parseCustomer(raw json.RawMessage, path string) (customer, *fieldError) {
 		return customer{}, err
 	}
 	var c customer
-	idRaw, ok := obj["id"]
-	if !ok || isNull(idRaw) {
-		return customer{}, errf(path+".id", "missing")
-	}
-	if err := json.Unmarshal(idRaw, &c.id); err != nil {
-		return customer{}, errf(path+".id", "must be a string")
-	}
-	if c.id == "" {
-		return customer{}, errf(path+".id", "must not be empty")
-	}
-	fRaw, ok := obj["features"]
-	if !ok || isNull(fRaw) {
-		return customer{}, errf(path+".features", "missing")
-	}
-	var feats map[string]json.RawMessage
-	if err := json.Unmarshal(fRaw, &feats); err != nil {
-		return customer{}, errf(path+".features", "must be an object keyed by feature name (%s)", strings.Join(onnxrt.TabularColumns, ", "))
-	}
-	if err := unknownKeys(feats, path+".features.", onnxrt.TabularColumns...); err != nil {
+	var err *fieldError
+	if c.id, err = parseID(obj["id"], path+".id"); err != nil {
 		return customer{}, err
 	}
-	c.features = make([]float32, len(onnxrt.TabularColumns))
-	for j, name := range onnxrt.TabularColumns {
-		v, ok := feats[name]
-		field := path + ".features." + name
-		if !ok {
-			return customer{}, errf(field, "missing")
-		}
-		f, err := parseValue(v, field)
-		if err != nil {
-			return customer{}, err
-		}
-		c.features[j] = f
+	if c.features, err = parseFeatures(obj["features"], path+".features"); err != nil {
+		return customer{}, err
 	}
 	sRaw, ok := obj["sequence"]
 	if !ok || isNull(sRaw) {
 		return c, nil
 	}
-	var seq map[string]json.RawMessage
-	if err := json.Unmarshal(sRaw, &seq); err != nil {
-		return customer{}, errf(path+".sequence", "must be an object with arrays spend and purchase_days")
-	}
-	if err := unknownKeys(seq, path+".sequence.", onnxrt.SequenceChannels...); err != nil {
+	c.hasSeq = true
+	if c.spend, c.days, err = parseSequence(sRaw, path+".sequence"); err != nil {
 		return customer{}, err
 	}
-	c.hasSeq = true
+	return c, nil
+}
+
+// parseID reads a customer id: a non-empty string.
+func parseID(raw json.RawMessage, field string) (string, *fieldError) {
+	if raw == nil || isNull(raw) {
+		return "", errf(field, "missing")
+	}
+	var id string
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return "", errf(field, "must be a string")
+	}
+	if id == "" {
+		return "", errf(field, "must not be empty")
+	}
+	return id, nil
+}
+
+// parseFeatures reads the tabular features, an object keyed by name, into
+// contract order.
+func parseFeatures(raw json.RawMessage, path string) ([]float32, *fieldError) {
+	if raw == nil || isNull(raw) {
+		return nil, errf(path, "missing")
+	}
+	var feats map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &feats); err != nil {
+		return nil, errf(path, "must be an object keyed by feature name (%s)", strings.Join(onnxrt.TabularColumns, ", "))
+	}
+	if err := unknownKeys(feats, path+".", onnxrt.TabularColumns...); err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(onnxrt.TabularColumns))
+	for j, name := range onnxrt.TabularColumns {
+		v, ok := feats[name]
+		field := path + "." + name
+		if !ok {
+			return nil, errf(field, "missing")
+		}
+		f, err := parseValue(v, field)
+		if err != nil {
+			return nil, err
+		}
+		out[j] = f
+	}
+	return out, nil
+}
+
+// parseSequence reads the weekly sequence: an object with one array of
+// numbers per channel, oldest week first.
+func parseSequence(raw json.RawMessage, path string) (spend, days []float32, ferr *fieldError) {
+	var seq map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &seq); err != nil {
+		return nil, nil, errf(path, "must be an object with arrays spend and purchase_days")
+	}
+	if err := unknownKeys(seq, path+".", onnxrt.SequenceChannels...); err != nil {
+		return nil, nil, err
+	}
 	for _, ch := range onnxrt.SequenceChannels {
-		field := path + ".sequence." + ch
-		aRaw, ok := seq[ch]
-		if !ok || isNull(aRaw) {
-			return customer{}, errf(field, "missing")
-		}
-		var elems []json.RawMessage
-		if err := json.Unmarshal(aRaw, &elems); err != nil {
-			return customer{}, errf(field, "must be an array of numbers, one per week, oldest first")
-		}
-		vals := make([]float32, len(elems))
-		for k, e := range elems {
-			v, err := parseValue(e, fmt.Sprintf("%s[%d]", field, k))
-			if err != nil {
-				return customer{}, err
-			}
-			vals[k] = v
+		vals, err := parseWeeks(seq[ch], path+"."+ch)
+		if err != nil {
+			return nil, nil, err
 		}
 		if ch == onnxrt.SequenceChannelSpend {
-			c.spend = vals
+			spend = vals
 		} else {
-			c.days = vals
+			days = vals
 		}
 	}
-	return c, nil
+	return spend, days, nil
+}
+
+// parseWeeks reads one channel of the sequence: an array of numbers.
+func parseWeeks(raw json.RawMessage, field string) ([]float32, *fieldError) {
+	if raw == nil || isNull(raw) {
+		return nil, errf(field, "missing")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, errf(field, "must be an array of numbers, one per week, oldest first")
+	}
+	vals := make([]float32, len(elems))
+	for k, e := range elems {
+		v, err := parseValue(e, fmt.Sprintf("%s[%d]", field, k))
+		if err != nil {
+			return nil, err
+		}
+		vals[k] = v
+	}
+	return vals, nil
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
