@@ -5,3 +5,7 @@ package onnxrt
 func (m *Model) PredictORT(features, seq [][]float32) (Outputs, error) {
 	return m.predict(features, seq, false)
 }
+
+// CompilerFusesFMA reports whether the Go compiler may fuse x*y+z on this
+// target (see compilerFusesFMA).
+const CompilerFusesFMA = compilerFusesFMA

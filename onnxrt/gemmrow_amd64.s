@@ -1,3 +1,5 @@
+//go:build amd64 && !amd64.v3
+
 #include "textflag.h"
 
 // func gemmRowAVX(y, b, x *float32, idx *int32, nnz int, w *float32, n, blocks int)

@@ -79,6 +79,10 @@ func checkGoPath(t *testing.T, nm *nn.Model, m *onnxrt.Model, rows, seq [][]floa
 		t.Fatal(err)
 	}
 	parityUsesORT(t, m, rows, seq, got)
+	if onnxrt.CompilerFusesFMA {
+		t.Log("the compiler may fuse multiply-adds on this target: Go path vs nn reference checked within the parity tolerance only")
+		return
+	}
 	for i := range rows {
 		if got.Expected[i] != want.Expected[i] || got.Prob[i] != want.Prob[i] || got.Mu[i] != want.Mu[i] || got.Sigma[i] != want.Sigma[i] {
 			t.Fatalf("row %d: Go path %v/%v/%v/%v, nn reference %v/%v/%v/%v", i, got.Expected[i], got.Prob[i], got.Mu[i], got.Sigma[i],
