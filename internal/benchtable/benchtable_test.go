@@ -143,6 +143,8 @@ func TestRender(t *testing.T) {
 		{Work: "peak RSS", Unit: "MiB", Better: lowerBetter, Go: samples{500, 510, 490}, PeerSkip: "/usr/bin/python3 cannot import pandas",
 			PeerName: "pandas", Target: "≤ 400 MB", Met: atMost(381)},
 		{Work: "seq p50", Unit: "µs", Digits: 2, Better: lowerBetter, Go: samples{7, nan(), 8}, Target: "≤ 10 µs", Met: atMost(10)},
+		{Work: "training", Unit: "examples/s", Better: higherBetter, Go: samples{5}, PeerName: "torch", PeerSkip: "no torch",
+			Target: "≥ 1.0× PyTorch", Met: atLeastRatio(1), NeedsPeer: true},
 	}
 	var b strings.Builder
 	render(&b, rows)
@@ -152,6 +154,7 @@ func TestRender(t *testing.T) {
 		"| featurize wall | 2.00 s | 11.00 s (pandas) | 5.50× | ≥ 10× pandas | **no** |",
 		"| peak RSS | 500 MiB | skipped: /usr/bin/python3 cannot import pandas | — | ≤ 400 MB | **no** |",
 		"| seq p50 | 7.50 µs | — | — | ≤ 10 µs | yes |",
+		"| training | 5 examples/s | skipped: no torch | — | ≥ 1.0× PyTorch | n/a (no peer) |",
 		"- featurize wall: clvflow [2.00, 1.00, 3.00], peer [10.00, 11.00, 12.00]",
 		"- seq p50: clvflow [7.00, n/a, 8.00]",
 	} {

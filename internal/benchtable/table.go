@@ -61,7 +61,9 @@ type row struct {
 	// (nil: no target).
 	Target string
 	Met    func(goMed, ratio float64) bool
-	Digits int // decimals of the values
+	// NeedsPeer marks a target on the ratio: without a peer it is n/a.
+	NeedsPeer bool
+	Digits    int // decimals of the values
 }
 
 // ratio is clvflow's advantage over the peer: peer/clvflow for times and
@@ -111,6 +113,8 @@ func render(w io.Writer, rows []row) {
 			switch {
 			case math.IsNaN(gm):
 				met = "n/a"
+			case r.NeedsPeer && math.IsNaN(ratio):
+				met = "n/a (no peer)"
 			case r.Met(gm, ratio):
 				met = "yes"
 			default:
