@@ -52,7 +52,7 @@ bench: tools ## benchmarks: read+clean+featurize, training epoch, BG/NBD fit, ON
 	$(MAKE) --no-print-directory bench-table
 
 BENCH_RUNS ?= 3
-bench-table: tools build ## clvflow vs the Python peers (pandas, PyTorch) in the same run, BENCH_RUNS interleaved runs, medians (~3 min; data in .bench/)
+bench-table: tools build ## clvflow vs the Python peers (pandas, PyTorch) in the same run, BENCH_RUNS interleaved runs, medians (~2-3 min; data in .bench/)
 	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
 	$(GO) run ./internal/benchtable -runs $(BENCH_RUNS) -bin $(BIN) -go $(GO)
 
