@@ -9,7 +9,7 @@ BIN := bin/clvflow
 TEST_TIMEOUT ?= 30m
 DEMO_INPUT ?= testdata/demo/cdnow_master.txt.gz
 
-.PHONY: help build tools lint-tools test test-short fuzz check bench chaos demo demo-down clean
+.PHONY: help build tools lint-tools test test-short fuzz check bench bench-table chaos demo demo-down clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,9 +46,15 @@ check: lint-tools ## gofmt, go vet, staticcheck, workflowcheck
 	.tools/bin/staticcheck ./...
 	@if [ -x .tools/bin/workflowcheck ]; then .tools/bin/workflowcheck ./workflows/...; else echo "workflowcheck not installed; determinism is covered by the replay tests"; fi
 
-bench: tools ## benchmarks: read+clean+featurize, training epoch, BG/NBD fit, ONNX Runtime vs Go, HTTP
+bench: tools ## benchmarks: read+clean+featurize, training epoch, BG/NBD fit, ONNX Runtime vs Go, HTTP; then the side-by-side table (bench-table)
 	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory bench-table
+
+BENCH_RUNS ?= 3
+bench-table: tools build ## clvflow vs the Python peers (pandas, PyTorch) in the same run, BENCH_RUNS interleaved runs, medians (~2-3 min; data in .bench/)
+	ONNXRUNTIME_SHARED_LIBRARY_PATH="$${ONNXRUNTIME_SHARED_LIBRARY_PATH:-$$(ls $(CURDIR)/.tools/lib/libonnxruntime.so* | tail -n1)}" \
+	$(GO) run ./internal/benchtable -runs $(BENCH_RUNS) -bin $(BIN) -go $(GO)
 
 demo: tools build ## the whole story on the bundled sample: stack up, train, gate, approve, promote, predict
 	deploy/dev/demo.sh "$(DEMO_INPUT)"
@@ -56,5 +62,5 @@ demo: tools build ## the whole story on the bundled sample: stack up, train, gat
 demo-down: ## stop the dev stack
 	$(BIN) dev down
 
-clean: ## remove build outputs (keeps .tools/ and .clvflow/)
-	rm -rf bin .test.log
+clean: ## remove build outputs (keeps .tools/, .clvflow/ and the benchmark data in .bench/)
+	rm -rf bin .test.log .bench/*.test

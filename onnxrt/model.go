@@ -214,12 +214,13 @@ func (m *Model) predict(features, seq [][]float32, allowGo bool) (Outputs, error
 	switch {
 	case len(features) == 0:
 		return newOutputs(0), nil
-	case len(features) == 1 && allowGo && m.row != nil:
-		return m.row.predict(features[0]), nil
 	case len(features) == 1:
 		var seq0 []float32
 		if len(seq) == 1 {
 			seq0 = seq[0]
+		}
+		if allowGo && m.row != nil {
+			return m.row.predict(features[0], seq0), nil
 		}
 		return m.predictRow(features[0], seq0)
 	}

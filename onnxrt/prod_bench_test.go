@@ -18,12 +18,31 @@ import (
 // config: 64-32 hidden, 3-member ensemble) briefly, exports it and loads it
 // through Load, as clvflow serve does.
 func prodModel(tb testing.TB) (*nn.Model, *onnxrt.Model, [][]float32) {
+	nm, m, rows, _ := prodKindModel(tb, modelkind.ZILN)
+	return nm, m, rows
+}
+
+// prodSeqModel is prodModel for the sequence model (default config: the
+// 2×52 weekly sequence through 4 filters of width 13, stride 13, then the
+// production 64-32 ziln network, 3 members); it also returns the sequence
+// rows.
+func prodSeqModel(tb testing.TB) (*nn.Model, *onnxrt.Model, [][]float32, [][]float32) {
+	return prodKindModel(tb, modelkind.Seq)
+}
+
+func prodKindModel(tb testing.TB, kind modelkind.Kind) (*nn.Model, *onnxrt.Model, [][]float32, [][]float32) {
 	tb.Helper()
 	onnxrttest.RequireORT(tb)
-	cfg := nn.DefaultConfig(modelkind.ZILN)
+	cfg := nn.DefaultConfig(kind)
 	cfg.MaxEpochs = 2
 	ds := nntest.Synthetic(2048, cfg.SeqWeeks, 5)
-	nm, err := nn.Train(context.Background(), cfg, nn.Data{Tabular: ds.Tabular, Label: ds.Label}, nn.TrainOptions{})
+	data := nn.Data{Tabular: ds.Tabular, Label: ds.Label}
+	var seq [][]float32
+	if kind == modelkind.Seq {
+		data.Seq = ds.Seq
+		seq = nn.Float32Rows(ds.Seq)
+	}
+	nm, err := nn.Train(context.Background(), cfg, data, nn.TrainOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -36,7 +55,7 @@ func prodModel(tb testing.TB) (*nn.Model, *onnxrt.Model, [][]float32) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.Close() })
-	return nm, m, nn.Float32Rows(ds.Tabular)
+	return nm, m, nn.Float32Rows(ds.Tabular), seq
 }
 
 // latency runs fn b.N times and reports p50/p99 per call in µs.
@@ -73,6 +92,43 @@ func BenchmarkProdGoRefBatch1(b *testing.B) {
 	nm, _, rows := prodModel(b)
 	latency(b, func(i int) error {
 		_, err := nm.PredictFloat32(rows[i%len(rows):i%len(rows)+1], nil)
+		return err
+	})
+}
+
+// BenchmarkProdSeqPredictBatch1 is BenchmarkProdPredictBatch1 for the
+// sequence model (default nn config for modelkind.Seq).
+func BenchmarkProdSeqPredictBatch1(b *testing.B) {
+	_, m, rows, seq := prodSeqModel(b)
+	if path, err := m.OneRowPath(); path != "go" {
+		b.Fatalf("one-row path: %s (%v), want go", path, err)
+	}
+	latency(b, func(i int) error {
+		k := i % len(rows)
+		_, err := m.Predict(rows[k:k+1], seq[k:k+1])
+		return err
+	})
+}
+
+// BenchmarkProdSeqORTBatch1 is BenchmarkProdSeqPredictBatch1 with the
+// one-row calls forced through ONNX Runtime (the path before the Go path
+// covered the sequence graph).
+func BenchmarkProdSeqORTBatch1(b *testing.B) {
+	_, m, rows, seq := prodSeqModel(b)
+	latency(b, func(i int) error {
+		k := i % len(rows)
+		_, err := m.PredictORT(rows[k:k+1], seq[k:k+1])
+		return err
+	})
+}
+
+// BenchmarkProdSeqGoRefBatch1 measures nn's float32 reference forward pass
+// on the same sequence model and rows.
+func BenchmarkProdSeqGoRefBatch1(b *testing.B) {
+	nm, _, rows, seq := prodSeqModel(b)
+	latency(b, func(i int) error {
+		k := i % len(rows)
+		_, err := nm.PredictFloat32(rows[k:k+1], seq[k:k+1])
 		return err
 	})
 }

@@ -12,18 +12,21 @@ import (
 
 // rowGraph evaluates a model's ONNX graph for one row in Go, in float32 and
 // in the graph's own op order (the ops of the float32 reference forward pass,
-// nn.Model.PredictFloat32). It covers the graphs of tabular models with batch
-// 1 only: elementwise ops whose operands have equal lengths or length 1,
-// Gemm, Gather and Concat on axis 1, Mean and ReduceLogSumExp. Load compiles
-// it and serves one-row Predict calls through it only after it agreed with
-// ONNX Runtime within the parity tolerance (see checkRowGraph).
+// nn.Model.PredictFloat32). It covers the graphs of the tabular and the
+// sequence models with batch 1 only: elementwise ops with numpy
+// broadcasting, Gemm, Gather and Concat on axis 1, Mean, ReduceLogSumExp,
+// and for the sequence input an unpadded 1-D Conv, Transpose and Flatten.
+// Load compiles it and serves one-row Predict calls through it only after
+// it agreed with ONNX Runtime within the parity tolerance (see
+// checkRowGraph).
 type rowGraph struct {
-	macs   int // multiply-adds of the Gemms per row
+	macs   int // multiply-adds of the Gemms and Convs per row
 	nvals  int
 	consts map[int][]float32 // initialiser slots
 	lens   []int             // element count of every slot
 	steps  []func(v [][]float32)
 	input  int    // slot of "features"
+	seq    int    // slot of "sequence", -1 without sequence input
 	outs   [4]int // slots of OutputNames
 	pool   sync.Pool
 }
@@ -32,7 +35,8 @@ type rowGraph struct {
 // whose scalar Gemm costs about 0.7-0.9 ns per multiply-add while ONNX
 // Runtime's Run costs ~30-50 µs almost regardless of width (measured on
 // 2 shared cores, ziln 3 members: hidden 64-32 = 7,872 multiply-adds, Go
-// 6 µs vs ORT 33 µs; 128-64 = 27,840, Go 25 µs vs ORT 35-50 µs).
+// 6 µs vs ORT 33 µs; 128-64 = 27,840, Go 25 µs vs ORT 35-50 µs; the
+// sequence model's ORT Run is ~35-80 µs).
 const maxRowMACs = 32 << 10
 
 // graphCompiler holds the state of compileRowGraph.
@@ -46,15 +50,15 @@ type graphCompiler struct {
 // compileRowGraph compiles the graph of onnxBytes for one-row evaluation,
 // or returns an error naming what it does not support.
 func compileRowGraph(onnxBytes []byte, s FeatureSchema) (*rowGraph, error) {
-	if s.HasSequence() {
-		return nil, fmt.Errorf("sequence input is not supported")
-	}
 	var m pb.ModelProto
 	if err := proto.Unmarshal(onnxBytes, &m); err != nil {
 		return nil, err
 	}
-	c := &graphCompiler{g: &rowGraph{consts: map[int][]float32{}}, slots: map[string]int{}, ints: map[string][]int64{}}
+	c := &graphCompiler{g: &rowGraph{consts: map[int][]float32{}, seq: -1}, slots: map[string]int{}, ints: map[string][]int64{}}
 	c.g.input = c.slot(InputFeatures, []int64{1, int64(len(s.TabularColumns))})
+	if s.HasSequence() {
+		c.g.seq = c.slot(InputSequence, []int64{1, int64(len(s.SequenceChannels)), int64(s.SequenceWeeks)})
+	}
 	for _, t := range m.GetGraph().GetInitializer() {
 		if err := c.initializer(t); err != nil {
 			return nil, fmt.Errorf("initializer %s: %w", t.GetName(), err)
@@ -139,11 +143,15 @@ func (g *rowGraph) newValues() any {
 	return &v
 }
 
-// predict evaluates the graph on one row of features.
-func (g *rowGraph) predict(features []float32) Outputs {
+// predict evaluates the graph on one row of features and, for a sequence
+// model, its flattened [channels, weeks] sequence row.
+func (g *rowGraph) predict(features, seq []float32) Outputs {
 	vp := g.pool.Get().(*[][]float32)
 	v := *vp
 	copy(v[g.input], features)
+	if g.seq >= 0 {
+		copy(v[g.seq], seq)
+	}
 	for _, step := range g.steps {
 		step(v)
 	}
@@ -154,10 +162,14 @@ func (g *rowGraph) predict(features []float32) Outputs {
 }
 
 // reference adapts g to Parity's reference signature (row by row).
-func (g *rowGraph) reference(features, _ [][]float32) (Outputs, error) {
+func (g *rowGraph) reference(features, seq [][]float32) (Outputs, error) {
 	out := newOutputs(len(features))
 	for i, row := range features {
-		o := g.predict(row)
+		var s []float32
+		if g.seq >= 0 {
+			s = seq[i]
+		}
+		o := g.predict(row, s)
 		out.Expected[i], out.Prob[i], out.Mu[i], out.Sigma[i] = o.Expected[0], o.Prob[0], o.Mu[0], o.Sigma[0]
 	}
 	return out, nil
@@ -169,9 +181,12 @@ const spreadRows = 256
 
 // checkRows returns the edge rows and spreadRows deterministic customers
 // with consistent base features (x, t_x, T, recency, cal_spend, mbar,
-// first_value), spanning new to lapsed and cents to thousands.
-func checkRows(s FeatureSchema) [][]float32 {
-	rows, _ := EdgeRows(s)
+// first_value), spanning new to lapsed and cents to thousands, and for a
+// sequence schema the matching weekly sequences (the first purchase and
+// the x repeats placed in their weeks; nil otherwise).
+func checkRows(s FeatureSchema) (rows, seqs [][]float32) {
+	rows, seqs = EdgeRows(s)
+	w := s.SequenceWeeks
 	for i := range spreadRows {
 		u := float32(i) / spreadRows
 		x := float32(i % 23)
@@ -180,8 +195,23 @@ func checkRows(s FeatureSchema) [][]float32 {
 		mbar := float32(math.Exp(float64(8 * float32((i*37)%101) / 101)))
 		first := mbar * (0.5 + u)
 		rows = append(rows, []float32{x, tx, T, T - tx, x*mbar + first, mbar, first})
+		if !s.HasSequence() {
+			continue
+		}
+		q := make([]float32, s.SequenceLen())
+		put := func(weeksAgo, value float32) {
+			if k := w - 1 - int(weeksAgo); k >= 0 && k < w {
+				q[k] += value
+				q[w+k]++
+			}
+		}
+		put(T, first)
+		for j := range int(x) {
+			put(T-tx*float32(j+1)/x, mbar)
+		}
+		seqs = append(seqs, q)
 	}
-	return rows
+	return rows, seqs
 }
 
 // checkRowGraph compiles the one-row Go path of m and checks it against
@@ -191,7 +221,8 @@ func checkRowGraph(m *Model, onnxBytes []byte) (*rowGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Parity(g.reference, m, checkRows(m.meta.Schema), nil, DefaultParityTol); err != nil {
+	rows, seqs := checkRows(m.meta.Schema)
+	if _, err := Parity(g.reference, m, rows, seqs, DefaultParityTol); err != nil {
 		return nil, err
 	}
 	return g, nil
