@@ -190,136 +190,177 @@ func run(ctx context.Context, c config, log io.Writer) ([]row, error) {
 	if err := ensureData(ctx, c, log); err != nil {
 		return nil, fmt.Errorf("data file: %w", err)
 	}
-	nnTest, err := buildTestBinary(ctx, c, "./nn", "nn")
+	b, err := newBench(ctx, c, log)
 	if err != nil {
 		return nil, err
 	}
-	ortTest, err := buildTestBinary(ctx, c, "./onnxrt", "onnxrt")
-	if err != nil {
+	for i := range c.runs {
+		fmt.Fprintf(log, "run %d/%d\n", i+1, c.runs)
+		b.featurize(i)
+		b.training(i)
+		b.scoring(i)
+	}
+	if len(b.failures) > 0 {
+		fmt.Fprintf(log, "%d measurement(s) failed; their cells use the other runs or say n/a\n", len(b.failures))
+	}
+	return b.rows(), nil
+}
+
+// bench holds what the runs measured: one sample per run and quantity
+// (NaN where a run failed or a peer is skipped).
+type bench struct {
+	ctx                   context.Context
+	c                     config
+	log                   io.Writer
+	nnTest, ortTest       string // test binaries
+	pandas, torch         string // peer scripts ("" when skipped)
+	pandasSkip, torchSkip string // why
+	procs                 int
+	failures              []string
+
+	featWall, featRSS, pdWall, pdRSS samples
+	train1, trainAll, torchTrain     samples
+	p50, seqP50, torchB1             samples
+}
+
+// newBench builds the test binaries and finds the peers.
+func newBench(ctx context.Context, c config, log io.Writer) (*bench, error) {
+	b := &bench{ctx: ctx, c: c, log: log, procs: runtime.NumCPU()}
+	var err error
+	if b.nnTest, err = buildTestBinary(ctx, c, "./nn", "nn"); err != nil {
 		return nil, err
 	}
-	pandas, pandasSkip := peerScript(c, "pandas_features.py", "pandas", "numpy")
-	torch, torchSkip := peerScript(c, "torch_ziln.py", "torch")
-	for name, why := range map[string]string{"pandas_features.py": pandasSkip, "torch_ziln.py": torchSkip} {
+	if b.ortTest, err = buildTestBinary(ctx, c, "./onnxrt", "onnxrt"); err != nil {
+		return nil, err
+	}
+	b.pandas, b.pandasSkip = peerScript(c, "pandas_features.py", "pandas", "numpy")
+	b.torch, b.torchSkip = peerScript(c, "torch_ziln.py", "torch")
+	for name, why := range map[string]string{"pandas_features.py": b.pandasSkip, "torch_ziln.py": b.torchSkip} {
 		if why != "" {
 			fmt.Fprintf(log, "peer %s skipped: %s\n", name, why)
 		}
 	}
+	for _, s := range []*samples{&b.featWall, &b.featRSS, &b.pdWall, &b.pdRSS, &b.train1, &b.trainAll, &b.torchTrain, &b.p50, &b.seqP50, &b.torchB1} {
+		*s = make(samples, c.runs)
+		for i := range *s {
+			(*s)[i] = math.NaN()
+		}
+	}
+	return b, nil
+}
 
-	nan := func() samples {
-		s := make(samples, c.runs)
-		for i := range s {
-			s[i] = math.NaN()
-		}
-		return s
-	}
-	featWall, featRSS, pdWall, pdRSS := nan(), nan(), nan(), nan()
-	train1, trainAll, torchTrain := nan(), nan(), nan()
-	p50, seqP50, torchB1 := nan(), nan(), nan()
-	var failures []string
-	fail := func(what string, err error) {
-		failures = append(failures, fmt.Sprintf("%s: %v", what, err))
-		fmt.Fprintf(log, "  %s failed: %v\n", what, err)
-	}
-	procs := runtime.NumCPU()
-	for i := range c.runs {
-		fmt.Fprintf(log, "run %d/%d\n", i+1, c.runs)
-		// read + clean + featurize
-		m, err := runMeasured(ctx, nil, c.bin, "backtest", "--input", c.data, "--cutoff", c.cutoff,
-			"--horizon-days", fmt.Sprint(c.horizon), "--models", "naive", "--snapshots", "0")
-		if err != nil {
-			fail("clvflow backtest", err)
-		} else {
-			featWall[i], featRSS[i] = m.Wall.Seconds(), float64(m.MaxRSS)/(1<<20)
-			fmt.Fprintf(log, "  clvflow backtest: %.2f s, %.0f MiB\n", featWall[i], featRSS[i])
-		}
-		if pandas != "" {
-			m, err := runMeasured(ctx, nil, c.python, pandas, c.data, c.cutoff, fmt.Sprint(c.horizon))
-			if err == nil {
-				_, err = parsePandas(m.Out)
-			}
-			if err != nil {
-				fail("pandas_features.py", err)
-			} else {
-				pdWall[i], pdRSS[i] = m.Wall.Seconds(), float64(m.MaxRSS)/(1<<20)
-				fmt.Fprintf(log, "  pandas_features.py: %.2f s, %.0f MiB\n", pdWall[i], pdRSS[i])
-			}
-		}
-		// training epoch
-		m, err = runMeasured(ctx, nil, nnTest, "-test.run", "^$", "-test.bench", "^BenchmarkTrainEpoch$/^ziln$",
-			"-test.benchtime", "10x", "-test.cpu", fmt.Sprintf("1,%d", procs))
-		if err == nil {
-			var res []benchResult
-			res, err = parseGoBench(bytes.NewReader(m.Out))
-			if err == nil {
-				train1[i], err = findBench(res, "BenchmarkTrainEpoch/ziln", 1, "examples/s")
-			}
-			if err == nil && procs > 1 {
-				trainAll[i], err = findBench(res, "BenchmarkTrainEpoch/ziln", procs, "examples/s")
-			}
-		}
-		if err != nil {
-			fail("nn BenchmarkTrainEpoch/ziln", err)
-		} else {
-			fmt.Fprintf(log, "  nn TrainEpoch/ziln: %.0f examples/s (1 proc), %.0f (%d procs)\n", train1[i], trainAll[i], procs)
-		}
-		if torch != "" {
-			m, err := runMeasured(ctx, nil, c.python, torch, "18856", "9", "6", "256", "1")
-			if err == nil {
-				torchTrain[i], torchB1[i], err = parseTorch(m.Out, 1)
-			}
-			if err != nil {
-				fail("torch_ziln.py", err)
-			} else {
-				fmt.Fprintf(log, "  torch_ziln.py: %.0f examples/s, single row %.1f µs/call\n", torchTrain[i], torchB1[i])
-			}
-		}
-		// single-row scoring
-		m, err = runMeasured(ctx, nil, ortTest, "-test.run", "^$", "-test.bench", "^BenchmarkProd(Seq)?PredictBatch1$")
-		if err == nil {
-			var res []benchResult
-			res, err = parseGoBench(bytes.NewReader(m.Out))
-			if err == nil {
-				p50[i], err = findBench(res, "BenchmarkProdPredictBatch1", 0, "p50-µs")
-			}
-			if err == nil {
-				seqP50[i], err = findBench(res, "BenchmarkProdSeqPredictBatch1", 0, "p50-µs")
-			}
-		}
-		if err != nil {
-			fail("onnxrt BenchmarkProd*PredictBatch1", err)
-		} else {
-			fmt.Fprintf(log, "  onnxrt single row p50: ziln %.2f µs, seq %.2f µs\n", p50[i], seqP50[i])
-		}
-	}
-	if len(failures) > 0 {
-		fmt.Fprintf(log, "%d measurement(s) failed; their cells use the other runs or say n/a\n", len(failures))
-	}
+// fail records a failed measurement; its cell uses the other runs.
+func (b *bench) fail(what string, err error) {
+	b.failures = append(b.failures, fmt.Sprintf("%s: %v", what, err))
+	fmt.Fprintf(b.log, "  %s failed: %v\n", what, err)
+}
 
+// featurize measures read + clean + featurize: clvflow backtest and the
+// pandas peer, whole process.
+func (b *bench) featurize(i int) {
+	c := b.c
+	m, err := runMeasured(b.ctx, nil, c.bin, "backtest", "--input", c.data, "--cutoff", c.cutoff,
+		"--horizon-days", fmt.Sprint(c.horizon), "--models", "naive", "--snapshots", "0")
+	if err != nil {
+		b.fail("clvflow backtest", err)
+	} else {
+		b.featWall[i], b.featRSS[i] = m.Wall.Seconds(), float64(m.MaxRSS)/(1<<20)
+		fmt.Fprintf(b.log, "  clvflow backtest: %.2f s, %.0f MiB\n", b.featWall[i], b.featRSS[i])
+	}
+	if b.pandas == "" {
+		return
+	}
+	m, err = runMeasured(b.ctx, nil, c.python, b.pandas, c.data, c.cutoff, fmt.Sprint(c.horizon))
+	if err == nil {
+		_, err = parsePandas(m.Out)
+	}
+	if err != nil {
+		b.fail("pandas_features.py", err)
+		return
+	}
+	b.pdWall[i], b.pdRSS[i] = m.Wall.Seconds(), float64(m.MaxRSS)/(1<<20)
+	fmt.Fprintf(b.log, "  pandas_features.py: %.2f s, %.0f MiB\n", b.pdWall[i], b.pdRSS[i])
+}
+
+// training measures one ZILN epoch: nn's benchmark at 1 and all cores and
+// the PyTorch peer (1 thread, also its single-row inference).
+func (b *bench) training(i int) {
+	m, err := runMeasured(b.ctx, nil, b.nnTest, "-test.run", "^$", "-test.bench", "^BenchmarkTrainEpoch$/^ziln$",
+		"-test.benchtime", "10x", "-test.cpu", fmt.Sprintf("1,%d", b.procs))
+	if err == nil {
+		var res []benchResult
+		res, err = parseGoBench(bytes.NewReader(m.Out))
+		if err == nil {
+			b.train1[i], err = findBench(res, "BenchmarkTrainEpoch/ziln", 1, "examples/s")
+		}
+		if err == nil && b.procs > 1 {
+			b.trainAll[i], err = findBench(res, "BenchmarkTrainEpoch/ziln", b.procs, "examples/s")
+		}
+	}
+	if err != nil {
+		b.fail("nn BenchmarkTrainEpoch/ziln", err)
+	} else {
+		fmt.Fprintf(b.log, "  nn TrainEpoch/ziln: %.0f examples/s (1 proc), %.0f (%d procs)\n", b.train1[i], b.trainAll[i], b.procs)
+	}
+	if b.torch == "" {
+		return
+	}
+	m, err = runMeasured(b.ctx, nil, b.c.python, b.torch, "18856", "9", "6", "256", "1")
+	if err == nil {
+		b.torchTrain[i], b.torchB1[i], err = parseTorch(m.Out, 1)
+	}
+	if err != nil {
+		b.fail("torch_ziln.py", err)
+		return
+	}
+	fmt.Fprintf(b.log, "  torch_ziln.py: %.0f examples/s, single row %.1f µs/call\n", b.torchTrain[i], b.torchB1[i])
+}
+
+// scoring measures single-row p50 of the production ZILN and seq models.
+func (b *bench) scoring(i int) {
+	m, err := runMeasured(b.ctx, nil, b.ortTest, "-test.run", "^$", "-test.bench", "^BenchmarkProd(Seq)?PredictBatch1$")
+	if err == nil {
+		var res []benchResult
+		res, err = parseGoBench(bytes.NewReader(m.Out))
+		if err == nil {
+			b.p50[i], err = findBench(res, "BenchmarkProdPredictBatch1", 0, "p50-µs")
+		}
+		if err == nil {
+			b.seqP50[i], err = findBench(res, "BenchmarkProdSeqPredictBatch1", 0, "p50-µs")
+		}
+	}
+	if err != nil {
+		b.fail("onnxrt BenchmarkProd*PredictBatch1", err)
+		return
+	}
+	fmt.Fprintf(b.log, "  onnxrt single row p50: ziln %.2f µs, seq %.2f µs\n", b.p50[i], b.seqP50[i])
+}
+
+// rows are the table's rows with their targets.
+func (b *bench) rows() []row {
 	pdName := "pandas_features.py"
 	tName := "torch_ziln.py, 1 thread"
-	who := countName(c.customers) + " customers"
+	who := countName(b.c.customers) + " customers"
 	rows := []row{
 		{Work: "read + clean + featurize, " + who + ": wall (whole process)", Unit: "s", Digits: 2, Better: lowerBetter,
-			Go: featWall, Peer: pdWall, PeerName: pdName, PeerSkip: pandasSkip,
+			Go: b.featWall, Peer: b.pdWall, PeerName: pdName, PeerSkip: b.pandasSkip,
 			Target: "≥ 10× pandas", Met: atLeastRatio(10), NeedsPeer: true},
 		{Work: "read + clean + featurize, " + who + ": peak RSS", Unit: "MiB", Digits: 0, Better: lowerBetter,
-			Go: featRSS, Peer: pdRSS, PeerName: pdName, PeerSkip: pandasSkip,
+			Go: b.featRSS, Peer: b.pdRSS, PeerName: pdName, PeerSkip: b.pandasSkip,
 			Target: "≤ 400 MB (381 MiB)", Met: atMost(400e6 / (1 << 20))},
 		{Work: "ZILN training 9→64→32→3, batch 256, one epoch (GOMAXPROCS 1)", Unit: "examples/s", Digits: 0, Better: higherBetter,
-			Go: train1, Peer: torchTrain, PeerName: tName, PeerSkip: torchSkip,
+			Go: b.train1, Peer: b.torchTrain, PeerName: tName, PeerSkip: b.torchSkip,
 			Target: "≥ 1.0× PyTorch", Met: atLeastRatio(1), NeedsPeer: true},
 	}
-	if procs > 1 {
-		rows = append(rows, row{Work: fmt.Sprintf("ZILN training, same, GOMAXPROCS %d", procs), Unit: "examples/s", Digits: 0, Better: higherBetter,
-			Go: trainAll, Peer: torchTrain, PeerName: tName, PeerSkip: torchSkip})
+	if b.procs > 1 {
+		rows = append(rows, row{Work: fmt.Sprintf("ZILN training, same, GOMAXPROCS %d", b.procs), Unit: "examples/s", Digits: 0, Better: higherBetter,
+			Go: b.trainAll, Peer: b.torchTrain, PeerName: tName, PeerSkip: b.torchSkip})
 	}
-	rows = append(rows,
+	return append(rows,
 		row{Work: "single-row scoring in process, production ZILN model (3 members): p50", Unit: "µs", Digits: 2, Better: lowerBetter,
-			Go: p50, Peer: torchB1, PeerName: "torch single-row mean µs/call, 1 member", PeerSkip: torchSkip,
+			Go: b.p50, Peer: b.torchB1, PeerName: "torch single-row mean µs/call, 1 member", PeerSkip: b.torchSkip,
 			Target: "≤ 10 µs", Met: atMost(10)},
 		row{Work: "single-row scoring in process, production sequence model: p50", Unit: "µs", Digits: 2, Better: lowerBetter,
-			Go: seqP50, Target: "≤ 10 µs", Met: atMost(10)},
+			Go: b.seqP50, Target: "≤ 10 µs", Met: atMost(10)},
 	)
-	return rows, nil
 }
