@@ -17,6 +17,7 @@ import (
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -51,6 +52,8 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		AllowedInputDirs:     cfg.Ingest.AllowedDirs,
 		Policy:               func() (policy.Policy, error) { return workerPolicy(cfg) },
 		Provenance:           signer,
+		Features:             activities.NewFeatureCache(cfg.Worker.FeatureCacheBytes),
+		Heavy:                activities.NewHeavyLimiter(cfg.Worker.MaxHeavyActivities),
 		Logger:               a.logger(),
 	}, cfg, nil
 }
@@ -191,7 +194,8 @@ func (a *app) runWorker(ctx context.Context, gpu bool) error {
 		sweepTempLoop(sweepCtx, acts.Store, []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket}, maxAge, tempSweepInterval(maxAge), log)
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
-	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
+	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint,
+		"max_heavy_activities", acts.Heavy.Slots(), "feature_cache_bytes", cfg.Worker.FeatureCacheBytes)
 	<-ctx.Done()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		log.Error("clvflow worker stopping", "error", cause)
@@ -211,7 +215,12 @@ func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activiti
 			w.Stop()
 		}
 	}
-	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal})
+	// One limiter for both queues: the bound is on this process's memory.
+	var interceptors []interceptor.WorkerInterceptor
+	if acts.Heavy != nil {
+		interceptors = append(interceptors, acts.Heavy.Interceptor())
+	}
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal, Interceptors: interceptors})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	if err := w.Start(); err != nil {
@@ -219,7 +228,7 @@ func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activiti
 	}
 	started, queues = append(started, w), append(queues, cfg.Temporal.TaskQueue)
 	if gpu {
-		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal})
+		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal, Interceptors: interceptors})
 		gw.RegisterActivity(acts.TrainModel)
 		if err := gw.Start(); err != nil {
 			return queues, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
