@@ -133,4 +133,3 @@ func TestHeavyActivityWaitsForASlot(t *testing.T) {
 		t.Fatalf("the finished activity kept its slot: %d in use", lim.InUse())
 	}
 }
-
