@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"unsafe"
 
@@ -96,7 +97,7 @@ func (c *FeatureCache) acquire(ctx context.Context, key string, load func(contex
 			c.entries[key] = e
 			c.loads++
 			c.mu.Unlock()
-			set, err := load(ctx)
+			set, err := loadRecovered(ctx, load)
 			c.mu.Lock()
 			e.set, e.err = set, err
 			if err != nil {
@@ -133,6 +134,17 @@ func (c *FeatureCache) acquire(ctx context.Context, key string, load func(contex
 		}
 		return nil, nil, e.err
 	}
+}
+
+// loadRecovered is load with a panic turned into an error, so that the
+// users waiting for the load are not left waiting forever.
+func loadRecovered(ctx context.Context, load func(context.Context) (*features.Set, error)) (set *features.Set, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			set, err = nil, fmt.Errorf("loading features: panic: %v", r)
+		}
+	}()
+	return load(ctx)
 }
 
 // releaser returns the (idempotent) release of one reference to e.

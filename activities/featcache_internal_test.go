@@ -351,3 +351,13 @@ func TestHeavyLimiterCancel(t *testing.T) {
 	}
 	r()
 }
+
+// A load that panics fails its users instead of leaving them waiting, and
+// is not cached.
+func TestFeatureCacheLoadPanics(t *testing.T) {
+	c := NewFeatureCache(1 << 30)
+	_, _, err := c.acquire(context.Background(), "sha", func(context.Context) (*features.Set, error) { panic("bad row") })
+	if err == nil || c.Resident() != 0 {
+		t.Fatalf("panicking load: %v, %d resident; want an error and nothing cached", err, c.Resident())
+	}
+}
