@@ -98,6 +98,13 @@ func (a *app) workerCmd() *cobra.Command {
 temporal.gpu_task_queue for training activities (pipelines send training there
 when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.
 
+Memory follows the data, not the number of activities: at most
+worker.max_heavy_activities heavy activities (Featurize, TrainModel,
+Evaluate, ExportONNX, ScoreShard) run at once, the others wait in the worker
+heartbeating; activities that read the same feature file share one loaded
+copy, and up to worker.feature_cache_bytes of sets no activity uses any more
+are kept for the next.
+
 At start and then every storage.temp_max_age/2 (between 1 min and 1 h) it
 removes what crashed uploads left under .clvflow-tmp/ in the datasets and
 models buckets: temporary objects and unfinished multipart uploads older
