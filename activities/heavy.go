@@ -102,6 +102,11 @@ func (l *HeavyLimiter) Acquire(ctx context.Context) (release func(), err error) 
 			}
 		}
 		heartbeat = func() { activity.RecordHeartbeat(ctx, details) }
+		start := time.Now()
+		activity.GetLogger(ctx).Info("waiting for a heavy-activity slot", "slots", cap(l.slots), "waiting", l.waiting.Load())
+		defer func() {
+			activity.GetLogger(ctx).Info("heavy-activity slot wait over", "waited", time.Since(start).Round(time.Millisecond).String(), "canceled", ctx.Err() != nil)
+		}()
 	}
 	heartbeat()
 	tick := time.NewTicker(heartbeatInterval(ctx, waitHeartbeat))
