@@ -49,7 +49,14 @@ type Activities struct {
 	// Provenance signs what the registry records (config
 	// provenance.signing_key); nil: versions and alias moves are unsigned.
 	Provenance *provenance.Signer
-	Logger     *slog.Logger
+	// Features shares the feature sets loaded by concurrent activities of
+	// this worker ([FeatureCache]); nil: every activity loads its own.
+	Features *FeatureCache
+	// Heavy bounds how many heavy activities (featurize, train, evaluate,
+	// export, score shards) run at once in this worker (config
+	// worker.max_heavy_activities); nil: no bound.
+	Heavy  *HeavyLimiter
+	Logger *slog.Logger
 }
 
 func (a *Activities) log() *slog.Logger {

@@ -33,10 +33,11 @@ func (a *Activities) Canary(ctx context.Context, in CanaryInput) (CanaryResult, 
 		return res, nonRetryable(ErrTypeCanaryFailed, fmt.Errorf("canary %s: %w", in.Version, err))
 	}
 	defer m.Close()
-	set, _, _, err := a.loadFeatures(ctx, in.Features, artifacts.Ref{})
+	set, _, _, release, err := a.loadFeatures(ctx, in.Features, artifacts.Ref{})
 	if err != nil {
 		return res, err
 	}
+	defer release()
 	n := min(in.Rows, set.Len())
 	idx := make([]int, n)
 	for i := range idx {

@@ -34,10 +34,11 @@ func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateRe
 	if in.Baseline != "" {
 		res.Baseline = in.Baseline
 	}
-	set, _, test, err := a.loadFeatures(ctx, in.Features, in.Split)
+	set, _, test, release, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err
 	}
+	defer release()
 	res.TestCustomers = len(test)
 	scored := map[string]models.Scored{}
 	for _, t := range in.Models {

@@ -43,10 +43,11 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 		return res, nonRetryable(ErrTypeParityFailed, fmt.Errorf("export: ONNX Runtime cannot load the exported model: %w", err))
 	}
 	defer om.Close()
-	set, train, _, err := a.loadFeatures(ctx, in.Features, in.Split)
+	set, train, _, release, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err
 	}
+	defer release()
 	tab, seq := parityRowsOf(set, train, in.ParityRows, om.Schema())
 	tol := in.ParityTolerance
 	if tol <= 0 {

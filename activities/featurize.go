@@ -232,52 +232,66 @@ func (a *Activities) putFeatures(ctx context.Context, dir string, set *features.
 	return ref, nil
 }
 
-// loadSnapshots reads stored training snapshots.
-func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) ([]*features.Set, error) {
+// loadSnapshots reads stored training snapshots through the worker's
+// feature cache; release gives them back (once, when done with them).
+func (a *Activities) loadSnapshots(ctx context.Context, refs []artifacts.Ref) (_ []*features.Set, release func(), err error) {
 	out := make([]*features.Set, 0, len(refs))
-	for _, ref := range refs {
-		rc, err := a.Store.Get(ctx, ref)
-		if err != nil {
-			return nil, Classify(err)
+	var releases []func()
+	release = func() {
+		for _, r := range releases {
+			r()
 		}
-		s, err := features.ReadCSV(rc)
-		cerr := rc.Close()
-		if err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, Classify(err)
-		}
-		out = append(out, s)
 	}
-	return out, nil
+	for _, ref := range refs {
+		e, rel, err := a.Features.acquire(ctx, ref.SHA256, func(ctx context.Context) (*features.Set, error) { return a.readFeatureSet(ctx, ref) })
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		releases = append(releases, rel)
+		out = append(out, e.set)
+	}
+	return out, release, nil
 }
 
-// loadFeatures reads a stored feature set and split back as indices.
-func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifacts.Ref) (*features.Set, []int, []int, error) {
-	rc, err := a.Store.Get(ctx, featRef)
+// readFeatureSet reads one stored feature set.
+func (a *Activities) readFeatureSet(ctx context.Context, ref artifacts.Ref) (*features.Set, error) {
+	rc, err := a.Store.Get(ctx, ref)
 	if err != nil {
-		return nil, nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
 	defer rc.Close()
 	set, err := features.ReadCSV(rc)
 	if err != nil {
-		return nil, nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
 	if err := rc.Close(); err != nil {
-		return nil, nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
+	return set, nil
+}
+
+// loadFeatures reads a stored feature set (shared through the worker's
+// feature cache: read only) and the split back as indices; release gives
+// the set back (once, when done with it).
+func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifacts.Ref) (_ *features.Set, train, test []int, release func(), err error) {
+	e, rel, err := a.Features.acquire(ctx, featRef.SHA256, func(ctx context.Context) (*features.Set, error) { return a.readFeatureSet(ctx, featRef) })
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			rel()
+		}
+	}()
 	if splitRef.Key == "" {
-		return set, nil, nil, nil
+		return e.set, nil, nil, rel, nil
 	}
 	var doc SplitDoc
 	if err := a.Store.GetJSON(ctx, splitRef, &doc); err != nil {
-		return nil, nil, nil, Classify(err)
+		return nil, nil, nil, nil, Classify(err)
 	}
-	index := make(map[string]int, set.Len())
-	for i, id := range set.IDs() {
-		index[id] = i
-	}
+	index := e.ids()
 	toIdx := func(ids []string) ([]int, error) {
 		out := make([]int, 0, len(ids))
 		for _, id := range ids {
@@ -289,15 +303,13 @@ func (a *Activities) loadFeatures(ctx context.Context, featRef, splitRef artifac
 		}
 		return out, nil
 	}
-	train, err := toIdx(doc.Train)
-	if err != nil {
-		return nil, nil, nil, err
+	if train, err = toIdx(doc.Train); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	test, err := toIdx(doc.Test)
-	if err != nil {
-		return nil, nil, nil, err
+	if test, err = toIdx(doc.Test); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	return set, train, test, nil
+	return e.set, train, test, rel, nil
 }
 
 // parseDay parses YYYY-MM-DD or RFC 3339; a bare day used as an upper

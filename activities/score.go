@@ -166,11 +166,12 @@ func (a *Activities) readParquet(ctx context.Context, ref artifacts.Ref) ([]scor
 var errNoTrainingFeatures = errors.New("the version records no training features (artifact \"features\"): no drift reference")
 
 // versionFeatures reads the training features a version was fitted on.
-func (a *Activities) versionFeatures(ctx context.Context, v registry.Version) (*features.Set, error) {
+// release gives the set back to the worker's feature cache.
+func (a *Activities) versionFeatures(ctx context.Context, v registry.Version) (*features.Set, func(), error) {
 	ref, ok := v.Artifacts["features"]
 	if !ok {
-		return nil, nonRetryable(ErrTypeNotFound, errNoTrainingFeatures)
+		return nil, nil, nonRetryable(ErrTypeNotFound, errNoTrainingFeatures)
 	}
-	set, _, _, err := a.loadFeatures(ctx, ref, artifacts.Ref{})
-	return set, err
+	set, _, _, release, err := a.loadFeatures(ctx, ref, artifacts.Ref{})
+	return set, release, err
 }

@@ -64,10 +64,11 @@ func scoringDay(asOf, dataEnd string) (time.Time, error) {
 // driftReference bins the version's training features and its scores of
 // them.
 func (a *Activities) driftReference(ctx context.Context, v registry.Version) (scoring.DriftReference, error) {
-	set, err := a.versionFeatures(ctx, v)
+	set, release, err := a.versionFeatures(ctx, v)
 	if err != nil {
 		return scoring.DriftReference{}, err
 	}
+	defer release()
 	m, err := a.loadONNX(ctx, v.ID, v.ONNX)
 	if err != nil {
 		return scoring.DriftReference{}, err

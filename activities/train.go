@@ -31,15 +31,18 @@ const (
 func (a *Activities) TrainModel(ctx context.Context, in TrainInput) (TrainResult, error) {
 	res := TrainResult{Kind: in.Kind}
 	kind := modelkind.Kind(in.Kind)
-	set, train, _, err := a.loadFeatures(ctx, in.Features, in.Split)
+	set, train, _, release, err := a.loadFeatures(ctx, in.Features, in.Split)
 	if err != nil {
 		return res, err
 	}
+	defer release()
 	opts := models.FitOptions{Seed: in.Seed, HorizonDays: in.HorizonDays, MaxEpochs: in.MaxEpochs, CheckpointEvery: 2}
 	if kind.IsNetwork() && len(in.Snapshots) > 0 {
-		if opts.Snapshots, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
+		var releaseSnaps func()
+		if opts.Snapshots, releaseSnaps, err = a.loadSnapshots(ctx, in.Snapshots); err != nil {
 			return res, err
 		}
+		defer releaseSnaps()
 	}
 	stopHB := func() {}
 	losses := &lossRecorder{}

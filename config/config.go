@@ -47,6 +47,21 @@ type Config struct {
 	Provenance Provenance `mapstructure:"provenance" yaml:"provenance" json:"provenance"`
 	Scoring    Scoring    `mapstructure:"scoring" yaml:"scoring" json:"scoring"`
 	Drift      Drift      `mapstructure:"drift" yaml:"drift" json:"drift"`
+	Worker     Worker     `mapstructure:"worker" yaml:"worker" json:"worker"`
+}
+
+// Worker configures how much one worker process does at once, so that its
+// memory follows the data, not the number of activities it is handed.
+type Worker struct {
+	// MaxHeavyActivities bounds the heavy activities (Featurize,
+	// TrainModel, Evaluate, ExportONNX, ScoreShard) running at once in one
+	// worker process; the others wait (heartbeating) for a slot. 0: no bound.
+	MaxHeavyActivities int `mapstructure:"max_heavy_activities" yaml:"max_heavy_activities" json:"max_heavy_activities"`
+	// FeatureCacheBytes is how much memory (estimated) of loaded feature
+	// sets that no running activity uses a worker keeps for the next one
+	// (a run's Evaluate and ExportONNX after its training); 0: a set is
+	// dropped when its last user is done. Sets in use are always shared.
+	FeatureCacheBytes int64 `mapstructure:"feature_cache_bytes" yaml:"feature_cache_bytes" json:"feature_cache_bytes"`
 }
 
 // Scoring configures `clvflow predict` and the BatchScore workflow.
@@ -282,6 +297,7 @@ func Default() Config {
 		Codec:   Codec{Listen: "127.0.0.1:8081"},
 		Scoring: Scoring{Segments: "top:1,high:3,mid:6,low:10", DormantBelow: 0.05, Shards: 4},
 		Drift:   Drift{PSIThreshold: 0.1, Action: "retrain"},
+		Worker:  Worker{MaxHeavyActivities: 2, FeatureCacheBytes: 256 << 20},
 		Dev:     Dev{StateDir: ".clvflow", TemporalPort: 7233, TemporalUIPort: 8233, MinIOPort: 9000, ToolsDir: ".tools"},
 	}
 }
@@ -592,6 +608,12 @@ func (c Config) checkPipeline(v *validator) {
 		if !modelkind.Kind(m).Valid() {
 			v.bad("training.models", "unknown model %q (choose from %s)", m, strings.Join(modelkind.Names(), ", "))
 		}
+	}
+	if c.Worker.MaxHeavyActivities < 0 {
+		v.bad("worker.max_heavy_activities", "must be ≥ 0 (0: no bound), got %d", c.Worker.MaxHeavyActivities)
+	}
+	if c.Worker.FeatureCacheBytes < 0 {
+		v.bad("worker.feature_cache_bytes", "must be ≥ 0 bytes (0: keep no unused feature set), got %d", c.Worker.FeatureCacheBytes)
 	}
 	if c.Scoring.Shards < 1 || c.Scoring.Shards > 256 {
 		v.bad("scoring.shards", "must be in [1,256], got %d", c.Scoring.Shards)

@@ -392,3 +392,33 @@ func TestIngestAllowedDirs(t *testing.T) {
 		t.Errorf("relative dir: error %v, want ErrInvalid naming %s", err, key)
 	}
 }
+
+func TestWorkerKeys(t *testing.T) {
+	d := Default().Worker
+	if d.MaxHeavyActivities != 2 || d.FeatureCacheBytes != 256<<20 {
+		t.Fatalf("defaults worker.max_heavy_activities %d, worker.feature_cache_bytes %d; want 2, 256 MiB", d.MaxHeavyActivities, d.FeatureCacheBytes)
+	}
+	for _, k := range []string{"worker.max_heavy_activities", "worker.feature_cache_bytes"} {
+		if !slices.Contains(Keys(), k) {
+			t.Errorf("Keys() lacks %s", k)
+		}
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_WORKER_MAX_HEAVY_ACTIVITIES": "0", "CLVFLOW_WORKER_FEATURE_CACHE_BYTES": "1048576"})})
+	if err != nil || cfg.Worker.MaxHeavyActivities != 0 || cfg.Worker.FeatureCacheBytes != 1<<20 {
+		t.Fatalf("from env: %+v, %v; want 0 (no bound) and 1 MiB", cfg.Worker, err)
+	}
+	file := filepath.Join(t.TempDir(), "clvflow.yaml")
+	if err := os.WriteFile(file, []byte("worker:\n  max_heavy_activities: 5\n  feature_cache_bytes: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(LoadOptions{File: file, Getenv: envMap(nil)})
+	if err != nil || cfg.Worker.MaxHeavyActivities != 5 || cfg.Worker.FeatureCacheBytes != 0 {
+		t.Fatalf("from file: %+v, %v; want 5 and 0", cfg.Worker, err)
+	}
+	for key, env := range map[string]string{"worker.max_heavy_activities": "CLVFLOW_WORKER_MAX_HEAVY_ACTIVITIES", "worker.feature_cache_bytes": "CLVFLOW_WORKER_FEATURE_CACHE_BYTES"} {
+		_, err := Load(LoadOptions{Getenv: envMap(map[string]string{env: "-1"})})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key+" (env "+env+"): must be ≥ 0") {
+			t.Errorf("%s=-1: %v, want ErrInvalid naming %s", env, err, key)
+		}
+	}
+}

@@ -163,7 +163,9 @@ func ReadCSV(r io.Reader) (*Set, error) {
 			}
 			return v, nil
 		}
-		c := Customer{ID: rec[0]}
+		// A field of the csv reader shares the memory of its whole line:
+		// the id is cloned so that the set keeps only the id.
+		c := Customer{ID: strings.Clone(rec[0])}
 		if c.ID == "" {
 			return nil, &CSVError{Line: line, Column: "id", Msg: "empty"}
 		}

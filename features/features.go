@@ -349,26 +349,30 @@ func (b *Builder) Snapshots(count, stepDays int) ([]*Set, error) {
 // flattened channel-major (the `sequence` input). A set without sequences
 // gives empty sequence rows; callers check [Set.HasSequences] first.
 func (s *Set) Float32Rows(idx []int, withSeq bool) (tab, seq [][]float32) {
-	tab = make([][]float32, 0, len(idx))
+	// One array for all tabular rows (and one for the sequences) instead of
+	// an allocation per row and value.
+	const nt = 7 // len(TabularColumns)
+	tab = make([][]float32, len(idx))
+	flat := make([]float32, len(idx)*nt)
 	if withSeq {
-		seq = make([][]float32, 0, len(idx))
+		seq = make([][]float32, len(idx))
 	}
-	for _, i := range idx {
+	for k, i := range idx {
 		c := &s.Customers[i]
-		row := c.Tabular()
-		r := make([]float32, len(row))
-		for j, v := range row {
-			r[j] = float32(v)
-		}
-		tab = append(tab, r)
+		r := flat[k*nt : (k+1)*nt : (k+1)*nt]
+		r[0], r[1], r[2], r[3], r[4], r[5], r[6] = float32(float64(c.X)), float32(c.TX), float32(c.T), float32(c.Recency), float32(c.CalSpend), float32(c.MBar), float32(c.FirstValue)
+		tab[k] = r
 		if withSeq {
-			var flat []float32
+			var row []float32
+			if n := len(c.Seq[0]) + len(c.Seq[1]); n > 0 {
+				row = make([]float32, 0, n)
+			}
 			for _, ch := range c.Seq {
 				for _, v := range ch {
-					flat = append(flat, float32(v))
+					row = append(row, float32(v))
 				}
 			}
-			seq = append(seq, flat)
+			seq[k] = row
 		}
 	}
 	return tab, seq

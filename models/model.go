@@ -119,19 +119,29 @@ func netInputs(set *features.Set, idx []int, seqWeeks int) (tab, seq [][]float64
 	if seqWeeks > 0 && set.Split.SeqWeeks != seqWeeks {
 		return nil, nil, fmt.Errorf("models: seq model expects %d-week sequences, the feature set has %d weeks (set SeqWeeks to %d)", seqWeeks, set.Split.SeqWeeks, seqWeeks)
 	}
+	// The rows are copies (nn may keep them; the set is shared read-only),
+	// cut from one array each instead of one allocation per row.
+	const nt = 7 // len(features.TabularColumns)
 	tab = make([][]float64, len(idx))
+	flat := make([]float64, len(idx)*nt)
+	var seqFlat []float64
 	if seqWeeks > 0 {
 		seq = make([][]float64, len(idx))
+		seqFlat = make([]float64, len(idx)*2*seqWeeks)
 	}
 	for k, i := range idx {
 		c := &set.Customers[i]
-		tab[k] = c.Tabular()
+		row := flat[k*nt : (k+1)*nt : (k+1)*nt]
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = float64(c.X), c.TX, c.T, c.Recency, c.CalSpend, c.MBar, c.FirstValue
+		tab[k] = row
 		if seqWeeks > 0 {
 			if len(c.Seq[0]) != seqWeeks || len(c.Seq[1]) != seqWeeks {
 				return nil, nil, fmt.Errorf("models: customer %s: sequence has %d/%d weeks, want %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), seqWeeks)
 			}
-			s := make([]float64, 0, 2*seqWeeks)
-			seq[k] = append(append(s, c.Seq[0]...), c.Seq[1]...)
+			s := seqFlat[k*2*seqWeeks : (k+1)*2*seqWeeks : (k+1)*2*seqWeeks]
+			copy(s, c.Seq[0])
+			copy(s[seqWeeks:], c.Seq[1])
+			seq[k] = s
 		}
 	}
 	return tab, seq, nil

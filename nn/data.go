@@ -97,24 +97,31 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 		p.Rates = append([][2]int(nil), RateColumns...)
 	}
 	n := float64(len(d.Tabular))
-	ts := make([][]float64, len(d.Tabular))
-	for i, row := range d.Tabular {
-		ts[i] = make([]float64, width)
-		p.transform(row, ts[i])
+	// Two passes over the rows, each transforming them again instead of
+	// keeping a transformed copy of the data; every column's sums add the
+	// rows in the same order as before, so the statistics are bit for bit
+	// those of a stored copy.
+	z := make([]float64, width)
+	s, ss := make([]float64, width), make([]float64, width)
+	for _, row := range d.Tabular {
+		p.transform(row, z)
+		for j, v := range z {
+			s[j] += v
+		}
 	}
-	for j := 0; j < width; j++ {
-		var s, ss float64
-		for _, t := range ts {
-			s += t[j]
+	for j := range s {
+		p.TabMean[j] = s[j] / n
+	}
+	for _, row := range d.Tabular {
+		p.transform(row, z)
+		for j, v := range z {
+			ss[j] += (v - p.TabMean[j]) * (v - p.TabMean[j])
 		}
-		mean := s / n
-		for _, t := range ts {
-			ss += (t[j] - mean) * (t[j] - mean)
-		}
-		p.TabMean[j], p.TabStd[j] = mean, safeStd(ss/n)
+	}
+	for j := range ss {
+		p.TabStd[j] = safeStd(ss[j] / n)
 	}
 	p.TabLo, p.TabHi = make(Vec, width), make(Vec, width)
-	z := make([]float64, width)
 	for i, row := range d.Tabular {
 		p.tabularUnclamped(row, z)
 		for j, v := range z {

@@ -17,6 +17,7 @@ import (
 	"github.com/clvflow/clvflow/workflows"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -51,6 +52,8 @@ func (a *app) newActivities(ctx context.Context) (*activities.Activities, config
 		AllowedInputDirs:     cfg.Ingest.AllowedDirs,
 		Policy:               func() (policy.Policy, error) { return workerPolicy(cfg) },
 		Provenance:           signer,
+		Features:             activities.NewFeatureCache(cfg.Worker.FeatureCacheBytes),
+		Heavy:                activities.NewHeavyLimiter(cfg.Worker.MaxHeavyActivities),
 		Logger:               a.logger(),
 	}, cfg, nil
 }
@@ -94,6 +97,13 @@ func (a *app) workerCmd() *cobra.Command {
 		Long: `Polls temporal.task_queue for workflows and activities. With --gpu it also polls
 temporal.gpu_task_queue for training activities (pipelines send training there
 when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.
+
+Memory follows the data, not the number of activities: at most
+worker.max_heavy_activities heavy activities (Featurize, TrainModel,
+Evaluate, ExportONNX, ScoreShard) run at once, the others wait in the worker
+heartbeating; activities that read the same feature file share one loaded
+copy, and up to worker.feature_cache_bytes of sets no activity uses any more
+are kept for the next.
 
 At start and then every storage.temp_max_age/2 (between 1 min and 1 h) it
 removes what crashed uploads left under .clvflow-tmp/ in the datasets and
@@ -191,7 +201,8 @@ func (a *app) runWorker(ctx context.Context, gpu bool) error {
 		sweepTempLoop(sweepCtx, acts.Store, []string{cfg.Storage.DatasetsBucket, cfg.Storage.ModelsBucket}, maxAge, tempSweepInterval(maxAge), log)
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
-	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint)
+	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint,
+		"max_heavy_activities", acts.Heavy.Slots(), "feature_cache_bytes", cfg.Worker.FeatureCacheBytes)
 	<-ctx.Done()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		log.Error("clvflow worker stopping", "error", cause)
@@ -211,7 +222,12 @@ func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activiti
 			w.Stop()
 		}
 	}
-	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal})
+	// One limiter for both queues: the bound is on this process's memory.
+	var interceptors []interceptor.WorkerInterceptor
+	if acts.Heavy != nil {
+		interceptors = append(interceptors, acts.Heavy.Interceptor())
+	}
+	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal, Interceptors: interceptors})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	if err := w.Start(); err != nil {
@@ -219,7 +235,7 @@ func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activiti
 	}
 	started, queues = append(started, w), append(queues, cfg.Temporal.TaskQueue)
 	if gpu {
-		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal})
+		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal, Interceptors: interceptors})
 		gw.RegisterActivity(acts.TrainModel)
 		if err := gw.Start(); err != nil {
 			return queues, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
