@@ -35,24 +35,46 @@ func canonicalOptions(name string) dataset.Options {
 // the cutoff, holdout labels over the horizon), splits customers into train
 // and test with the seed, and stores both.
 func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (FeaturizeResult, error) {
-	var res FeaturizeResult
 	split, asOf, err := featurizeSplit(in)
 	if err != nil {
-		return res, err
+		return FeaturizeResult{}, err
 	}
-	b, set, err := a.buildFeatures(ctx, in.Clean, split, asOf)
+	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return "featurize" })()
+	b, err := a.readFeatures(ctx, in.Clean, split, asOf)
 	if err != nil {
-		return res, err
+		return FeaturizeResult{}, err
+	}
+	set, err := b.Build()
+	if err != nil {
+		return FeaturizeResult{}, nonRetryable(ErrTypeBadData, err)
+	}
+	first, ok := b.FirstDay()
+	snapCuts, err := snapshotCutoffs(in, split, first, ok)
+	if err != nil {
+		return FeaturizeResult{}, err
+	}
+	return a.storeFeaturized(ctx, in, set, snapCuts, func(_ int, cutoff time.Time) (*features.Set, error) {
+		s, err := b.BuildSnapshot(cutoff)
+		if err != nil {
+			return nil, nonRetryable(ErrTypeBadInput, err)
+		}
+		return s, nil
+	})
+}
+
+// storeFeaturized is the tail of featurizing, the same for one builder
+// (Featurize) and for merged shards (MergeFeatures): it refuses a set of
+// too few customers, splits the customers into train and test with the
+// seed, and stores the feature set, the snapshots (snapshot(k, cutoff)
+// builds the k-th, one at a time) and the split, all content-addressed.
+func (a *Activities) storeFeaturized(ctx context.Context, in FeaturizeInput, set *features.Set, snapCuts []time.Time,
+	snapshot func(k int, cutoff time.Time) (*features.Set, error)) (FeaturizeResult, error) {
+	var res FeaturizeResult
+	split := set.Split
+	if set.Len() < 10 {
+		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), split.Cutoff.Format("2006-01-02"))
 	}
 	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
-	step := in.SnapshotStepDays
-	if step == 0 {
-		step = features.DefaultSnapshotStepDays
-	}
-	snapCuts, err := b.SnapshotCutoffs(in.Snapshots, step)
-	if err != nil {
-		return res, nonRetryable(ErrTypeBadInput, err)
-	}
 	dir, err := os.MkdirTemp("", "clvflow-features-")
 	if err != nil {
 		return res, err
@@ -62,7 +84,7 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return res, err
 	}
-	snapRefs, err := a.putSnapshots(ctx, dir, b, snapCuts)
+	snapRefs, err := a.putSnapshots(ctx, dir, snapCuts, snapshot)
 	if err != nil {
 		return res, err
 	}
@@ -74,6 +96,24 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
 		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+}
+
+// snapshotCutoffs are the cutoffs of the earlier training snapshots of
+// split for a log whose first stored day is first (ok: it has one), latest
+// first (features.SnapshotCutoffs); none without a stored day.
+func snapshotCutoffs(in FeaturizeInput, split features.Split, first time.Time, ok bool) ([]time.Time, error) {
+	if !ok || in.Snapshots <= 0 {
+		return nil, nil
+	}
+	step := in.SnapshotStepDays
+	if step == 0 {
+		step = features.DefaultSnapshotStepDays
+	}
+	cuts, err := features.SnapshotCutoffs(split, first, in.Snapshots, step)
+	if err != nil {
+		return nil, nonRetryable(ErrTypeBadInput, err)
+	}
+	return cuts, nil
 }
 
 // featurizeSplit resolves the cutoff (given, from the as-of date, or from
@@ -127,12 +167,12 @@ func featurizeCutoff(in FeaturizeInput, asOf time.Time) (time.Time, error) {
 	return time.Time{}, nonRetryablef(ErrTypeBadInput, "featurize: no cutoff, as-of date or data end given")
 }
 
-// buildFeatures streams the clean dataset (transactions up to asOf, when
-// set) into a feature builder and builds the feature set at the cutoff.
-func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time) (*features.Builder, *features.Set, error) {
+// readFeatures streams the clean dataset (transactions up to asOf, when
+// set) into a feature builder for split.
+func (a *Activities) readFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time) (*features.Builder, error) {
 	rc, err := a.Store.Get(ctx, clean)
 	if err != nil {
-		return nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
 	defer rc.Close()
 	b := features.NewBuilder(split)
@@ -143,26 +183,19 @@ func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, spl
 		return b.AddTransaction(tx)
 	})
 	if err != nil {
-		return nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
-	set, err := b.Build()
-	if err != nil {
-		return nil, nil, nonRetryable(ErrTypeBadData, err)
-	}
-	if set.Len() < 10 {
-		return nil, nil, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), split.Cutoff.Format("2006-01-02"))
-	}
-	return b, set, nil
+	return b, nil
 }
 
-// putSnapshots builds and stores the earlier training snapshots one at a
-// time, so only one extra feature set is in memory.
-func (a *Activities) putSnapshots(ctx context.Context, dir string, b *features.Builder, cutoffs []time.Time) ([]SnapshotRef, error) {
+// putSnapshots builds (snapshot) and stores the earlier training snapshots
+// one at a time, so only one extra feature set is in memory.
+func (a *Activities) putSnapshots(ctx context.Context, dir string, cutoffs []time.Time, snapshot func(k int, cutoff time.Time) (*features.Set, error)) ([]SnapshotRef, error) {
 	var refs []SnapshotRef
-	for _, c := range cutoffs {
-		s, err := b.BuildSnapshot(c)
+	for k, c := range cutoffs {
+		s, err := snapshot(k, c)
 		if err != nil {
-			return nil, nonRetryable(ErrTypeBadInput, err)
+			return nil, err
 		}
 		ref, err := a.putFeatures(ctx, dir, s)
 		if err != nil {
