@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,34 +54,53 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
-	return a.storeFeaturized(ctx, in, set, snapCuts, func(_ int, cutoff time.Time) (*features.Set, error) {
+	return a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
+}
+
+// featureFile writes one feature CSV file (features.Set.WriteCSV's format)
+// and returns its customer ids in file order.
+type featureFile func(w io.Writer) ([]string, error)
+
+// snapshotFile returns the featureFile of the k-th training snapshot, at
+// cutoff.
+type snapshotFile func(k int, cutoff time.Time) (featureFile, error)
+
+// setFile is the featureFile of a feature set.
+func setFile(s *features.Set) featureFile {
+	return func(w io.Writer) ([]string, error) { return s.IDs(), s.WriteCSV(w) }
+}
+
+// builderSnapshots builds the training snapshots from b, one at a time.
+func builderSnapshots(b *features.Builder) snapshotFile {
+	return func(_ int, cutoff time.Time) (featureFile, error) {
 		s, err := b.BuildSnapshot(cutoff)
 		if err != nil {
 			return nil, nonRetryable(ErrTypeBadInput, err)
 		}
-		return s, nil
-	})
+		return setFile(s), nil
+	}
 }
 
 // storeFeaturized is the tail of featurizing, the same for one builder
-// (Featurize) and for merged shards (MergeFeatures): it refuses a set of
-// too few customers, splits the customers into train and test with the
-// seed, and stores the feature set, the snapshots (snapshot(k, cutoff)
-// builds the k-th, one at a time) and the split, all content-addressed.
-func (a *Activities) storeFeaturized(ctx context.Context, in FeaturizeInput, set *features.Set, snapCuts []time.Time,
-	snapshot func(k int, cutoff time.Time) (*features.Set, error)) (FeaturizeResult, error) {
+// (Featurize) and for merged shards (MergeFeatures): it writes the feature
+// file, refuses one of too few customers, stores it and the snapshots, and
+// splits the customers into train and test with the seed (the split depends
+// only on their number and order), all content-addressed.
+func (a *Activities) storeFeaturized(ctx context.Context, in FeaturizeInput, split features.Split, file featureFile, snapCuts []time.Time, snapshot snapshotFile) (FeaturizeResult, error) {
 	var res FeaturizeResult
-	split := set.Split
-	if set.Len() < 10 {
-		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), split.Cutoff.Format("2006-01-02"))
-	}
-	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
 	dir, err := os.MkdirTemp("", "clvflow-features-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	featRef, err := a.putFeatures(ctx, dir, set)
+	path, ids, err := writeFeatureFile(dir, file)
+	if err != nil {
+		return res, err
+	}
+	if len(ids) < 10 {
+		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", len(ids), split.Cutoff.Format("2006-01-02"))
+	}
+	featRef, err := a.putFeatureFile(ctx, path)
 	if err != nil {
 		return res, err
 	}
@@ -88,14 +108,15 @@ func (a *Activities) storeFeaturized(ctx context.Context, in FeaturizeInput, set
 	if err != nil {
 		return res, err
 	}
-	doc := newSplitDoc(in, split, set.IDs(), train, test)
+	train, test := features.SplitIndices(len(ids), in.TestFraction, in.Seed)
+	doc := newSplitDoc(in, split, ids, train, test)
 	splitRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("splits/%s-seed%d-frac%g.json", featRef.SHA256, in.Seed, in.TestFraction), doc)
 	if err != nil {
 		return res, Classify(err)
 	}
-	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
+	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", len(ids), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
-		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+		Customers: len(ids), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
 }
 
 // snapshotCutoffs are the cutoffs of the earlier training snapshots of
@@ -190,18 +211,18 @@ func (a *Activities) readFeatures(ctx context.Context, clean artifacts.Ref, spli
 
 // putSnapshots builds (snapshot) and stores the earlier training snapshots
 // one at a time, so only one extra feature set is in memory.
-func (a *Activities) putSnapshots(ctx context.Context, dir string, cutoffs []time.Time, snapshot func(k int, cutoff time.Time) (*features.Set, error)) ([]SnapshotRef, error) {
+func (a *Activities) putSnapshots(ctx context.Context, dir string, cutoffs []time.Time, snapshot snapshotFile) ([]SnapshotRef, error) {
 	var refs []SnapshotRef
 	for k, c := range cutoffs {
-		s, err := snapshot(k, c)
+		file, err := snapshot(k, c)
 		if err != nil {
 			return nil, err
 		}
-		ref, err := a.putFeatures(ctx, dir, s)
+		ref, ids, err := a.putFeatures(ctx, dir, file)
 		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, SnapshotRef{Cutoff: s.Split.Cutoff.Format("2006-01-02"), Features: ref, Customers: s.Len()})
+		refs = append(refs, SnapshotRef{Cutoff: c.Format("2006-01-02"), Features: ref, Customers: len(ids)})
 	}
 	return refs, nil
 }
@@ -218,21 +239,34 @@ func newSplitDoc(in FeaturizeInput, split features.Split, ids []string, train, t
 	return doc
 }
 
-// putFeatures writes a feature set as CSV into dir and stores it
-// (content-addressed) under FeaturesPrefix.
-func (a *Activities) putFeatures(ctx context.Context, dir string, set *features.Set) (artifacts.Ref, error) {
+// putFeatures writes a feature file into dir and stores it.
+func (a *Activities) putFeatures(ctx context.Context, dir string, file featureFile) (artifacts.Ref, []string, error) {
+	path, ids, err := writeFeatureFile(dir, file)
+	if err != nil {
+		return artifacts.Ref{}, nil, err
+	}
+	ref, err := a.putFeatureFile(ctx, path)
+	return ref, ids, err
+}
+
+// writeFeatureFile writes a feature file into dir and returns its path and
+// customer ids.
+func writeFeatureFile(dir string, file featureFile) (string, []string, error) {
 	path := filepath.Join(dir, "features.csv")
 	f, err := os.Create(path)
 	if err != nil {
-		return artifacts.Ref{}, err
+		return "", nil, err
 	}
-	if err := set.WriteCSV(f); err != nil {
-		f.Close()
-		return artifacts.Ref{}, err
+	ids, err := file(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return artifacts.Ref{}, err
-	}
+	return path, ids, err
+}
+
+// putFeatureFile stores a written feature file (content-addressed) under
+// FeaturesPrefix.
+func (a *Activities) putFeatureFile(ctx context.Context, path string) (artifacts.Ref, error) {
 	ref, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
 	if err != nil {
 		return ref, Classify(err)

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -146,70 +147,86 @@ func (a *Activities) FeaturizeShard(ctx context.Context, in FeaturizeShardInput)
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	if res.Features, err = a.putFeatures(ctx, dir, set); err != nil {
+	if res.Features, _, err = a.putFeatures(ctx, dir, setFile(set)); err != nil {
 		return res, err
 	}
 	res.Stats, res.Customers = set.Stats, set.Len()
-	res.Snapshots, err = a.putSnapshots(ctx, dir, cuts, func(_ int, c time.Time) (*features.Set, error) {
-		s, err := b.BuildSnapshot(c)
-		if err != nil {
-			return nil, nonRetryable(ErrTypeBadInput, err)
-		}
-		return s, nil
-	})
+	res.Snapshots, err = a.putSnapshots(ctx, dir, cuts, builderSnapshots(b))
 	return res, err
 }
 
-// MergeFeatures joins the shards' feature sets and snapshots in customer
-// order and stores them, with the train/test split, exactly as Featurize
-// stores the features of the whole log: the result is the same in every
-// field.
+// MergeFeatures merges the shards' feature files and snapshots in customer
+// order, streaming (features.MergeCSV: one row per shard in memory), and
+// stores them with the train/test split exactly as Featurize stores the
+// features of the whole log: the result is the same in every field, the
+// files the same bytes.
 func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (FeaturizeResult, error) {
 	if len(in.Shards) == 0 {
 		return FeaturizeResult{}, nonRetryablef(ErrTypeBadInput, "merge features: no shards")
+	}
+	fin := in.Featurize
+	fin.Cutoff = in.Cutoff
+	split, _, err := featurizeSplit(fin)
+	if err != nil {
+		return FeaturizeResult{}, err
 	}
 	cuts, err := parseDays("snapshot cutoff", in.SnapshotCutoffs)
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
 	refs := make([]artifacts.Ref, len(in.Shards))
+	var stats features.Stats
 	for i, s := range in.Shards {
 		if len(s.Snapshots) != len(cuts) {
 			return FeaturizeResult{}, nonRetryablef(ErrTypeBadInput, "merge features: shard %d has %d snapshots, want %d", s.Shard, len(s.Snapshots), len(cuts))
 		}
 		refs[i] = s.Features
+		stats.Transactions += s.Stats.Transactions
+		stats.HoldoutOnlyCustomers += s.Stats.HoldoutOnlyCustomers
 	}
 	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return map[string]int{"shards": len(in.Shards)} })()
-	set, err := a.mergeShardSets(ctx, refs, func(i int) features.Stats { return in.Shards[i].Stats })
-	if err != nil {
-		return FeaturizeResult{}, err
-	}
-	return a.storeFeaturized(ctx, in.Featurize, set, cuts, func(k int, c time.Time) (*features.Set, error) {
+	a.log().Info("merging feature shards", "shards", len(in.Shards), "transactions", stats.Transactions, "holdout_only_customers", stats.HoldoutOnlyCustomers)
+	return a.storeFeaturized(ctx, fin, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
+		snaps := make([]artifacts.Ref, len(in.Shards))
 		for i, s := range in.Shards {
 			if s.Snapshots[k].Cutoff != c.Format("2006-01-02") {
 				return nil, nonRetryablef(ErrTypeBadInput, "merge features: shard %d's snapshot %d is at %s, want %s", s.Shard, k, s.Snapshots[k].Cutoff, c.Format("2006-01-02"))
 			}
-			refs[i] = s.Snapshots[k].Features
+			snaps[i] = s.Snapshots[k].Features
 		}
-		return a.mergeShardSets(ctx, refs, func(int) features.Stats { return features.Stats{} })
+		return a.mergedFile(ctx, snaps), nil
 	})
 }
 
-// mergeShardSets reads the stored feature sets of the shards (their Stats
-// from stats, as the CSV does not hold them) and merges them.
-func (a *Activities) mergeShardSets(ctx context.Context, refs []artifacts.Ref, stats func(i int) features.Stats) (*features.Set, error) {
-	sets, err := a.loadSnapshots(ctx, refs)
-	if err != nil {
-		return nil, err
+// mergedFile is the featureFile merged from the stored feature files refs,
+// read as streams (each verified against its sha256 at its end).
+func (a *Activities) mergedFile(ctx context.Context, refs []artifacts.Ref) featureFile {
+	return func(w io.Writer) ([]string, error) {
+		readers := make([]io.Reader, 0, len(refs))
+		closers := make([]io.Closer, 0, len(refs))
+		defer func() {
+			for _, c := range closers {
+				c.Close()
+			}
+		}()
+		for _, ref := range refs {
+			rc, err := a.Store.Get(ctx, ref)
+			if err != nil {
+				return nil, Classify(err)
+			}
+			readers, closers = append(readers, rc), append(closers, rc)
+		}
+		ids, err := features.MergeCSV(w, readers...)
+		if err != nil {
+			return nil, ClassifyData(err)
+		}
+		for _, c := range closers {
+			if err := c.Close(); err != nil {
+				return nil, Classify(err)
+			}
+		}
+		return ids, nil
 	}
-	for i, s := range sets {
-		s.Stats = stats(i)
-	}
-	set, err := features.Merge(sets...)
-	if err != nil {
-		return nil, nonRetryable(ErrTypeBadData, err)
-	}
-	return set, nil
 }
 
 // parseDays parses YYYY-MM-DD days.

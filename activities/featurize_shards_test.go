@@ -45,7 +45,7 @@ func featurizeSharded(t *testing.T, env *testsuite.TestActivityEnvironment, a *a
 		results[i] = mustRun[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
 			Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs})
 	}
-	return mustRun[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: results, SnapshotCutoffs: log.SnapshotCutoffs})
+	return mustRun[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: results, SnapshotCutoffs: log.SnapshotCutoffs})
 }
 
 // shardRecords reads a shard's rows (header checked and dropped).
@@ -153,9 +153,9 @@ func TestFeaturizeShardedErrors(t *testing.T) {
 	shard := mustRun[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
 		Featurize: in, Log: log.Shards[0], Rows: log.Rows[0], Shard: 0, Cutoff: log.Cutoff})
 	// The same shard twice: its customers would be counted twice.
-	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard, shard}})
+	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard, shard}})
 	wantNonRetryable(t, err, activities.ErrTypeBadData, "a customer is in two parts")
-	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard}, SnapshotCutoffs: []string{"1997-01-01"}})
+	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard}, SnapshotCutoffs: []string{"1997-01-01"}})
 	wantNonRetryable(t, err, activities.ErrTypeBadInput, "shard 0 has 0 snapshots, want 1")
 	_, err = run[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
 		Featurize: in, Log: missing(log.Shards[1]), Rows: log.Rows[1], Shard: 1, Cutoff: log.Cutoff})
@@ -164,6 +164,6 @@ func TestFeaturizeShardedErrors(t *testing.T) {
 	u := unreachable(t)
 	_, err = run[activities.ShardLogResult](t, newEnv(t, u), u.ShardLog, activities.ShardLogInput{Featurize: in, Shards: 2})
 	wantRetryable(t, err, refusedCause)
-	_, err = run[activities.FeaturizeResult](t, newEnv(t, u), u.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard}})
+	_, err = run[activities.FeaturizeResult](t, newEnv(t, u), u.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard}})
 	wantRetryable(t, err, refusedCause)
 }

@@ -125,6 +125,7 @@ type FeaturizeShardResult struct {
 // Featurize gives for the whole log.
 type MergeFeaturesInput struct {
 	Featurize       FeaturizeInput         `json:"featurize"`
+	Cutoff          string                 `json:"cutoff"`
 	Shards          []FeaturizeShardResult `json:"shards"`
 	SnapshotCutoffs []string               `json:"snapshot_cutoffs,omitempty"`
 }

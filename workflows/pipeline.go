@@ -181,7 +181,7 @@ func (p *pipeline) featurizeSharded(ctx workflow.Context, in activities.Featuriz
 		return shardErr
 	}
 	p.res.FeaturizeShards = n
-	merge := activities.MergeFeaturesInput{Featurize: in, Shards: shards, SnapshotCutoffs: log.SnapshotCutoffs}
+	merge := activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: shards, SnapshotCutoffs: log.SnapshotCutoffs}
 	return workflow.ExecuteActivity(ctx, acts.MergeFeatures, merge).Get(ctx, &p.featurized)
 }
 
