@@ -54,6 +54,7 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
+	a.log().Info("log read", "stats", set.Stats)
 	return a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
 }
 

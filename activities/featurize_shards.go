@@ -26,10 +26,10 @@ const ShardsPrefix = "shards"
 const MaxFeaturizeShards = 256
 
 // ShardLog reads the clean log once and writes each row, in file order, to
-// the shard of its customer (ShardOf, as scoring shards): every customer's rows end up in one
-// shard, in their original order. It resolves what depends on the whole
-// log once for all shards: the cutoff and the cutoffs of the training
-// snapshots (which depend on the log's first day).
+// the shard of its customer (ShardOf, as scoring shards): every customer's
+// rows end up in one shard, in their original order. It resolves what
+// depends on the whole log once for all shards: the cutoff and the cutoffs
+// of the training snapshots (which depend on the log's first day).
 func (a *Activities) ShardLog(ctx context.Context, in ShardLogInput) (ShardLogResult, error) {
 	var res ShardLogResult
 	if in.Shards < 2 || in.Shards > MaxFeaturizeShards {
@@ -181,11 +181,10 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 			return FeaturizeResult{}, nonRetryablef(ErrTypeBadInput, "merge features: shard %d has %d snapshots, want %d", s.Shard, len(s.Snapshots), len(cuts))
 		}
 		refs[i] = s.Features
-		stats.Transactions += s.Stats.Transactions
-		stats.HoldoutOnlyCustomers += s.Stats.HoldoutOnlyCustomers
+		stats.Add(s.Stats)
 	}
 	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return map[string]int{"shards": len(in.Shards)} })()
-	a.log().Info("merging feature shards", "shards", len(in.Shards), "transactions", stats.Transactions, "holdout_only_customers", stats.HoldoutOnlyCustomers)
+	a.log().Info("merging feature shards", "shards", len(in.Shards), "stats", stats)
 	return a.storeFeaturized(ctx, fin, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
 		snaps := make([]artifacts.Ref, len(in.Shards))
 		for i, s := range in.Shards {

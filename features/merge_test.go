@@ -87,6 +87,13 @@ func TestMergeOfPartsEqualsWholeBuild(t *testing.T) {
 			t.Fatalf("part %d has %d of %d customers: not a real split", i, sets[i].Len(), want.Len())
 		}
 	}
+	var stats Stats
+	for _, p := range sets {
+		stats.Add(p.Stats)
+	}
+	if stats != want.Stats {
+		t.Fatalf("the parts' stats add up to %+v, the whole log's are %+v", stats, want.Stats)
+	}
 	got, ids := mergeSets(t, sets)
 	if !bytes.Equal(got, csvBytes(t, want)) {
 		t.Fatalf("merged file differs from the whole build's (%d vs %d bytes)", len(got), len(csvBytes(t, want)))
