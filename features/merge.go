@@ -76,7 +76,7 @@ func MergeCSV(w io.Writer, parts ...io.Reader) ([]string, error) {
 		if err := cw.Write(row); err != nil {
 			return nil, err
 		}
-		ids = append(ids, row[0])
+		ids = append(ids, strings.Clone(row[0])) // not the row's whole backing string
 		var err error
 		if heads[best], err = nextRow(readers[best], best); err != nil {
 			return nil, err
