@@ -51,6 +51,8 @@ func TestMergeOfPartsEqualsWholeBuild(t *testing.T) {
 			txs[i].id = txs[i].id[:2]
 		case 3:
 			txs[i].id = "a,\"b\" " + txs[i].id
+		case 4:
+			txs[i].id = "multi\nline " + txs[i].id
 		}
 	}
 	r := rand.New(rand.NewPCG(9, 9))
@@ -144,8 +146,10 @@ func TestMergeCSVErrors(t *testing.T) {
 		{"unsorted part", []io.Reader{file(split, "9", "2")}, `"2" follows "9"`},
 		{"different splits", []io.Reader{file(split, "1"), file(other, "2")}, "part 1 has split \"# clvflow-features v1 cutoff=2011-06-30 horizon_days=30"},
 		{"not a feature file", []io.Reader{file(split, "1"), strings.NewReader("customer,timestamp,amount\n")}, "part 1 is not a feature file"},
-		{"empty part", []io.Reader{strings.NewReader("")}, "part 0: first line: EOF"},
-		{"short row", []io.Reader{io.MultiReader(file(split, "1"), strings.NewReader("2,3\n"))}, "part 0: record on line 4: wrong number of fields"},
+		{"empty part", []io.Reader{strings.NewReader("")}, "part 0: line 1: unexpected EOF"},
+		{"no header", []io.Reader{strings.NewReader("# clvflow-features v1 cutoff=2011-06-30 horizon_days=60 seq_weeks=13\n")}, "part 0: line 2: unexpected EOF"},
+		{"row without fields", []io.Reader{io.MultiReader(file(split, "1"), strings.NewReader("2\n"))}, "part 0: line 4: malformed customer id"},
+		{"unterminated quote", []io.Reader{io.MultiReader(file(split, "1"), strings.NewReader("\"2,3\n"))}, "part 0: line 5: the file ends inside a row"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := MergeCSV(io.Discard, c.parts...)
