@@ -121,13 +121,7 @@ func (a *Activities) writeShards(ctx context.Context, in ShardLogInput, dir stri
 // them (content-addressed); the shard's Stats travel in the result.
 func (a *Activities) FeaturizeShard(ctx context.Context, in FeaturizeShardInput) (FeaturizeShardResult, error) {
 	res := FeaturizeShardResult{Shard: in.Shard}
-	fin := in.Featurize
-	fin.Cutoff = in.Cutoff
-	split, asOf, err := featurizeSplit(fin)
-	if err != nil {
-		return res, err
-	}
-	cuts, err := parseDays("snapshot cutoff", in.SnapshotCutoffs)
+	split, asOf, cuts, err := resolvedSplit(in.Featurize, in.Cutoff, in.SnapshotCutoffs)
 	if err != nil {
 		return res, err
 	}
@@ -164,13 +158,7 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 	if len(in.Shards) == 0 {
 		return FeaturizeResult{}, nonRetryablef(ErrTypeBadInput, "merge features: no shards")
 	}
-	fin := in.Featurize
-	fin.Cutoff = in.Cutoff
-	split, _, err := featurizeSplit(fin)
-	if err != nil {
-		return FeaturizeResult{}, err
-	}
-	cuts, err := parseDays("snapshot cutoff", in.SnapshotCutoffs)
+	split, _, cuts, err := resolvedSplit(in.Featurize, in.Cutoff, in.SnapshotCutoffs)
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
@@ -185,7 +173,7 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 	}
 	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return map[string]int{"shards": len(in.Shards)} })()
 	a.log().Info("merging feature shards", "shards", len(in.Shards), "stats", stats)
-	return a.storeFeaturized(ctx, fin, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
+	return a.storeFeaturized(ctx, in.Featurize, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
 		snaps := make([]artifacts.Ref, len(in.Shards))
 		for i, s := range in.Shards {
 			if s.Snapshots[k].Cutoff != c.Format("2006-01-02") {
@@ -228,15 +216,22 @@ func (a *Activities) mergedFile(ctx context.Context, refs []artifacts.Ref) featu
 	}
 }
 
-// parseDays parses YYYY-MM-DD days.
-func parseDays(what string, days []string) ([]time.Time, error) {
-	out := make([]time.Time, 0, len(days))
-	for _, d := range days {
+// resolvedSplit is the split of in at the cutoff and the snapshot cutoffs
+// (YYYY-MM-DD) that ShardLog resolved from the whole log, and in's as-of
+// time.
+func resolvedSplit(in FeaturizeInput, cutoff string, snapshotCutoffs []string) (features.Split, time.Time, []time.Time, error) {
+	in.Cutoff = cutoff
+	split, asOf, err := featurizeSplit(in)
+	if err != nil {
+		return split, asOf, nil, err
+	}
+	cuts := make([]time.Time, 0, len(snapshotCutoffs))
+	for _, d := range snapshotCutoffs {
 		t, err := time.Parse("2006-01-02", d)
 		if err != nil {
-			return nil, nonRetryablef(ErrTypeBadInput, "%s %q is not YYYY-MM-DD", what, d)
+			return split, asOf, nil, nonRetryablef(ErrTypeBadInput, "snapshot cutoff %q is not YYYY-MM-DD", d)
 		}
-		out = append(out, t)
+		cuts = append(cuts, t)
 	}
-	return out, nil
+	return split, asOf, cuts, nil
 }
