@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clvflow/clvflow/registry"
+	"github.com/clvflow/clvflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 )
@@ -36,7 +37,8 @@ func TestIntegrationShardedFeaturize(t *testing.T) {
 	sharded := startTrain(t, 42, args...)
 
 	wholeArts := featureArtifacts(t, waitApproval(t, whole.WorkflowID))
-	shardedArts := featureArtifacts(t, waitApproval(t, sharded.WorkflowID))
+	version := waitApproval(t, sharded.WorkflowID)
+	shardedArts := featureArtifacts(t, version)
 	if len(wholeArts) != 4 { // features, split, 2 snapshots
 		t.Fatalf("unsharded run registered feature artifacts %v, want features, split and 2 snapshots", wholeArts)
 	}
@@ -65,6 +67,14 @@ func TestIntegrationShardedFeaturize(t *testing.T) {
 		}
 		t.Logf("%s: FeaturizeShard ran on %v", id, workers)
 	}
+	// The sharded run completes once approved, and its result says so.
+	if out, _, err := clvflow(t, "approve", version, "--comment", "sharded featurize"); err != nil {
+		t.Fatalf("approve %s: %v %s", version, err, out)
+	}
+	if r := result(t, sharded.WorkflowID); r.Outcome != workflows.OutcomePromoted || r.FeaturizeShards != 4 {
+		t.Fatalf("sharded run: outcome %q, %d featurize shards; want promoted, 4", r.Outcome, r.FeaturizeShards)
+	}
+	recordHistory(t, tc, sharded.WorkflowID, "pipeline-sharded")
 }
 
 // featureArtifacts returns the sha256 of the feature artifacts (features,
