@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,49 +39,110 @@ func canonicalOptions(name string) dataset.Options {
 // the cutoff, holdout labels over the horizon), splits customers into train
 // and test with the seed, and stores both.
 func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (FeaturizeResult, error) {
-	var res FeaturizeResult
 	split, asOf, err := featurizeSplit(in)
 	if err != nil {
-		return res, err
+		return FeaturizeResult{}, err
 	}
 	withSeq, err := a.needsSequences(ctx, in.Models)
 	if err != nil {
-		return res, err
+		return FeaturizeResult{}, err
 	}
-	b, set, err := a.buildFeatures(ctx, in.Clean, split, asOf, withSeq)
+	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return "featurize" })()
+	b, err := a.readFeatures(ctx, in.Clean, split, asOf, withSeq)
 	if err != nil {
-		return res, err
+		return FeaturizeResult{}, err
 	}
-	train, test := set.SplitTrainTest(in.TestFraction, in.Seed)
-	step := in.SnapshotStepDays
-	if step == 0 {
-		step = features.DefaultSnapshotStepDays
-	}
-	snapCuts, err := b.SnapshotCutoffs(in.Snapshots, step)
+	set, err := b.Build()
 	if err != nil {
-		return res, nonRetryable(ErrTypeBadInput, err)
+		return FeaturizeResult{}, nonRetryable(ErrTypeBadData, err)
 	}
+	first, ok := b.FirstDay()
+	snapCuts, err := snapshotCutoffs(in, split, first, ok)
+	if err != nil {
+		return FeaturizeResult{}, err
+	}
+	a.log().Info("log read", "stats", set.Stats)
+	return a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
+}
+
+// featureFile writes one feature CSV file (features.Set.WriteCSV's format)
+// and returns its customer ids in file order.
+type featureFile func(w io.Writer) ([]string, error)
+
+// snapshotFile returns the featureFile of the k-th training snapshot, at
+// cutoff.
+type snapshotFile func(k int, cutoff time.Time) (featureFile, error)
+
+// setFile is the featureFile of a feature set.
+func setFile(s *features.Set) featureFile {
+	return func(w io.Writer) ([]string, error) { return s.IDs(), s.WriteCSV(w) }
+}
+
+// builderSnapshots builds the training snapshots from b, one at a time.
+func builderSnapshots(b *features.Builder) snapshotFile {
+	return func(_ int, cutoff time.Time) (featureFile, error) {
+		s, err := b.BuildSnapshot(cutoff)
+		if err != nil {
+			return nil, nonRetryable(ErrTypeBadInput, err)
+		}
+		return setFile(s), nil
+	}
+}
+
+// storeFeaturized is the tail of featurizing, the same for one builder
+// (Featurize) and for merged shards (MergeFeatures): it writes the feature
+// file, refuses one of too few customers, stores it and the snapshots, and
+// splits the customers into train and test with the seed (the split depends
+// only on their number and order), all content-addressed.
+func (a *Activities) storeFeaturized(ctx context.Context, in FeaturizeInput, split features.Split, file featureFile, snapCuts []time.Time, snapshot snapshotFile) (FeaturizeResult, error) {
+	var res FeaturizeResult
 	dir, err := os.MkdirTemp("", "clvflow-features-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	featRef, err := a.putFeatures(ctx, dir, set)
+	path, ids, err := writeFeatureFile(dir, file)
 	if err != nil {
 		return res, err
 	}
-	snapRefs, err := a.putSnapshots(ctx, dir, b, snapCuts)
+	if len(ids) < 10 {
+		return res, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", len(ids), split.Cutoff.Format("2006-01-02"))
+	}
+	featRef, err := a.putFeatureFile(ctx, path)
 	if err != nil {
 		return res, err
 	}
-	doc := newSplitDoc(in, split, set.IDs(), train, test)
+	snapRefs, err := a.putSnapshots(ctx, dir, snapCuts, snapshot)
+	if err != nil {
+		return res, err
+	}
+	train, test := features.SplitIndices(len(ids), in.TestFraction, in.Seed)
+	doc := newSplitDoc(in, split, ids, train, test)
 	splitRef, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, fmt.Sprintf("splits/%s-seed%d-frac%g.json", featRef.SHA256, in.Seed, in.TestFraction), doc)
 	if err != nil {
 		return res, Classify(err)
 	}
-	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", set.Len(), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
+	a.log().Info("features built", "cutoff", doc.Cutoff, "customers", len(ids), "train", len(train), "test", len(test), "snapshots", len(snapRefs))
 	return FeaturizeResult{Features: featRef, Split: splitRef, Cutoff: doc.Cutoff, HorizonDays: split.HorizonDays, SeqWeeks: split.SeqWeeks,
-		Customers: set.Len(), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+		Customers: len(ids), TrainCustomers: len(train), TestCustomers: len(test), Snapshots: snapRefs}, nil
+}
+
+// snapshotCutoffs are the cutoffs of the earlier training snapshots of
+// split for a log whose first stored day is first (ok: it has one), latest
+// first (features.SnapshotCutoffs); none without a stored day.
+func snapshotCutoffs(in FeaturizeInput, split features.Split, first time.Time, ok bool) ([]time.Time, error) {
+	if !ok || in.Snapshots <= 0 {
+		return nil, nil
+	}
+	step := in.SnapshotStepDays
+	if step == 0 {
+		step = features.DefaultSnapshotStepDays
+	}
+	cuts, err := features.SnapshotCutoffs(split, first, in.Snapshots, step)
+	if err != nil {
+		return nil, nonRetryable(ErrTypeBadInput, err)
+	}
+	return cuts, nil
 }
 
 // featurizeSplit resolves the cutoff (given, from the as-of date, or from
@@ -148,13 +210,13 @@ func (a *Activities) needsSequences(ctx context.Context, kinds []string) (bool, 
 	return champ.Kind == string(modelkind.Seq), nil
 }
 
-// buildFeatures streams the clean dataset (transactions up to asOf, when
-// set) into a feature builder and builds the feature set at the cutoff,
-// with the weekly sequences when withSeq.
-func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time, withSeq bool) (*features.Builder, *features.Set, error) {
+// readFeatures streams the clean dataset (transactions up to asOf, when
+// set) into a feature builder for split, which keeps the weekly sequences
+// when withSeq.
+func (a *Activities) readFeatures(ctx context.Context, clean artifacts.Ref, split features.Split, asOf time.Time, withSeq bool) (*features.Builder, error) {
 	rc, err := a.Store.Get(ctx, clean)
 	if err != nil {
-		return nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
 	defer rc.Close()
 	b := features.NewBuilder(split)
@@ -168,32 +230,25 @@ func (a *Activities) buildFeatures(ctx context.Context, clean artifacts.Ref, spl
 		return b.AddTransaction(tx)
 	})
 	if err != nil {
-		return nil, nil, Classify(err)
+		return nil, Classify(err)
 	}
-	set, err := b.Build()
-	if err != nil {
-		return nil, nil, nonRetryable(ErrTypeBadData, err)
-	}
-	if set.Len() < 10 {
-		return nil, nil, nonRetryablef(ErrTypeBadData, "only %d customers bought on or before the cutoff %s: move the cutoff later or shorten the horizon", set.Len(), split.Cutoff.Format("2006-01-02"))
-	}
-	return b, set, nil
+	return b, nil
 }
 
-// putSnapshots builds and stores the earlier training snapshots one at a
-// time, so only one extra feature set is in memory.
-func (a *Activities) putSnapshots(ctx context.Context, dir string, b *features.Builder, cutoffs []time.Time) ([]SnapshotRef, error) {
+// putSnapshots builds (snapshot) and stores the earlier training snapshots
+// one at a time, so only one extra feature set is in memory.
+func (a *Activities) putSnapshots(ctx context.Context, dir string, cutoffs []time.Time, snapshot snapshotFile) ([]SnapshotRef, error) {
 	var refs []SnapshotRef
-	for _, c := range cutoffs {
-		s, err := b.BuildSnapshot(c)
-		if err != nil {
-			return nil, nonRetryable(ErrTypeBadInput, err)
-		}
-		ref, err := a.putFeatures(ctx, dir, s)
+	for k, c := range cutoffs {
+		file, err := snapshot(k, c)
 		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, SnapshotRef{Cutoff: s.Split.Cutoff.Format("2006-01-02"), Features: ref, Customers: s.Len()})
+		ref, ids, err := a.putFeatures(ctx, dir, file)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, SnapshotRef{Cutoff: c.Format("2006-01-02"), Features: ref, Customers: len(ids)})
 	}
 	return refs, nil
 }
@@ -210,21 +265,34 @@ func newSplitDoc(in FeaturizeInput, split features.Split, ids []string, train, t
 	return doc
 }
 
-// putFeatures writes a feature set as CSV into dir and stores it
-// (content-addressed) under FeaturesPrefix.
-func (a *Activities) putFeatures(ctx context.Context, dir string, set *features.Set) (artifacts.Ref, error) {
+// putFeatures writes a feature file into dir and stores it.
+func (a *Activities) putFeatures(ctx context.Context, dir string, file featureFile) (artifacts.Ref, []string, error) {
+	path, ids, err := writeFeatureFile(dir, file)
+	if err != nil {
+		return artifacts.Ref{}, nil, err
+	}
+	ref, err := a.putFeatureFile(ctx, path)
+	return ref, ids, err
+}
+
+// writeFeatureFile writes a feature file into dir and returns its path and
+// customer ids.
+func writeFeatureFile(dir string, file featureFile) (string, []string, error) {
 	path := filepath.Join(dir, "features.csv")
 	f, err := os.Create(path)
 	if err != nil {
-		return artifacts.Ref{}, err
+		return "", nil, err
 	}
-	if err := set.WriteCSV(f); err != nil {
-		f.Close()
-		return artifacts.Ref{}, err
+	ids, err := file(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return artifacts.Ref{}, err
-	}
+	return path, ids, err
+}
+
+// putFeatureFile stores a written feature file (content-addressed) under
+// FeaturesPrefix.
+func (a *Activities) putFeatureFile(ctx context.Context, path string) (artifacts.Ref, error) {
 	ref, err := a.Store.PutFile(ctx, a.Buckets.Datasets, FeaturesPrefix, path, artifacts.PutOptions{ContentType: "text/csv", Filename: "features.csv"})
 	if err != nil {
 		return ref, Classify(err)

@@ -3,6 +3,7 @@ package activities
 import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/registry"
@@ -85,6 +86,59 @@ type FeaturizeResult struct {
 	TestCustomers  int           `json:"test_customers"`
 	// Snapshots are the earlier training snapshots, latest first.
 	Snapshots []SnapshotRef `json:"snapshots,omitempty"`
+}
+
+// ShardLogInput asks to split the clean log of a featurize run by customer
+// into Shards shards (2…MaxFeaturizeShards).
+type ShardLogInput struct {
+	Featurize FeaturizeInput `json:"featurize"`
+	Shards    int            `json:"shards"`
+}
+
+// ShardLogResult references the shards (canonical CSV, content-addressed)
+// and what was resolved once from the whole log: the cutoff and the
+// snapshot cutoffs (YYYY-MM-DD, latest first).
+type ShardLogResult struct {
+	Shards          []artifacts.Ref `json:"shards"`
+	Rows            []int64         `json:"rows"`
+	Cutoff          string          `json:"cutoff"`
+	SnapshotCutoffs []string        `json:"snapshot_cutoffs,omitempty"`
+	// WithoutSequences: no model of the run (nor the champion) needs the
+	// weekly sequences, decided once for all shards (see
+	// FeaturizeInput.Models).
+	WithoutSequences bool `json:"without_sequences,omitempty"`
+}
+
+// FeaturizeShardInput asks for the features of one shard of the log at the
+// cutoffs ShardLog resolved.
+type FeaturizeShardInput struct {
+	Featurize       FeaturizeInput `json:"featurize"`
+	Log             artifacts.Ref  `json:"log"`
+	Rows            int64          `json:"rows"`
+	Shard           int            `json:"shard"`
+	Cutoff          string         `json:"cutoff"`
+	SnapshotCutoffs []string       `json:"snapshot_cutoffs,omitempty"`
+	// WithoutSequences is ShardLogResult.WithoutSequences.
+	WithoutSequences bool `json:"without_sequences,omitempty"`
+}
+
+// FeaturizeShardResult references one shard's stored feature set and
+// snapshots; Stats are the shard builder's counts, which the CSV lacks.
+type FeaturizeShardResult struct {
+	Shard     int            `json:"shard"`
+	Features  artifacts.Ref  `json:"features"`
+	Customers int            `json:"customers"`
+	Stats     features.Stats `json:"stats"`
+	Snapshots []SnapshotRef  `json:"snapshots,omitempty"`
+}
+
+// MergeFeaturesInput asks to merge the shards' features into the result
+// Featurize gives for the whole log.
+type MergeFeaturesInput struct {
+	Featurize       FeaturizeInput         `json:"featurize"`
+	Cutoff          string                 `json:"cutoff"`
+	Shards          []FeaturizeShardResult `json:"shards"`
+	SnapshotCutoffs []string               `json:"snapshot_cutoffs,omitempty"`
 }
 
 // TrainInput asks to train one model kind (naive, bgnbd, pnbd, mbgnbd, ziln

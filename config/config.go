@@ -40,6 +40,7 @@ type Config struct {
 	Gate       Gate       `mapstructure:"gate" yaml:"gate" json:"gate"`
 	Ingest     Ingest     `mapstructure:"ingest" yaml:"ingest" json:"ingest"`
 	Training   Training   `mapstructure:"training" yaml:"training" json:"training"`
+	Featurize  Featurize  `mapstructure:"featurize" yaml:"featurize" json:"featurize"`
 	Serving    Serving    `mapstructure:"serving" yaml:"serving" json:"serving"`
 	Dev        Dev        `mapstructure:"dev" yaml:"dev" json:"dev"`
 	Codec      Codec      `mapstructure:"codec" yaml:"codec" json:"codec"`
@@ -218,6 +219,16 @@ type Training struct {
 	SnapshotStepDays int `mapstructure:"snapshot_step_days" yaml:"snapshot_step_days" json:"snapshot_step_days"`
 }
 
+// Featurize configures how a training run builds its features.
+type Featurize struct {
+	// ShardRows: a log with more accepted rows is split by customer into
+	// ceil(rows/ShardRows) shards (at most MaxShards) featurized in parallel
+	// by any worker and merged; the features are the same bytes as
+	// unsharded. 0 never shards.
+	ShardRows int64 `mapstructure:"shard_rows" yaml:"shard_rows" json:"shard_rows"`
+	MaxShards int   `mapstructure:"max_shards" yaml:"max_shards" json:"max_shards"`
+}
+
 // Serving configures `clvflow serve`.
 type Serving struct {
 	Listen         string        `mapstructure:"listen" yaml:"listen" json:"listen"`
@@ -291,6 +302,7 @@ func Default() Config {
 		Gate:      Gate{MinGiniLift: 0.0, MaxChampionRegression: 0.02, MaxDecileMAPE: 1.0, ParityTolerance: 1e-4, MinTestCustomers: 100},
 		Training: Training{Seed: 42, HorizonDays: 90, TestFraction: 0.2, Models: modelkind.DefaultNames(), SeqWeeks: 52, MaxRejectedFraction: 0.5, DropReversedOrders: true,
 			Snapshots: 6, SnapshotStepDays: 28},
+		Featurize: Featurize{ShardRows: 2_000_000, MaxShards: 16},
 		Serving: Serving{Listen: "127.0.0.1:8080", ModelAlias: "champion", ReloadInterval: 10 * time.Second, MaxBodyBytes: 4 << 20, ReloadTimeout: 30 * time.Second,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxInFlight: 64,
 			DriftWindow: 10000},
@@ -614,6 +626,12 @@ func (c Config) checkPipeline(v *validator) {
 	}
 	if c.Worker.FeatureCacheBytes < 0 {
 		v.bad("worker.feature_cache_bytes", "must be ≥ 0 bytes (0: keep no unused feature set), got %d", c.Worker.FeatureCacheBytes)
+	}
+	if c.Featurize.ShardRows < 0 {
+		v.bad("featurize.shard_rows", "must be ≥ 0 accepted rows per shard (0 never shards), got %d", c.Featurize.ShardRows)
+	}
+	if c.Featurize.MaxShards < 1 || c.Featurize.MaxShards > 256 {
+		v.bad("featurize.max_shards", "must be in [1,256] (1 never shards), got %d", c.Featurize.MaxShards)
 	}
 	if c.Scoring.Shards < 1 || c.Scoring.Shards > 256 {
 		v.bad("scoring.shards", "must be in [1,256], got %d", c.Scoring.Shards)

@@ -422,3 +422,33 @@ func TestWorkerKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestFeaturizeShardKeys(t *testing.T) {
+	if f := Default().Featurize; f.ShardRows != 2_000_000 || f.MaxShards != 16 {
+		t.Fatalf("default featurize %+v, want shard_rows 2000000, max_shards 16", f)
+	}
+	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_FEATURIZE_SHARD_ROWS": "5000", "CLVFLOW_FEATURIZE_MAX_SHARDS": "4"})})
+	if err != nil || cfg.Featurize.ShardRows != 5000 || cfg.Featurize.MaxShards != 4 {
+		t.Fatalf("from env: %+v, %v", cfg.Featurize, err)
+	}
+	for _, c := range []struct {
+		rows int64
+		max  int
+		want string
+	}{
+		{-1, 16, "featurize.shard_rows (env CLVFLOW_FEATURIZE_SHARD_ROWS): must be ≥ 0"},
+		{0, 0, "featurize.max_shards (env CLVFLOW_FEATURIZE_MAX_SHARDS): must be in [1,256]"},
+		{0, 257, "got 257"},
+	} {
+		cfg := Default()
+		cfg.Featurize.ShardRows, cfg.Featurize.MaxShards = c.rows, c.max
+		if err := cfg.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate with %+v = %v, want %q", cfg.Featurize, err, c.want)
+		}
+	}
+	cfg = Default()
+	cfg.Featurize.ShardRows = 0
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("shard_rows 0 (never shard): %v", err)
+	}
+}

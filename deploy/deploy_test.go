@@ -1468,3 +1468,39 @@ func assertRule(t *testing.T, got findings, rule string) {
 		}
 	}
 }
+
+// TestWorkersScale: the worker can run as many copies as wanted (sharded
+// featurize and scoring fan out to every worker): the compose service has no
+// container_name and publishes no port, so `docker compose up --scale
+// clvflow-worker=N` works; the Kubernetes Deployment runs more than one
+// replica and binds no host port.
+func TestWorkersScale(t *testing.T) {
+	fsys := os.DirFS(".")
+	docs, err := loadDocs(fsys, path.Join("compose", composeFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := get(get(docs[0], "services"), "clvflow-worker")
+	if worker == nil {
+		t.Fatal("compose: no clvflow-worker service")
+	}
+	for _, key := range []string{"container_name", "ports", "hostname"} {
+		if get(worker, key) != nil {
+			t.Errorf("compose: clvflow-worker sets %s: `docker compose up --scale clvflow-worker=N` would fail or collide", key)
+		}
+	}
+	ds, err := loadDocs(fsys, path.Join("k8s", "worker-deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := strconv.Atoi(str(dig(ds[0], "spec", "replicas"))); err != nil || n < 2 {
+		t.Errorf("k8s: worker replicas %q, want ≥ 2", str(dig(ds[0], "spec", "replicas")))
+	}
+	for _, c := range items(dig(ds[0], "spec", "template", "spec", "containers")) {
+		for _, p := range items(get(c, "ports")) {
+			if get(p, "hostPort") != nil {
+				t.Errorf("k8s: worker container %s binds a hostPort: replicas on one node would collide", str(get(c, "name")))
+			}
+		}
+	}
+}

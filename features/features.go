@@ -138,6 +138,16 @@ type Stats struct {
 	HoldoutOnlyCustomers int `json:"holdout_only_customers"`
 }
 
+// Add adds the counts of o: the Stats of disjoint parts of a log (every
+// customer in one part) add up to the Stats of the whole log.
+func (s *Stats) Add(o Stats) {
+	s.Transactions += o.Transactions
+	s.Calibration += o.Calibration
+	s.Holdout += o.Holdout
+	s.AfterHorizon += o.AfterHorizon
+	s.HoldoutOnlyCustomers += o.HoldoutOnlyCustomers
+}
+
 // Set is the feature set of all scored customers, sorted by ID (see
 // [CompareIDs]).
 type Set struct {

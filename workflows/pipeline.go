@@ -134,11 +134,55 @@ func (p *pipeline) featurize(ctx workflow.Context) error {
 		HorizonDays: p.in.HorizonDays, SeqWeeks: p.in.SeqWeeks, TestFraction: p.in.TestFraction, Seed: p.in.Seed,
 		Snapshots: p.in.Snapshots, SnapshotStepDays: p.in.SnapshotStepDays, Models: p.in.Models}
 	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
-	if err := workflow.ExecuteActivity(actx, acts.Featurize, in).Get(ctx, &p.featurized); err != nil {
+	var err error
+	if n := FeaturizeShards(p.validated.Accepted, p.in.ShardRows, p.in.MaxShards); n > 1 &&
+		workflow.GetVersion(ctx, shardedFeaturize, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		err = p.featurizeSharded(actx, in, n)
+	} else {
+		err = workflow.ExecuteActivity(actx, acts.Featurize, in).Get(ctx, &p.featurized)
+	}
+	if err != nil {
 		return err
 	}
 	p.res.Cutoff, p.res.HorizonDays, p.res.TestCustomers = p.featurized.Cutoff, p.featurized.HorizonDays, p.featurized.TestCustomers
 	return nil
+}
+
+// shardedFeaturize marks runs that may featurize in shards; runs recorded
+// before it always ran the one Featurize activity.
+const shardedFeaturize = "sharded-featurize"
+
+// featurizeSharded splits the clean log by customer into n shards, builds
+// their features as parallel activities that any worker may pick up (each
+// heartbeats and is retried alone) and merges them into exactly what
+// Featurize builds from the whole log.
+func (p *pipeline) featurizeSharded(ctx workflow.Context, in activities.FeaturizeInput, n int) error {
+	var log activities.ShardLogResult
+	if err := workflow.ExecuteActivity(ctx, acts.ShardLog, activities.ShardLogInput{Featurize: in, Shards: n}).Get(ctx, &log); err != nil {
+		return err
+	}
+	if len(log.Shards) != n || len(log.Rows) != n {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard log returned %d shards, want %d", len(log.Shards), n), activities.ErrTypeBadInput, nil)
+	}
+	p.status.Progress = fmt.Sprintf("building customer features in %d shards", n)
+	futures := make([]workflow.Future, n)
+	for i := range futures {
+		futures[i] = workflow.ExecuteActivity(ctx, acts.FeaturizeShard, activities.FeaturizeShardInput{Featurize: in, Log: log.Shards[i], Rows: log.Rows[i],
+			Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs, WithoutSequences: log.WithoutSequences})
+	}
+	shards := make([]activities.FeaturizeShardResult, n)
+	var shardErr error
+	for i, f := range futures {
+		if err := f.Get(ctx, &shards[i]); err != nil && shardErr == nil {
+			shardErr = fmt.Errorf("featurize shard %d of %d: %w", i, n, err)
+		}
+	}
+	if shardErr != nil {
+		return shardErr
+	}
+	p.res.FeaturizeShards = n
+	merge := activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: shards, SnapshotCutoffs: log.SnapshotCutoffs}
+	return workflow.ExecuteActivity(ctx, acts.MergeFeatures, merge).Get(ctx, &p.featurized)
 }
 
 // train trains every model in parallel; networks heartbeat and checkpoint.

@@ -74,6 +74,12 @@ type PipelineInput struct {
 	// them (0 = 28).
 	Snapshots        int `json:"snapshots,omitempty"`
 	SnapshotStepDays int `json:"snapshot_step_days,omitempty"`
+	// ShardRows: above this many accepted rows the log is featurized in
+	// ceil(rows/ShardRows) shards, at most MaxShards (0 =
+	// DefaultMaxShards), in parallel on any worker (see FeaturizeShards);
+	// 0 never shards.
+	ShardRows int64 `json:"shard_rows,omitempty"`
+	MaxShards int   `json:"max_shards,omitempty"`
 	// Gate may only tighten the worker's policy: a threshold set here
 	// applies where it is stricter, a looser one is ignored (and reported in
 	// the result). nil: the policy's thresholds as they are.
@@ -162,13 +168,35 @@ type PipelineResult struct {
 	ChampionBefore string                    `json:"champion_before,omitempty"`
 	ChampionAfter  string                    `json:"champion_after,omitempty"`
 	Trained        []activities.TrainResult  `json:"trained,omitempty"`
-	Compensations  []string                  `json:"compensations,omitempty"`
+	// FeaturizeShards is the number of shards featurized in parallel (0:
+	// the log was featurized whole).
+	FeaturizeShards int      `json:"featurize_shards,omitempty"`
+	Compensations   []string `json:"compensations,omitempty"`
 	// Policy is the worker's policy the run applied; PolicyIgnored lists the
 	// input's requests that would have loosened it.
 	Policy *registry.PolicyRecord `json:"policy,omitempty"`
 	// Report is the evaluation report page (`clvflow report vN`).
 	Report        *artifacts.Ref `json:"report,omitempty"`
 	PolicyIgnored []string       `json:"policy_ignored,omitempty"`
+}
+
+// DefaultMaxShards bounds the featurize shards of a run whose input leaves
+// MaxShards at 0.
+const DefaultMaxShards = 16
+
+// FeaturizeShards is the number of shards a log of rows accepted rows is
+// featurized in: ceil(rows/shardRows) clamped to [1, maxShards] (0 =
+// DefaultMaxShards); 1 (the whole log in one Featurize activity) when
+// shardRows ≤ 0.
+func FeaturizeShards(rows, shardRows int64, maxShards int) int {
+	if shardRows <= 0 || rows <= shardRows {
+		return 1
+	}
+	if maxShards <= 0 {
+		maxShards = DefaultMaxShards
+	}
+	n := (rows + shardRows - 1) / shardRows
+	return int(min(n, int64(maxShards)))
 }
 
 // Validate checks the input before any work starts.
@@ -194,6 +222,12 @@ func (in PipelineInput) Validate() error {
 	}
 	if in.SnapshotStepDays < 0 {
 		errs = append(errs, fmt.Sprintf("snapshot_step_days must be ≥ 0 (0 = %d), got %d", features.DefaultSnapshotStepDays, in.SnapshotStepDays))
+	}
+	if in.ShardRows < 0 {
+		errs = append(errs, fmt.Sprintf("shard_rows must be ≥ 0 (0 never shards), got %d", in.ShardRows))
+	}
+	if in.MaxShards < 0 || in.MaxShards > activities.MaxFeaturizeShards {
+		errs = append(errs, fmt.Sprintf("max_shards must be in [0,%d] (0 = %d), got %d", activities.MaxFeaturizeShards, DefaultMaxShards, in.MaxShards))
 	}
 	errs = append(errs, modelkind.CheckPipeline(in.Models)...)
 	if in.ApprovalTimeout < 0 {

@@ -90,6 +90,7 @@ func (f *trainFlags) inputFromConfig(cfg config.Config) workflows.PipelineInput 
 		HorizonDays: tr.HorizonDays, SeqWeeks: tr.SeqWeeks, TestFraction: tr.TestFraction,
 		Seed: tr.Seed, Models: tr.Models, MaxEpochs: f.maxEpochs,
 		Snapshots: tr.Snapshots, SnapshotStepDays: tr.SnapshotStepDays,
+		ShardRows: cfg.Featurize.ShardRows, MaxShards: cfg.Featurize.MaxShards,
 		AutoApproveAs: f.autoApprove, RetryBudget: cfg.Temporal.ActivityRetryBudget,
 	}
 	if cfg.Temporal.TrainOnGPUQueue {
