@@ -37,9 +37,14 @@ func readFile(path string, opts Options, out sink) (*Report, error) {
 		opts.Format = FormatParquet
 	}
 	if opts.DropReversed && opts.Reversals == nil && opts.Format != FormatParquet {
-		rev, err := CollectReversals(f, opts)
-		if err != nil {
-			return nil, err
+		rev := Reversals{} // what CollectReversals finds in a format without reversal keys
+		if hasReversalKeys(f, opts) {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
+			}
+			if rev, err = CollectReversals(f, opts); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
@@ -47,6 +52,23 @@ func readFile(path string, opts Options, out sink) (*Report, error) {
 		opts.Reversals = rev
 	}
 	return read(f, opts, out)
+}
+
+// hasReversalKeys reads the start of r (a text log) and reports whether
+// its format has the columns of a reversal key (stock code, quantity,
+// price); the counting pass of CollectReversals is skipped for those that
+// do not (it would find nothing). When in doubt (an unreadable or
+// undetectable start) it answers true, and the passes report the error.
+func hasReversalKeys(r io.Reader, opts Options) bool {
+	if err := opts.validate(); err != nil {
+		return true
+	}
+	text, _, _, err := openStream(r)
+	if err != nil {
+		return true
+	}
+	_, _, p, err := openParser(text, opts, &Report{File: opts.Name, Rules: map[Rule]int64{}})
+	return err != nil || p.reversalKeys()
 }
 
 // CollectReversals reads r once and counts its cancellation rows per order
