@@ -70,11 +70,34 @@ func checkPair(pred, actual []float64) error {
 // orderDesc returns the indices of key sorted by key descending, ties in
 // index order.
 func orderDesc(key []float64) []int {
-	idx := make([]int, len(key))
-	for i := range idx {
-		idx[i] = i
+	return stableOrder(key, true)
+}
+
+// keyed is a value with its index, for stableOrder.
+type keyed struct {
+	v float64
+	i int
+}
+
+// stableOrder returns the indices of key sorted by value (cmp.Compare
+// order; descending with desc), equal values in index order: the
+// permutation of a stable sort of the indices, computed by an unstable
+// sort of (value, index) pairs, which is several times faster (the values
+// sit next to their indices and pdqsort beats the in-place stable merge).
+func stableOrder(key []float64, desc bool) []int {
+	kv := make([]keyed, len(key))
+	for i, v := range key {
+		kv[i] = keyed{v, i}
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(key[b], key[a]) })
+	if desc {
+		slices.SortFunc(kv, func(a, b keyed) int { return cmp.Or(cmp.Compare(b.v, a.v), cmp.Compare(a.i, b.i)) })
+	} else {
+		slices.SortFunc(kv, func(a, b keyed) int { return cmp.Or(cmp.Compare(a.v, b.v), cmp.Compare(a.i, b.i)) })
+	}
+	idx := make([]int, len(key))
+	for j := range kv {
+		idx[j] = kv[j].i
+	}
 	return idx
 }
 
@@ -115,11 +138,7 @@ func NormalizedGini(pred, actual []float64) (float64, error) {
 // averageRanks returns the 1-based ranks of v (ascending) with tied values
 // sharing the mean of their ranks.
 func averageRanks(v []float64) []float64 {
-	idx := make([]int, len(v))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
+	idx := stableOrder(v, false)
 	ranks := make([]float64, len(v))
 	for lo := 0; lo < len(idx); {
 		hi := lo + 1
