@@ -103,6 +103,18 @@ func (b *Builder) aggAdd(customer string, t time.Time, day int64, amount float64
 
 // aggBatch is addBatch in cutoff-only mode.
 func (b *Builder) aggBatch(bt *dataset.Batch) error {
+	// Load the known customers of the batch first: the loads are
+	// independent, so their cache misses overlap instead of stalling the
+	// update loop one row at a time.
+	var touch int32
+	for _, k := range bt.Keys {
+		if int(k) < len(b.keys) {
+			if c := b.keys[k] - 1; c >= 0 {
+				touch |= b.agg.at(c).cur
+			}
+		}
+	}
+	b.touched = touch
 	for i, k := range bt.Keys {
 		if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
 			continue
@@ -117,7 +129,7 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 			continue
 		}
 		if int(k) >= len(b.keys) {
-			b.keys = append(b.keys, make([]int32, int(k)+1-len(b.keys)+len(b.keys)/2)...)
+			b.growKeys(k)
 		}
 		c := b.keys[k] - 1
 		if c < 0 {

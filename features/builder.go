@@ -48,6 +48,7 @@ type Builder struct {
 	aggMode     bool               // customers are in agg, not in the day arrays
 	restartable bool               // the current read may stop at errDisorder
 	agg         paged[aggCustomer] // per customer, in aggMode
+	touched     int32              // keeps aggBatch's loads
 
 	ignoring    bool      // IgnoreAfter was called
 	ignoreAfter time.Time // rows after it are skipped
@@ -252,7 +253,7 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 			continue
 		}
 		if int(k) >= len(b.keys) {
-			b.keys = append(b.keys, make([]int32, int(k)+1-len(b.keys)+len(b.keys)/2)...)
+			b.growKeys(k)
 		}
 		c := b.keys[k] - 1
 		if c < 0 {
@@ -266,6 +267,14 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 		b.insert(c, int32(day), bt.Amounts[i])
 	}
 	return nil
+}
+
+// growKeys makes b.keys hold key k, doubling (a copy of the old keys and
+// one garbage array per doubling).
+func (b *Builder) growKeys(k int32) {
+	keys := make([]int32, max(int(k)+1, 2*len(b.keys), 1<<16))
+	copy(keys, b.keys)
+	b.keys = keys
 }
 
 // finiteInRange reports whether a row passes check: a finite amount and a
@@ -314,8 +323,8 @@ func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Re
 	if b.err != nil {
 		return nil, b.err
 	}
-	b.keys, b.unique = b.keys[:0], b.ids.len() == 0
-	defer func() { b.unique = false }()
+	b.keys, b.unique = nil, b.ids.len() == 0
+	defer func() { b.keys, b.unique = nil, false }() // per read: free it
 	return readBatches(b.addBatch)
 }
 
