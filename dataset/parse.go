@@ -13,18 +13,32 @@ func parseDecimal(b []byte) (float64, string, bool) {
 	if !isDecimal(b) {
 		return 0, "not a decimal number", false
 	}
-	// Fast path: short integers.
+	// Fast path: at most 15 digits and no exponent. The digits form an
+	// integer n < 10^15 < 2^53 and the fraction has k ≤ 15 digits, so n and
+	// 10^k are exact float64 values and n / 10^k is the correctly rounded
+	// value: the result of strconv.ParseFloat bit for bit (its own exact
+	// path, Clinger's).
 	if len(b) <= 15 {
-		n, neg, i := int64(0), false, 0
+		n, neg, i, frac := int64(0), false, 0, -1
 		if b[0] == '-' || b[0] == '+' {
 			neg = b[0] == '-'
 			i = 1
 		}
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			n = n*10 + int64(b[i]-'0')
+		for ; i < len(b); i++ {
+			c := b[i]
+			if c >= '0' && c <= '9' {
+				n = n*10 + int64(c-'0')
+			} else if c == '.' && frac < 0 {
+				frac = i
+			} else {
+				break
+			}
 		}
 		if i == len(b) {
 			v := float64(n)
+			if frac >= 0 {
+				v /= pow10[len(b)-1-frac] // exact powers (parquet_values.go)
+			}
 			if neg {
 				v = -v
 			}
