@@ -281,7 +281,7 @@ type validator struct {
 	maxExamples int
 	examples    map[Rule]int
 	first       map[Rule]*Error
-	seen        []bool   // per key: the customer has an accepted row
+	seen        []uint64 // bit per key: the customer has an accepted row
 	names       []string // per direct key n/2: shared id (Read only)
 	customers   int
 	dedupe      map[uint64]struct{}
@@ -450,11 +450,12 @@ func (v *validator) name(pr *parsedRec) string {
 
 // count updates the report with an accepted row.
 func (v *validator) count(pr *parsedRec) {
-	if k := int(pr.key); k >= len(v.seen) {
-		v.seen = append(v.seen, make([]bool, k+1-len(v.seen)+len(v.seen)/2+64)...)
+	w, bit := int(pr.key>>6), uint64(1)<<(pr.key&63)
+	if w >= len(v.seen) {
+		v.seen = append(v.seen, make([]uint64, w+1-len(v.seen)+len(v.seen)/2+8)...)
 	}
-	if !v.seen[pr.key] {
-		v.seen[pr.key] = true
+	if v.seen[w]&bit == 0 {
+		v.seen[w] |= bit
 		v.customers++
 	}
 	v.rep.Accepted++
