@@ -2,6 +2,9 @@ package features
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -214,5 +217,31 @@ func TestIgnoreAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertSameSet(t, "IgnoreAfter ReadFile cutoff-only", got, leanOf(want))
+	}
+}
+
+// TestSortedCustomers: the customer order is CompareIDs order, for all
+// numeric ids (packed sort, equal numbers with leading zeros included)
+// and for mixed ones.
+func TestSortedCustomers(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, forms := range [][]string{{"%d"}, {"%d", "00%d", "0%d"}, {"%d", "4294967296%d"}, {"%d", "c%d", "00%d"}} {
+		b := NewBuilder(Split{Cutoff: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
+		seen := map[string]bool{}
+		for range 5000 {
+			id := fmt.Sprintf(forms[r.IntN(len(forms))], r.IntN(3000))
+			if !seen[id] {
+				seen[id] = true
+				b.newCustomer(id)
+			}
+		}
+		var got []string
+		for _, c := range b.sortedCustomers() {
+			got = append(got, b.ids.get(c))
+		}
+		want := slices.SortedFunc(maps.Keys(seen), CompareIDs)
+		if !slices.Equal(got, want) {
+			t.Fatalf("forms %q: order differs from CompareIDs", forms)
+		}
 	}
 }

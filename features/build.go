@@ -202,6 +202,10 @@ func (b *Builder) sortedCustomers() []int32 {
 	if len(b.order) == b.ids.len() {
 		return b.order
 	}
+	if order, ok := b.sortedNumericIDs(); ok {
+		b.order = order
+		return b.order
+	}
 	keys := make([]idKey, b.ids.len())
 	for i := range keys {
 		id := b.ids.get(int32(i))
@@ -221,6 +225,40 @@ func (b *Builder) sortedCustomers() []int32 {
 		b.order[i] = k.c
 	}
 	return b.order
+}
+
+// sortedNumericIDs is sortedCustomers when every id is a number below 2³²
+// (after its leading zeros): (number, customer) packed into a uint64 sort
+// as plain integers, several times faster than idKeys with a comparison
+// function; the rare runs of equal numbers ("7", "007") are then put in
+// [CompareIDs] order. CompareIDs is a total order on distinct ids, so the
+// result is that of the general sort.
+func (b *Builder) sortedNumericIDs() ([]int32, bool) {
+	n := b.ids.len()
+	packed := make([]uint64, n)
+	for c := range n {
+		num, fast := numericID(b.ids.get(int32(c)))
+		if !fast || num >= 1<<32 {
+			return nil, false
+		}
+		packed[c] = num<<32 | uint64(c)
+	}
+	slices.Sort(packed)
+	order := make([]int32, n)
+	for i, p := range packed {
+		order[i] = int32(uint32(p))
+	}
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && packed[hi]>>32 == packed[lo]>>32 {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(order[lo:hi], func(x, y int32) int { return CompareIDs(b.ids.get(x), b.ids.get(y)) })
+		}
+		lo = hi
+	}
+	return order, true
 }
 
 // numericID returns the value of an all-digit id with at most 19 digits
