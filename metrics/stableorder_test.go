@@ -12,7 +12,7 @@ import (
 // (many, NaN and ±0 included) in index order.
 func TestStableOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 2, 17, 1000, 50_000} {
+	for _, n := range []int{0, 1, 2, 17, 1000, radixMin - 1, radixMin, 50_000, 200_000} {
 		key := make([]float64, n)
 		for i := range key {
 			switch r.IntN(10) {
@@ -24,6 +24,8 @@ func TestStableOrder(t *testing.T) {
 				key[i] = 0
 			case 3:
 				key[i] = math.Inf(1 - 2*r.IntN(2))
+			case 4, 5:
+				key[i] = r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
 			default:
 				key[i] = float64(r.IntN(50)) / 4
 			}
