@@ -171,7 +171,25 @@ func mkTime(y, mo, d, h, mi, s int) (time.Time, bool) {
 	if mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC), true
+	secs := daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+s)
+	return time.Unix(secs, 0).UTC(), true // == time.Date(y, mo, d, h, mi, s, 0, time.UTC), without its normalisation
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the valid proleptic
+// Gregorian date y-m-d (H. Hinnant's days_from_civil).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era-- // floor division
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12 // March = 0
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // parseCompactDate parses YYYYMMDD.
