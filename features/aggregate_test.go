@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -242,6 +243,21 @@ func TestSortedCustomers(t *testing.T) {
 		want := slices.SortedFunc(maps.Keys(seen), CompareIDs)
 		if !slices.Equal(got, want) {
 			t.Fatalf("forms %q: order differs from CompareIDs", forms)
+		}
+	}
+}
+
+// TestSplitIndicesAsSorted: SplitIndices gives the sorted halves of the
+// seeded permutation, as it did by sorting them.
+func TestSplitIndicesAsSorted(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		n, frac := 100_000, 0.2
+		perm := rand.New(rand.NewPCG(seed, pcgStream)).Perm(n)
+		nTest := int(math.Round(frac * float64(n)))
+		wantTest, wantTrain := slices.Sorted(slices.Values(perm[:nTest])), slices.Sorted(slices.Values(perm[nTest:]))
+		train, test := SplitIndices(n, frac, seed)
+		if !slices.Equal(train, wantTrain) || !slices.Equal(test, wantTest) {
+			t.Fatalf("seed %d: split differs from the sorted permutation", seed)
 		}
 	}
 }
