@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // IngestInput names the transaction log to ingest: a file on the worker's
@@ -41,8 +45,8 @@ type IngestResult struct {
 const RawPrefix = "raw"
 
 // IngestDataset streams the input into the datasets bucket (sha256 computed
-// while uploading), counts its lines, detects its format and writes the
-// dataset manifest. A missing, empty or unreadable input is a BadInput error
+// while uploading), counts its lines (the rows of a Parquet file, from its
+// footer), detects its format and writes the dataset manifest. A missing, empty or unreadable input is a BadInput error
 // and nothing is written. So is an input whose decompressed size (its size
 // when plain) exceeds MaxUncompressedBytes: a gzip bomb or a file too large
 // for one worker. Decompression and upload stop as soon as the limit is
@@ -90,7 +94,16 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 		_ = a.Store.Delete(context.WithoutCancel(ctx), ref)
 		return res, err
 	}
-	m := artifacts.DatasetManifest{Ref: ref, Filename: name, Format: string(format), Rows: lines - headerLines(sample, format),
+	rows := lines - headerLines(sample, format)
+	if format == dataset.FormatParquet {
+		open := func() (io.ReadCloser, error) { return a.Store.Get(ctx, ref) }
+		if rows, err = parquetRows(ref.Size, name, counter.tail, open); err != nil {
+			_ = a.Store.Delete(context.WithoutCancel(ctx), ref) // as for checkIngested: the same bytes always fail
+			return res, err
+		}
+		lines = rows // a Parquet file has no lines: its rows stand for them
+	}
+	m := artifacts.DatasetManifest{Ref: ref, Filename: name, Format: string(format), Rows: rows,
 		Bytes: ref.Size, CreatedAt: activityTime(ctx), Source: in.Path}
 	mref, err := a.Store.PutJSON(ctx, a.Buckets.Datasets, artifacts.DatasetManifestKey(ref.SHA256), m)
 	if err != nil {
@@ -292,6 +305,56 @@ func headerLines(sample []byte, f dataset.Format) int64 {
 	return 0
 }
 
+// parquetTail is how much of the end of a Parquet input the line counter
+// keeps: enough for the footer (the file's metadata) of any ordinary log.
+const parquetTail = 4 << 20
+
+// parquetRows returns the number of rows of a stored Parquet object of
+// size bytes from its footer: from tail (the last bytes of the upload)
+// when the footer lies within it, else from a copy of the object (open)
+// in a temporary file. An unreadable footer is a BadInput error that
+// quotes nothing of the file.
+func parquetRows(size int64, name string, tail []byte, open func() (io.ReadCloser, error)) (int64, error) {
+	bad := func(what string) error {
+		return nonRetryablef(ErrTypeBadInput, "ingest: %s: not a readable Parquet file: %s", name, what)
+	}
+	n := len(tail)
+	if size < 12 || n < 8 || !bytes.Equal(tail[n-4:], []byte("PAR1")) {
+		return 0, bad("it does not end with the Parquet magic bytes")
+	}
+	footer := int64(binary.LittleEndian.Uint32(tail[n-8 : n-4]))
+	if footer+12 > size {
+		return 0, bad("its footer length runs past the start of the file")
+	}
+	if footer+8 <= int64(n) {
+		var md format.FileMetaData
+		if err := thrift.Unmarshal(new(thrift.CompactProtocol), tail[n-8-int(footer):n-8], &md); err != nil || md.NumRows < 0 {
+			return 0, bad("its footer cannot be decoded")
+		}
+		return md.NumRows, nil
+	}
+	// A footer larger than the kept tail: read it from the stored object.
+	tmp, err := os.CreateTemp("", "clvflow-ingest-*.parquet")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	rc, err := open()
+	if err != nil {
+		return 0, Classify(err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(tmp, rc); err != nil {
+		return 0, Classify(err)
+	}
+	f, err := parquet.OpenFile(tmp, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return 0, bad("its footer cannot be decoded")
+	}
+	return f.NumRows(), nil
+}
+
 // OpenInput opens a local input file and turns the common mistakes into
 // one clear line each.
 func OpenInput(path string) (*os.File, error) {
@@ -359,6 +422,7 @@ type lineCounter struct {
 	gzip   bool
 	lines  int64
 	sample []byte
+	tail   []byte // the last parquetTail bytes or more, of a Parquet input only
 	err    error
 }
 
@@ -374,7 +438,9 @@ func newLineCounter(limit int64) *lineCounter {
 		defer close(lc.done)
 		br := bufio.NewReaderSize(pr, 256<<10)
 		var r io.Reader = br
-		if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		magic, _ := br.Peek(4)
+		isParquet := bytes.Equal(magic, []byte("PAR1"))
+		if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 			zr, err := gzip.NewReader(br)
 			if err != nil {
 				lc.err = fmt.Errorf("not a valid gzip stream: %v", err)
@@ -405,6 +471,12 @@ func newLineCounter(limit int64) *lineCounter {
 			chunk := buf[:n]
 			if len(lc.sample) < sampleSize {
 				lc.sample = append(lc.sample, chunk[:min(len(chunk), sampleSize-len(lc.sample))]...)
+			}
+			if isParquet {
+				lc.tail = append(lc.tail, chunk...)
+				if len(lc.tail) >= 2*parquetTail {
+					lc.tail = lc.tail[:copy(lc.tail, lc.tail[len(lc.tail)-parquetTail:])]
+				}
 			}
 			for len(chunk) > 0 {
 				i := bytes.IndexByte(chunk, '\n')

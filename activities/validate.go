@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -39,17 +40,21 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	if in.CSV != nil {
 		opts.CSV = *in.CSV
 	}
-	if opts.DropReversed {
-		if opts.Reversals, err = a.collectReversals(ctx, in.Dataset, opts); err != nil {
-			return res, err
-		}
-	}
 	dir, err := os.MkdirTemp("", "clvflow-validate-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	rep, err := a.cleanToFiles(ctx, in.Dataset, opts, dir)
+	open, err := a.rawOpener(ctx, in.Dataset, format, dir)
+	if err != nil {
+		return res, err
+	}
+	if opts.DropReversed {
+		if opts.Reversals, err = collectReversals(open, opts); err != nil {
+			return res, err
+		}
+	}
+	rep, err := a.cleanToFiles(ctx, open, opts, dir)
 	if err != nil {
 		return res, err
 	}
@@ -63,12 +68,47 @@ func (a *Activities) ValidateDataset(ctx context.Context, in ValidateInput) (Val
 	return res, nil
 }
 
+// rawOpener returns how to open the raw dataset for each pass: from the
+// store, or for a Parquet log from one copy in dir (the dataset reader
+// reads Parquet in place from a file, where from a stream it would first
+// copy it to a temporary file, once per pass).
+func (a *Activities) rawOpener(ctx context.Context, ref artifacts.Ref, format dataset.Format, dir string) (func() (io.ReadCloser, error), error) {
+	fromStore := func() (io.ReadCloser, error) {
+		rc, err := a.Store.Get(ctx, ref)
+		if err != nil {
+			return nil, Classify(err)
+		}
+		return rc, nil
+	}
+	if format != dataset.FormatParquet {
+		return fromStore, nil
+	}
+	path := filepath.Join(dir, "raw.parquet")
+	rc, err := fromStore()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return nil, Classify(err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return func() (io.ReadCloser, error) { return os.Open(path) }, nil
+}
+
 // collectReversals is the first pass of a dataset whose returns are dropped:
 // the cancellations that reverse earlier purchases.
-func (a *Activities) collectReversals(ctx context.Context, ref artifacts.Ref, opts dataset.Options) (dataset.Reversals, error) {
-	rc, err := a.Store.Get(ctx, ref)
+func collectReversals(open func() (io.ReadCloser, error), opts dataset.Options) (dataset.Reversals, error) {
+	rc, err := open()
 	if err != nil {
-		return nil, Classify(err)
+		return nil, err
 	}
 	defer rc.Close()
 	rev, err := dataset.CollectReversals(rc, opts)
@@ -80,7 +120,7 @@ func (a *Activities) collectReversals(ctx context.Context, ref artifacts.Ref, op
 
 // cleanToFiles reads the raw dataset once and writes the clean rows
 // (canonical CSV) and the quarantined rows to files in dir.
-func (a *Activities) cleanToFiles(ctx context.Context, ref artifacts.Ref, opts dataset.Options, dir string) (*dataset.Report, error) {
+func (a *Activities) cleanToFiles(ctx context.Context, open func() (io.ReadCloser, error), opts dataset.Options, dir string) (*dataset.Report, error) {
 	cleanF, err := os.Create(filepath.Join(dir, "clean.csv"))
 	if err != nil {
 		return nil, err
@@ -94,9 +134,9 @@ func (a *Activities) cleanToFiles(ctx context.Context, ref artifacts.Ref, opts d
 	qbuf := bufio.NewWriterSize(quarF, 256<<10)
 	opts.Quarantine = qbuf
 	cw := dataset.NewCanonicalWriter(cleanF)
-	raw, err := a.Store.Get(ctx, ref)
+	raw, err := open()
 	if err != nil {
-		return nil, Classify(err)
+		return nil, err
 	}
 	defer raw.Close()
 	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"clean_rows": cw.Rows()} })

@@ -310,6 +310,9 @@ func prepare(ctx context.Context, o Options) (*prepared, error) {
 	if !slices.Contains(o.Models, string(modelkind.Seq)) {
 		b.OmitSequences()
 	}
+	if !o.wantSnapshots() {
+		b.OmitSnapshots()
+	}
 	rep, err := b.ReadFile(o.Input, dopts)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
@@ -324,12 +327,18 @@ func prepare(ctx context.Context, o Options) (*prepared, error) {
 			rep.File, set.Len(), p.res.Split.Cutoff, p.res.Dataset.FirstDay, p.res.Dataset.LastDay)
 	}
 	p.res.Warnings = dataWarnings(p.res, split, rep, set)
-	if o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() }) {
+	if o.wantSnapshots() {
 		if p.snaps, err = b.Snapshots(o.Snapshots, o.SnapshotStepDays); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
 	}
 	return p, nil
+}
+
+// wantSnapshots reports whether the run builds training snapshots: some
+// for a neural model.
+func (o Options) wantSnapshots() bool {
+	return o.Snapshots > 0 && slices.ContainsFunc(o.Models, func(k string) bool { return modelkind.Kind(k).IsNetwork() })
 }
 
 // resolveCutoff returns o.Cutoff or, when it is zero, the last transaction

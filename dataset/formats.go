@@ -37,6 +37,9 @@ type rowParser interface {
 	// clone returns a parser with the same configuration and its own
 	// scratch space.
 	clone() rowParser
+	// reversalKeys reports whether rows can carry a reversal key
+	// (parsedRow.line): without one, [CollectReversals] finds nothing.
+	reversalKeys() bool
 }
 
 // normName lower-cases a column name and drops spaces, '_', '-' and '.'.
@@ -87,6 +90,8 @@ func (p *cdnowParser) csvDelim() byte { return 0 }
 func (p *cdnowParser) cloneable() bool { return p.ncols != 0 }
 
 func (p *cdnowParser) clone() rowParser { return &cdnowParser{ncols: p.ncols} }
+
+func (p *cdnowParser) reversalKeys() bool { return false }
 
 func (p *cdnowParser) parse(rec []byte, out *parsedRow) {
 	f := p.sp.splitSpace(rec)
@@ -150,6 +155,9 @@ func (p *csvParser) csvDelim() byte { return p.delim }
 // cloneable: the time parser only remembers which layout to try first, and
 // the layouts of one list never read one text differently.
 func (p *csvParser) cloneable() bool { return true }
+
+// reversalKeys: see reversalKey.
+func (p *csvParser) reversalKeys() bool { return p.stock >= 0 && p.quantity >= 0 && p.price >= 0 }
 
 func (p *csvParser) clone() rowParser {
 	c := *p

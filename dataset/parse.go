@@ -13,18 +13,32 @@ func parseDecimal(b []byte) (float64, string, bool) {
 	if !isDecimal(b) {
 		return 0, "not a decimal number", false
 	}
-	// Fast path: short integers.
+	// Fast path: at most 15 digits and no exponent. The digits form an
+	// integer n < 10^15 < 2^53 and the fraction has k ≤ 15 digits, so n and
+	// 10^k are exact float64 values and n / 10^k is the correctly rounded
+	// value: the result of strconv.ParseFloat bit for bit (its own exact
+	// path, Clinger's).
 	if len(b) <= 15 {
-		n, neg, i := int64(0), false, 0
+		n, neg, i, frac := int64(0), false, 0, -1
 		if b[0] == '-' || b[0] == '+' {
 			neg = b[0] == '-'
 			i = 1
 		}
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			n = n*10 + int64(b[i]-'0')
+		for ; i < len(b); i++ {
+			c := b[i]
+			if c >= '0' && c <= '9' {
+				n = n*10 + int64(c-'0')
+			} else if c == '.' && frac < 0 {
+				frac = i
+			} else {
+				break
+			}
 		}
 		if i == len(b) {
 			v := float64(n)
+			if frac >= 0 {
+				v /= pow10[len(b)-1-frac] // exact powers (parquet_values.go)
+			}
 			if neg {
 				v = -v
 			}
@@ -157,7 +171,25 @@ func mkTime(y, mo, d, h, mi, s int) (time.Time, bool) {
 	if mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC), true
+	secs := daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+s)
+	return time.Unix(secs, 0).UTC(), true // == time.Date(y, mo, d, h, mi, s, 0, time.UTC), without its normalisation
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the valid proleptic
+// Gregorian date y-m-d (H. Hinnant's days_from_civil).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era-- // floor division
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12 // March = 0
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // parseCompactDate parses YYYYMMDD.

@@ -37,9 +37,14 @@ func readFile(path string, opts Options, out sink) (*Report, error) {
 		opts.Format = FormatParquet
 	}
 	if opts.DropReversed && opts.Reversals == nil && opts.Format != FormatParquet {
-		rev, err := CollectReversals(f, opts)
-		if err != nil {
-			return nil, err
+		rev := Reversals{} // what CollectReversals finds in a format without reversal keys
+		if hasReversalKeys(f, opts) {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
+			}
+			if rev, err = CollectReversals(f, opts); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, &Error{File: opts.Name, Msg: err.Error(), Err: fmt.Errorf("%w: %w", ErrRead, err)}
@@ -47,6 +52,23 @@ func readFile(path string, opts Options, out sink) (*Report, error) {
 		opts.Reversals = rev
 	}
 	return read(f, opts, out)
+}
+
+// hasReversalKeys reads the start of r (a text log) and reports whether
+// its format has the columns of a reversal key (stock code, quantity,
+// price); the counting pass of CollectReversals is skipped for those that
+// do not (it would find nothing). When in doubt (an unreadable or
+// undetectable start) it answers true, and the passes report the error.
+func hasReversalKeys(r io.Reader, opts Options) bool {
+	if err := opts.validate(); err != nil {
+		return true
+	}
+	text, _, _, err := openStream(r)
+	if err != nil {
+		return true
+	}
+	_, _, p, err := openParser(text, opts, &Report{File: opts.Name, Rules: map[Rule]int64{}})
+	return err != nil || p.reversalKeys()
 }
 
 // CollectReversals reads r once and counts its cancellation rows per order
@@ -259,7 +281,7 @@ type validator struct {
 	maxExamples int
 	examples    map[Rule]int
 	first       map[Rule]*Error
-	seen        []bool   // per key: the customer has an accepted row
+	seen        []uint64 // bit per key: the customer has an accepted row
 	names       []string // per direct key n/2: shared id (Read only)
 	customers   int
 	dedupe      map[uint64]struct{}
@@ -428,11 +450,12 @@ func (v *validator) name(pr *parsedRec) string {
 
 // count updates the report with an accepted row.
 func (v *validator) count(pr *parsedRec) {
-	if k := int(pr.key); k >= len(v.seen) {
-		v.seen = append(v.seen, make([]bool, k+1-len(v.seen)+len(v.seen)/2+64)...)
+	w, bit := int(pr.key>>6), uint64(1)<<(pr.key&63)
+	if w >= len(v.seen) {
+		v.seen = append(v.seen, make([]uint64, w+1-len(v.seen)+len(v.seen)/2+8)...)
 	}
-	if !v.seen[pr.key] {
-		v.seen[pr.key] = true
+	if v.seen[w]&bit == 0 {
+		v.seen[w] |= bit
 		v.customers++
 	}
 	v.rep.Accepted++

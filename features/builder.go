@@ -30,11 +30,11 @@ type Builder struct {
 
 	index   map[string]int32 // customer id → dense index, for ids[:indexed]
 	indexed int
-	unique  bool     // a read into an empty builder: new keys are new customers
-	ids     []string // per customer: id
-	first   []int32  // per customer: first day
-	head    []int32  // per customer: entry of its first day
-	tail    []tail   // per customer: its latest day
+	unique  bool          // a read into an empty builder: new keys are new customers
+	ids     paged[string] // per customer: id
+	first   []int32       // per customer: first day
+	head    []int32       // per customer: entry of its first day
+	tail    []tail        // per customer: its latest day
 
 	day    []int32   // per entry: day number
 	amount []float64 // per entry: spend of the day
@@ -43,6 +43,24 @@ type Builder struct {
 	keys  []int32 // per dataset key of the current read: customer index + 1
 	order []int32 // customers sorted by id (see sortedCustomers)
 	noSeq bool    // build without the weekly sequences (OmitSequences)
+
+	noSnap      bool               // no BuildSnapshot (OmitSnapshots)
+	aggMode     bool               // customers are in agg, not in the day arrays
+	restartable bool               // the current read may stop at errDisorder
+	agg         paged[aggCustomer] // per customer, in aggMode
+	touched     int32              // keeps aggBatch's loads
+
+	ignoring    bool      // IgnoreAfter was called
+	ignoreAfter time.Time // rows after it are skipped
+}
+
+// IgnoreAfter makes the builder skip every transaction whose time is after
+// t, as if it had never been passed: it is not checked, not counted in
+// the Stats and not stored (a read's report still counts it). It is the
+// filter `if tx.Time.After(t) { skip }` in front of
+// [Builder.AddTransaction], for [Builder.Read] and [Builder.ReadFile] too.
+func (b *Builder) IgnoreAfter(t time.Time) {
+	b.ignoring, b.ignoreAfter = true, t
 }
 
 // OmitSequences makes Build and BuildSnapshot leave out the weekly
@@ -115,9 +133,15 @@ func (b *Builder) count(day int64) bool {
 // Add records one transaction. Transactions may come in any order; those
 // after the end of the holdout are counted and ignored.
 func (b *Builder) Add(customer string, t time.Time, amount float64) error {
+	if b.ignoring && t.After(b.ignoreAfter) {
+		return nil
+	}
 	day, err := b.check(customer, t, amount)
 	if err != nil {
 		return err
+	}
+	if b.aggMode {
+		return b.aggAdd(customer, t, day, amount)
 	}
 	if b.count(day) {
 		b.insert(b.customer(customer), int32(day), amount)
@@ -133,8 +157,8 @@ func (b *Builder) AddTransaction(tx dataset.Transaction) error {
 
 // customer returns the index of id, adding the customer if new.
 func (b *Builder) customer(id string) int32 {
-	for ; b.indexed < len(b.ids); b.indexed++ {
-		b.index[b.ids[b.indexed]] = int32(b.indexed)
+	for ; b.indexed < b.ids.len(); b.indexed++ {
+		b.index[b.ids.get(int32(b.indexed))] = int32(b.indexed)
 	}
 	c, ok := b.index[id]
 	if !ok {
@@ -148,8 +172,10 @@ func (b *Builder) customer(id string) int32 {
 // newCustomer adds a customer known to be new; the index catches up on
 // the next call of customer.
 func (b *Builder) newCustomer(id string) int32 {
-	c := int32(len(b.ids))
-	b.ids = append(b.ids, id)
+	if b.aggMode {
+		return b.aggNew(id)
+	}
+	c := b.ids.push(id)
 	b.first = append(b.first, 0)
 	b.head = append(b.head, -1)
 	b.tail = append(b.tail, tail{entry: -1})
@@ -212,16 +238,22 @@ func (b *Builder) insertBetween(e, day int32, amount float64) {
 // addBatch adds a batch of one read; b.keys maps its customer keys. The
 // reader only passes finite amounts and parsed times, checked here anyway.
 func (b *Builder) addBatch(bt *dataset.Batch) error {
+	if b.aggMode {
+		return b.aggBatch(bt)
+	}
 	for i, k := range bt.Keys {
+		if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
+			continue
+		}
 		day := dayNumber(bt.Times[i])
-		if a := bt.Amounts[i]; math.IsNaN(a) || math.IsInf(a, 0) || day < math.MinInt32 || day > math.MaxInt32 {
-			return b.Add(bt.Customer(i), bt.Times[i], a) // reports the error
+		if !b.finiteInRange(bt.Amounts[i], day) {
+			return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
 		}
 		if !b.count(day) {
 			continue
 		}
 		if int(k) >= len(b.keys) {
-			b.keys = append(b.keys, make([]int32, int(k)+1-len(b.keys)+len(b.keys)/2)...)
+			b.growKeys(k)
 		}
 		c := b.keys[k] - 1
 		if c < 0 {
@@ -237,6 +269,20 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 	return nil
 }
 
+// growKeys makes b.keys hold key k, doubling (a copy of the old keys and
+// one garbage array per doubling).
+func (b *Builder) growKeys(k int32) {
+	keys := make([]int32, max(int(k)+1, 2*len(b.keys), 1<<16))
+	copy(keys, b.keys)
+	b.keys = keys
+}
+
+// finiteInRange reports whether a row passes check: a finite amount and a
+// day that fits in int32.
+func (b *Builder) finiteInRange(a float64, day int64) bool {
+	return !math.IsNaN(a) && !math.IsInf(a, 0) && day >= math.MinInt32 && day <= math.MaxInt32
+}
+
 // Read streams a transaction log through [dataset.ReadBatches] into the
 // builder, which is [dataset.Read] with [Builder.AddTransaction], faster.
 // On error the builder holds part of the log and should be discarded.
@@ -246,19 +292,39 @@ func (b *Builder) Read(r io.Reader, opts dataset.Options) (*dataset.Report, erro
 	})
 }
 
-// ReadFile is [Builder.Read] of a file, by [dataset.ReadFileBatches].
+// ReadFile is [Builder.Read] of a file, by [dataset.ReadFileBatches]. An
+// empty builder with [Builder.OmitSnapshots] and [Builder.OmitSequences]
+// keeps running sums per customer (see OmitSnapshots), reading the file a
+// second time when a customer's rows turn out not to be in day order.
 func (b *Builder) ReadFile(path string, opts dataset.Options) (*dataset.Report, error) {
-	return b.read(func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
+	readFile := func(fn func(*dataset.Batch) error) (*dataset.Report, error) {
 		return dataset.ReadFileBatches(path, opts, fn)
-	})
+	}
+	if !b.noSnap || !b.noSeq || b.aggMode || b.ids.len() > 0 || b.err != nil {
+		return b.read(readFile)
+	}
+	stats := b.stats
+	b.aggMode, b.restartable = true, true
+	rep, err := b.read(readFile)
+	b.restartable = false
+	if err == nil || !errors.Is(err, errDisorder) {
+		return rep, err
+	}
+	// Not in day order: start again with the day arrays.
+	b.aggMode, b.stats = false, stats
+	b.ids.reset()
+	b.agg.reset()
+	b.keys, b.order, b.indexed = nil, nil, 0
+	clear(b.index)
+	return b.read(readFile)
 }
 
 func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Report, error)) (*dataset.Report, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	b.keys, b.unique = b.keys[:0], len(b.ids) == 0
-	defer func() { b.unique = false }()
+	b.keys, b.unique = nil, b.ids.len() == 0
+	defer func() { b.keys, b.unique = nil, false }() // per read: free it
 	return readBatches(b.addBatch)
 }
 

@@ -251,8 +251,8 @@ func TestEquivalenceTwoReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.ids) != len(rb.ids) {
-		t.Fatalf("%d customers, want %d", len(b.ids), len(rb.ids))
+	if b.ids.len() != len(rb.ids) {
+		t.Fatalf("%d customers, want %d", b.ids.len(), len(rb.ids))
 	}
 	assertSameSet(t, "two reads", got, want)
 }

@@ -39,6 +39,15 @@
 // keys, so a row costs no string hashing. [Builder.Build] and the training
 // snapshots ([Builder.BuildSnapshot]) read the same arrays, one pass over
 // the data for all of them, and fill the customers on all cores.
+//
+// A builder that builds neither snapshots nor sequences
+// ([Builder.OmitSnapshots], [Builder.OmitSequences]) keeps no days when
+// [Builder.ReadFile] reads a file whose rows come in day order per
+// customer (sorted by time or by customer): each customer is 64 bytes of
+// running sums (its first day, its open latest day and the sums of the
+// days before it, folded in ascending order as a walk over the days
+// would), so memory grows with customers, not rows. A file out of order
+// is read again into the day arrays.
 package features
 
 import (

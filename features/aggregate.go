@@ -1,0 +1,170 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clvflow/clvflow/dataset"
+)
+
+// Cutoff-only mode (OmitSnapshots with OmitSequences): a read of a file
+// keeps, per customer, its running features instead of its days. The
+// days of a customer before its latest day are folded into the sums in
+// ascending order, the rows of the latest day summed in arrival order:
+// the same float operations in the same order as a walk over the sorted
+// days, so the features are bit for bit those of the day arrays. A row
+// before its customer's latest day cannot be folded in; ReadFile then
+// reads the file again into the day arrays.
+
+// aggCustomer is the running state of one customer: first day, latest
+// day (cur, still open: curAmt is the sum of its rows), the calibration
+// and holdout sums of the days before cur; x < 0 before its first row.
+// 64 bytes.
+type aggCustomer struct {
+	first, cur, last int32 // last: latest folded calibration day
+	x, hx            int32
+	curAmt           float64
+	calSpend, repeat float64
+	firstValue       float64
+	hspend           float64
+}
+
+// errDisorder stops a cutoff-only read at a row before its customer's
+// latest day.
+var errDisorder = errors.New("features: a customer's rows are not in day order")
+
+// OmitSnapshots declares that the builder will be built at its own cutoff
+// only: [Builder.BuildSnapshot] then fails. Together with
+// [Builder.OmitSequences] it lets [Builder.ReadFile] into an empty builder
+// keep tens of bytes per customer instead of 16 bytes per customer-day:
+// every customer's rows are summed as they come, when they come in day
+// order per customer (a file sorted by time or by customer). At the first
+// row out of order, ReadFile reads the file again into the day arrays, so
+// the features are the same either way. Once a file has been read that
+// way, later rows (Add, Read, ReadFile) must each be on or after their
+// customer's latest day, or they are refused.
+func (b *Builder) OmitSnapshots() { b.noSnap = true }
+
+// aggNew adds a customer in cutoff-only mode.
+func (b *Builder) aggNew(id string) int32 {
+	b.agg.push(aggCustomer{x: -1})
+	return b.ids.push(id)
+}
+
+// aggInsert adds a row of a stored day to customer a; false when the day
+// is before its latest day (then nothing changed).
+func (b *Builder) aggInsert(a *aggCustomer, day int32, amount float64) bool {
+	switch {
+	case day == a.cur && a.x >= 0:
+		a.curAmt += amount
+	case a.x < 0: // no row yet
+		*a = aggCustomer{first: day, cur: day, last: day, curAmt: amount}
+	case day > a.cur:
+		b.fold(a)
+		a.cur, a.curAmt = day, amount
+	default:
+		return false
+	}
+	return true
+}
+
+// fold adds the open day of a to its sums, as customerAt does.
+func (b *Builder) fold(a *aggCustomer) {
+	if int64(a.cur) > b.cutoffDay {
+		a.hx++
+		a.hspend += a.curAmt
+		return
+	}
+	a.calSpend += a.curAmt
+	if a.cur == a.first {
+		a.firstValue = a.curAmt
+	} else {
+		a.x++
+		a.repeat += a.curAmt
+	}
+	a.last = a.cur
+}
+
+// aggAdd is Add in cutoff-only mode, after the checks and before count.
+func (b *Builder) aggAdd(customer string, t time.Time, day int64, amount float64) error {
+	if day > b.endDay {
+		b.count(day)
+		return nil
+	}
+	c := b.customer(customer)
+	if !b.aggInsert(b.agg.at(c), int32(day), amount) {
+		return fmt.Errorf("features: customer %q at %s: before its latest day %s, after a cutoff-only read (OmitSnapshots)",
+			customer, t.Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
+	}
+	b.count(day)
+	return nil
+}
+
+// aggBatch is addBatch in cutoff-only mode.
+func (b *Builder) aggBatch(bt *dataset.Batch) error {
+	// Load the known customers of the batch first: the loads are
+	// independent, so their cache misses overlap instead of stalling the
+	// update loop one row at a time.
+	var touch int32
+	for _, k := range bt.Keys {
+		if int(k) < len(b.keys) {
+			if c := b.keys[k] - 1; c >= 0 {
+				touch |= b.agg.at(c).cur
+			}
+		}
+	}
+	b.touched = touch
+	for i, k := range bt.Keys {
+		if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
+			continue
+		}
+		day := dayNumber(bt.Times[i])
+		if !b.finiteInRange(bt.Amounts[i], day) {
+			return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
+		}
+		if day > b.endDay {
+			b.stats.Transactions++
+			b.stats.AfterHorizon++
+			continue
+		}
+		if int(k) >= len(b.keys) {
+			b.growKeys(k)
+		}
+		c := b.keys[k] - 1
+		if c < 0 {
+			if b.unique {
+				c = b.aggNew(bt.Customer(i))
+			} else {
+				c = b.customer(bt.Customer(i))
+			}
+			b.keys[k] = c + 1
+		}
+		if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
+			if b.restartable {
+				return errDisorder
+			}
+			return fmt.Errorf("features: customer %q at %s: before its latest day %s, after a cutoff-only read (OmitSnapshots)",
+				bt.Customer(i), bt.Times[i].Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
+		}
+		b.count(day)
+	}
+	return nil
+}
+
+// aggCustomerAt fills the features of customer c from its running state.
+func (b *Builder) aggCustomerAt(cu *Customer, c int32) {
+	a := *b.agg.at(c) // a copy: the open day is folded here only
+	b.fold(&a)
+	cu.ID = b.ids.get(c)
+	cu.FirstPurchase = time.Unix(int64(a.first)*86400, 0).UTC()
+	cu.FirstValue = a.firstValue
+	cu.X, cu.HoldoutX = int(a.x), int(a.hx)
+	cu.CalSpend, cu.HoldoutSpend = a.calSpend, a.hspend
+	cu.TX = float64(int64(a.last)-int64(a.first)) / 7
+	cu.T = float64(b.cutoffDay-int64(a.first)) / 7
+	cu.Recency = cu.T - cu.TX
+	if a.x > 0 {
+		cu.MBar = a.repeat / float64(a.x)
+	}
+}
