@@ -223,13 +223,10 @@ func (a *Activities) readFeatures(ctx context.Context, clean artifacts.Ref, spli
 	if !withSeq {
 		b.OmitSequences()
 	}
-	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
-		if !asOf.IsZero() && tx.Time.After(asOf) {
-			return nil
-		}
-		return b.AddTransaction(tx)
-	})
-	if err != nil {
+	if !asOf.IsZero() {
+		b.IgnoreAfter(asOf)
+	}
+	if _, err := b.Read(rc, canonicalOptions("clean.csv")); err != nil {
 		return nil, Classify(err)
 	}
 	return b, nil
