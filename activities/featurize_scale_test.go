@@ -89,7 +89,8 @@ func TestFeaturizeScale(t *testing.T) {
 	for i := range n {
 		peak(t, "FeaturizeShard "+string(rune('0'+i)), log.Rows[i], func() {
 			res[i] = mustRun[activities.FeaturizeShardResult](t, env, f.acts.FeaturizeShard, activities.FeaturizeShardInput{
-				Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs})
+				Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs,
+				WithoutSequences: log.WithoutSequences})
 		})
 	}
 	var merged activities.FeaturizeResult

@@ -424,8 +424,8 @@ func TestWorkerKeys(t *testing.T) {
 }
 
 func TestFeaturizeShardKeys(t *testing.T) {
-	if f := Default().Featurize; f.ShardRows != 2_000_000 || f.MaxShards != 16 {
-		t.Fatalf("default featurize %+v, want shard_rows 2000000, max_shards 16", f)
+	if f := Default().Featurize; f.ShardRows != 20_000_000 || f.MaxShards != 16 {
+		t.Fatalf("default featurize %+v, want shard_rows 20000000, max_shards 16", f)
 	}
 	cfg, err := Load(LoadOptions{Getenv: envMap(map[string]string{"CLVFLOW_FEATURIZE_SHARD_ROWS": "5000", "CLVFLOW_FEATURIZE_MAX_SHARDS": "4"})})
 	if err != nil || cfg.Featurize.ShardRows != 5000 || cfg.Featurize.MaxShards != 4 {

@@ -32,7 +32,7 @@ func TestConfigFlagsOverConfig(t *testing.T) {
 		{name: "horizon from env", cmd: "train", env: map[string]string{"CLVFLOW_TRAINING_HORIZON_DAYS": "30"}, field: "HorizonDays", want: 30},
 		{name: "horizon from file", cmd: "train", yaml: "training:\n  horizon_days: 45\n", field: "HorizonDays", want: 45},
 		{name: "snapshots built-in", cmd: "train", field: "Snapshots", want: 6},
-		{name: "shard rows built-in", cmd: "train", field: "ShardRows", want: int64(2_000_000)},
+		{name: "shard rows built-in", cmd: "train", field: "ShardRows", want: int64(20_000_000)},
 		{name: "shard rows from env", cmd: "train", env: map[string]string{"CLVFLOW_FEATURIZE_SHARD_ROWS": "20000"}, field: "ShardRows", want: int64(20000)},
 		{name: "max shards from file", cmd: "train", yaml: "featurize:\n  max_shards: 4\n", field: "MaxShards", want: 4},
 		{name: "seed built-in", cmd: "backtest", field: "Seed", want: uint64(42)},
