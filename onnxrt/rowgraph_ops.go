@@ -216,6 +216,20 @@ func (c *graphCompiler) binary(n *pb.NodeProto, f func(a, b float32) float32, a,
 		return nil
 	}
 	ia, ib := broadcastIndex(c.dims[a], dims), broadcastIndex(c.dims[b], dims)
+	if vec := vecBinary[n.GetOpType()]; vec != nil && la == lo {
+		// a as long as the result reads itself in order; b, broadcast (a
+		// per-channel constant), is constant over runs: one vector loop
+		// with a scalar per run instead of an indirect call per element.
+		if runs := constantRuns(ib); len(runs) <= lo/4 {
+			c.g.steps = append(c.g.steps, func(v [][]float32) {
+				x, z, y := v[a], v[b], v[o]
+				for _, r := range runs {
+					vec(x[r.lo:r.hi], z[r.at:r.at+1], y[r.lo:r.hi])
+				}
+			})
+			return nil
+		}
+	}
 	c.g.steps = append(c.g.steps, func(v [][]float32) {
 		x, z, y := v[a], v[b], v[o]
 		for j := range y {
@@ -223,6 +237,22 @@ func (c *graphCompiler) binary(n *pb.NodeProto, f func(a, b float32) float32, a,
 		}
 	})
 	return nil
+}
+
+// indexRun is a run [lo, hi) of result elements that all read element at.
+type indexRun struct{ lo, hi, at int }
+
+// constantRuns splits idx into its runs of equal values.
+func constantRuns(idx []int32) []indexRun {
+	var runs []indexRun
+	for j, at := range idx {
+		if len(runs) > 0 && runs[len(runs)-1].at == int(at) {
+			runs[len(runs)-1].hi = j + 1
+			continue
+		}
+		runs = append(runs, indexRun{lo: j, hi: j + 1, at: int(at)})
+	}
+	return runs
 }
 
 // broadcastShape returns the numpy broadcast of shapes a and b.
@@ -512,23 +542,54 @@ func (c *graphCompiler) conv(n *pb.NodeProto, in []int) error {
 	positions := (length-kernel)/stride + 1
 	o := c.slot(n.GetOutput()[0], []int64{1, int64(filters), int64(positions)})
 	c.g.macs += filters * channels * kernel * positions
-	c.g.steps = append(c.g.steps, func(v [][]float32) {
-		q, wt, bias, y := v[x], v[w], v[b], v[o]
-		for f := range filters {
-			for t := range positions {
-				acc := bias[f]
-				for ch := range channels {
-					wr := wt[(f*channels+ch)*kernel:][:kernel]
-					qr := q[ch*length+t*stride:][:kernel]
-					for j, wj := range wr {
-						acc += wj * qr[j]
-					}
-				}
-				y[f*positions+t] = acc
-			}
-		}
-	})
+	cv := conv1D{filters: filters, channels: channels, kernel: kernel, length: length, stride: stride, positions: positions}
+	c.g.steps = append(c.g.steps, func(v [][]float32) { cv.run(v[x], v[w], v[b], v[o]) })
 	return nil
+}
+
+// conv1D is an unpadded 1-D convolution of one row: y[f, t] = bias[f] +
+// Σ_ch Σ_j w[f, ch, j]·q[ch, t·stride + j], summed in that order.
+type conv1D struct {
+	filters, channels, kernel, length, stride, positions int
+}
+
+// run computes four positions at a time, each with its own accumulator
+// summed in the order above (the same bits as one at a time), so that the
+// four dependency chains overlap.
+func (cv conv1D) run(q, wt, bias, y []float32) {
+	for f := range cv.filters {
+		yf := y[f*cv.positions:][:cv.positions]
+		t := 0
+		for ; t+4 <= cv.positions; t += 4 {
+			a0, a1, a2, a3 := bias[f], bias[f], bias[f], bias[f]
+			for ch := range cv.channels {
+				wr := wt[(f*cv.channels+ch)*cv.kernel:][:cv.kernel]
+				base := ch*cv.length + t*cv.stride
+				q0 := q[base:][:cv.kernel]
+				q1 := q[base+cv.stride:][:cv.kernel]
+				q2 := q[base+2*cv.stride:][:cv.kernel]
+				q3 := q[base+3*cv.stride:][:cv.kernel]
+				for j, wj := range wr {
+					a0 += wj * q0[j]
+					a1 += wj * q1[j]
+					a2 += wj * q2[j]
+					a3 += wj * q3[j]
+				}
+			}
+			yf[t], yf[t+1], yf[t+2], yf[t+3] = a0, a1, a2, a3
+		}
+		for ; t < cv.positions; t++ {
+			acc := bias[f]
+			for ch := range cv.channels {
+				wr := wt[(f*cv.channels+ch)*cv.kernel:][:cv.kernel]
+				qr := q[ch*cv.length+t*cv.stride:][:cv.kernel]
+				for j, wj := range wr {
+					acc += wj * qr[j]
+				}
+			}
+			yf[t] = acc
+		}
+	}
 }
 
 // transpose compiles Transpose with an explicit perm.
