@@ -128,18 +128,7 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 			b.stats.AfterHorizon++
 			continue
 		}
-		if int(k) >= len(b.keys) {
-			b.growKeys(k)
-		}
-		c := b.keys[k] - 1
-		if c < 0 {
-			if b.unique {
-				c = b.aggNew(bt.Customer(i))
-			} else {
-				c = b.customer(bt.Customer(i))
-			}
-			b.keys[k] = c + 1
-		}
+		c := b.keyCustomer(bt, i, k, true)
 		if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
 			if b.restartable {
 				return errDisorder

@@ -252,19 +252,7 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 		if !b.count(day) {
 			continue
 		}
-		if int(k) >= len(b.keys) {
-			b.growKeys(k)
-		}
-		c := b.keys[k] - 1
-		if c < 0 {
-			if b.unique {
-				c = b.newCustomer(bt.Customer(i))
-			} else {
-				c = b.customer(bt.Customer(i))
-			}
-			b.keys[k] = c + 1
-		}
-		b.insert(c, int32(day), bt.Amounts[i])
+		b.insert(b.keyCustomer(bt, i, k, false), int32(day), bt.Amounts[i])
 	}
 	return nil
 }
@@ -281,6 +269,30 @@ func (b *Builder) growKeys(k int32) {
 // day that fits in int32.
 func (b *Builder) finiteInRange(a float64, day int64) bool {
 	return !math.IsNaN(a) && !math.IsInf(a, 0) && day >= math.MinInt32 && day <= math.MaxInt32
+}
+
+// keyCustomer returns the customer of row i of a batch (dataset key k),
+// adding it when new: without an index lookup when the read goes into an
+// empty builder (its new keys are new customers), as a running-sum
+// customer when agg (see aggregate.go).
+func (b *Builder) keyCustomer(bt *dataset.Batch, i int, k int32, agg bool) int32 {
+	if int(k) >= len(b.keys) {
+		b.growKeys(k)
+	}
+	c := b.keys[k] - 1
+	if c >= 0 {
+		return c
+	}
+	switch {
+	case !b.unique:
+		c = b.customer(bt.Customer(i))
+	case agg:
+		c = b.aggNew(bt.Customer(i))
+	default:
+		c = b.newCustomer(bt.Customer(i))
+	}
+	b.keys[k] = c + 1
+	return c
 }
 
 // Read streams a transaction log through [dataset.ReadBatches] into the

@@ -249,17 +249,8 @@ func TestIntegrationPipelineApproveRollback(t *testing.T) {
 // validation made of it.
 func checkDatasetIdentity(t *testing.T, s *stack, workflowID, version string, res workflows.PipelineResult) {
 	t.Helper()
-	out, _, err := clvflow(t, "models", "show", version, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var show struct {
-		Version registry.Version `json:"version"`
-	}
-	if err := json.Unmarshal([]byte(out), &show); err != nil {
-		t.Fatalf("models show %s: %v", version, err)
-	}
-	ds := show.Version.Dataset
+	v := showVersion(t, version)
+	ds := v.Dataset
 	file, err := os.ReadFile(demoFile(t))
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +261,7 @@ func checkDatasetIdentity(t *testing.T, s *stack, workflowID, version string, re
 	if ds.Clean.SHA256 == "" || ds.Clean.SHA256 == ds.Raw.SHA256 || ds.Clean != res.CleanDataset {
 		t.Errorf("registry clean dataset %+v, want the run's %+v (and not the raw file)", ds.Clean, res.CleanDataset)
 	}
-	onnx, err := s.store(t).GetBytes(context.Background(), show.Version.ONNX)
+	onnx, err := s.store(t).GetBytes(context.Background(), v.ONNX)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,4 +472,20 @@ func recordHistory(t *testing.T, tc client.Client, workflowID, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded %d events of %s into %s", len(events), workflowID, name)
+}
+
+// showVersion returns the registry entry of version from `models show --json`.
+func showVersion(t *testing.T, version string) registry.Version {
+	t.Helper()
+	out, _, err := clvflow(t, "models", "show", version, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var show struct {
+		Version registry.Version `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(out), &show); err != nil {
+		t.Fatalf("models show %s: %v", version, err)
+	}
+	return show.Version
 }

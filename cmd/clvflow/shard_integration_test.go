@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/clvflow/clvflow/registry"
 	"github.com/clvflow/clvflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -81,18 +79,8 @@ func TestIntegrationShardedFeaturize(t *testing.T) {
 // split, features_snapshot_*) the registry recorded for version.
 func featureArtifacts(t *testing.T, version string) map[string]string {
 	t.Helper()
-	out, _, err := clvflow(t, "models", "show", version, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var show struct {
-		Version registry.Version `json:"version"`
-	}
-	if err := json.Unmarshal([]byte(out), &show); err != nil {
-		t.Fatalf("models show %s: %v", version, err)
-	}
 	arts := map[string]string{}
-	for role, ref := range show.Version.Artifacts {
+	for role, ref := range showVersion(t, version).Artifacts {
 		if role == "features" || role == "split" || strings.HasPrefix(role, "features_snapshot_") {
 			if ref.SHA256 == "" {
 				t.Fatalf("%s %s has no sha256", version, role)
