@@ -115,30 +115,22 @@ func ReadCSV(r io.Reader) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := split.SeqWeeks
-	if noSeq {
-		sw = 0
-	}
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return nil, &CSVError{Line: 2, Msg: "missing header: " + err.Error()}
+	rr := csvRows{cr: cr}
+	if noSeq {
+		rr.weeks = 0
+	} else {
+		rr.weeks = split.SeqWeeks
 	}
-	want := CSVColumns(sw)
-	if len(header) != len(want) {
-		return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("%d columns, want %d for seq_weeks=%d", len(header), len(want), sw)}
-	}
-	for i := range want {
-		if header[i] != want[i] {
-			return nil, &CSVError{Line: 2, Msg: fmt.Sprintf("column %d is %q, want %q", i+1, header[i], want[i])}
-		}
+	if err := rr.header(); err != nil {
+		return nil, err
 	}
 	set := &Set{Split: split, WithoutSequences: noSeq}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			break
+			return set, nil
 		}
 		if err != nil {
 			var pe *csv.ParseError
@@ -147,57 +139,99 @@ func ReadCSV(r io.Reader) (*Set, error) {
 			}
 			return nil, err
 		}
-		line, _ := cr.FieldPos(0)
-		line++ // the magic line was read before the csv reader
-		num := func(k int) (float64, error) {
-			v, err := strconv.ParseFloat(rec[k], 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return 0, &CSVError{Line: line, Column: want[k], Msg: fmt.Sprintf("not a finite number: %q", rec[k])}
-			}
-			return v, nil
-		}
-		count := func(k int) (int, error) {
-			v, err := strconv.Atoi(rec[k])
-			if err != nil || v < 0 {
-				return 0, &CSVError{Line: line, Column: want[k], Msg: fmt.Sprintf("not a count: %q", rec[k])}
-			}
-			return v, nil
-		}
-		// A field of the csv reader shares the memory of its whole line:
-		// the id is cloned so that the set keeps only the id.
-		c := Customer{ID: strings.Clone(rec[0])}
-		if c.ID == "" {
-			return nil, &CSVError{Line: line, Column: "id", Msg: "empty"}
-		}
-		if c.X, err = count(1); err != nil {
+		c, err := rr.customer(rec)
+		if err != nil {
 			return nil, err
-		}
-		for k, dst := range []*float64{&c.TX, &c.T, &c.Recency, &c.CalSpend, &c.MBar, &c.FirstValue} {
-			if *dst, err = num(2 + k); err != nil {
-				return nil, err
-			}
-		}
-		if c.FirstPurchase, err = time.Parse(time.DateOnly, rec[8]); err != nil {
-			return nil, &CSVError{Line: line, Column: want[8], Msg: fmt.Sprintf("not a date: %q", rec[8])}
-		}
-		if c.HoldoutX, err = count(9); err != nil {
-			return nil, err
-		}
-		if c.HoldoutSpend, err = num(10); err != nil {
-			return nil, err
-		}
-		if sw > 0 {
-			seq := make([]float64, 2*sw)
-			for k := range seq {
-				if seq[k], err = num(nFixedCols + k); err != nil {
-					return nil, err
-				}
-			}
-			c.Seq[0], c.Seq[1] = seq[:sw:sw], seq[sw:]
 		}
 		set.Customers = append(set.Customers, c)
 	}
-	return set, nil
+}
+
+// csvRows reads the header and the rows of a feature CSV file after its
+// first line.
+type csvRows struct {
+	cr    *csv.Reader
+	weeks int      // sequence weeks of the columns (0: no sequence columns)
+	want  []string // the columns
+	rec   []string // the row being read
+	line  int      // its line in the file
+}
+
+// header checks the header line against [CSVColumns].
+func (rr *csvRows) header() error {
+	header, err := rr.cr.Read()
+	if err != nil {
+		return &CSVError{Line: 2, Msg: "missing header: " + err.Error()}
+	}
+	rr.want = CSVColumns(rr.weeks)
+	if len(header) != len(rr.want) {
+		return &CSVError{Line: 2, Msg: fmt.Sprintf("%d columns, want %d for seq_weeks=%d", len(header), len(rr.want), rr.weeks)}
+	}
+	for i := range rr.want {
+		if header[i] != rr.want[i] {
+			return &CSVError{Line: 2, Msg: fmt.Sprintf("column %d is %q, want %q", i+1, header[i], rr.want[i])}
+		}
+	}
+	return nil
+}
+
+// customer reads one row, checking every value.
+func (rr *csvRows) customer(rec []string) (Customer, error) {
+	rr.rec = rec
+	rr.line, _ = rr.cr.FieldPos(0)
+	rr.line++ // the magic line was read before the csv reader
+	// A field of the csv reader shares the memory of its whole line: the
+	// id is cloned so that the set keeps only the id.
+	c := Customer{ID: strings.Clone(rec[0])}
+	if c.ID == "" {
+		return c, &CSVError{Line: rr.line, Column: "id", Msg: "empty"}
+	}
+	var err error
+	if c.X, err = rr.count(1); err != nil {
+		return c, err
+	}
+	for k, dst := range []*float64{&c.TX, &c.T, &c.Recency, &c.CalSpend, &c.MBar, &c.FirstValue} {
+		if *dst, err = rr.num(2 + k); err != nil {
+			return c, err
+		}
+	}
+	if c.FirstPurchase, err = time.Parse(time.DateOnly, rec[8]); err != nil {
+		return c, &CSVError{Line: rr.line, Column: rr.want[8], Msg: fmt.Sprintf("not a date: %q", rec[8])}
+	}
+	if c.HoldoutX, err = rr.count(9); err != nil {
+		return c, err
+	}
+	if c.HoldoutSpend, err = rr.num(10); err != nil {
+		return c, err
+	}
+	if rr.weeks > 0 {
+		seq := make([]float64, 2*rr.weeks)
+		for k := range seq {
+			if seq[k], err = rr.num(nFixedCols + k); err != nil {
+				return c, err
+			}
+		}
+		c.Seq[0], c.Seq[1] = seq[:rr.weeks:rr.weeks], seq[rr.weeks:]
+	}
+	return c, nil
+}
+
+// num reads column k of the row: a finite number.
+func (rr *csvRows) num(k int) (float64, error) {
+	v, err := strconv.ParseFloat(rr.rec[k], 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, &CSVError{Line: rr.line, Column: rr.want[k], Msg: fmt.Sprintf("not a finite number: %q", rr.rec[k])}
+	}
+	return v, nil
+}
+
+// count reads column k of the row: an integer ≥ 0.
+func (rr *csvRows) count(k int) (int, error) {
+	v, err := strconv.Atoi(rr.rec[k])
+	if err != nil || v < 0 {
+		return 0, &CSVError{Line: rr.line, Column: rr.want[k], Msg: fmt.Sprintf("not a count: %q", rr.rec[k])}
+	}
+	return v, nil
 }
 
 // parseMagic reads the first line: the split and whether the file has no
