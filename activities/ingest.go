@@ -421,6 +421,7 @@ type lineCounter struct {
 	text   atomic.Int64 // decompressed bytes read so far
 	gzip   bool
 	lines  int64
+	inLine bool // the bytes since the last newline are not all blank
 	sample []byte
 	tail   []byte // the last parquetTail bytes or more, of a Parquet input only
 	err    error
@@ -437,76 +438,92 @@ func newLineCounter(limit int64) *lineCounter {
 	go func() {
 		defer close(lc.done)
 		br := bufio.NewReaderSize(pr, 256<<10)
-		var r io.Reader = br
-		magic, _ := br.Peek(4)
-		isParquet := bytes.Equal(magic, []byte("PAR1"))
-		if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-			zr, err := gzip.NewReader(br)
-			if err != nil {
-				lc.err = fmt.Errorf("not a valid gzip stream: %v", err)
-				_, _ = io.Copy(io.Discard, br)
-				pr.CloseWithError(lc.err)
-				return
-			}
-			r = zr
-			lc.gzip = true
+		defer func() { _, _ = io.Copy(io.Discard, br) }()
+		r, isParquet, err := lc.open(br)
+		if err != nil {
+			lc.err = err
+			_, _ = io.Copy(io.Discard, br)
+			pr.CloseWithError(err)
+			return
 		}
-		buf := make([]byte, 256<<10)
-		inLine := false
-		var total int64
-		for {
-			// Never ask for more than one byte past the limit.
-			want := int64(len(buf))
-			if rest := lc.limit - total + 1; rest < want {
-				want = rest
-			}
-			n, err := r.Read(buf[:want])
-			total += int64(n)
-			lc.text.Store(total)
-			if total > lc.limit {
-				lc.err = errOverLimit
+		if err := lc.count(r, isParquet); err != nil {
+			lc.err = err
+			if err == errOverLimit {
 				pr.CloseWithError(errOverLimit)
-				return
-			}
-			chunk := buf[:n]
-			if len(lc.sample) < sampleSize {
-				lc.sample = append(lc.sample, chunk[:min(len(chunk), sampleSize-len(lc.sample))]...)
-			}
-			if isParquet {
-				lc.tail = append(lc.tail, chunk...)
-				if len(lc.tail) >= 2*parquetTail {
-					lc.tail = lc.tail[:copy(lc.tail, lc.tail[len(lc.tail)-parquetTail:])]
-				}
-			}
-			for len(chunk) > 0 {
-				i := bytes.IndexByte(chunk, '\n')
-				if i < 0 {
-					if len(bytes.TrimSpace(chunk)) > 0 {
-						inLine = true
-					}
-					break
-				}
-				if inLine || len(bytes.TrimSpace(chunk[:i])) > 0 {
-					lc.lines++
-				}
-				inLine = false
-				chunk = chunk[i+1:]
-			}
-			if err == io.EOF {
-				if inLine {
-					lc.lines++
-				}
-				break
-			}
-			if err != nil {
-				lc.err = fmt.Errorf("cannot decompress: %v", err)
-				_, _ = io.Copy(io.Discard, br)
-				break
 			}
 		}
-		_, _ = io.Copy(io.Discard, br)
 	}()
 	return lc
+}
+
+// open looks at the first bytes: a Parquet file is counted as it is (its
+// tail kept for the footer), a gzip stream decompressed.
+func (lc *lineCounter) open(br *bufio.Reader) (r io.Reader, isParquet bool, err error) {
+	magic, _ := br.Peek(4)
+	isParquet = bytes.Equal(magic, []byte("PAR1"))
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, false, fmt.Errorf("not a valid gzip stream: %v", err)
+		}
+		lc.gzip = true
+		return zr, isParquet, nil
+	}
+	return br, isParquet, nil
+}
+
+// count reads r to its end (or one byte past the limit: errOverLimit),
+// keeping the sample, the Parquet tail and the line count.
+func (lc *lineCounter) count(r io.Reader, isParquet bool) error {
+	buf := make([]byte, 256<<10)
+	var total int64
+	for {
+		// Never ask for more than one byte past the limit.
+		want := min(int64(len(buf)), lc.limit-total+1)
+		n, err := r.Read(buf[:want])
+		total += int64(n)
+		lc.text.Store(total)
+		if total > lc.limit {
+			return errOverLimit
+		}
+		lc.add(buf[:n], isParquet)
+		if err == io.EOF {
+			if lc.inLine {
+				lc.lines++
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cannot decompress: %v", err)
+		}
+	}
+}
+
+// add accounts for the next chunk of decompressed bytes.
+func (lc *lineCounter) add(chunk []byte, isParquet bool) {
+	if len(lc.sample) < sampleSize {
+		lc.sample = append(lc.sample, chunk[:min(len(chunk), sampleSize-len(lc.sample))]...)
+	}
+	if isParquet {
+		lc.tail = append(lc.tail, chunk...)
+		if len(lc.tail) >= 2*parquetTail {
+			lc.tail = lc.tail[:copy(lc.tail, lc.tail[len(lc.tail)-parquetTail:])]
+		}
+	}
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			if len(bytes.TrimSpace(chunk)) > 0 {
+				lc.inLine = true
+			}
+			return
+		}
+		if lc.inLine || len(bytes.TrimSpace(chunk[:i])) > 0 {
+			lc.lines++
+		}
+		lc.inLine = false
+		chunk = chunk[i+1:]
+	}
 }
 
 func (lc *lineCounter) Write(p []byte) (int, error) {
