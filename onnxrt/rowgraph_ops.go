@@ -41,8 +41,14 @@ var vecUnary = map[string]func(x, y []float32){
 		}
 	},
 	"Log": func(x, y []float32) {
+		// log(1) = 0 exactly: the weeks without a purchase (most of a
+		// weekly sequence, log1p of 0) skip the call.
 		x = x[:len(y)]
 		for j, e := range x {
+			if e == 1 {
+				y[j] = 0
+				continue
+			}
 			y[j] = float32(math.Log(float64(e)))
 		}
 	},
