@@ -223,103 +223,154 @@ func initParams(c Config, seed uint64, pd *prepared, rows []int) []Vec {
 // trainMember trains (or continues) the member st.Member and appends it to
 // st.Done.
 func trainMember(ctx context.Context, cfg Config, pd *prepared, st *Checkpoint, opts TrainOptions, every int) error {
-	k := st.Member
-	seed := memberSeed(cfg.Seed, k)
-	train, val := valSplit(pd.group, pd.n, cfg.ValFraction, seed)
+	m := &memberRun{cfg: cfg, pd: pd, st: st, opts: opts, every: every, k: st.Member, seed: memberSeed(cfg.Seed, st.Member)}
+	m.train, m.val = valSplit(pd.group, pd.n, cfg.ValFraction, m.seed)
 	if st.Params == nil { // fresh member
-		st.Params = initParams(cfg, seed, pd, train)
+		st.Params = initParams(cfg, m.seed, pd, m.train)
 		st.Epoch, st.Step, st.BestEpoch, st.SinceBest, st.HasBest, st.BestValLoss = 0, 0, 0, 0, false, 0
 		st.Best = nil
 		a := newAdam(st.Params)
 		st.AdamM, st.AdamV = a.m, a.v
 	}
-	params := cloneVecs(st.Params)
-	opt := &adam{step: st.Step, m: cloneVecs(st.AdamM), v: cloneVecs(st.AdamV)}
-	bs := min(cfg.BatchSize, len(train))
-	tg, err := newBatchTrainer(cfg, bs, params)
+	m.params = cloneVecs(st.Params)
+	m.opt = &adam{step: st.Step, m: cloneVecs(st.AdamM), v: cloneVecs(st.AdamV)}
+	m.bs = min(cfg.BatchSize, len(m.train))
+	tg, err := newBatchTrainer(cfg, m.bs, m.params)
 	if err != nil {
 		return err
 	}
 	defer tg.close()
-
-	order := make([]int, len(train))
+	m.tg = tg
 	for st.Epoch < cfg.MaxEpochs {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("nn: training member %d interrupted before epoch %d: %w", k, st.Epoch+1, err)
+			return fmt.Errorf("nn: training member %d interrupted before epoch %d: %w", m.k, st.Epoch+1, err)
 		}
-		start := time.Now()
-		copy(order, train)
-		r := rand.New(rand.NewPCG(seed, streamShuffle|uint64(st.Epoch)))
-		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		var sum float64
-		for b := 0; b < len(order); b += bs {
-			idx := order[b:min(b+bs, len(order))]
-			tg.fill(pd, idx)
-			cost, err := tg.run()
-			if err != nil {
-				return err
-			}
-			grads, err := tg.grads()
-			if err != nil {
-				return err
-			}
-			opt.update(cfg, params, grads)
-			tg.reset(grads)
-			var kc float64
-			for _, i := range idx {
-				kc += pd.konst[i]
-			}
-			sum += cost*float64(len(idx)) + kc
-		}
-		st.Epoch++
-		rep := EpochReport{Member: k, Members: cfg.Ensemble, Epoch: st.Epoch, TrainLoss: sum / float64(len(order)),
-			ValLoss: math.NaN(), ValMetric: math.NaN()}
-		if !finite(rep.TrainLoss) {
-			return fmt.Errorf("%w: member %d epoch %d: train loss %v (try a lower lr)", ErrDiverged, k, st.Epoch, rep.TrainLoss)
-		}
-		if len(val) > 0 {
-			net := fromParams(cfg, params)
-			rep.ValLoss, rep.ValMetric = evalRows(cfg, &net, pd, val)
-			if !finite(rep.ValLoss) {
-				return fmt.Errorf("%w: member %d epoch %d: validation loss %v", ErrDiverged, k, st.Epoch, rep.ValLoss)
-			}
-			if !st.HasBest || rep.ValLoss < st.BestValLoss {
-				st.HasBest, st.BestValLoss, st.BestEpoch, st.SinceBest = true, rep.ValLoss, st.Epoch, 0
-				st.Best = cloneVecs(params)
-				rep.Improved = true
-			} else {
-				st.SinceBest++
-			}
-		}
-		st.Params, st.Step = params, opt.step
-		st.AdamM, st.AdamV = opt.m, opt.v
-		rep.Elapsed = time.Since(start)
-		if opts.Progress != nil {
-			opts.Progress(rep)
-		}
-		stop := len(val) > 0 && cfg.Patience > 0 && st.SinceBest >= cfg.Patience
-		if opts.Checkpoint != nil && !stop && st.Epoch < cfg.MaxEpochs && st.Epoch%every == 0 {
-			if err := opts.Checkpoint(st.clone()); err != nil {
-				return fmt.Errorf("nn: checkpoint after member %d epoch %d: %w", k, st.Epoch, err)
-			}
+		stop, err := m.epoch()
+		if err != nil {
+			return err
 		}
 		if stop {
 			break
 		}
 	}
-	final := params
-	sum := MemberSummary{Seed: seed, TrainRows: len(train), ValRows: len(val), Epochs: st.Epoch, BestEpoch: st.Epoch}
+	return m.finish()
+}
+
+// memberRun is the state of one trainMember.
+type memberRun struct {
+	cfg        Config
+	pd         *prepared
+	st         *Checkpoint
+	opts       TrainOptions
+	every      int
+	k          int    // member
+	seed       uint64 // its seed
+	train, val []int
+	params     []Vec
+	opt        *adam
+	bs         int
+	tg         batchTrainer
+}
+
+// epoch runs one epoch: a shuffled pass of Adam steps, validation, the
+// progress report and a checkpoint; stop says early stopping ended it.
+func (m *memberRun) epoch() (stop bool, err error) {
+	cfg, st := m.cfg, m.st
+	start := time.Now()
+	trainLoss, err := m.pass()
+	if err != nil {
+		return false, err
+	}
+	st.Epoch++
+	rep := EpochReport{Member: m.k, Members: cfg.Ensemble, Epoch: st.Epoch, TrainLoss: trainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
+	if !finite(rep.TrainLoss) {
+		return false, fmt.Errorf("%w: member %d epoch %d: train loss %v (try a lower lr)", ErrDiverged, m.k, st.Epoch, rep.TrainLoss)
+	}
+	if len(m.val) > 0 {
+		if err := m.validate(&rep); err != nil {
+			return false, err
+		}
+	}
+	st.Params, st.Step = m.params, m.opt.step
+	st.AdamM, st.AdamV = m.opt.m, m.opt.v
+	rep.Elapsed = time.Since(start)
+	if m.opts.Progress != nil {
+		m.opts.Progress(rep)
+	}
+	stop = len(m.val) > 0 && cfg.Patience > 0 && st.SinceBest >= cfg.Patience
+	if m.opts.Checkpoint != nil && !stop && st.Epoch < cfg.MaxEpochs && st.Epoch%m.every == 0 {
+		if err := m.opts.Checkpoint(st.clone()); err != nil {
+			return false, fmt.Errorf("nn: checkpoint after member %d epoch %d: %w", m.k, st.Epoch, err)
+		}
+	}
+	return stop, nil
+}
+
+// pass shuffles the training rows with the epoch's seed and takes one Adam
+// step per batch; it returns the mean training loss.
+func (m *memberRun) pass() (float64, error) {
+	order := slices.Clone(m.train)
+	r := rand.New(rand.NewPCG(m.seed, streamShuffle|uint64(m.st.Epoch)))
+	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	var sum float64
+	for b := 0; b < len(order); b += m.bs {
+		idx := order[b:min(b+m.bs, len(order))]
+		m.tg.fill(m.pd, idx)
+		cost, err := m.tg.run()
+		if err != nil {
+			return 0, err
+		}
+		grads, err := m.tg.grads()
+		if err != nil {
+			return 0, err
+		}
+		m.opt.update(m.cfg, m.params, grads)
+		m.tg.reset(grads)
+		var kc float64
+		for _, i := range idx {
+			kc += m.pd.konst[i]
+		}
+		sum += cost*float64(len(idx)) + kc
+	}
+	return sum / float64(len(order)), nil
+}
+
+// validate adds the validation loss and metric to rep and keeps the best
+// parameters so far.
+func (m *memberRun) validate(rep *EpochReport) error {
+	st := m.st
+	net := fromParams(m.cfg, m.params)
+	rep.ValLoss, rep.ValMetric = evalRows(m.cfg, &net, m.pd, m.val)
+	if !finite(rep.ValLoss) {
+		return fmt.Errorf("%w: member %d epoch %d: validation loss %v", ErrDiverged, m.k, st.Epoch, rep.ValLoss)
+	}
+	if !st.HasBest || rep.ValLoss < st.BestValLoss {
+		st.HasBest, st.BestValLoss, st.BestEpoch, st.SinceBest = true, rep.ValLoss, st.Epoch, 0
+		st.Best = cloneVecs(m.params)
+		rep.Improved = true
+	} else {
+		st.SinceBest++
+	}
+	return nil
+}
+
+// finish appends the member (its best parameters when validated) to
+// st.Done, moves on to the next member and checkpoints.
+func (m *memberRun) finish() error {
+	st := m.st
+	final := m.params
+	sum := MemberSummary{Seed: m.seed, TrainRows: len(m.train), ValRows: len(m.val), Epochs: st.Epoch, BestEpoch: st.Epoch}
 	if st.HasBest {
 		final = st.Best
 		sum.BestEpoch, sum.BestValLoss = st.BestEpoch, st.BestValLoss
 	}
-	st.Done = append(st.Done, fromParams(cfg, final))
+	st.Done = append(st.Done, fromParams(m.cfg, final))
 	st.DoneSummary = append(st.DoneSummary, sum)
 	st.Member++
 	st.resetMember()
-	if opts.Checkpoint != nil && st.Member < cfg.Ensemble {
-		if err := opts.Checkpoint(st.clone()); err != nil {
-			return fmt.Errorf("nn: checkpoint after member %d: %w", k, err)
+	if m.opts.Checkpoint != nil && st.Member < m.cfg.Ensemble {
+		if err := m.opts.Checkpoint(st.clone()); err != nil {
+			return fmt.Errorf("nn: checkpoint after member %d: %w", m.k, err)
 		}
 	}
 	return nil
