@@ -96,14 +96,23 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 	if c.RateFeatures {
 		p.Rates = append([][2]int(nil), RateColumns...)
 	}
-	n := float64(len(d.Tabular))
-	// Two passes over the rows, each transforming them again instead of
-	// keeping a transformed copy of the data; every column's sums add the
-	// rows in the same order as before, so the statistics are bit for bit
-	// those of a stored copy.
+	p.fitTabular(d.Tabular, width)
+	if c.Kind == modelkind.Seq {
+		p.fitSequence(d.Seq, c.SeqWeeks)
+	}
+	return p
+}
+
+// fitTabular sets the mean, standard deviation and range of the
+// transformed tabular columns. Two passes over the rows, each transforming
+// them again instead of keeping a transformed copy of the data; every
+// column's sums add the rows in the same order as before, so the
+// statistics are bit for bit those of a stored copy.
+func (p *Preprocessing) fitTabular(rows [][]float64, width int) {
+	n := float64(len(rows))
 	z := make([]float64, width)
 	s, ss := make([]float64, width), make([]float64, width)
-	for _, row := range d.Tabular {
+	for _, row := range rows {
 		p.transform(row, z)
 		for j, v := range z {
 			s[j] += v
@@ -112,7 +121,7 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 	for j := range s {
 		p.TabMean[j] = s[j] / n
 	}
-	for _, row := range d.Tabular {
+	for _, row := range rows {
 		p.transform(row, z)
 		for j, v := range z {
 			ss[j] += (v - p.TabMean[j]) * (v - p.TabMean[j])
@@ -122,7 +131,7 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 		p.TabStd[j] = safeStd(ss[j] / n)
 	}
 	p.TabLo, p.TabHi = make(Vec, width), make(Vec, width)
-	for i, row := range d.Tabular {
+	for i, row := range rows {
 		p.tabularUnclamped(row, z)
 		for j, v := range z {
 			if i == 0 || v < p.TabLo[j] {
@@ -133,42 +142,43 @@ func fitPreprocessing(c Config, d *Data) Preprocessing {
 			}
 		}
 	}
-	if c.Kind == modelkind.Seq {
-		p.SeqMean, p.SeqStd = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
-		w := c.SeqWeeks
-		cnt := n * float64(w)
-		for ch := 0; ch < NumSeqChannels; ch++ {
-			var s, ss float64
-			for _, row := range d.Seq {
-				for _, v := range row[ch*w : (ch+1)*w] {
-					s += math.Log1p(math.Max(v, 0))
-				}
+}
+
+// fitSequence sets the mean and standard deviation of each sequence
+// channel's log1p values, and the range of the standardised values.
+func (p *Preprocessing) fitSequence(rows [][]float64, w int) {
+	p.SeqMean, p.SeqStd = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
+	cnt := float64(len(rows)) * float64(w)
+	for ch := 0; ch < NumSeqChannels; ch++ {
+		var s, ss float64
+		for _, row := range rows {
+			for _, v := range row[ch*w : (ch+1)*w] {
+				s += math.Log1p(math.Max(v, 0))
 			}
-			mean := s / cnt
-			for _, row := range d.Seq {
-				for _, v := range row[ch*w : (ch+1)*w] {
-					dv := math.Log1p(math.Max(v, 0)) - mean
-					ss += dv * dv
-				}
-			}
-			p.SeqMean[ch], p.SeqStd[ch] = mean, safeStd(ss/cnt)
 		}
-		p.SeqLo, p.SeqHi = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
-		q := make([]float64, NumSeqChannels*w)
-		for i, row := range d.Seq {
-			p.sequenceUnclamped(row, q)
-			for j, v := range q {
-				ch := j / w
-				if (i == 0 && j%w == 0) || v < p.SeqLo[ch] {
-					p.SeqLo[ch] = v
-				}
-				if (i == 0 && j%w == 0) || v > p.SeqHi[ch] {
-					p.SeqHi[ch] = v
-				}
+		mean := s / cnt
+		for _, row := range rows {
+			for _, v := range row[ch*w : (ch+1)*w] {
+				dv := math.Log1p(math.Max(v, 0)) - mean
+				ss += dv * dv
+			}
+		}
+		p.SeqMean[ch], p.SeqStd[ch] = mean, safeStd(ss/cnt)
+	}
+	p.SeqLo, p.SeqHi = make(Vec, NumSeqChannels), make(Vec, NumSeqChannels)
+	q := make([]float64, NumSeqChannels*w)
+	for i, row := range rows {
+		p.sequenceUnclamped(row, q)
+		for j, v := range q {
+			ch := j / w
+			if (i == 0 && j%w == 0) || v < p.SeqLo[ch] {
+				p.SeqLo[ch] = v
+			}
+			if (i == 0 && j%w == 0) || v > p.SeqHi[ch] {
+				p.SeqHi[ch] = v
 			}
 		}
 	}
-	return p
 }
 
 func safeStd(variance float64) float64 {
