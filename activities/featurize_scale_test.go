@@ -89,13 +89,12 @@ func TestFeaturizeScale(t *testing.T) {
 	for i := range n {
 		peak(t, "FeaturizeShard "+string(rune('0'+i)), log.Rows[i], func() {
 			res[i] = mustRun[activities.FeaturizeShardResult](t, env, f.acts.FeaturizeShard, activities.FeaturizeShardInput{
-				Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs,
-				WithoutSequences: log.WithoutSequences})
+				Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, ShardPlan: log.ShardPlan})
 		})
 	}
 	var merged activities.FeaturizeResult
 	peak(t, "MergeFeatures", val.Accepted, func() {
-		merged = mustRun[activities.FeaturizeResult](t, env, f.acts.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: res, SnapshotCutoffs: log.SnapshotCutoffs})
+		merged = mustRun[activities.FeaturizeResult](t, env, f.acts.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: res, ShardPlan: log.ShardPlan})
 	})
 	if merged.Features.SHA256 != single.Features.SHA256 {
 		t.Fatalf("features differ: %s vs %s", merged.Features.SHA256, single.Features.SHA256)

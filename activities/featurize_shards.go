@@ -126,7 +126,7 @@ func (a *Activities) writeShards(ctx context.Context, in ShardLogInput, dir stri
 // them (content-addressed); the shard's Stats travel in the result.
 func (a *Activities) FeaturizeShard(ctx context.Context, in FeaturizeShardInput) (FeaturizeShardResult, error) {
 	res := FeaturizeShardResult{Shard: in.Shard}
-	split, asOf, cuts, err := resolvedSplit(in.Featurize, in.Cutoff, in.SnapshotCutoffs)
+	split, asOf, cuts, err := resolvedSplit(in.Featurize, in.ShardPlan)
 	if err != nil {
 		return res, err
 	}
@@ -166,7 +166,7 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 	if len(in.Shards) == 0 {
 		return FeaturizeResult{}, nonRetryablef(ErrTypeBadInput, "merge features: no shards")
 	}
-	split, _, cuts, err := resolvedSplit(in.Featurize, in.Cutoff, in.SnapshotCutoffs)
+	split, _, cuts, err := resolvedSplit(in.Featurize, in.ShardPlan)
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
@@ -227,14 +227,14 @@ func (a *Activities) mergedFile(ctx context.Context, refs []artifacts.Ref) featu
 // resolvedSplit is the split of in at the cutoff and the snapshot cutoffs
 // (YYYY-MM-DD) that ShardLog resolved from the whole log, and in's as-of
 // time.
-func resolvedSplit(in FeaturizeInput, cutoff string, snapshotCutoffs []string) (features.Split, time.Time, []time.Time, error) {
-	in.Cutoff = cutoff
+func resolvedSplit(in FeaturizeInput, plan ShardPlan) (features.Split, time.Time, []time.Time, error) {
+	in.Cutoff = plan.Cutoff
 	split, asOf, err := featurizeSplit(in)
 	if err != nil {
 		return split, asOf, nil, err
 	}
-	cuts := make([]time.Time, 0, len(snapshotCutoffs))
-	for _, d := range snapshotCutoffs {
+	cuts := make([]time.Time, 0, len(plan.SnapshotCutoffs))
+	for _, d := range plan.SnapshotCutoffs {
 		t, err := time.Parse("2006-01-02", d)
 		if err != nil {
 			return split, asOf, nil, nonRetryablef(ErrTypeBadInput, "snapshot cutoff %q is not YYYY-MM-DD", d)

@@ -43,10 +43,9 @@ func featurizeSharded(t *testing.T, env *testsuite.TestActivityEnvironment, a *a
 	results := make([]activities.FeaturizeShardResult, shards)
 	for i := range results {
 		results[i] = mustRun[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
-			Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs,
-			WithoutSequences: log.WithoutSequences})
+			Featurize: in, Log: log.Shards[i], Rows: log.Rows[i], Shard: i, ShardPlan: log.ShardPlan})
 	}
-	return mustRun[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: results, SnapshotCutoffs: log.SnapshotCutoffs})
+	return mustRun[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: results, ShardPlan: log.ShardPlan})
 }
 
 // shardRecords reads a shard's rows (header checked and dropped).
@@ -156,19 +155,19 @@ func TestFeaturizeShardedErrors(t *testing.T) {
 
 	log := mustRun[activities.ShardLogResult](t, env, a.ShardLog, activities.ShardLogInput{Featurize: in, Shards: 2})
 	shard := mustRun[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
-		Featurize: in, Log: log.Shards[0], Rows: log.Rows[0], Shard: 0, Cutoff: log.Cutoff})
+		Featurize: in, Log: log.Shards[0], Rows: log.Rows[0], Shard: 0, ShardPlan: activities.ShardPlan{Cutoff: log.Cutoff}})
 	// The same shard twice: its customers would be counted twice.
-	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard, shard}})
+	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard, shard}, ShardPlan: activities.ShardPlan{Cutoff: log.Cutoff}})
 	wantNonRetryable(t, err, activities.ErrTypeBadData, "a customer is in two parts")
-	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard}, SnapshotCutoffs: []string{"1997-01-01"}})
+	_, err = run[activities.FeaturizeResult](t, env, a.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard}, ShardPlan: activities.ShardPlan{Cutoff: log.Cutoff, SnapshotCutoffs: []string{"1997-01-01"}}})
 	wantNonRetryable(t, err, activities.ErrTypeBadInput, "shard 0 has 0 snapshots, want 1")
 	_, err = run[activities.FeaturizeShardResult](t, env, a.FeaturizeShard, activities.FeaturizeShardInput{
-		Featurize: in, Log: missing(log.Shards[1]), Rows: log.Rows[1], Shard: 1, Cutoff: log.Cutoff})
+		Featurize: in, Log: missing(log.Shards[1]), Rows: log.Rows[1], Shard: 1, ShardPlan: activities.ShardPlan{Cutoff: log.Cutoff}})
 	wantNonRetryable(t, err, activities.ErrTypeNotFound)
 
 	u := unreachable(t)
 	_, err = run[activities.ShardLogResult](t, newEnv(t, u), u.ShardLog, activities.ShardLogInput{Featurize: in, Shards: 2})
 	wantRetryable(t, err, refusedCause)
-	_, err = run[activities.FeaturizeResult](t, newEnv(t, u), u.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: []activities.FeaturizeShardResult{shard}})
+	_, err = run[activities.FeaturizeResult](t, newEnv(t, u), u.MergeFeatures, activities.MergeFeaturesInput{Featurize: in, Shards: []activities.FeaturizeShardResult{shard}, ShardPlan: activities.ShardPlan{Cutoff: log.Cutoff}})
 	wantRetryable(t, err, refusedCause)
 }

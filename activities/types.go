@@ -95,31 +95,33 @@ type ShardLogInput struct {
 	Shards    int            `json:"shards"`
 }
 
-// ShardLogResult references the shards (canonical CSV, content-addressed)
-// and what was resolved once from the whole log: the cutoff and the
-// snapshot cutoffs (YYYY-MM-DD, latest first).
-type ShardLogResult struct {
-	Shards          []artifacts.Ref `json:"shards"`
-	Rows            []int64         `json:"rows"`
-	Cutoff          string          `json:"cutoff"`
-	SnapshotCutoffs []string        `json:"snapshot_cutoffs,omitempty"`
-	// WithoutSequences: no model of the run (nor the champion) needs the
-	// weekly sequences, decided once for all shards (see
-	// FeaturizeInput.Models).
-	WithoutSequences bool `json:"without_sequences,omitempty"`
+// ShardPlan is what ShardLog resolves once from the whole log for every
+// shard and the merge: the cutoff and the snapshot cutoffs (YYYY-MM-DD,
+// latest first), and whether the features leave out the weekly sequences
+// (no model of the run, nor the champion, needs them; see
+// FeaturizeInput.Models).
+type ShardPlan struct {
+	Cutoff           string   `json:"cutoff"`
+	SnapshotCutoffs  []string `json:"snapshot_cutoffs,omitempty"`
+	WithoutSequences bool     `json:"without_sequences,omitempty"`
 }
 
-// FeaturizeShardInput asks for the features of one shard of the log at the
-// cutoffs ShardLog resolved.
+// ShardLogResult references the shards (canonical CSV, content-addressed)
+// and the plan resolved from the whole log.
+type ShardLogResult struct {
+	Shards []artifacts.Ref `json:"shards"`
+	Rows   []int64         `json:"rows"`
+	ShardPlan
+}
+
+// FeaturizeShardInput asks for the features of one shard of the log by the
+// plan ShardLog resolved.
 type FeaturizeShardInput struct {
-	Featurize       FeaturizeInput `json:"featurize"`
-	Log             artifacts.Ref  `json:"log"`
-	Rows            int64          `json:"rows"`
-	Shard           int            `json:"shard"`
-	Cutoff          string         `json:"cutoff"`
-	SnapshotCutoffs []string       `json:"snapshot_cutoffs,omitempty"`
-	// WithoutSequences is ShardLogResult.WithoutSequences.
-	WithoutSequences bool `json:"without_sequences,omitempty"`
+	Featurize FeaturizeInput `json:"featurize"`
+	Log       artifacts.Ref  `json:"log"`
+	Rows      int64          `json:"rows"`
+	Shard     int            `json:"shard"`
+	ShardPlan
 }
 
 // FeaturizeShardResult references one shard's stored feature set and
@@ -135,10 +137,9 @@ type FeaturizeShardResult struct {
 // MergeFeaturesInput asks to merge the shards' features into the result
 // Featurize gives for the whole log.
 type MergeFeaturesInput struct {
-	Featurize       FeaturizeInput         `json:"featurize"`
-	Cutoff          string                 `json:"cutoff"`
-	Shards          []FeaturizeShardResult `json:"shards"`
-	SnapshotCutoffs []string               `json:"snapshot_cutoffs,omitempty"`
+	Featurize FeaturizeInput         `json:"featurize"`
+	Shards    []FeaturizeShardResult `json:"shards"`
+	ShardPlan
 }
 
 // TrainInput asks to train one model kind (naive, bgnbd, pnbd, mbgnbd, ziln

@@ -55,7 +55,7 @@ func (s *PipelineSuite) mockShards(failShard int, failErr error) *shardMocks {
 		})
 	s.env.OnActivity(s.a.ShardLog, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ShardLogInput) (activities.ShardLogResult, error) {
-			res := activities.ShardLogResult{Cutoff: "2011-09-08", SnapshotCutoffs: []string{"2011-06-10"}}
+			res := activities.ShardLogResult{ShardPlan: activities.ShardPlan{Cutoff: "2011-09-08", SnapshotCutoffs: []string{"2011-06-10"}}}
 			for i := range in.Shards {
 				res.Shards = append(res.Shards, ref(fmt.Sprintf("shard-%d", i)))
 				res.Rows = append(res.Rows, int64(100+i))

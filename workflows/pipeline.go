@@ -168,7 +168,7 @@ func (p *pipeline) featurizeSharded(ctx workflow.Context, in activities.Featuriz
 	futures := make([]workflow.Future, n)
 	for i := range futures {
 		futures[i] = workflow.ExecuteActivity(ctx, acts.FeaturizeShard, activities.FeaturizeShardInput{Featurize: in, Log: log.Shards[i], Rows: log.Rows[i],
-			Shard: i, Cutoff: log.Cutoff, SnapshotCutoffs: log.SnapshotCutoffs, WithoutSequences: log.WithoutSequences})
+			Shard: i, ShardPlan: log.ShardPlan})
 	}
 	shards := make([]activities.FeaturizeShardResult, n)
 	var shardErr error
@@ -181,7 +181,7 @@ func (p *pipeline) featurizeSharded(ctx workflow.Context, in activities.Featuriz
 		return shardErr
 	}
 	p.res.FeaturizeShards = n
-	merge := activities.MergeFeaturesInput{Featurize: in, Cutoff: log.Cutoff, Shards: shards, SnapshotCutoffs: log.SnapshotCutoffs}
+	merge := activities.MergeFeaturesInput{Featurize: in, Shards: shards, ShardPlan: log.ShardPlan}
 	return workflow.ExecuteActivity(ctx, acts.MergeFeatures, merge).Get(ctx, &p.featurized)
 }
 
