@@ -94,8 +94,7 @@ func (b *Builder) aggAdd(customer string, t time.Time, day int64, amount float64
 	}
 	c := b.customer(customer)
 	if !b.aggInsert(b.agg.at(c), int32(day), amount) {
-		return fmt.Errorf("features: customer %q at %s: before its latest day %s, after a cutoff-only read (OmitSnapshots)",
-			customer, t.Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
+		return b.disorder(customer, t, c)
 	}
 	b.count(day)
 	return nil
@@ -116,12 +115,12 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 	}
 	b.touched = touch
 	for i, k := range bt.Keys {
-		if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
-			continue
+		day, use, err := b.batchDay(bt, i)
+		if err != nil {
+			return err
 		}
-		day := dayNumber(bt.Times[i])
-		if !b.finiteInRange(bt.Amounts[i], day) {
-			return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
+		if !use {
+			continue
 		}
 		if day > b.endDay {
 			b.stats.Transactions++
@@ -133,12 +132,18 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 			if b.restartable {
 				return errDisorder
 			}
-			return fmt.Errorf("features: customer %q at %s: before its latest day %s, after a cutoff-only read (OmitSnapshots)",
-				bt.Customer(i), bt.Times[i].Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
+			return b.disorder(bt.Customer(i), bt.Times[i], c)
 		}
 		b.count(day)
 	}
 	return nil
+}
+
+// disorder is the error of a row of customer c at t before c's latest day
+// once the read can no longer restart with the day arrays.
+func (b *Builder) disorder(customer string, t time.Time, c int32) error {
+	return fmt.Errorf("features: customer %q at %s: before its latest day %s, after a cutoff-only read (OmitSnapshots)",
+		customer, t.Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
 }
 
 // aggCustomerAt fills the features of customer c from its running state.

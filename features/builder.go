@@ -242,12 +242,12 @@ func (b *Builder) addBatch(bt *dataset.Batch) error {
 		return b.aggBatch(bt)
 	}
 	for i, k := range bt.Keys {
-		if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
-			continue
+		day, use, err := b.batchDay(bt, i)
+		if err != nil {
+			return err
 		}
-		day := dayNumber(bt.Times[i])
-		if !b.finiteInRange(bt.Amounts[i], day) {
-			return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
+		if !use {
+			continue
 		}
 		if !b.count(day) {
 			continue
@@ -269,6 +269,20 @@ func (b *Builder) growKeys(k int32) {
 // day that fits in int32.
 func (b *Builder) finiteInRange(a float64, day int64) bool {
 	return !math.IsNaN(a) && !math.IsInf(a, 0) && day >= math.MinInt32 && day <= math.MaxInt32
+}
+
+// batchDay returns the day of row i of a batch and whether to add the row:
+// not when it is after IgnoreAfter's time (err nil: skip it) or when its
+// amount or day is out of range (err says why, as Add does).
+func (b *Builder) batchDay(bt *dataset.Batch, i int) (day int64, use bool, err error) {
+	if b.ignoring && bt.Times[i].After(b.ignoreAfter) {
+		return 0, false, nil
+	}
+	day = dayNumber(bt.Times[i])
+	if !b.finiteInRange(bt.Amounts[i], day) {
+		return 0, false, b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
+	}
+	return day, true, nil
 }
 
 // keyCustomer returns the customer of row i of a batch (dataset key k),
