@@ -598,6 +598,12 @@ func (c Config) checkPipeline(v *validator) {
 			v.bad("ingest.allowed_dirs", "must list absolute directories, got %q", d)
 		}
 	}
+	c.checkTraining(v)
+	c.checkWorkers(v)
+}
+
+// checkTraining checks the training.* keys.
+func (c Config) checkTraining(v *validator) {
 	if c.Training.TestFraction <= 0 || c.Training.TestFraction >= 1 {
 		v.bad("training.test_fraction", "must be in (0,1), got %g", c.Training.TestFraction)
 	}
@@ -621,6 +627,11 @@ func (c Config) checkPipeline(v *validator) {
 			v.bad("training.models", "unknown model %q (choose from %s)", m, strings.Join(modelkind.Names(), ", "))
 		}
 	}
+}
+
+// checkWorkers checks how the work is spread and bounded: worker.*,
+// featurize.*, scoring.* and drift.*.
+func (c Config) checkWorkers(v *validator) {
 	if c.Worker.MaxHeavyActivities < 0 {
 		v.bad("worker.max_heavy_activities", "must be ≥ 0 (0: no bound), got %d", c.Worker.MaxHeavyActivities)
 	}
