@@ -8,19 +8,31 @@ import (
 	"testing"
 )
 
-// TestFillBufferedSameAsRecordReader: reading with the buffered-line fast
-// path gives the transactions, report and quarantine of the record reader
-// alone, on inputs with quotes over lines, CRLF, blank and long lines and
-// no final newline.
+// TestFillBufferedSameAsRecordReader: reading with the fast paths (blocks
+// split by the workers, buffered lines, clean chunks handed over as their
+// workers' batches) gives the transactions, report and quarantine of the
+// record reader alone, row by row, on inputs with quotes over lines, CRLF,
+// blank and long lines and no final newline.
 func TestFillBufferedSameAsRecordReader(t *testing.T) {
 	r := rand.New(rand.NewPCG(6, 6))
 	pieces := []string{"c1,2020-01-02,5\n", "c2,2020-01-03,7.5\r\n", "\n", "  \r\n", "\"c 3\",2020-02-01,1\n", "\"c\n4\",2020-02-02,2\n",
 		"c5,2020-02-03,\"3\"\n", "c6,bad,1\n", "c7,2020-03-01,-1\n", "x,y\n", "\"open,2020-01-01,1\n", "c8,2020-04-01,1"}
-	read := func(data []byte, format Format, maxLine int) string {
+	read := func(data []byte, format Format, maxLine int, batches bool) string {
 		var q bytes.Buffer
 		var txs []Transaction
-		rep, err := Read(bytes.NewReader(data), Options{Format: format, MaxRejectedFraction: 1, Quarantine: &q, MaxLineBytes: maxLine, chunkBytes: 64},
-			func(tx Transaction) error { txs = append(txs, tx); return nil })
+		opts := Options{Format: format, MaxRejectedFraction: 1, Quarantine: &q, MaxLineBytes: maxLine, chunkBytes: 64}
+		var rep *Report
+		var err error
+		if batches {
+			rep, err = ReadBatches(bytes.NewReader(data), opts, func(b *Batch) error {
+				for i := range b.Len() {
+					txs = append(txs, Transaction{Customer: b.Customer(i), Time: b.Times[i], Amount: b.Amounts[i], Line: b.Lines[i]})
+				}
+				return nil
+			})
+		} else {
+			rep, err = Read(bytes.NewReader(data), opts, func(tx Transaction) error { txs = append(txs, tx); return nil })
+		}
 		return fmt.Sprintf("%v\n%+v\n%v\n%s", err, rep, txs, q.String())
 	}
 	for i := 0; i < 400; i++ {
@@ -40,12 +52,13 @@ func TestFillBufferedSameAsRecordReader(t *testing.T) {
 		}
 		maxLine := []int{0, 12, 4096}[r.IntN(3)]
 		data := buf.Bytes()
-		bufferedRecords = false
-		want := read(data, format, maxLine)
-		bufferedRecords = true
-		got := read(data, format, maxLine)
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("input %q (max line %d):\nbuffered %s\nrecord reader %s", data, maxLine, got, want)
+		fastRecords = false
+		want := read(data, format, maxLine, false)
+		fastRecords = true
+		for _, batches := range []bool{false, true} {
+			if got := read(data, format, maxLine, batches); !reflect.DeepEqual(got, want) {
+				t.Fatalf("input %q (max line %d, batches %v):\nfast %s\nrecord reader %s", data, maxLine, batches, got, want)
+			}
 		}
 	}
 }

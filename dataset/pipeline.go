@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Parallel parsing. One goroutine splits the text into records (the record
@@ -42,14 +43,23 @@ type parsedRec struct {
 }
 
 // chunk is a run of consecutive records. The reader fills text, recs and
-// err; a worker fills rows and closes done.
+// err, or only text for a block (whole lines, the first at firstLine,
+// split into recs by the worker); a worker fills rows and closes done.
 type chunk struct {
-	text    []byte
-	recs    []chunkRec
-	rows    []parsedRec
-	err     error // read error after the last record, at line errLine
-	errLine int64
-	done    chan struct{}
+	text      []byte
+	recs      []chunkRec
+	rows      []parsedRec
+	err       error // read error after the last record, at line errLine
+	errLine   int64
+	block     bool
+	firstLine int64
+	// clean: every record is blank or passes the row rules; then batch
+	// holds the accepted rows (see validator.cleanChunk).
+	clean            bool
+	batch            Batch
+	blanks           int64
+	minTime, maxTime time.Time
+	done             chan struct{}
 }
 
 func (c *chunk) record(i int) record {
@@ -160,11 +170,15 @@ type pipeline struct {
 	free       chan *chunk // parsed and consumed chunks, for reuse
 	quit       chan struct{}
 	wg         sync.WaitGroup
+	rules      *rowRules // applied by the workers
+	batches    bool      // workers make the batches of clean chunks
 }
 
 // startPipeline starts the reader and the workers. Every worker parses
 // with its own clone of p, unless p is stateful (then one worker uses p).
-func startPipeline(rr *recordReader, p rowParser, in *interner, opts Options) *pipeline {
+// The workers apply rules; with batches they also make the batch of every
+// clean chunk.
+func startPipeline(rr *recordReader, p rowParser, in *interner, opts Options, rules *rowRules, batches bool) *pipeline {
 	workers := opts.workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -174,7 +188,8 @@ func startPipeline(rr *recordReader, p rowParser, in *interner, opts Options) *p
 	}
 	inflight := workers + 1
 	pl := &pipeline{rr: rr, in: in, chunkBytes: opts.chunkBytes, ordered: make(chan *chunk, inflight),
-		work: make(chan *chunk, inflight), free: make(chan *chunk, inflight+workers+2), quit: make(chan struct{})}
+		work: make(chan *chunk, inflight), free: make(chan *chunk, inflight+workers+2), quit: make(chan struct{}),
+		rules: rules, batches: batches}
 	if pl.chunkBytes <= 0 {
 		pl.chunkBytes = defaultChunkBytes
 	}
@@ -212,7 +227,7 @@ func (pl *pipeline) recycle(c *chunk) {
 func (pl *pipeline) newChunk() *chunk {
 	select {
 	case c := <-pl.free:
-		c.text, c.recs, c.err, c.errLine = c.text[:0], c.recs[:0], nil, 0
+		c.text, c.recs, c.err, c.errLine, c.block, c.clean = c.text[:0], c.recs[:0], nil, 0, false, false
 		c.done = make(chan struct{})
 		return c
 	default:
@@ -229,7 +244,7 @@ func (pl *pipeline) read() {
 	for {
 		c := pl.newChunk()
 		more := pl.fill(c, &rec)
-		if len(c.recs) == 0 && c.err == nil {
+		if len(c.recs) == 0 && !c.block && c.err == nil {
 			return
 		}
 		select {
@@ -249,10 +264,24 @@ func (pl *pipeline) read() {
 }
 
 // fill appends records to c until it is full (true) or the input ends
-// (false; c.err is set after a read error).
+// (false; c.err is set after a read error). Whole lines already buffered
+// go as one block, split into records by a worker.
 func (pl *pipeline) fill(c *chunk, rec *record) bool {
-	for len(c.text) < pl.chunkBytes && len(c.recs) < chunkRecords {
-		if bufferedRecords && pl.fillBuffered(c) {
+	if fastRecords {
+		switch pl.fillBlock(c) {
+		case blockTaken:
+			return true
+		case blockNoLine: // one record through rr.next refills the buffer
+			return pl.fillRecords(c, rec, 1)
+		}
+	}
+	return pl.fillRecords(c, rec, chunkRecords)
+}
+
+// fillRecords appends up to maxRecs records to c, as fill does.
+func (pl *pipeline) fillRecords(c *chunk, rec *record, maxRecs int) bool {
+	for len(c.text) < pl.chunkBytes && len(c.recs) < maxRecs {
+		if fastRecords && pl.fillBuffered(c) {
 			continue
 		}
 		if err := pl.rr.next(rec); err != nil {
@@ -269,8 +298,65 @@ func (pl *pipeline) fill(c *chunk, rec *record) bool {
 	return true
 }
 
-// bufferedRecords enables fillBuffered (tests compare with rr.next alone).
-var bufferedRecords = true
+// fastRecords enables fillBlock and fillBuffered (tests compare with
+// rr.next alone).
+var fastRecords = true
+
+// Outcomes of fillBlock.
+const (
+	blockTaken  = iota // c holds a block
+	blockNoLine        // no whole line is buffered
+	blockQuoted        // the first buffered line has a quote where quotes matter
+)
+
+// newline is the record separator of a block.
+var newline = []byte{'\n'}
+
+// fillBlock makes c a block of the whole lines at the head of the reader's
+// buffer, up to chunkBytes and before the first line with a quote where
+// quotes matter: copied once, split into records by a worker, as rr.next
+// would have split them. It reads nothing, so read errors stay with
+// rr.next.
+func (pl *pipeline) fillBlock(c *chunk) int {
+	rr := pl.rr
+	buf, _ := rr.br.Peek(min(rr.br.Buffered(), pl.chunkBytes))
+	end := bytes.LastIndexByte(buf, '\n') + 1
+	if end == 0 {
+		return blockNoLine
+	}
+	if rr.quoteAware {
+		if q := bytes.IndexByte(buf[:end], '"'); q >= 0 {
+			if end = bytes.LastIndexByte(buf[:q], '\n') + 1; end == 0 {
+				return blockQuoted
+			}
+		}
+	}
+	c.text = append(c.text, buf[:end]...)
+	c.block, c.firstLine = true, rr.line+1
+	rr.line += int64(bytes.Count(c.text, newline))
+	_, _ = rr.br.Discard(end)
+	return blockTaken
+}
+
+// splitBlock splits the text of a block into its records.
+func (pl *pipeline) splitBlock(c *chunk) {
+	text, maxBytes, line := c.text, pl.rr.maxBytes, c.firstLine
+	for start := 0; start < len(text); line++ {
+		next := start + bytes.IndexByte(text[start:], '\n') + 1
+		end := next - 1
+		if end > start && text[end-1] == '\r' {
+			end--
+		}
+		m := chunkRec{start: start, end: end, line: line}
+		if end-start > maxBytes {
+			m.end, m.tooLong = start+maxBytes, true
+		} else {
+			m.blank = isBlank(text[start:end])
+		}
+		c.recs = append(c.recs, m)
+		start = next
+	}
+}
 
 // fillBuffered appends to c the next record when it is a whole line in
 // the reader's buffer, short enough and without a quote where quotes
@@ -303,6 +389,9 @@ func (pl *pipeline) fillBuffered(c *chunk) bool {
 func (pl *pipeline) parse(p rowParser) {
 	defer pl.wg.Done()
 	for c := range pl.work {
+		if c.block {
+			pl.splitBlock(c)
+		}
 		if cap(c.rows) < len(c.recs) {
 			c.rows = make([]parsedRec, len(c.recs), len(c.recs)+len(c.recs)/4)
 		}
@@ -313,9 +402,37 @@ func (pl *pipeline) parse(p rowParser) {
 				continue
 			}
 			parseRecord(p, pl.in, c.text[m.start:m.end], &c.rows[i])
+			pl.rules.apply(&c.rows[i].parsedRow)
 		}
+		c.clean = pl.batches && c.makeBatch()
 		close(c.done)
 	}
+}
+
+// makeBatch fills the batch, blanks and time range of a chunk whose every
+// record is blank or passes the row rules (true).
+func (c *chunk) makeBatch() bool {
+	b := &c.batch
+	b.reset()
+	c.blanks = 0
+	for i := range c.recs {
+		m, pr := &c.recs[i], &c.rows[i]
+		switch {
+		case m.blank:
+			c.blanks++
+			continue
+		case m.tooLong || m.openQuote || pr.rule != "":
+			return false
+		}
+		if b.Len() == 0 || pr.time.Before(c.minTime) {
+			c.minTime = pr.time
+		}
+		if b.Len() == 0 || pr.time.After(c.maxTime) {
+			c.maxTime = pr.time
+		}
+		b.add(pr, m.line)
+	}
+	return true
 }
 
 // parseRecord parses one non-blank record and interns its customer.

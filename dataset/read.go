@@ -197,7 +197,7 @@ func read(r io.Reader, opts Options, out sink) (*Report, error) {
 			return rep, err
 		}
 	}
-	if err := v.consume(startPipeline(rr, p, in, opts)); err != nil {
+	if err := v.consume(startPipeline(rr, p, in, opts, &v.rules, v.plain())); err != nil {
 		return rep, err
 	}
 	return rep, v.finish()
@@ -270,6 +270,26 @@ func newParser(format Format, first []byte, opts Options, file string) (rowParse
 	}
 }
 
+// rowRules are the rules that look at one parsed row alone, so that the
+// parse workers apply them too.
+type rowRules struct {
+	acceptZero       bool
+	minTime, maxTime time.Time
+}
+
+// apply sets the rule and message of a row that breaks a rule (when no
+// earlier rule has).
+func (r *rowRules) apply(row *parsedRow) {
+	switch {
+	case row.rule != "":
+	case row.amount < 0 || (row.amount == 0 && !r.acceptZero):
+		row.rule, row.msg = RuleNonPositiveAmount, fmt.Sprintf("amount %s ≤ 0", strconv.FormatFloat(row.amount, 'g', -1, 64))
+	case (!r.minTime.IsZero() && row.time.Before(r.minTime)) || (!r.maxTime.IsZero() && row.time.After(r.maxTime)):
+		row.rule, row.msg = RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
+			fmtBound(r.minTime), fmtBound(r.maxTime))
+	}
+}
+
 // validator applies the row rules and keeps the report's counters.
 type validator struct {
 	opts        Options
@@ -277,7 +297,7 @@ type validator struct {
 	rep         *Report
 	out         sink
 	batch       Batch
-	acceptZero  bool
+	rules       rowRules
 	maxExamples int
 	examples    map[Rule]int
 	first       map[Rule]*Error
@@ -294,7 +314,8 @@ type validator struct {
 }
 
 func newValidator(opts Options, format Format, rep *Report, out sink) *validator {
-	v := &validator{opts: opts, file: opts.Name, rep: rep, out: out, acceptZero: opts.acceptZero(format),
+	v := &validator{opts: opts, file: opts.Name, rep: rep, out: out,
+		rules:       rowRules{acceptZero: opts.acceptZero(format), minTime: opts.MinTime, maxTime: opts.MaxTime},
 		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{}}
 	if opts.DropReversed && len(opts.Reversals) > 0 {
 		v.remaining = make(Reversals, len(opts.Reversals))
@@ -324,11 +345,21 @@ func (v *validator) consume(pl *pipeline) error {
 		pl.recycle(c)
 	}
 	pl.wait()
-	return nil
+	return v.flush() // the first record's, when no chunk followed it
+}
+
+// plain reports whether every rule is a row rule (see rowRules) and the
+// consumer takes batches: then a chunk whose records all pass them goes
+// to the consumer as the batch its worker made (see cleanChunk).
+func (v *validator) plain() bool {
+	return v.out.batch != nil && v.remaining == nil && v.dedupe == nil && v.opts.collect == nil
 }
 
 // chunk processes the records of one parsed chunk and flushes the batch.
 func (v *validator) chunk(c *chunk) error {
+	if c.clean {
+		return v.cleanChunk(c)
+	}
 	for i := range c.recs {
 		rec := c.record(i)
 		if rec.blank {
@@ -348,18 +379,81 @@ func (v *validator) chunk(c *chunk) error {
 	return nil
 }
 
+// cleanChunk is chunk for a chunk whose every record is blank or passes
+// the row rules, with the batch of its worker: the counters as count
+// would keep them row by row (the sum in file order).
+func (v *validator) cleanChunk(c *chunk) error {
+	if err := v.flush(); err != nil { // the first record's (read before the workers)
+		return err
+	}
+	b, rep := &c.batch, v.rep
+	rep.BlankLines += c.blanks
+	if n := b.Len(); n > 0 {
+		rep.RowsRead += int64(n)
+		if rep.Accepted == 0 || c.minTime.Before(rep.MinTime) {
+			rep.MinTime = c.minTime
+		}
+		if rep.Accepted == 0 || c.maxTime.After(rep.MaxTime) {
+			rep.MaxTime = c.maxTime
+		}
+		rep.Accepted += int64(n)
+		v.countKeys(b.Keys)
+		v.addAmounts(b.Amounts)
+		if err := v.consumeBatch(b); err != nil {
+			return err
+		}
+	}
+	if c.err != nil {
+		return readError(v.file, c.errLine, c.err)
+	}
+	return nil
+}
+
+// countKeys marks the customers of keys as seen and counts the new ones.
+func (v *validator) countKeys(keys []int32) {
+	for _, k := range keys {
+		w, bit := int(k>>6), uint64(1)<<(k&63)
+		if w >= len(v.seen) {
+			v.seen = append(v.seen, make([]uint64, w+1-len(v.seen)+len(v.seen)/2+8)...)
+		}
+		if v.seen[w]&bit == 0 {
+			v.seen[w] |= bit
+			v.customers++
+		}
+	}
+}
+
+// addAmounts adds amounts to the total in order (Neumaier summation).
+func (v *validator) addAmounts(amounts []float64) {
+	sum, comp := v.sum, v.comp
+	for _, a := range amounts {
+		t := sum + a
+		if math.Abs(sum) >= math.Abs(a) {
+			comp += (sum - t) + a
+		} else {
+			comp += (a - t) + sum
+		}
+		sum = t
+	}
+	v.sum, v.comp = sum, comp
+}
+
+// consumeBatch hands b to the batch consumer.
+func (v *validator) consumeBatch(b *Batch) error {
+	if err := v.out.batch(b); err != nil {
+		return &Error{File: v.file, Line: b.Lines[0], Msg: "consumer: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrConsumer, err)}
+	}
+	return nil
+}
+
 // flush hands the pending batch to the batch consumer.
 func (v *validator) flush() error {
 	if v.out.batch == nil || v.batch.Len() == 0 {
 		return nil
 	}
-	line := v.batch.Lines[0]
-	err := v.out.batch(&v.batch)
+	err := v.consumeBatch(&v.batch)
 	v.batch.reset()
-	if err != nil {
-		return &Error{File: v.file, Line: line, Msg: "consumer: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrConsumer, err)}
-	}
-	return nil
+	return err
 }
 
 func (v *validator) reject(rec *record, rule Rule, msg string) error {
@@ -405,15 +499,9 @@ func (v *validator) process(rec *record, pr *parsedRec) error {
 
 // check applies the rules after parsing; it returns the failed rule.
 func (v *validator) check(rec *record, row *parsedRow) (Rule, string) {
+	v.rules.apply(row) // again: the first record does not go through a worker
 	if row.rule != "" {
 		return row.rule, row.msg
-	}
-	if row.amount < 0 || (row.amount == 0 && !v.acceptZero) {
-		return RuleNonPositiveAmount, fmt.Sprintf("amount %s ≤ 0", strconv.FormatFloat(row.amount, 'g', -1, 64))
-	}
-	if (!v.opts.MinTime.IsZero() && row.time.Before(v.opts.MinTime)) || (!v.opts.MaxTime.IsZero() && row.time.After(v.opts.MaxTime)) {
-		return RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
-			fmtBound(v.opts.MinTime), fmtBound(v.opts.MaxTime))
 	}
 	if v.remaining != nil && row.line != "" && v.remaining[row.line] > 0 {
 		v.remaining[row.line]--
@@ -450,14 +538,7 @@ func (v *validator) name(pr *parsedRec) string {
 
 // count updates the report with an accepted row.
 func (v *validator) count(pr *parsedRec) {
-	w, bit := int(pr.key>>6), uint64(1)<<(pr.key&63)
-	if w >= len(v.seen) {
-		v.seen = append(v.seen, make([]uint64, w+1-len(v.seen)+len(v.seen)/2+8)...)
-	}
-	if v.seen[w]&bit == 0 {
-		v.seen[w] |= bit
-		v.customers++
-	}
+	v.countKeys([]int32{pr.key})
 	v.rep.Accepted++
 	if v.rep.Accepted == 1 || pr.time.Before(v.rep.MinTime) {
 		v.rep.MinTime = pr.time
@@ -465,13 +546,7 @@ func (v *validator) count(pr *parsedRec) {
 	if v.rep.Accepted == 1 || pr.time.After(v.rep.MaxTime) {
 		v.rep.MaxTime = pr.time
 	}
-	t := v.sum + pr.amount
-	if math.Abs(v.sum) >= math.Abs(pr.amount) {
-		v.comp += (v.sum - t) + pr.amount
-	} else {
-		v.comp += (pr.amount - t) + v.sum
-	}
-	v.sum = t
+	v.addAmounts([]float64{pr.amount})
 }
 
 // emit hands an accepted row to the consumer.
