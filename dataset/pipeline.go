@@ -172,6 +172,7 @@ type pipeline struct {
 	wg         sync.WaitGroup
 	rules      *rowRules // applied by the workers
 	batches    bool      // workers make the batches of clean chunks
+	fast       *fastCSV  // with batches: the fast path of blocks, if any
 }
 
 // startPipeline starts the reader and the workers. Every worker parses
@@ -190,6 +191,9 @@ func startPipeline(rr *recordReader, p rowParser, in *interner, opts Options, ru
 	pl := &pipeline{rr: rr, in: in, chunkBytes: opts.chunkBytes, ordered: make(chan *chunk, inflight),
 		work: make(chan *chunk, inflight), free: make(chan *chunk, inflight+workers+2), quit: make(chan struct{}),
 		rules: rules, batches: batches}
+	if batches && fastRecords {
+		pl.fast = fastCSVOf(p)
+	}
 	if pl.chunkBytes <= 0 {
 		pl.chunkBytes = defaultChunkBytes
 	}
@@ -389,6 +393,10 @@ func (pl *pipeline) fillBuffered(c *chunk) bool {
 func (pl *pipeline) parse(p rowParser) {
 	defer pl.wg.Done()
 	for c := range pl.work {
+		if c.block && pl.fast != nil && pl.fastBlock(c) {
+			close(c.done)
+			continue
+		}
 		if c.block {
 			pl.splitBlock(c)
 		}

@@ -275,6 +275,7 @@ func newParser(format Format, first []byte, opts Options, file string) (rowParse
 type rowRules struct {
 	acceptZero       bool
 	minTime, maxTime time.Time
+	bounded          bool // a time bound is set
 }
 
 // apply sets the rule and message of a row that breaks a rule (when no
@@ -284,10 +285,15 @@ func (r *rowRules) apply(row *parsedRow) {
 	case row.rule != "":
 	case row.amount < 0 || (row.amount == 0 && !r.acceptZero):
 		row.rule, row.msg = RuleNonPositiveAmount, fmt.Sprintf("amount %s ≤ 0", strconv.FormatFloat(row.amount, 'g', -1, 64))
-	case (!r.minTime.IsZero() && row.time.Before(r.minTime)) || (!r.maxTime.IsZero() && row.time.After(r.maxTime)):
+	case !r.inRange(row.time):
 		row.rule, row.msg = RuleOutOfRange, fmt.Sprintf("time %s outside [%s, %s]", row.time.Format(time.RFC3339),
 			fmtBound(r.minTime), fmtBound(r.maxTime))
 	}
+}
+
+// inRange reports whether t is within the accepted time range.
+func (r *rowRules) inRange(t time.Time) bool {
+	return (r.minTime.IsZero() || !t.Before(r.minTime)) && (r.maxTime.IsZero() || !t.After(r.maxTime))
 }
 
 // validator applies the row rules and keeps the report's counters.
@@ -315,7 +321,8 @@ type validator struct {
 
 func newValidator(opts Options, format Format, rep *Report, out sink) *validator {
 	v := &validator{opts: opts, file: opts.Name, rep: rep, out: out,
-		rules:       rowRules{acceptZero: opts.acceptZero(format), minTime: opts.MinTime, maxTime: opts.MaxTime},
+		rules: rowRules{acceptZero: opts.acceptZero(format), minTime: opts.MinTime, maxTime: opts.MaxTime,
+			bounded: !opts.MinTime.IsZero() || !opts.MaxTime.IsZero()},
 		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{}}
 	if opts.DropReversed && len(opts.Reversals) > 0 {
 		v.remaining = make(Reversals, len(opts.Reversals))

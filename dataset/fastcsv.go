@@ -1,0 +1,209 @@
+package dataset
+
+import (
+	"bytes"
+	"slices"
+	"time"
+)
+
+// The fast path of generic CSV logs. Most lines of a log have one shape:
+// the header's number of fields, no quotes, a customer id, an ISO date
+// (YYYY-MM-DD) and a positive amount without exponent, none of them padded
+// with spaces. A worker parses a block of such lines in one pass straight
+// into the batch of its chunk. At the first line of another shape it
+// drops what it made and leaves the block to the general path (splitBlock,
+// parseRecord, the row rules), which reads such lines exactly as the fast
+// path does (TestFastCSVSameAsGeneral).
+
+// maxFastCols bounds the columns of a file read on the fast path.
+const maxFastCols = 16
+
+// fastCSV locates the columns of a generic CSV file for the fast path.
+type fastCSV struct {
+	delim                  byte
+	ncols                  int
+	customer, time, amount int
+}
+
+// fastCSVOf returns the fast path of p, or nil when p reads no generic CSV
+// with an amount column and ISO dates in its time layouts.
+func fastCSVOf(p rowParser) *fastCSV {
+	c, ok := p.(*csvParser)
+	if !ok || c.amount < 0 || c.invoice >= 0 || c.ncols > maxFastCols || !slices.Contains(c.tp.layouts, layoutISO) ||
+		c.delim == '"' || isSpace(c.delim) || c.delim == '.' || c.delim == '-' || (c.delim >= '0' && c.delim <= '9') {
+		return nil
+	}
+	return &fastCSV{delim: c.delim, ncols: c.ncols, customer: c.customer, time: c.time, amount: c.amount}
+}
+
+// fastRow is one line parsed by the fast path.
+type fastRow struct {
+	customer []byte
+	key      int32 // the interner's key of customer when it is direct, else -1
+	day      int64 // days since 1970-01-01
+	amount   float64
+}
+
+// parse parses one line (without its terminator) of a block, which has
+// no quotes (see fillBlock); false when the line has another shape. memo
+// holds the last date read.
+func (f *fastCSV) parse(line []byte, out *fastRow, memo *dateMemo) bool {
+	var timeField, amountField []byte
+	for k, at, last := 0, 0, f.ncols-1; k <= last; k++ {
+		end := at + bytes.IndexByte(line[at:], f.delim)
+		if (end < at) != (k == last) {
+			return false // too few or too many fields
+		}
+		if k == last {
+			end = len(line)
+		}
+		switch k {
+		case f.customer:
+			out.customer = line[at:end]
+		case f.time:
+			timeField = line[at:end]
+		case f.amount:
+			amountField = line[at:end]
+		}
+		at = end + 1
+	}
+	var ok bool
+	if out.key, ok = plainID(out.customer); !ok {
+		return false
+	}
+	if out.day, ok = memo.day(timeField); !ok {
+		return false
+	}
+	out.amount, ok = positiveDecimal(amountField)
+	return ok
+}
+
+// plainID reports whether id is non-empty, unpadded and without a dot
+// (normalizeID leaves it as it is) and returns its direct key (see
+// interner.key), or -1 when it has none.
+func plainID(id []byte) (int32, bool) {
+	if len(id) == 0 || id[0] == ' ' || id[0] == '\t' || id[len(id)-1] == ' ' || id[len(id)-1] == '\t' {
+		return 0, false
+	}
+	n, digits := 0, len(id) <= 7 && (id[0] != '0' || len(id) == 1)
+	for _, c := range id {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n*10 + int(c-'0')
+		case c == '.':
+			return 0, false
+		default:
+			digits = false
+		}
+	}
+	if digits && n < maxDirect {
+		return int32(2 * n), true
+	}
+	return -1, true
+}
+
+// dateMemo remembers the last ISO date read: the lines of a log sorted by
+// time repeat their date.
+type dateMemo struct {
+	text [10]byte
+	d    int64
+	ok   bool
+}
+
+// day is isoDay(b), from the memo when b is its date.
+func (m *dateMemo) day(b []byte) (int64, bool) {
+	if len(b) == 10 && m.ok && [10]byte(b) == m.text {
+		return m.d, true
+	}
+	d, ok := isoDay(b)
+	if ok {
+		m.text, m.d, m.ok = [10]byte(b), d, true
+	}
+	return d, ok
+}
+
+// isoDay returns the day number of a valid date YYYY-MM-DD (parseISO's
+// reading of it).
+func isoDay(b []byte) (int64, bool) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := digitsN(b, 0, 4)
+	m, ok2 := digitsN(b, 5, 2)
+	d, ok3 := digitsN(b, 8, 2)
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	return daysFromCivil(y, m, d), true
+}
+
+// positiveDecimal parses digits with at most one '.', at most 15 bytes,
+// when the value is positive: the fast path of parseDecimal, bit for bit.
+func positiveDecimal(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	n, i := int64(0), 0
+	for ; i < len(b) && b[i]-'0' <= 9; i++ {
+		n = n*10 + int64(b[i]-'0')
+	}
+	digits := i
+	v := float64(0)
+	if i < len(b) {
+		if b[i] != '.' {
+			return 0, false
+		}
+		for i++; i < len(b) && b[i]-'0' <= 9; i++ {
+			n = n*10 + int64(b[i]-'0')
+		}
+		if i < len(b) || (digits == 0 && len(b) == 1) {
+			return 0, false
+		}
+		v = float64(n) / pow10[len(b)-1-digits]
+	} else {
+		v = float64(n)
+	}
+	return v, n > 0
+}
+
+// fastBlock parses the lines of a block chunk straight into its batch and
+// marks it clean (true), when every line has the fast path's shape, is
+// short enough and passes the row rules. Otherwise (false) the chunk is
+// left as it came, for the general path.
+func (pl *pipeline) fastBlock(c *chunk) bool {
+	b, text, line := &c.batch, c.text, c.firstLine
+	b.reset()
+	var row fastRow
+	var memo dateMemo
+	minDay, maxDay := int64(0), int64(0)
+	for start := 0; start < len(text); line++ {
+		next := start + bytes.IndexByte(text[start:], '\n') + 1
+		end := next - 1
+		if end > start && text[end-1] == '\r' {
+			end--
+		}
+		if end-start > pl.rr.maxBytes || !pl.fast.parse(text[start:end], &row, &memo) {
+			return false
+		}
+		t := time.Unix(row.day*86400, 0).UTC()
+		if pl.rules.bounded && !pl.rules.inRange(t) {
+			return false
+		}
+		if b.Len() == 0 || row.day < minDay {
+			minDay = row.day
+		}
+		if b.Len() == 0 || row.day > maxDay {
+			maxDay = row.day
+		}
+		cust, key := "", row.key
+		if key < 0 {
+			cust, key = pl.in.key(row.customer)
+		}
+		b.names, b.Keys, b.Times = append(b.names, cust), append(b.Keys, key), append(b.Times, t)
+		b.Amounts, b.Lines = append(b.Amounts, row.amount), append(b.Lines, line)
+		start = next
+	}
+	c.clean, c.blanks = true, 0
+	c.minTime, c.maxTime = time.Unix(minDay*86400, 0).UTC(), time.Unix(maxDay*86400, 0).UTC()
+	return true
+}
