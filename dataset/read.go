@@ -140,15 +140,17 @@ func (b *Batch) add(pr *parsedRec, line int64) {
 }
 
 // ReadBatches is [Read] with the accepted transactions handed over in
-// batches (at most one per chunk of 256 records or 16 KiB of text) rather than one
-// by one. The report, the quarantine and the errors are those of Read; an
-// error from fn is reported at the first line of its batch.
+// batches (at most one per chunk of 16 KiB of text, or of 256 records when
+// quoted fields span lines) rather than one by one. The report, the
+// quarantine and the errors are those of Read; an error from fn is
+// reported at the first line of its batch.
 //
-// Parsing runs on GOMAXPROCS goroutines: one splits the text into records
-// (quoted fields may span lines), the others parse chunks of records and
-// intern the customer ids; the calling goroutine applies the stateful
-// rules (reversals, duplicates, counters) and calls fn in file order, so
-// the results do not depend on the number of cores.
+// Parsing runs on GOMAXPROCS goroutines: one cuts the text into chunks of
+// lines or records (quoted fields may span lines), the others parse them,
+// intern the customer ids and apply the rules that look at one row alone;
+// the calling goroutine applies the stateful rules (reversals, duplicates,
+// counters) and calls fn in file order, so the results do not depend on
+// the number of cores.
 func ReadBatches(r io.Reader, opts Options, fn func(*Batch) error) (*Report, error) {
 	return read(r, opts, sink{batch: fn})
 }
