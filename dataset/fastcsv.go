@@ -8,8 +8,8 @@ import (
 
 // The fast path of generic CSV logs. Most lines of a log have one shape:
 // the header's number of fields, no quotes, a customer id, an ISO date
-// (YYYY-MM-DD) and a positive amount without exponent, none of them padded
-// with spaces. A worker parses a block of such lines in one pass straight
+// (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ as clean datasets write it) and a
+// positive amount without exponent, none of them padded with spaces. A worker parses a block of such lines in one pass straight
 // into the batch of its chunk. At the first line of another shape it
 // drops what it made and leaves the block to the general path (splitBlock,
 // parseRecord, the row rules), which reads such lines exactly as the fast
@@ -40,7 +40,7 @@ func fastCSVOf(p rowParser) *fastCSV {
 type fastRow struct {
 	customer []byte
 	key      int32 // the interner's key of customer when it is direct, else -1
-	day      int64 // days since 1970-01-01
+	secs     int64 // Unix time
 	amount   float64
 }
 
@@ -71,7 +71,7 @@ func (f *fastCSV) parse(line []byte, out *fastRow, memo *dateMemo) bool {
 	if out.key, ok = plainID(out.customer); !ok {
 		return false
 	}
-	if out.day, ok = memo.day(timeField); !ok {
+	if out.secs, ok = memo.unix(timeField); !ok {
 		return false
 	}
 	out.amount, ok = positiveDecimal(amountField)
@@ -110,16 +110,33 @@ type dateMemo struct {
 	ok   bool
 }
 
-// day is isoDay(b), from the memo when b is its date.
-func (m *dateMemo) day(b []byte) (int64, bool) {
-	if len(b) == 10 && m.ok && [10]byte(b) == m.text {
-		return m.d, true
+// unix reads a time of the fast path's shapes, YYYY-MM-DD (parseISO's
+// reading) or YYYY-MM-DDTHH:MM:SSZ (time.RFC3339Nano's), into Unix
+// seconds; the day from the memo when it holds the date.
+func (m *dateMemo) unix(b []byte) (int64, bool) {
+	if len(b) != 10 && (len(b) != 20 || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != 'Z') {
+		return 0, false
 	}
-	d, ok := isoDay(b)
-	if ok {
-		m.text, m.d, m.ok = [10]byte(b), d, true
+	var d int64
+	if m.ok && [10]byte(b[:10]) == m.text {
+		d = m.d
+	} else {
+		var ok bool
+		if d, ok = isoDay(b[:10]); !ok {
+			return 0, false
+		}
+		m.text, m.d, m.ok = [10]byte(b[:10]), d, true
 	}
-	return d, ok
+	if len(b) == 10 {
+		return d * 86400, true
+	}
+	h, ok1 := digitsN(b, 11, 2)
+	mi, ok2 := digitsN(b, 14, 2)
+	sec, ok3 := digitsN(b, 17, 2)
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	return d*86400 + int64(h*3600+mi*60+sec), true
 }
 
 // isoDay returns the day number of a valid date YYYY-MM-DD (parseISO's
@@ -175,7 +192,7 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 	b.reset()
 	var row fastRow
 	var memo dateMemo
-	minDay, maxDay := int64(0), int64(0)
+	minSecs, maxSecs := int64(0), int64(0)
 	for start := 0; start < len(text); line++ {
 		next := start + bytes.IndexByte(text[start:], '\n') + 1
 		end := next - 1
@@ -185,15 +202,15 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 		if end-start > pl.rr.maxBytes || !pl.fast.parse(text[start:end], &row, &memo) {
 			return false
 		}
-		t := time.Unix(row.day*86400, 0).UTC()
+		t := time.Unix(row.secs, 0).UTC()
 		if pl.rules.bounded && !pl.rules.inRange(t) {
 			return false
 		}
-		if b.Len() == 0 || row.day < minDay {
-			minDay = row.day
+		if b.Len() == 0 || row.secs < minSecs {
+			minSecs = row.secs
 		}
-		if b.Len() == 0 || row.day > maxDay {
-			maxDay = row.day
+		if b.Len() == 0 || row.secs > maxSecs {
+			maxSecs = row.secs
 		}
 		cust, key := "", row.key
 		if key < 0 {
@@ -204,6 +221,6 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 		start = next
 	}
 	c.clean, c.blanks = true, 0
-	c.minTime, c.maxTime = time.Unix(minDay*86400, 0).UTC(), time.Unix(maxDay*86400, 0).UTC()
+	c.minTime, c.maxTime = time.Unix(minSecs, 0).UTC(), time.Unix(maxSecs, 0).UTC()
 	return true
 }

@@ -18,7 +18,9 @@ import (
 func TestFastCSVSameAsGeneral(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 1))
 	ids := []string{"154", "0", "007", "17850.0", "c-9", " 42", "42 ", "4194304", "99999999999", "12.5", ""}
-	dates := []string{"2022-01-01", "2022-02-29", "2024-02-29", "2022-13-01", "2022-1-01", "2022-01-01 10:00", "20220101", " 2022-01-03", "1/2/2022"}
+	dates := []string{"2022-01-01", "2022-02-29", "2024-02-29", "2022-13-01", "2022-1-01", "2022-01-01 10:00", "20220101", " 2022-01-03", "1/2/2022",
+		"2022-03-04T05:06:07Z", "2022-03-04T23:59:59Z", "2022-03-04T24:00:00Z", "2022-03-04T10:60:00Z", "2022-03-04T10:00:60Z",
+		"2022-02-30T10:00:00Z", "2022-03-04T05:06:07.5Z", "2022-03-04T05:06:07+01:00", "2022-03-04 05:06:07Z", "2022-03-04T5:06:07Z"}
 	amounts := []string{"30.02", "5", "5.", ".5", "0", "0.00", "-3", "+3", "1e3", "123456789012.345", "1234567890123.456", "12,5", " 7", "\"8\"", "x"}
 	line := func() string {
 		switch r.IntN(40) {
@@ -67,8 +69,9 @@ func readBatchesText(t *testing.T, data []byte, opts Options) string {
 	return fmt.Sprintf("%v\n%+v\n%v\n%s", err, rep, txs, q.String())
 }
 
-// TestFastFieldParsers: positiveDecimal and isoDay read what parseDecimal
-// and parseISO read, bit for bit, and refuse the rest.
+// TestFastFieldParsers: positiveDecimal, isoDay and dateMemo.unix read what
+// parseDecimal, parseISO and time.RFC3339Nano read, bit for bit, and
+// refuse the rest.
 func TestFastFieldParsers(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 2))
 	const alphabet = "0123456789.-+e "
@@ -88,6 +91,14 @@ func TestFastFieldParsers(t *testing.T) {
 		d, ok := isoDay([]byte(day.Format(time.DateOnly)))
 		if want, wok := parseISO([]byte(day.Format(time.DateOnly))); !ok || !wok || time.Unix(d*86400, 0).UTC() != want {
 			t.Fatalf("isoDay(%s) = %d %v", day.Format(time.DateOnly), d, ok)
+		}
+	}
+	var memo dateMemo
+	for range 100000 {
+		ts := time.Unix(r.Int64N(4e9)-1e9, 0).UTC().Format(time.RFC3339Nano)
+		secs, ok := memo.unix([]byte(ts))
+		if want, err := time.ParseInLocation(time.RFC3339Nano, ts, time.UTC); !ok || err != nil || time.Unix(secs, 0).UTC() != want {
+			t.Fatalf("unix(%s) = %d %v", ts, secs, ok)
 		}
 	}
 	for _, s := range []string{"2022-02-29", "2022-00-10", "2022-04-31", "2022/01/01", "2022-01-1x", "2022-01-01T"} {
