@@ -48,34 +48,58 @@ type fastRow struct {
 // no quotes (see fillBlock); false when the line has another shape. memo
 // holds the last date read.
 func (f *fastCSV) parse(line []byte, out *fastRow, memo *dateMemo) bool {
-	var timeField, amountField []byte
+	var fields [3][]byte // customer, time, amount
+	if !f.split(line, &fields) {
+		return false
+	}
+	var ok bool
+	out.customer = fields[0]
+	if out.key, ok = plainID(out.customer); !ok {
+		return false
+	}
+	if out.secs, ok = memo.unix(fields[1]); !ok {
+		return false
+	}
+	out.amount, ok = positiveDecimal(fields[2])
+	return ok
+}
+
+// split finds the customer, time and amount fields of line; false when
+// it has too few or too many fields. A delimiter in the last field is
+// left to the checks of the time and amount fields, which refuse it.
+func (f *fastCSV) split(line []byte, fields *[3][]byte) bool {
+	if f.ncols == 3 { // the common case, without a loop
+		i := bytes.IndexByte(line, f.delim)
+		if i < 0 {
+			return false
+		}
+		j := bytes.IndexByte(line[i+1:], f.delim) + i + 1
+		if j <= i {
+			return false
+		}
+		all := [3][]byte{line[:i], line[i+1 : j], line[j+1:]}
+		fields[0], fields[1], fields[2] = all[f.customer], all[f.time], all[f.amount]
+		return f.customer != 2 || bytes.IndexByte(all[2], f.delim) < 0
+	}
 	for k, at, last := 0, 0, f.ncols-1; k <= last; k++ {
 		end := at + bytes.IndexByte(line[at:], f.delim)
 		if (end < at) != (k == last) {
-			return false // too few or too many fields
+			return false
 		}
 		if k == last {
 			end = len(line)
 		}
 		switch k {
 		case f.customer:
-			out.customer = line[at:end]
+			fields[0] = line[at:end]
 		case f.time:
-			timeField = line[at:end]
+			fields[1] = line[at:end]
 		case f.amount:
-			amountField = line[at:end]
+			fields[2] = line[at:end]
 		}
 		at = end + 1
 	}
-	var ok bool
-	if out.key, ok = plainID(out.customer); !ok {
-		return false
-	}
-	if out.secs, ok = memo.unix(timeField); !ok {
-		return false
-	}
-	out.amount, ok = positiveDecimal(amountField)
-	return ok
+	return true
 }
 
 // plainID reports whether id is non-empty, unpadded and without a dot
@@ -224,3 +248,4 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 	c.minTime, c.maxTime = time.Unix(minSecs, 0).UTC(), time.Unix(maxSecs, 0).UTC()
 	return true
 }
+
