@@ -248,4 +248,3 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 	c.minTime, c.maxTime = time.Unix(minSecs, 0).UTC(), time.Unix(maxSecs, 0).UTC()
 	return true
 }
-
