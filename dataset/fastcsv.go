@@ -20,10 +20,20 @@ const maxFastCols = 16
 
 // fastCSV locates the columns of a generic CSV file for the fast path.
 type fastCSV struct {
-	delim                  byte
-	ncols                  int
-	customer, time, amount int
+	delim   byte
+	roles   []fastRole // per column
+	rfc3339 bool       // YYYY-MM-DDTHH:MM:SSZ is one of the time layouts
 }
+
+// fastRole is what the fast path reads in a column.
+type fastRole uint8
+
+const (
+	fastOther fastRole = iota
+	fastCustomer
+	fastTime
+	fastAmount
+)
 
 // fastCSVOf returns the fast path of p, or nil when p reads no generic CSV
 // with an amount column and ISO dates in its time layouts.
@@ -33,7 +43,9 @@ func fastCSVOf(p rowParser) *fastCSV {
 		c.delim == '"' || isSpace(c.delim) || c.delim == '.' || c.delim == '-' || (c.delim >= '0' && c.delim <= '9') {
 		return nil
 	}
-	return &fastCSV{delim: c.delim, ncols: c.ncols, customer: c.customer, time: c.time, amount: c.amount}
+	f := &fastCSV{delim: c.delim, roles: make([]fastRole, c.ncols), rfc3339: slices.Contains(c.tp.layouts, time.RFC3339Nano)}
+	f.roles[c.customer], f.roles[c.time], f.roles[c.amount] = fastCustomer, fastTime, fastAmount
+	return f
 }
 
 // fastRow is one line parsed by the fast path.
@@ -45,85 +57,114 @@ type fastRow struct {
 }
 
 // parse parses one line (without its terminator) of a block, which has
-// no quotes (see fillBlock); false when the line has another shape. memo
-// holds the last date read.
+// no quotes (see fillBlock), in one pass; false when the line has another
+// shape. memo holds the last date read.
 func (f *fastCSV) parse(line []byte, out *fastRow, memo *dateMemo) bool {
-	var fields [3][]byte // customer, time, amount
-	if !f.split(line, &fields) {
-		return false
+	at, last := 0, len(f.roles)-1
+	for k, role := range f.roles {
+		var end int
+		switch role {
+		case fastCustomer:
+			end = f.scanCustomer(line, at, out)
+		case fastTime:
+			end = f.scanTime(line, at, out, memo)
+		case fastAmount:
+			end = f.scanAmount(line, at, out)
+		default:
+			if end = bytes.IndexByte(line[at:], f.delim); end >= 0 {
+				end += at
+			} else {
+				end = len(line)
+			}
+		}
+		switch {
+		case end < 0:
+			return false
+		case k == last:
+			return end == len(line)
+		case end == len(line): // too few fields
+			return false
+		}
+		at = end + 1 // line[end] is a delimiter
+	}
+	return false
+}
+
+// scanCustomer reads the customer id at line[at:], up to the next
+// delimiter, and returns the end of the field, or -1 when normalizeID
+// would change the id (padding, a dot) or it is empty. The key is the
+// interner's direct key of the id, or -1 when it has none.
+func (f *fastCSV) scanCustomer(line []byte, at int, out *fastRow) int {
+	id, delim := line[at:], f.delim
+	n, digits := 0, true
+	for i, c := range id {
+		if c == delim {
+			id = id[:i]
+			break
+		}
+		if d := c - '0'; d <= 9 {
+			n = n*10 + int(d)
+		} else if digits = false; c == '.' {
+			return -1
+		}
+	}
+	if len(id) == 0 || id[0] == ' ' || id[0] == '\t' || id[len(id)-1] == ' ' || id[len(id)-1] == '\t' {
+		return -1
+	}
+	out.customer, out.key = id, -1
+	if digits && len(id) <= 7 && (id[0] != '0' || len(id) == 1) && n < maxDirect {
+		out.key = int32(2 * n)
+	}
+	return at + len(id)
+}
+
+// scanTime reads the time at line[at:], YYYY-MM-DD or (when a layout)
+// YYYY-MM-DDTHH:MM:SSZ, and returns the end of the field, or -1.
+func (f *fastCSV) scanTime(line []byte, at int, out *fastRow, memo *dateMemo) int {
+	rest := line[at:]
+	n := 10
+	if len(rest) > n && rest[n] != f.delim {
+		n = 20
+	}
+	if len(rest) < n || (len(rest) > n && rest[n] != f.delim) || (n == 20 && !f.rfc3339) {
+		return -1
 	}
 	var ok bool
-	out.customer = fields[0]
-	if out.key, ok = plainID(out.customer); !ok {
-		return false
+	if out.secs, ok = memo.unix(rest[:n]); !ok {
+		return -1
 	}
-	if out.secs, ok = memo.unix(fields[1]); !ok {
-		return false
-	}
-	out.amount, ok = positiveDecimal(fields[2])
-	return ok
+	return at + n
 }
 
-// split finds the customer, time and amount fields of line; false when
-// it has too few or too many fields. A delimiter in the last field is
-// left to the checks of the time and amount fields, which refuse it.
-func (f *fastCSV) split(line []byte, fields *[3][]byte) bool {
-	if f.ncols == 3 { // the common case, without a loop
-		i := bytes.IndexByte(line, f.delim)
-		if i < 0 {
-			return false
+// scanAmount reads the amount at line[at:], up to the next delimiter,
+// when it is digits with at most one '.', at most 15 bytes and positive:
+// the fast path of parseDecimal, bit for bit. It returns the end of the
+// field, or -1.
+func (f *fastCSV) scanAmount(line []byte, at int, out *fastRow) int {
+	b, delim := line[at:], f.delim
+	n, frac, digits := int64(0), -1, 0
+	for i, c := range b {
+		if c == delim {
+			b = b[:i]
+			break
 		}
-		j := bytes.IndexByte(line[i+1:], f.delim) + i + 1
-		if j <= i {
-			return false
-		}
-		all := [3][]byte{line[:i], line[i+1 : j], line[j+1:]}
-		fields[0], fields[1], fields[2] = all[f.customer], all[f.time], all[f.amount]
-		return f.customer != 2 || bytes.IndexByte(all[2], f.delim) < 0
-	}
-	for k, at, last := 0, 0, f.ncols-1; k <= last; k++ {
-		end := at + bytes.IndexByte(line[at:], f.delim)
-		if (end < at) != (k == last) {
-			return false
-		}
-		if k == last {
-			end = len(line)
-		}
-		switch k {
-		case f.customer:
-			fields[0] = line[at:end]
-		case f.time:
-			fields[1] = line[at:end]
-		case f.amount:
-			fields[2] = line[at:end]
-		}
-		at = end + 1
-	}
-	return true
-}
-
-// plainID reports whether id is non-empty, unpadded and without a dot
-// (normalizeID leaves it as it is) and returns its direct key (see
-// interner.key), or -1 when it has none.
-func plainID(id []byte) (int32, bool) {
-	if len(id) == 0 || id[0] == ' ' || id[0] == '\t' || id[len(id)-1] == ' ' || id[len(id)-1] == '\t' {
-		return 0, false
-	}
-	n, digits := 0, len(id) <= 7 && (id[0] != '0' || len(id) == 1)
-	for _, c := range id {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n*10 + int(c-'0')
-		case c == '.':
-			return 0, false
-		default:
-			digits = false
+		if d := c - '0'; d <= 9 {
+			n = n*10 + int64(d)
+			digits++
+		} else if c != '.' || frac >= 0 {
+			return -1
+		} else {
+			frac = i
 		}
 	}
-	if digits && n < maxDirect {
-		return int32(2 * n), true
+	if len(b) > 15 || digits == 0 || n == 0 {
+		return -1
 	}
-	return -1, true
+	out.amount = float64(n)
+	if frac >= 0 {
+		out.amount /= pow10[len(b)-1-frac]
+	}
+	return at + len(b)
 }
 
 // dateMemo remembers the last ISO date read: the lines of a log sorted by
@@ -176,35 +217,6 @@ func isoDay(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return daysFromCivil(y, m, d), true
-}
-
-// positiveDecimal parses digits with at most one '.', at most 15 bytes,
-// when the value is positive: the fast path of parseDecimal, bit for bit.
-func positiveDecimal(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 15 {
-		return 0, false
-	}
-	n, i := int64(0), 0
-	for ; i < len(b) && b[i]-'0' <= 9; i++ {
-		n = n*10 + int64(b[i]-'0')
-	}
-	digits := i
-	v := float64(0)
-	if i < len(b) {
-		if b[i] != '.' {
-			return 0, false
-		}
-		for i++; i < len(b) && b[i]-'0' <= 9; i++ {
-			n = n*10 + int64(b[i]-'0')
-		}
-		if i < len(b) || (digits == 0 && len(b) == 1) {
-			return 0, false
-		}
-		v = float64(n) / pow10[len(b)-1-digits]
-	} else {
-		v = float64(n)
-	}
-	return v, n > 0
 }
 
 // fastBlock parses the lines of a block chunk straight into its batch and

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestFastCSVSameAsGeneral: logs mixing lines of the fast path's shape
-// with every near miss (padding, quotes, signs, exponents, zero amounts,
+// TestFastCSVSameAsGeneral: logs (three columns, or four in another order
+// with another delimiter) mixing lines of the fast path's shape with every
+// near miss (padding, quotes, signs, exponents, zero amounts,
 // long numbers, times of day, ids with dots or leading zeros, bad dates,
 // wrong column counts, CRLF, blank lines, lines over the length limit,
 // dates outside the accepted range) read into batches with the fast path
@@ -22,22 +24,32 @@ func TestFastCSVSameAsGeneral(t *testing.T) {
 		"2022-03-04T05:06:07Z", "2022-03-04T23:59:59Z", "2022-03-04T24:00:00Z", "2022-03-04T10:60:00Z", "2022-03-04T10:00:60Z",
 		"2022-02-30T10:00:00Z", "2022-03-04T05:06:07.5Z", "2022-03-04T05:06:07+01:00", "2022-03-04 05:06:07Z", "2022-03-04T5:06:07Z"}
 	amounts := []string{"30.02", "5", "5.", ".5", "0", "0.00", "-3", "+3", "1e3", "123456789012.345", "1234567890123.456", "12,5", " 7", "\"8\"", "x"}
-	line := func() string {
+	stores := []string{"s1", "", "s;2", " s3 "}
+	line := func(wide bool) string {
+		id, date, amount := ids[r.IntN(len(ids))], dates[r.IntN(len(dates))], amounts[r.IntN(len(amounts))]
 		switch r.IntN(40) {
 		case 0:
 			return "   "
 		case 1:
-			return "154,2022-01-01"
+			id, date, amount = "154", "2022-01-01", ""
 		case 2:
-			return "154,2022-01-01,5,extra"
+			amount += ",extra"
 		}
-		return ids[r.IntN(len(ids))] + "," + dates[r.IntN(len(dates))] + "," + amounts[r.IntN(len(amounts))]
+		if wide { // time;store;amount;customer
+			return strings.ReplaceAll(date+","+stores[r.IntN(len(stores))]+","+amount+","+id, ",", ";")
+		}
+		return id + "," + date + "," + amount
 	}
 	for i := 0; i < 300; i++ {
 		var buf bytes.Buffer
-		buf.WriteString("customer_id,ts,amount\n")
+		wide := i%2 == 1
+		if wide {
+			buf.WriteString("ts;store;amount;customer_id\n")
+		} else {
+			buf.WriteString("customer_id,ts,amount\n")
+		}
 		for range r.IntN(200) {
-			buf.WriteString(line())
+			buf.WriteString(line(wide))
 			buf.WriteString([]string{"\n", "\r\n"}[r.IntN(2)])
 		}
 		opts := Options{Format: FormatCSV, MaxRejectedFraction: 1, chunkBytes: []int{64, 1024, 16 << 10}[r.IntN(3)],
@@ -69,21 +81,23 @@ func readBatchesText(t *testing.T, data []byte, opts Options) string {
 	return fmt.Sprintf("%v\n%+v\n%v\n%s", err, rep, txs, q.String())
 }
 
-// TestFastFieldParsers: positiveDecimal, isoDay and dateMemo.unix read what
+// TestFastFieldParsers: scanAmount, isoDay and dateMemo.unix read what
 // parseDecimal, parseISO and time.RFC3339Nano read, bit for bit, and
 // refuse the rest.
 func TestFastFieldParsers(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 2))
+	f := &fastCSV{delim: ','}
 	const alphabet = "0123456789.-+e "
 	for range 200000 {
 		b := make([]byte, r.IntN(17))
 		for i := range b {
 			b[i] = alphabet[r.IntN(len(alphabet))]
 		}
-		if v, ok := positiveDecimal(b); ok {
+		var row fastRow
+		if end := f.scanAmount(append(b, ','), 0, &row); end >= 0 {
 			w, _, wok := parseDecimal(b)
-			if !wok || w <= 0 || v != w {
-				t.Fatalf("positiveDecimal(%q) = %v, parseDecimal %v %v", b, v, w, wok)
+			if end != len(b) || !wok || w <= 0 || row.amount != w {
+				t.Fatalf("scanAmount(%q) = %v at %d, parseDecimal %v %v", b, row.amount, end, w, wok)
 			}
 		}
 	}
