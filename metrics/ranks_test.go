@@ -46,3 +46,34 @@ func ascendingRanks(v []float64) []float64 {
 	}
 	return ranks
 }
+
+// TestEvaluateMatchesMetrics: Evaluate, which sorts once per vector and in
+// parallel, gives bit for bit the values of the metric functions, on input
+// large enough for the radix sort and with many ties.
+func TestEvaluateMatchesMetrics(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	n := 3 * radixMin
+	pred, prob, actual := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range n {
+		pred[i], prob[i] = float64(r.IntN(300)), float64(r.IntN(7))/6
+		if r.IntN(2) == 0 {
+			actual[i] = r.ExpFloat64() * 100
+		}
+	}
+	got, err := Evaluate(pred, prob, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gini, _ := NormalizedGini(pred, actual)
+	rho, _ := Spearman(pred, actual)
+	mape, _ := DecileMAPE(pred, actual)
+	bought := make([]bool, n)
+	for i, a := range actual {
+		bought[i] = a > 0
+	}
+	c, _ := Classification(prob, bought, DefaultThreshold)
+	want := []float64{gini, rho, mape, c.AUC, c.Precision, c.Recall, c.F1}
+	if have := []float64{got.NormalizedGini, got.Spearman, got.DecileMAPE, got.AUC, got.Precision, got.Recall, got.F1}; !slices.Equal(have, want) {
+		t.Errorf("Evaluate = %v, the metric functions %v", have, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Report is the metric set of one model on the test customers (the
@@ -51,22 +52,14 @@ func EvaluateAt(pred, prob, actual []float64, threshold float64) (Report, error)
 		r.TotalPredicted += pred[i]
 		r.TotalActual += actual[i]
 	}
-	for _, m := range []struct {
-		dst *float64
-		f   func(p, a []float64) (float64, error)
-	}{
-		{&r.NormalizedGini, NormalizedGini},
-		{&r.Spearman, Spearman},
-		{&r.DecileMAPE, DecileMAPE},
-		{&r.MAE, MAE},
-		{&r.RMSE, RMSE},
-	} {
-		v, err := m.f(pred, actual)
-		if err != nil && !errors.Is(err, ErrUndefined) {
-			return r, err
-		}
-		*m.dst = v
-	}
+	o := sortForReport(pred, prob, actual)
+	// Undefined metrics come back as NaN with ErrUndefined; pred and
+	// actual are checked, so there is no other error.
+	r.NormalizedGini, _ = normalizedGini(actual, o.byPred, func() []int { return o.byActual })
+	r.Spearman, _ = spearmanRanks(o.predRanks, o.actualRanks)
+	r.DecileMAPE, _ = decileMAPEOrder(pred, actual, o.byPred)
+	r.MAE, _ = MAE(pred, actual)
+	r.RMSE, _ = RMSE(pred, actual)
 	if prob == nil {
 		return r, nil
 	}
@@ -74,12 +67,43 @@ func EvaluateAt(pred, prob, actual []float64, threshold float64) (Report, error)
 	for i, a := range actual {
 		bought[i] = a > 0
 	}
-	c, err := Classification(prob, bought, threshold)
+	c, err := classification(prob, bought, threshold, func() []float64 { return o.probRanks })
 	if err != nil && !errors.Is(err, ErrUndefined) {
 		return r, err
 	}
 	r.AUC, r.Precision, r.Recall, r.F1 = c.AUC, c.Precision, c.Recall, c.F1
 	return r, nil
+}
+
+// reportOrders are the orders and ranks behind a Report, each computed
+// once: the descending orders of pred (Gini, decile MAPE) and actual
+// (perfect Gini) and the average ranks of pred, actual (Spearman) and prob
+// (AUC; nil without prob).
+type reportOrders struct {
+	byPred, byActual                  []int
+	predRanks, actualRanks, probRanks []float64
+}
+
+// sortForReport computes the reportOrders, the three sorts in parallel
+// when the input is large enough for the radix sort.
+func sortForReport(pred, prob, actual []float64) *reportOrders {
+	o := &reportOrders{}
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		if len(pred) >= radixMin {
+			wg.Go(f)
+		} else {
+			f()
+		}
+	}
+	run(func() { o.byActual = orderDesc(actual); o.actualRanks = ranksDesc(actual, o.byActual) })
+	if prob != nil {
+		run(func() { o.probRanks = averageRanks(prob) })
+	}
+	o.byPred = orderDesc(pred)
+	o.predRanks = ranksDesc(pred, o.byPred)
+	wg.Wait()
+	return o
 }
 
 // jsonFloat encodes non-finite values as null (encoding/json refuses NaN)
