@@ -26,18 +26,38 @@ type splitOutcome struct {
 	preds  map[string][]float64
 }
 
+// startShared fits the shared models (fitShared) on their own goroutine,
+// so that they overlap with drawing the splits; waitShared waits for them.
+func (p *prepared) startShared(ctx context.Context) {
+	p.sharedDone = make(chan struct{})
+	go func() {
+		defer close(p.sharedDone)
+		p.sharedErr = p.fitShared(ctx)
+	}()
+}
+
+// waitShared waits for the shared models and returns the error of their
+// fit.
+func (p *prepared) waitShared() error {
+	<-p.sharedDone
+	return p.sharedErr
+}
+
 // fitShared fits once the models that do not depend on the split: naive
 // (no fit) and the BTYD kinds, which models.Fit fits on every customer of
 // the set whatever the training customers. Every split reuses them.
 func (p *prepared) fitShared(ctx context.Context) error {
 	p.shared = map[string]fitted{}
+	var all []int
 	for _, kind := range p.o.Models {
 		if modelkind.Kind(kind).IsNetwork() {
 			continue
 		}
-		all := make([]int, p.set.Len())
-		for i := range all {
-			all[i] = i
+		if all == nil {
+			all = make([]int, p.set.Len())
+			for i := range all {
+				all[i] = i
+			}
 		}
 		m, info, err := models.Fit(ctx, modelkind.Kind(kind), p.set, all, models.FitOptions{HorizonDays: p.split.HorizonDays})
 		if err != nil {
@@ -120,6 +140,9 @@ func (p *prepared) runSplit(ctx context.Context, seed uint64) (*splitOutcome, er
 			idx, _ := rows(s)
 			out.snapshots = append(out.snapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
 		}
+	}
+	if err := p.waitShared(); err != nil {
+		return nil, err
 	}
 	for _, kind := range p.o.Models {
 		f, err := p.fit(ctx, kind, train, seed)
