@@ -134,6 +134,7 @@ func (p *prepared) runSplit(ctx context.Context, seed uint64) (*splitOutcome, er
 	for k, i := range test {
 		out.actual[k] = p.set.Customers[i].HoldoutSpend
 	}
+	holdout := metrics.NewHoldout(out.actual) // sorts while the models fit
 	if len(p.snaps) > 0 {
 		rows := models.SnapshotRows(p.set, train)
 		for _, s := range p.snaps {
@@ -149,7 +150,7 @@ func (p *prepared) runSplit(ctx context.Context, seed uint64) (*splitOutcome, er
 		if err != nil {
 			return nil, err
 		}
-		pred, prob, rep, err := evaluate(f.m, p, test, out.actual)
+		pred, prob, rep, err := evaluate(f.m, p, test, holdout)
 		if err != nil {
 			return nil, err
 		}
@@ -188,16 +189,16 @@ func (p *prepared) fit(ctx context.Context, kind string, train []int, seed uint6
 	return fitted{m: m, seconds: info.Seconds}, nil
 }
 
-// evaluate is models.Evaluate that also returns the predicted spend and
-// purchase probability.
-func evaluate(m models.Model, p *prepared, test []int, actual []float64) (value, prob []float64, rep metrics.Report, err error) {
+// evaluate is models.Evaluate, against the test customers' holdout, that
+// also returns the predicted spend and purchase probability.
+func evaluate(m models.Model, p *prepared, test []int, holdout *metrics.Holdout) (value, prob []float64, rep metrics.Report, err error) {
 	if len(test) == 0 {
 		return nil, nil, metrics.Report{}, fmt.Errorf("models: evaluate %s: no test customers", m.Kind())
 	}
 	if value, prob, err = m.Predict(p.set, test); err != nil {
 		return nil, nil, metrics.Report{}, err
 	}
-	if rep, err = metrics.Evaluate(value, prob, actual); err != nil {
+	if rep, err = holdout.Evaluate(value, prob); err != nil {
 		return nil, nil, rep, fmt.Errorf("models: evaluate %s on %d customers: %w", m.Kind(), len(test), err)
 	}
 	return value, prob, rep, nil

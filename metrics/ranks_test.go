@@ -77,3 +77,29 @@ func TestEvaluateMatchesMetrics(t *testing.T) {
 		t.Errorf("Evaluate = %v, the metric functions %v", have, want)
 	}
 }
+
+// TestHoldoutReuse: one Holdout serves the Reports of several models, each
+// equal to Evaluate's.
+func TestHoldoutReuse(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{50, 2 * radixMin} {
+		actual := make([]float64, n)
+		for i := range actual {
+			actual[i] = float64(r.IntN(3)) * r.ExpFloat64()
+		}
+		h := NewHoldout(actual)
+		for range 3 {
+			pred, prob := make([]float64, n), make([]float64, n)
+			for i := range pred {
+				pred[i], prob[i] = float64(r.IntN(40)), r.Float64()
+			}
+			got, err1 := h.Evaluate(pred, prob)
+			want, err2 := Evaluate(pred, prob, actual)
+			gj, _ := got.MarshalJSON()
+			wj, _ := want.MarshalJSON()
+			if err1 != nil || err2 != nil || string(gj) != string(wj) {
+				t.Fatalf("n=%d: holdout report %s (%v), Evaluate %s (%v)", n, gj, err1, wj, err2)
+			}
+		}
+	}
+}
