@@ -383,11 +383,16 @@ func MAE(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
+	return mae(pred, actual), nil
+}
+
+// mae is MAE of checked input.
+func mae(pred, actual []float64) float64 {
 	s := 0.0
 	for i := range pred {
 		s += math.Abs(pred[i] - actual[i])
 	}
-	return s / float64(len(pred)), nil
+	return s / float64(len(pred))
 }
 
 // RMSE returns the root mean squared error sqrt(mean((pred − actual)²)).
@@ -395,12 +400,17 @@ func RMSE(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
+	return rmse(pred, actual), nil
+}
+
+// rmse is RMSE of checked input.
+func rmse(pred, actual []float64) float64 {
 	s := 0.0
 	for i := range pred {
 		d := pred[i] - actual[i]
 		s += d * d
 	}
-	return math.Sqrt(s / float64(len(pred))), nil
+	return math.Sqrt(s / float64(len(pred)))
 }
 
 // ClassificationMetrics are the "buys in holdout" metrics of a purchase

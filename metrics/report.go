@@ -98,8 +98,7 @@ func (h *Holdout) EvaluateAt(pred, prob []float64, threshold float64) (Report, e
 	r.NormalizedGini, _ = normalizedGini(actual, o.byPred, func() []int { return o.byActual })
 	r.Spearman, _ = spearmanRanks(o.predRanks, o.actualRanks)
 	r.DecileMAPE, _ = decileMAPEOrder(pred, actual, o.byPred)
-	r.MAE, _ = MAE(pred, actual)
-	r.RMSE, _ = RMSE(pred, actual)
+	r.MAE, r.RMSE = mae(pred, actual), rmse(pred, actual)
 	if prob == nil {
 		return r, nil
 	}
