@@ -254,10 +254,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.fitShared(ctx); err != nil {
+	p.startShared(ctx)
+	outs, err := p.runSplits(ctx)
+	if err := p.waitShared(); err != nil {
 		return nil, err
 	}
-	outs, err := p.runSplits(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -284,8 +285,12 @@ type prepared struct {
 	set   *features.Set
 	snaps []*features.Set
 	// shared are the models that do not depend on the split (naive, the
-	// BTYD kinds: fitted on every customer), fitted once.
-	shared map[string]fitted
+	// BTYD kinds: fitted on every customer), fitted once, while the splits
+	// are drawn; sharedErr is the error of that fit. Both may be read once
+	// sharedDone is closed (see waitShared).
+	shared     map[string]fitted
+	sharedErr  error
+	sharedDone chan struct{}
 }
 
 // fitted is a fitted model and the seconds its fit took.

@@ -266,9 +266,13 @@ func TestRunCanceled(t *testing.T) {
 	path, _ := modelstest.WriteLog(t, 100, 5, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Run(ctx, Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"naive"}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	// The shared models' fit fails while the splits are drawn; every split
+	// waits for it and Run returns its error.
+	for _, k := range []int{1, 3} {
+		_, err := Run(ctx, Options{Input: path, Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, Models: []string{"naive"}, Repeats: k})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("repeats %d: err = %v, want context.Canceled", k, err)
+		}
 	}
 }
 

@@ -26,18 +26,38 @@ type splitOutcome struct {
 	preds  map[string][]float64
 }
 
+// startShared fits the shared models (fitShared) on their own goroutine,
+// so that they overlap with drawing the splits; waitShared waits for them.
+func (p *prepared) startShared(ctx context.Context) {
+	p.sharedDone = make(chan struct{})
+	go func() {
+		defer close(p.sharedDone)
+		p.sharedErr = p.fitShared(ctx)
+	}()
+}
+
+// waitShared waits for the shared models and returns the error of their
+// fit.
+func (p *prepared) waitShared() error {
+	<-p.sharedDone
+	return p.sharedErr
+}
+
 // fitShared fits once the models that do not depend on the split: naive
 // (no fit) and the BTYD kinds, which models.Fit fits on every customer of
 // the set whatever the training customers. Every split reuses them.
 func (p *prepared) fitShared(ctx context.Context) error {
 	p.shared = map[string]fitted{}
+	var all []int
 	for _, kind := range p.o.Models {
 		if modelkind.Kind(kind).IsNetwork() {
 			continue
 		}
-		all := make([]int, p.set.Len())
-		for i := range all {
-			all[i] = i
+		if all == nil {
+			all = make([]int, p.set.Len())
+			for i := range all {
+				all[i] = i
+			}
 		}
 		m, info, err := models.Fit(ctx, modelkind.Kind(kind), p.set, all, models.FitOptions{HorizonDays: p.split.HorizonDays})
 		if err != nil {
@@ -114,6 +134,7 @@ func (p *prepared) runSplit(ctx context.Context, seed uint64) (*splitOutcome, er
 	for k, i := range test {
 		out.actual[k] = p.set.Customers[i].HoldoutSpend
 	}
+	holdout := metrics.NewHoldout(out.actual) // sorts while the models fit
 	if len(p.snaps) > 0 {
 		rows := models.SnapshotRows(p.set, train)
 		for _, s := range p.snaps {
@@ -121,12 +142,15 @@ func (p *prepared) runSplit(ctx context.Context, seed uint64) (*splitOutcome, er
 			out.snapshots = append(out.snapshots, SnapshotSummary{Cutoff: s.Split.Cutoff.Format(DateLayout), TrainCustomers: len(idx)})
 		}
 	}
+	if err := p.waitShared(); err != nil {
+		return nil, err
+	}
 	for _, kind := range p.o.Models {
 		f, err := p.fit(ctx, kind, train, seed)
 		if err != nil {
 			return nil, err
 		}
-		pred, prob, rep, err := evaluate(f.m, p, test, out.actual)
+		pred, prob, rep, err := evaluate(f.m, p, test, holdout)
 		if err != nil {
 			return nil, err
 		}
@@ -165,16 +189,16 @@ func (p *prepared) fit(ctx context.Context, kind string, train []int, seed uint6
 	return fitted{m: m, seconds: info.Seconds}, nil
 }
 
-// evaluate is models.Evaluate that also returns the predicted spend and
-// purchase probability.
-func evaluate(m models.Model, p *prepared, test []int, actual []float64) (value, prob []float64, rep metrics.Report, err error) {
+// evaluate is models.Evaluate, against the test customers' holdout, that
+// also returns the predicted spend and purchase probability.
+func evaluate(m models.Model, p *prepared, test []int, holdout *metrics.Holdout) (value, prob []float64, rep metrics.Report, err error) {
 	if len(test) == 0 {
 		return nil, nil, metrics.Report{}, fmt.Errorf("models: evaluate %s: no test customers", m.Kind())
 	}
 	if value, prob, err = m.Predict(p.set, test); err != nil {
 		return nil, nil, metrics.Report{}, err
 	}
-	if rep, err = metrics.Evaluate(value, prob, actual); err != nil {
+	if rep, err = holdout.Evaluate(value, prob); err != nil {
 		return nil, nil, rep, fmt.Errorf("models: evaluate %s on %d customers: %w", m.Kind(), len(test), err)
 	}
 	return value, prob, rep, nil

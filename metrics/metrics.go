@@ -182,6 +182,12 @@ func NormalizedGini(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
+	return normalizedGini(actual, orderDesc(pred), func() []int { return orderDesc(actual) })
+}
+
+// normalizedGini is NormalizedGini given byPred = orderDesc(pred); byActual
+// returns orderDesc(actual), needed only when sum(actual) ≠ 0.
+func normalizedGini(actual []float64, byPred []int, byActual func() []int) (float64, error) {
 	total := 0.0
 	for _, y := range actual {
 		total += y
@@ -189,25 +195,34 @@ func NormalizedGini(pred, actual []float64) (float64, error) {
 	if total == 0 {
 		return math.NaN(), fmt.Errorf("%w: normalized Gini with sum(actual) = 0", ErrUndefined)
 	}
-	perfect := giniOrder(actual, orderDesc(actual), total)
+	perfect := giniOrder(actual, byActual(), total)
 	if perfect == 0 {
 		return math.NaN(), fmt.Errorf("%w: normalized Gini with a zero perfect-order Gini", ErrUndefined)
 	}
-	return giniOrder(actual, orderDesc(pred), total) / perfect, nil
+	return giniOrder(actual, byPred, total) / perfect, nil
 }
 
 // averageRanks returns the 1-based ranks of v (ascending) with tied values
-// sharing the mean of their ranks.
+// sharing the mean of their ranks. v must be finite (callers check it).
 func averageRanks(v []float64) []float64 {
-	idx := stableOrder(v, false)
-	ranks := make([]float64, len(v))
-	for lo := 0; lo < len(idx); {
+	return ranksDesc(v, orderDesc(v))
+}
+
+// ranksDesc is averageRanks given byV = orderDesc(v): a tie's mean rank
+// does not depend on the order within the tie, so the descending order
+// serves as well as the ascending one.
+func ranksDesc(v []float64, byV []int) []float64 {
+	n := len(byV)
+	ranks := make([]float64, n)
+	for lo := 0; lo < n; {
 		hi := lo + 1
-		for hi < len(idx) && v[idx[hi]] == v[idx[lo]] {
+		for hi < n && v[byV[hi]] == v[byV[lo]] {
 			hi++
 		}
-		r := float64(lo+hi+1) / 2 // mean of lo+1 .. hi
-		for _, i := range idx[lo:hi] {
+		// Descending positions lo … hi−1 are the ascending positions
+		// n−hi … n−lo−1: the mean rank of n−hi+1 … n−lo.
+		r := float64((n-hi)+(n-lo)+1) / 2
+		for _, i := range byV[lo:hi] {
 			ranks[i] = r
 		}
 		lo = hi
@@ -223,7 +238,11 @@ func Spearman(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
-	rp, ra := averageRanks(pred), averageRanks(actual)
+	return spearmanRanks(averageRanks(pred), averageRanks(actual))
+}
+
+// spearmanRanks is Spearman given the average ranks of pred and actual.
+func spearmanRanks(rp, ra []float64) (float64, error) {
 	n := float64(len(rp))
 	mean := (n + 1) / 2 // mean of average ranks is always (n+1)/2
 	var sxy, sxx, syy float64
@@ -364,11 +383,16 @@ func MAE(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
+	return mae(pred, actual), nil
+}
+
+// mae is MAE of checked input.
+func mae(pred, actual []float64) float64 {
 	s := 0.0
 	for i := range pred {
 		s += math.Abs(pred[i] - actual[i])
 	}
-	return s / float64(len(pred)), nil
+	return s / float64(len(pred))
 }
 
 // RMSE returns the root mean squared error sqrt(mean((pred − actual)²)).
@@ -376,12 +400,17 @@ func RMSE(pred, actual []float64) (float64, error) {
 	if err := checkPair(pred, actual); err != nil {
 		return math.NaN(), err
 	}
+	return rmse(pred, actual), nil
+}
+
+// rmse is RMSE of checked input.
+func rmse(pred, actual []float64) float64 {
 	s := 0.0
 	for i := range pred {
 		d := pred[i] - actual[i]
 		s += d * d
 	}
-	return math.Sqrt(s / float64(len(pred))), nil
+	return math.Sqrt(s / float64(len(pred)))
 }
 
 // ClassificationMetrics are the "buys in holdout" metrics of a purchase
@@ -410,6 +439,12 @@ type ClassificationMetrics struct {
 // (zero_division=0). When one class is absent AUC is NaN and the error wraps
 // ErrUndefined; the other fields are still filled in.
 func Classification(prob []float64, bought []bool, threshold float64) (ClassificationMetrics, error) {
+	return classification(prob, bought, threshold, func() []float64 { return averageRanks(prob) })
+}
+
+// classification is Classification with the average ranks of prob from
+// ranks (called only when both classes are present).
+func classification(prob []float64, bought []bool, threshold float64, ranks func() []float64) (ClassificationMetrics, error) {
 	var c ClassificationMetrics
 	c.AUC = math.NaN()
 	if len(prob) != len(bought) {
@@ -424,6 +459,24 @@ func Classification(prob []float64, bought []bool, threshold float64) (Classific
 	if math.IsNaN(threshold) {
 		return c, fmt.Errorf("%w: threshold is NaN", ErrNotFinite)
 	}
+	c.confusion(prob, bought, threshold)
+	n1, n0 := c.TP+c.FN, c.FP+c.TN
+	if n1 == 0 || n0 == 0 {
+		return c, fmt.Errorf("%w: AUC needs both buyers and non-buyers (have %d and %d)", ErrUndefined, n1, n0)
+	}
+	sumPos := 0.0
+	for i, r := range ranks() {
+		if bought[i] {
+			sumPos += r
+		}
+	}
+	c.AUC = (sumPos - float64(n1)*float64(n1+1)/2) / (float64(n1) * float64(n0))
+	return c, nil
+}
+
+// confusion fills in the confusion counts at threshold and the precision,
+// recall and F1 they give.
+func (c *ClassificationMetrics) confusion(prob []float64, bought []bool, threshold float64) {
 	for i, p := range prob {
 		switch pos := p >= threshold; {
 		case pos && bought[i]:
@@ -445,17 +498,4 @@ func Classification(prob []float64, bought []bool, threshold float64) (Classific
 	if c.Precision+c.Recall > 0 {
 		c.F1 = 2 * c.Precision * c.Recall / (c.Precision + c.Recall)
 	}
-	n1, n0 := c.TP+c.FN, c.FP+c.TN
-	if n1 == 0 || n0 == 0 {
-		return c, fmt.Errorf("%w: AUC needs both buyers and non-buyers (have %d and %d)", ErrUndefined, n1, n0)
-	}
-	ranks := averageRanks(prob)
-	sumPos := 0.0
-	for i, r := range ranks {
-		if bought[i] {
-			sumPos += r
-		}
-	}
-	c.AUC = (sumPos - float64(n1)*float64(n1+1)/2) / (float64(n1) * float64(n0))
-	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Report is the metric set of one model on the test customers (the
@@ -38,6 +39,46 @@ func Evaluate(pred, prob, actual []float64) (Report, error) {
 // EvaluateAt is Evaluate with an explicit purchase-probability threshold
 // (e.g. one tuned on training customers).
 func EvaluateAt(pred, prob, actual []float64, threshold float64) (Report, error) {
+	return NewHoldout(actual).EvaluateAt(pred, prob, threshold)
+}
+
+// Holdout is the actual holdout spend of some customers with its order and
+// average ranks, which every Report against it needs: computed once (in
+// the background from NewHoldout on) for the Reports of several models.
+type Holdout struct {
+	actual []float64
+	// byActual and ranks may be read once done is closed.
+	byActual []int
+	ranks    []float64
+	done     chan struct{}
+}
+
+// NewHoldout returns the Holdout of actual, which it keeps (actual must
+// not change while the Holdout is in use), and starts sorting it on its own
+// goroutine when it is large enough for the radix sort.
+func NewHoldout(actual []float64) *Holdout {
+	h := &Holdout{actual: actual, done: make(chan struct{})}
+	sortActual := func() {
+		defer close(h.done)
+		h.byActual = orderDesc(actual)
+		h.ranks = ranksDesc(actual, h.byActual)
+	}
+	if len(actual) >= radixMin {
+		go sortActual()
+	} else {
+		sortActual()
+	}
+	return h
+}
+
+// Evaluate is [Evaluate] of pred and prob against the holdout.
+func (h *Holdout) Evaluate(pred, prob []float64) (Report, error) {
+	return h.EvaluateAt(pred, prob, DefaultThreshold)
+}
+
+// EvaluateAt is [EvaluateAt] of pred and prob against the holdout.
+func (h *Holdout) EvaluateAt(pred, prob []float64, threshold float64) (Report, error) {
+	actual := h.actual
 	nan := math.NaN()
 	r := Report{NormalizedGini: nan, Spearman: nan, DecileMAPE: nan, MAE: nan, RMSE: nan, AUC: nan, Precision: nan, Recall: nan, F1: nan}
 	if err := checkPair(pred, actual); err != nil {
@@ -51,35 +92,64 @@ func EvaluateAt(pred, prob, actual []float64, threshold float64) (Report, error)
 		r.TotalPredicted += pred[i]
 		r.TotalActual += actual[i]
 	}
-	for _, m := range []struct {
-		dst *float64
-		f   func(p, a []float64) (float64, error)
-	}{
-		{&r.NormalizedGini, NormalizedGini},
-		{&r.Spearman, Spearman},
-		{&r.DecileMAPE, DecileMAPE},
-		{&r.MAE, MAE},
-		{&r.RMSE, RMSE},
-	} {
-		v, err := m.f(pred, actual)
-		if err != nil && !errors.Is(err, ErrUndefined) {
-			return r, err
-		}
-		*m.dst = v
-	}
+	o := h.sortForReport(pred, prob)
+	// Undefined metrics come back as NaN with ErrUndefined; pred and
+	// actual are checked, so there is no other error.
+	r.NormalizedGini, _ = normalizedGini(actual, o.byPred, func() []int { return o.byActual })
+	r.Spearman, _ = spearmanRanks(o.predRanks, o.actualRanks)
+	r.DecileMAPE, _ = decileMAPEOrder(pred, actual, o.byPred)
+	r.MAE, r.RMSE = mae(pred, actual), rmse(pred, actual)
 	if prob == nil {
 		return r, nil
 	}
+	return r, r.classify(prob, actual, threshold, o.probRanks)
+}
+
+// classify fills in the classification metrics of prob against "actual >
+// 0" (probRanks: the average ranks of prob) and returns the error of an
+// invalid prob or threshold.
+func (r *Report) classify(prob, actual []float64, threshold float64, probRanks []float64) error {
 	bought := make([]bool, len(actual))
 	for i, a := range actual {
 		bought[i] = a > 0
 	}
-	c, err := Classification(prob, bought, threshold)
+	c, err := classification(prob, bought, threshold, func() []float64 { return probRanks })
 	if err != nil && !errors.Is(err, ErrUndefined) {
-		return r, err
+		return err
 	}
 	r.AUC, r.Precision, r.Recall, r.F1 = c.AUC, c.Precision, c.Recall, c.F1
-	return r, nil
+	return nil
+}
+
+// reportOrders are the orders and ranks behind a Report, each computed
+// once: the descending orders of pred (Gini, decile MAPE) and actual
+// (perfect Gini) and the average ranks of pred, actual (Spearman) and prob
+// (AUC; nil without prob).
+type reportOrders struct {
+	byPred, byActual                  []int
+	predRanks, actualRanks, probRanks []float64
+}
+
+// sortForReport computes the reportOrders: pred's and prob's sorts in
+// parallel when they are large enough for the radix sort, and alongside
+// the holdout's if it is still sorting.
+func (h *Holdout) sortForReport(pred, prob []float64) *reportOrders {
+	o := &reportOrders{}
+	var wg sync.WaitGroup
+	if prob != nil {
+		sortProb := func() { o.probRanks = averageRanks(prob) }
+		if len(prob) >= radixMin {
+			wg.Go(sortProb)
+		} else {
+			sortProb()
+		}
+	}
+	o.byPred = orderDesc(pred)
+	o.predRanks = ranksDesc(pred, o.byPred)
+	<-h.done
+	o.byActual, o.actualRanks = h.byActual, h.ranks
+	wg.Wait()
+	return o
 }
 
 // jsonFloat encodes non-finite values as null (encoding/json refuses NaN)

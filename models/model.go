@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/modelkind"
@@ -69,20 +71,44 @@ func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64
 	if err := checkIdx(set, idx); err != nil {
 		return nil, nil, err
 	}
-	h := horizonWeeks(m.HorizonDays)
 	value := make([]float64, len(idx))
 	prob := make([]float64, len(idx))
-	for k, i := range idx {
-		c := &set.Customers[i]
-		weeks := math.Max(c.T, naiveMinWeeks)
-		value[k] = c.CalSpend / weeks * h
-		rate := float64(c.X+1) / weeks
-		prob[k] = -math.Expm1(-rate * h)
-		if !finite(value[k]) || !finite(prob[k]) {
-			return nil, nil, fmt.Errorf("models: naive: customer %s: non-finite prediction (cal_spend %v, T %v)", c.ID, c.CalSpend, c.T)
-		}
+	err := inChunks(len(idx), func(lo, hi int) error { return m.predictInto(set, idx[lo:hi], value[lo:hi], prob[lo:hi]) })
+	if err != nil {
+		return nil, nil, err
 	}
 	return value, prob, nil
+}
+
+// naiveBlock is the number of customers whose features predictInto loads
+// before computing their predictions.
+const naiveBlock = 256
+
+// predictInto writes the predictions for the customers idx to value and
+// prob. It reads the features of a block of customers in a tight loop
+// first, so that their cache misses overlap, then computes.
+func (m *naiveModel) predictInto(set *features.Set, idx []int, value, prob []float64) error {
+	h := horizonWeeks(m.HorizonDays)
+	var t, spend, x1 [naiveBlock]float64
+	for lo := 0; lo < len(idx); lo += naiveBlock {
+		block := idx[lo:min(lo+naiveBlock, len(idx))]
+		for j, i := range block {
+			c := &set.Customers[i]
+			t[j], spend[j], x1[j] = c.T, c.CalSpend, float64(c.X+1)
+		}
+		for j := range block {
+			k := lo + j
+			weeks := math.Max(t[j], naiveMinWeeks)
+			value[k] = spend[j] / weeks * h
+			rate := x1[j] / weeks
+			prob[k] = -math.Expm1(-rate * h)
+			if !finite(value[k]) || !finite(prob[k]) {
+				c := &set.Customers[block[j]]
+				return fmt.Errorf("models: naive: customer %s: non-finite prediction (cal_spend %v, T %v)", c.ID, c.CalSpend, c.T)
+			}
+		}
+	}
+	return nil
 }
 
 func (m *naiveModel) Params() map[string]any {
@@ -348,3 +374,30 @@ func unmarshalNet(kind modelkind.Kind, raw json.RawMessage) (Model, error) {
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// parallelMin is the number of customers from which inChunks splits the
+// work.
+const parallelMin = 1 << 14
+
+// inChunks calls f(lo, hi) for consecutive chunks [lo, hi) of 0 … n−1, one
+// per GOMAXPROCS on their own goroutines when n ≥ parallelMin, and returns
+// the error of the first failing chunk: the error a single f(0, n) that
+// stops at its first failure would return.
+func inChunks(n int, f func(lo, hi int) error) error {
+	k := min(runtime.GOMAXPROCS(0), n/(parallelMin/2))
+	if k <= 1 {
+		return f(0, n)
+	}
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for c := range k {
+		wg.Go(func() { errs[c] = f(c*n/k, (c+1)*n/k) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
