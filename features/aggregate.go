@@ -52,6 +52,19 @@ func (b *Builder) aggNew(id string) int32 {
 	return b.ids.push(id)
 }
 
+// aggNewKey adds the customer of row i of a batch, dataset key k, in a
+// cutoff-only read into an empty builder. A direct key (even: the id is
+// the canonical number k/2, see [dataset.Batch.Customer]) gets no id
+// string here but from its key after the read (fillIDs), which spares the
+// read's one consumer goroutine a string per customer.
+func (b *Builder) aggNewKey(bt *dataset.Batch, i int, k int32) int32 {
+	if k%2 == 0 {
+		return b.aggNew("")
+	}
+	b.mixedKeys = true
+	return b.aggNew(bt.Customer(i))
+}
+
 // aggInsert adds a row of a stored day to customer a; false when the day
 // is before its latest day (then nothing changed).
 func (b *Builder) aggInsert(a *aggCustomer, day int32, amount float64) bool {
@@ -60,6 +73,9 @@ func (b *Builder) aggInsert(a *aggCustomer, day int32, amount float64) bool {
 		a.curAmt += amount
 	case a.x < 0: // no row yet
 		*a = aggCustomer{first: day, cur: day, last: day, curAmt: amount}
+		if int64(day) > b.cutoffDay {
+			b.aggLate++
+		}
 	case day > a.cur:
 		b.fold(a)
 		a.cur, a.curAmt = day, amount

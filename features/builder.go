@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
@@ -48,7 +51,11 @@ type Builder struct {
 	aggMode     bool               // customers are in agg, not in the day arrays
 	restartable bool               // the current read may stop at errDisorder
 	agg         paged[aggCustomer] // per customer, in aggMode
+	aggLate     int                // customers of agg first seen after the cutoff
 	touched     int32              // keeps aggBatch's loads
+	mixedKeys   bool               // the current read gave a customer an odd key
+	idKeys      []int32            // keys of the cutoff-only read, until fillIDs
+	directOnly  bool               // every customer of idKeys has a direct key
 
 	ignoring    bool      // IgnoreAfter was called
 	ignoreAfter time.Time // rows after it are skipped
@@ -157,6 +164,9 @@ func (b *Builder) AddTransaction(tx dataset.Transaction) error {
 
 // customer returns the index of id, adding the customer if new.
 func (b *Builder) customer(id string) int32 {
+	if b.idKeys != nil {
+		b.fillIDs()
+	}
 	for ; b.indexed < b.ids.len(); b.indexed++ {
 		b.index[b.ids.get(int32(b.indexed))] = int32(b.indexed)
 	}
@@ -301,7 +311,7 @@ func (b *Builder) keyCustomer(bt *dataset.Batch, i int, k int32, agg bool) int32
 	case !b.unique:
 		c = b.customer(bt.Customer(i))
 	case agg:
-		c = b.aggNew(bt.Customer(i))
+		c = b.aggNewKey(bt, i, k)
 	default:
 		c = b.newCustomer(bt.Customer(i))
 	}
@@ -337,10 +347,10 @@ func (b *Builder) ReadFile(path string, opts dataset.Options) (*dataset.Report, 
 		return rep, err
 	}
 	// Not in day order: start again with the day arrays.
-	b.aggMode, b.stats = false, stats
+	b.aggMode, b.stats, b.aggLate = false, stats, 0
 	b.ids.reset()
 	b.agg.reset()
-	b.keys, b.order, b.indexed = nil, nil, 0
+	b.keys, b.order, b.indexed, b.idKeys = nil, nil, 0, nil
 	clear(b.index)
 	return b.read(readFile)
 }
@@ -349,9 +359,44 @@ func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Re
 	if b.err != nil {
 		return nil, b.err
 	}
-	b.keys, b.unique = nil, b.ids.len() == 0
-	defer func() { b.keys, b.unique = nil, false }() // per read: free it
+	b.keys, b.unique, b.mixedKeys = nil, b.ids.len() == 0, false
+	defer b.endRead()
 	return readBatches(b.addBatch)
+}
+
+// endRead frees the keys of a read (they are per read), except after a
+// cutoff-only read into an empty builder: its customers of direct keys
+// have no id string yet (see aggNewKey), so its keys stay until fillIDs.
+func (b *Builder) endRead() {
+	if b.aggMode && b.unique {
+		b.idKeys, b.directOnly = b.keys, !b.mixedKeys
+	}
+	b.keys, b.unique = nil, false
+}
+
+// fillIDs gives the customers of direct keys of the cutoff-only read
+// their id strings, the canonical numbers of their keys, in parallel.
+func (b *Builder) fillIDs() {
+	keys := b.idKeys
+	b.idKeys = nil
+	parallel(len(keys)/2, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			if c := keys[2*n] - 1; c >= 0 {
+				*b.ids.at(c) = strconv.Itoa(n)
+			}
+		}
+	})
+}
+
+// parallel calls fn on GOMAXPROCS ranges of [0, n) (one when n is small)
+// from as many goroutines and waits for them.
+func parallel(n int, fn func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n/4096+1)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
+	}
+	wg.Wait()
 }
 
 // BuildFromReader reads a transaction log with [Builder.Read] and builds
