@@ -162,11 +162,28 @@ func (b *Builder) disorder(customer string, t time.Time, c int32) error {
 		customer, t.Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
 }
 
-// aggCustomerAt fills the features of customer c from its running state.
-func (b *Builder) aggCustomerAt(cu *Customer, c int32) {
+// aggCustomers fills cus with the features of the customers cs of a
+// cutoff-only builder; nums, when not nil, are their ids as numbers
+// (their ids are not stored yet).
+func (b *Builder) aggCustomers(cus []Customer, cs, nums []int32) {
+	if nums == nil {
+		for k, c := range cs {
+			b.aggCustomerAt(&cus[k], c, b.ids.get(c))
+		}
+		return
+	}
+	ids := decimals(nums)
+	for k, c := range cs {
+		b.aggCustomerAt(&cus[k], c, ids.next())
+	}
+}
+
+// aggCustomerAt fills the features of customer c, of id id, from its
+// running state.
+func (b *Builder) aggCustomerAt(cu *Customer, c int32, id string) {
 	a := *b.agg.at(c) // a copy: the open day is folded here only
 	b.fold(&a)
-	cu.ID = b.ids.get(c)
+	cu.ID = id
 	cu.FirstPurchase = time.Unix(int64(a.first)*86400, 0).UTC()
 	cu.FirstValue = a.firstValue
 	cu.X, cu.HoldoutX = int(a.x), int(a.hx)

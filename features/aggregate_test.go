@@ -293,7 +293,7 @@ func TestCutoffOnlyKeys(t *testing.T) {
 		direct bool
 	}{
 		{"dense", func(i int) string { return fmt.Sprint(i) }, true},
-		{"sparse", func(i int) string { return fmt.Sprint(i*1021 + 3) }, true},
+		{"sparse", func(i int) string { return fmt.Sprint(i*421 + 3) }, true},
 		{"last direct", func(i int) string { return fmt.Sprint(1<<22 - 1 - i) }, true},
 		{"beyond direct", func(i int) string { return fmt.Sprint(1<<22 + i) }, false},
 		{"text", func(i int) string { return fmt.Sprintf("c%d", i) }, false},
@@ -304,7 +304,7 @@ func TestCutoffOnlyKeys(t *testing.T) {
 			if tc.name == "mixed" {
 				id = func(i int) string { return fmt.Sprintf(tc.id(i), i/4) }
 			}
-			data := timeSortedLog(uint64(len(tc.name)), 30_000, 3000, id)
+			data := timeSortedLog(uint64(len(tc.name)), 60_000, 9000, id)
 			assertCutoffOnly(t, data, opts, split, true)
 			b, _ := cutoffOnlyBuild(t, data, opts, split)
 			if b.directOnly != tc.direct {

@@ -70,10 +70,7 @@ func (b *Builder) BuildSnapshot(cutoff time.Time) (*Set, error) {
 // endDay are read; days in (cutoffDay, endDay] are the holdout. Customers
 // are independent, so GOMAXPROCS goroutines fill ranges of the set.
 func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
-	scored := b.scoredCustomers(b.sortedCustomers(), cutoffDay)
-	if b.idKeys != nil {
-		b.fillIDs()
-	}
+	scored, nums := b.scoredCustomers(b.sortedCustomers(), cutoffDay)
 	w := split.SeqWeeks
 	set := &Set{Split: split, Customers: make([]Customer, len(scored)), WithoutSequences: b.noSeq}
 	if b.noSeq {
@@ -82,9 +79,11 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 	seq := make([]float64, len(scored)*2*w)
 	parallel(len(scored), func(lo, hi int) {
 		if b.aggMode { // cutoffDay, endDay are the builder's own
-			for k := lo; k < hi; k++ {
-				b.aggCustomerAt(&set.Customers[k], scored[k])
+			var ns []int32
+			if nums != nil {
+				ns = nums[lo:hi]
 			}
+			b.aggCustomers(set.Customers[lo:hi], scored[lo:hi], ns)
 			return
 		}
 		var chains [chainWays][]int32
@@ -105,19 +104,25 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 }
 
 // scoredCustomers returns the customers of order whose first day is on or
-// before cutoffDay: order itself when a cutoff-only builder saw no
-// customer first after its cutoff (its only cutoffDay).
-func (b *Builder) scoredCustomers(order []int32, cutoffDay int64) []int32 {
-	if b.aggMode && b.aggLate == 0 {
-		return order
+// before cutoffDay (order itself when a cutoff-only builder saw no
+// customer first after its cutoff, its only cutoffDay) and, while their
+// ids are not stored (idKeys), their numbers (see Builder.nums).
+func (b *Builder) scoredCustomers(order []int32, cutoffDay int64) (scored, nums []int32) {
+	if b.idKeys == nil {
+		b.nums = nil
 	}
-	scored := make([]int32, 0, len(order))
-	for _, c := range order {
+	if b.aggMode && b.aggLate == 0 {
+		return order, b.nums
+	}
+	for i, c := range order {
 		if int64(b.firstOf(c)) <= cutoffDay {
 			scored = append(scored, c)
+			if b.nums != nil {
+				nums = append(nums, b.nums[i])
+			}
 		}
 	}
-	return scored
+	return scored, nums
 }
 
 // chainWays customers' chains are walked together, so that the memory
@@ -203,7 +208,7 @@ func (b *Builder) sortedCustomers() []int32 {
 		return b.order
 	}
 	if b.idKeys != nil && b.directOnly {
-		b.order = directOrder(b.idKeys, b.ids.len())
+		b.order, b.nums = directOrder(b.idKeys, b.ids.len())
 		return b.order
 	}
 	if b.idKeys != nil {
@@ -235,16 +240,16 @@ func (b *Builder) sortedCustomers() []int32 {
 }
 
 // directOrder returns the n customers of a read's keys (customer + 1 per
-// key) in the order of their keys, all direct: the order of their ids,
-// the canonical numbers key/2.
-func directOrder(keys []int32, n int) []int32 {
-	order := make([]int32, 0, n)
+// key) in the order of their keys, all direct, which is the order of
+// their ids, the canonical numbers key/2; and those numbers.
+func directOrder(keys []int32, n int) (order, nums []int32) {
+	order, nums = make([]int32, 0, n), make([]int32, 0, n)
 	for k := 0; k < len(keys); k += 2 {
 		if c := keys[k] - 1; c >= 0 {
-			order = append(order, c)
+			order, nums = append(order, c), append(nums, int32(k/2))
 		}
 	}
-	return order
+	return order, nums
 }
 
 // sortedNumericIDs is sortedCustomers when every id is a number below 2³²

@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ type Builder struct {
 
 	keys  []int32 // per dataset key of the current read: customer index + 1
 	order []int32 // customers sorted by id (see sortedCustomers)
+	nums  []int32 // with idKeys: the ids of order, all direct, as numbers
 	noSeq bool    // build without the weekly sequences (OmitSequences)
 
 	noSnap      bool               // no BuildSnapshot (OmitSnapshots)
@@ -375,17 +377,64 @@ func (b *Builder) endRead() {
 }
 
 // fillIDs gives the customers of direct keys of the cutoff-only read
-// their id strings, the canonical numbers of their keys, in parallel.
+// their id strings, the canonical numbers of their keys, in parallel:
+// substrings of one string per goroutine, not one allocation per id.
 func (b *Builder) fillIDs() {
 	keys := b.idKeys
 	b.idKeys = nil
 	parallel(len(keys)/2, func(lo, hi int) {
+		var nums []int32
 		for n := lo; n < hi; n++ {
-			if c := keys[2*n] - 1; c >= 0 {
-				*b.ids.at(c) = strconv.Itoa(n)
+			if keys[2*n] > 0 {
+				nums = append(nums, int32(n))
 			}
 		}
+		ids := decimals(nums)
+		for _, n := range nums {
+			*b.ids.at(keys[2*n] - 1) = ids.next()
+		}
 	})
+}
+
+// decimalIDs hands out the decimal strings of numbers, in order, as
+// substrings of one string.
+type decimalIDs struct {
+	all  string
+	nums []int32
+	off  int
+}
+
+// decimals returns the decimal strings of nums ≥ 0.
+func decimals(nums []int32) *decimalIDs {
+	size := 0
+	for _, n := range nums {
+		size += decimalLen(n)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	var digits []byte
+	for _, n := range nums {
+		digits = strconv.AppendInt(digits[:0], int64(n), 10)
+		sb.Write(digits)
+	}
+	return &decimalIDs{all: sb.String(), nums: nums}
+}
+
+// next returns the string of the next number.
+func (d *decimalIDs) next() string {
+	end := d.off + decimalLen(d.nums[0])
+	s := d.all[d.off:end]
+	d.off, d.nums = end, d.nums[1:]
+	return s
+}
+
+// decimalLen returns the number of decimal digits of n ≥ 0.
+func decimalLen(n int32) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // parallel calls fn on GOMAXPROCS ranges of [0, n) (one when n is small)
