@@ -116,11 +116,40 @@ func (b *Builder) aggAdd(customer string, t time.Time, day int64, amount float64
 	return nil
 }
 
-// aggBatch is addBatch in cutoff-only mode.
+// aggBatch is addBatch in cutoff-only mode: the rows of known customers
+// on or after their open day are added here (as aggInsert does), the
+// others by aggRow.
 func (b *Builder) aggBatch(bt *dataset.Batch) error {
-	// Load the known customers of the batch first: the loads are
-	// independent, so their cache misses overlap instead of stalling the
-	// update loop one row at a time.
+	b.touchBatch(bt)
+	for i, k := range bt.Keys {
+		t, amount := bt.Times[i], bt.Amounts[i]
+		if b.ignoring && t.After(b.ignoreAfter) {
+			continue
+		}
+		day := dayNumber(t)
+		if int(k) < len(b.keys) && b.keys[k] > 0 && day <= b.endDay && b.finiteInRange(amount, day) {
+			if a := b.agg.at(b.keys[k] - 1); a.x >= 0 && int64(a.cur) <= day {
+				if int64(a.cur) < day {
+					b.fold(a)
+					a.cur, a.curAmt = int32(day), amount
+				} else {
+					a.curAmt += amount
+				}
+				b.count(day)
+				continue
+			}
+		}
+		if err := b.aggRow(bt, i, k, day); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touchBatch loads the known customers of a batch: the loads are
+// independent, so their cache misses overlap instead of stalling the
+// update loop one row at a time.
+func (b *Builder) touchBatch(bt *dataset.Batch) {
 	var touch int32
 	for _, k := range bt.Keys {
 		if int(k) < len(b.keys) {
@@ -130,28 +159,26 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 		}
 	}
 	b.touched = touch
-	for i, k := range bt.Keys {
-		day, use, err := b.batchDay(bt, i)
-		if err != nil {
-			return err
-		}
-		if !use {
-			continue
-		}
-		if day > b.endDay {
-			b.stats.Transactions++
-			b.stats.AfterHorizon++
-			continue
-		}
-		c := b.keyCustomer(bt, i, k, true)
-		if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
-			if b.restartable {
-				return errDisorder
-			}
-			return b.disorder(bt.Customer(i), bt.Times[i], c)
-		}
-		b.count(day)
+}
+
+// aggRow adds row i of a batch, key k, on day (IgnoreAfter checked).
+func (b *Builder) aggRow(bt *dataset.Batch, i int, k int32, day int64) error {
+	if !b.finiteInRange(bt.Amounts[i], day) {
+		return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
 	}
+	if day > b.endDay {
+		b.stats.Transactions++
+		b.stats.AfterHorizon++
+		return nil
+	}
+	c := b.keyCustomer(bt, i, k, true)
+	if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
+		if b.restartable {
+			return errDisorder
+		}
+		return b.disorder(bt.Customer(i), bt.Times[i], c)
+	}
+	b.count(day)
 	return nil
 }
 
