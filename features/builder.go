@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -412,10 +411,17 @@ func decimals(nums []int32) *decimalIDs {
 	}
 	var sb strings.Builder
 	sb.Grow(size)
-	var digits []byte
+	var digits [10]byte
 	for _, n := range nums {
-		digits = strconv.AppendInt(digits[:0], int64(n), 10)
-		sb.Write(digits)
+		i := len(digits)
+		for {
+			i--
+			digits[i] = byte('0' + n%10)
+			if n /= 10; n == 0 {
+				break
+			}
+		}
+		sb.Write(digits[i:])
 	}
 	return &decimalIDs{all: sb.String(), nums: nums}
 }
