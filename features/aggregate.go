@@ -52,6 +52,19 @@ func (b *Builder) aggNew(id string) int32 {
 	return b.ids.push(id)
 }
 
+// aggNewKey adds the customer of row i of a batch, dataset key k, in a
+// cutoff-only read into an empty builder. A direct key (even: the id is
+// the canonical number k/2, see [dataset.Batch.Customer]) gets no id
+// string here but from its key after the read (fillIDs), which spares the
+// read's one consumer goroutine a string per customer.
+func (b *Builder) aggNewKey(bt *dataset.Batch, i int, k int32) int32 {
+	if k%2 == 0 {
+		return b.aggNew("")
+	}
+	b.mixedKeys = true
+	return b.aggNew(bt.Customer(i))
+}
+
 // aggInsert adds a row of a stored day to customer a; false when the day
 // is before its latest day (then nothing changed).
 func (b *Builder) aggInsert(a *aggCustomer, day int32, amount float64) bool {
@@ -60,6 +73,9 @@ func (b *Builder) aggInsert(a *aggCustomer, day int32, amount float64) bool {
 		a.curAmt += amount
 	case a.x < 0: // no row yet
 		*a = aggCustomer{first: day, cur: day, last: day, curAmt: amount}
+		if int64(day) > b.cutoffDay {
+			b.aggLate++
+		}
 	case day > a.cur:
 		b.fold(a)
 		a.cur, a.curAmt = day, amount
@@ -100,11 +116,40 @@ func (b *Builder) aggAdd(customer string, t time.Time, day int64, amount float64
 	return nil
 }
 
-// aggBatch is addBatch in cutoff-only mode.
+// aggBatch is addBatch in cutoff-only mode: the rows of known customers
+// on or after their open day are added here (as aggInsert does), the
+// others by aggRow.
 func (b *Builder) aggBatch(bt *dataset.Batch) error {
-	// Load the known customers of the batch first: the loads are
-	// independent, so their cache misses overlap instead of stalling the
-	// update loop one row at a time.
+	b.touchBatch(bt)
+	for i, k := range bt.Keys {
+		t, amount := bt.Times[i], bt.Amounts[i]
+		if b.ignoring && t.After(b.ignoreAfter) {
+			continue
+		}
+		day := dayNumber(t)
+		if int(k) < len(b.keys) && b.keys[k] > 0 && day <= b.endDay && b.finiteInRange(amount, day) {
+			if a := b.agg.at(b.keys[k] - 1); a.x >= 0 && int64(a.cur) <= day {
+				if int64(a.cur) < day {
+					b.fold(a)
+					a.cur, a.curAmt = int32(day), amount
+				} else {
+					a.curAmt += amount
+				}
+				b.count(day)
+				continue
+			}
+		}
+		if err := b.aggRow(bt, i, k, day); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touchBatch loads the known customers of a batch: the loads are
+// independent, so their cache misses overlap instead of stalling the
+// update loop one row at a time.
+func (b *Builder) touchBatch(bt *dataset.Batch) {
 	var touch int32
 	for _, k := range bt.Keys {
 		if int(k) < len(b.keys) {
@@ -114,28 +159,26 @@ func (b *Builder) aggBatch(bt *dataset.Batch) error {
 		}
 	}
 	b.touched = touch
-	for i, k := range bt.Keys {
-		day, use, err := b.batchDay(bt, i)
-		if err != nil {
-			return err
-		}
-		if !use {
-			continue
-		}
-		if day > b.endDay {
-			b.stats.Transactions++
-			b.stats.AfterHorizon++
-			continue
-		}
-		c := b.keyCustomer(bt, i, k, true)
-		if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
-			if b.restartable {
-				return errDisorder
-			}
-			return b.disorder(bt.Customer(i), bt.Times[i], c)
-		}
-		b.count(day)
+}
+
+// aggRow adds row i of a batch, key k, on day (IgnoreAfter checked).
+func (b *Builder) aggRow(bt *dataset.Batch, i int, k int32, day int64) error {
+	if !b.finiteInRange(bt.Amounts[i], day) {
+		return b.Add(bt.Customer(i), bt.Times[i], bt.Amounts[i]) // reports the error
 	}
+	if day > b.endDay {
+		b.stats.Transactions++
+		b.stats.AfterHorizon++
+		return nil
+	}
+	c := b.keyCustomer(bt, i, k, true)
+	if !b.aggInsert(b.agg.at(c), int32(day), bt.Amounts[i]) {
+		if b.restartable {
+			return errDisorder
+		}
+		return b.disorder(bt.Customer(i), bt.Times[i], c)
+	}
+	b.count(day)
 	return nil
 }
 
@@ -146,11 +189,28 @@ func (b *Builder) disorder(customer string, t time.Time, c int32) error {
 		customer, t.Format(time.RFC3339), time.Unix(int64(b.agg.at(c).cur)*86400, 0).UTC().Format(time.DateOnly))
 }
 
-// aggCustomerAt fills the features of customer c from its running state.
-func (b *Builder) aggCustomerAt(cu *Customer, c int32) {
+// aggCustomers fills cus with the features of the customers cs of a
+// cutoff-only builder; nums, when not nil, are their ids as numbers
+// (their ids are not stored yet).
+func (b *Builder) aggCustomers(cus []Customer, cs, nums []int32) {
+	if nums == nil {
+		for k, c := range cs {
+			b.aggCustomerAt(&cus[k], c, b.ids.get(c))
+		}
+		return
+	}
+	ids := decimals(nums)
+	for k, c := range cs {
+		b.aggCustomerAt(&cus[k], c, ids.next())
+	}
+}
+
+// aggCustomerAt fills the features of customer c, of id id, from its
+// running state.
+func (b *Builder) aggCustomerAt(cu *Customer, c int32, id string) {
 	a := *b.agg.at(c) // a copy: the open day is folded here only
 	b.fold(&a)
-	cu.ID = b.ids.get(c)
+	cu.ID = id
 	cu.FirstPurchase = time.Unix(int64(a.first)*86400, 0).UTC()
 	cu.FirstValue = a.firstValue
 	cu.X, cu.HoldoutX = int(a.x), int(a.hx)

@@ -261,3 +261,81 @@ func TestSplitIndicesAsSorted(t *testing.T) {
 		}
 	}
 }
+
+// timeSortedLog returns a log of rows rows sorted by time whose ids are
+// id(r) for r drawn from [0, n) and, in its last quarter, from [0, n+n/10):
+// some customers first buy after 2011-07-25.
+func timeSortedLog(seed uint64, rows, n int, id func(int) string) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	start := time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	buf.WriteString("customer_id,ts,amount\n")
+	for i := range rows {
+		at := start.Add(time.Duration(i*700*24/rows) * time.Hour)
+		c := r.IntN(n)
+		if i >= rows*3/4 {
+			c = r.IntN(n + n/10)
+		}
+		fmt.Fprintf(&buf, "%s,%s,%d.%02d\n", id(c), at.Format(time.DateTime), r.IntN(50), r.IntN(100))
+	}
+	return buf.Bytes()
+}
+
+// TestCutoffOnlyKeys: time-sorted logs whose ids are all direct dataset
+// keys (dense, sparse, up to the last one), none, or some, give the sets
+// of the reference, read into running sums; and so do later Adds.
+func TestCutoffOnlyKeys(t *testing.T) {
+	split := Split{Cutoff: time.Date(2011, 3, 31, 0, 0, 0, 0, time.UTC), HorizonDays: 200, SeqWeeks: 30}
+	opts := dataset.Options{Format: dataset.FormatCSV}
+	for _, tc := range []struct {
+		name   string
+		id     func(int) string
+		direct bool
+	}{
+		{"dense", func(i int) string { return fmt.Sprint(i) }, true},
+		{"sparse", func(i int) string { return fmt.Sprint(i*421 + 3) }, true},
+		{"last direct", func(i int) string { return fmt.Sprint(1<<22 - 1 - i) }, true},
+		{"beyond direct", func(i int) string { return fmt.Sprint(1<<22 + i) }, false},
+		{"text", func(i int) string { return fmt.Sprintf("c%d", i) }, false},
+		{"mixed", func(i int) string { return []string{"%d", "00%d", "c%d", "4194%04d"}[i%4] }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := tc.id
+			if tc.name == "mixed" {
+				id = func(i int) string { return fmt.Sprintf(tc.id(i), i/4) }
+			}
+			data := timeSortedLog(uint64(len(tc.name)), 60_000, 9000, id)
+			assertCutoffOnly(t, data, opts, split, true)
+			b, _ := cutoffOnlyBuild(t, data, opts, split)
+			if b.directOnly != tc.direct {
+				t.Errorf("direct keys only: %v, want %v", b.directOnly, tc.direct)
+			}
+			assertLaterAdds(t, b, data, opts, split, []string{id(5), "new", id(5), id(2999)})
+		})
+	}
+}
+
+// assertLaterAdds adds rows of ids after the cutoff to b (a cutoff-only
+// read of data) and to the reference of data, and compares their sets.
+func assertLaterAdds(t *testing.T, b *Builder, data []byte, opts dataset.Options, split Split, ids []string) {
+	t.Helper()
+	rb, _ := refBuild(t, data, opts, split)
+	for _, id := range ids {
+		at := split.Cutoff.AddDate(0, 0, split.HorizonDays-1)
+		if err := b.Add(id, at, 2.5); err != nil {
+			t.Fatal(err)
+		}
+		if err := rb.Add(id, at, 2.5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameSet(t, "later adds", got, leanOf(want))
+}

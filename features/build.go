@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -18,12 +16,7 @@ func (b *Builder) Build() (*Set, error) {
 	}
 	set := b.buildAt(b.split, b.cutoffDay, b.endDay)
 	set.Stats = b.stats
-	set.Stats.HoldoutOnlyCustomers = 0
-	for c := range b.ids.len() {
-		if int64(b.firstOf(int32(c))) > b.cutoffDay {
-			set.Stats.HoldoutOnlyCustomers++
-		}
-	}
+	set.Stats.HoldoutOnlyCustomers = b.ids.len() - len(set.Customers) // first bought after the cutoff
 	return set, nil
 }
 
@@ -77,47 +70,59 @@ func (b *Builder) BuildSnapshot(cutoff time.Time) (*Set, error) {
 // endDay are read; days in (cutoffDay, endDay] are the holdout. Customers
 // are independent, so GOMAXPROCS goroutines fill ranges of the set.
 func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
-	order := b.sortedCustomers()
-	scored := make([]int32, 0, len(order))
-	for _, c := range order {
-		if int64(b.firstOf(c)) <= cutoffDay {
-			scored = append(scored, c)
-		}
-	}
+	scored, nums := b.scoredCustomers(b.sortedCustomers(), cutoffDay)
 	w := split.SeqWeeks
 	set := &Set{Split: split, Customers: make([]Customer, len(scored)), WithoutSequences: b.noSeq}
 	if b.noSeq {
 		w = 0
 	}
 	seq := make([]float64, len(scored)*2*w)
-	parts := min(runtime.GOMAXPROCS(0), len(scored)/4096+1)
-	var wg sync.WaitGroup
-	for p := 0; p < parts; p++ {
-		lo, hi := p*len(scored)/parts, (p+1)*len(scored)/parts
-		wg.Go(func() {
-			if b.aggMode { // cutoffDay, endDay are the builder's own
-				for k := lo; k < hi; k++ {
-					b.aggCustomerAt(&set.Customers[k], scored[k])
-				}
-				return
+	parallel(len(scored), func(lo, hi int) {
+		if b.aggMode { // cutoffDay, endDay are the builder's own
+			var ns []int32
+			if nums != nil {
+				ns = nums[lo:hi]
 			}
-			var chains [chainWays][]int32
-			for k := lo; k < hi; k += chainWays {
-				cs := scored[k:min(k+chainWays, hi)]
-				b.gatherChains(cs, &chains)
-				for j, c := range cs {
-					cu := &set.Customers[k+j]
-					if w > 0 {
-						cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
-						cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
-					}
-					b.customerAt(cu, c, cutoffDay, endDay, chains[j])
+			b.aggCustomers(set.Customers[lo:hi], scored[lo:hi], ns)
+			return
+		}
+		var chains [chainWays][]int32
+		for k := lo; k < hi; k += chainWays {
+			cs := scored[k:min(k+chainWays, hi)]
+			b.gatherChains(cs, &chains)
+			for j, c := range cs {
+				cu := &set.Customers[k+j]
+				if w > 0 {
+					cu.Seq[0] = seq[(k+j)*2*w : (k+j)*2*w+w : (k+j)*2*w+w]
+					cu.Seq[1] = seq[(k+j)*2*w+w : (k+j+1)*2*w : (k+j+1)*2*w]
 				}
+				b.customerAt(cu, c, cutoffDay, endDay, chains[j])
 			}
-		})
-	}
-	wg.Wait()
+		}
+	})
 	return set
+}
+
+// scoredCustomers returns the customers of order whose first day is on or
+// before cutoffDay (order itself when a cutoff-only builder saw no
+// customer first after its cutoff, its only cutoffDay) and, while their
+// ids are not stored (idKeys), their numbers (see Builder.nums).
+func (b *Builder) scoredCustomers(order []int32, cutoffDay int64) (scored, nums []int32) {
+	if b.idKeys == nil {
+		b.nums = nil
+	}
+	if b.aggMode && b.aggLate == 0 {
+		return order, b.nums
+	}
+	for i, c := range order {
+		if int64(b.firstOf(c)) <= cutoffDay {
+			scored = append(scored, c)
+			if b.nums != nil {
+				nums = append(nums, b.nums[i])
+			}
+		}
+	}
+	return scored, nums
 }
 
 // chainWays customers' chains are walked together, so that the memory
@@ -202,6 +207,13 @@ func (b *Builder) sortedCustomers() []int32 {
 	if len(b.order) == b.ids.len() {
 		return b.order
 	}
+	if b.idKeys != nil && b.directOnly {
+		b.order, b.nums = directOrder(b.idKeys, b.ids.len())
+		return b.order
+	}
+	if b.idKeys != nil {
+		b.fillIDs()
+	}
 	if order, ok := b.sortedNumericIDs(); ok {
 		b.order = order
 		return b.order
@@ -225,6 +237,19 @@ func (b *Builder) sortedCustomers() []int32 {
 		b.order[i] = k.c
 	}
 	return b.order
+}
+
+// directOrder returns the n customers of a read's keys (customer + 1 per
+// key) in the order of their keys, all direct, which is the order of
+// their ids, the canonical numbers key/2; and those numbers.
+func directOrder(keys []int32, n int) (order, nums []int32) {
+	order, nums = make([]int32, 0, n), make([]int32, 0, n)
+	for k := 0; k < len(keys); k += 2 {
+		if c := keys[k] - 1; c >= 0 {
+			order, nums = append(order, c), append(nums, int32(k/2))
+		}
+	}
+	return order, nums
 }
 
 // sortedNumericIDs is sortedCustomers when every id is a number below 2³²

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
@@ -42,13 +45,18 @@ type Builder struct {
 
 	keys  []int32 // per dataset key of the current read: customer index + 1
 	order []int32 // customers sorted by id (see sortedCustomers)
+	nums  []int32 // with idKeys: the ids of order, all direct, as numbers
 	noSeq bool    // build without the weekly sequences (OmitSequences)
 
 	noSnap      bool               // no BuildSnapshot (OmitSnapshots)
 	aggMode     bool               // customers are in agg, not in the day arrays
 	restartable bool               // the current read may stop at errDisorder
 	agg         paged[aggCustomer] // per customer, in aggMode
+	aggLate     int                // customers of agg first seen after the cutoff
 	touched     int32              // keeps aggBatch's loads
+	mixedKeys   bool               // the current read gave a customer an odd key
+	idKeys      []int32            // keys of the cutoff-only read, until fillIDs
+	directOnly  bool               // every customer of idKeys has a direct key
 
 	ignoring    bool      // IgnoreAfter was called
 	ignoreAfter time.Time // rows after it are skipped
@@ -157,6 +165,9 @@ func (b *Builder) AddTransaction(tx dataset.Transaction) error {
 
 // customer returns the index of id, adding the customer if new.
 func (b *Builder) customer(id string) int32 {
+	if b.idKeys != nil {
+		b.fillIDs()
+	}
 	for ; b.indexed < b.ids.len(); b.indexed++ {
 		b.index[b.ids.get(int32(b.indexed))] = int32(b.indexed)
 	}
@@ -301,7 +312,7 @@ func (b *Builder) keyCustomer(bt *dataset.Batch, i int, k int32, agg bool) int32
 	case !b.unique:
 		c = b.customer(bt.Customer(i))
 	case agg:
-		c = b.aggNew(bt.Customer(i))
+		c = b.aggNewKey(bt, i, k)
 	default:
 		c = b.newCustomer(bt.Customer(i))
 	}
@@ -337,10 +348,10 @@ func (b *Builder) ReadFile(path string, opts dataset.Options) (*dataset.Report, 
 		return rep, err
 	}
 	// Not in day order: start again with the day arrays.
-	b.aggMode, b.stats = false, stats
+	b.aggMode, b.stats, b.aggLate = false, stats, 0
 	b.ids.reset()
 	b.agg.reset()
-	b.keys, b.order, b.indexed = nil, nil, 0
+	b.keys, b.order, b.indexed, b.idKeys = nil, nil, 0, nil
 	clear(b.index)
 	return b.read(readFile)
 }
@@ -349,9 +360,98 @@ func (b *Builder) read(readBatches func(func(*dataset.Batch) error) (*dataset.Re
 	if b.err != nil {
 		return nil, b.err
 	}
-	b.keys, b.unique = nil, b.ids.len() == 0
-	defer func() { b.keys, b.unique = nil, false }() // per read: free it
+	b.keys, b.unique, b.mixedKeys = nil, b.ids.len() == 0, false
+	defer b.endRead()
 	return readBatches(b.addBatch)
+}
+
+// endRead frees the keys of a read (they are per read), except after a
+// cutoff-only read into an empty builder: its customers of direct keys
+// have no id string yet (see aggNewKey), so its keys stay until fillIDs.
+func (b *Builder) endRead() {
+	if b.aggMode && b.unique {
+		b.idKeys, b.directOnly = b.keys, !b.mixedKeys
+	}
+	b.keys, b.unique = nil, false
+}
+
+// fillIDs gives the customers of direct keys of the cutoff-only read
+// their id strings, the canonical numbers of their keys, in parallel:
+// substrings of one string per goroutine, not one allocation per id.
+func (b *Builder) fillIDs() {
+	keys := b.idKeys
+	b.idKeys = nil
+	parallel(len(keys)/2, func(lo, hi int) {
+		var nums []int32
+		for n := lo; n < hi; n++ {
+			if keys[2*n] > 0 {
+				nums = append(nums, int32(n))
+			}
+		}
+		ids := decimals(nums)
+		for _, n := range nums {
+			*b.ids.at(keys[2*n] - 1) = ids.next()
+		}
+	})
+}
+
+// decimalIDs hands out the decimal strings of numbers, in order, as
+// substrings of one string.
+type decimalIDs struct {
+	all  string
+	nums []int32
+	off  int
+}
+
+// decimals returns the decimal strings of nums ≥ 0.
+func decimals(nums []int32) *decimalIDs {
+	size := 0
+	for _, n := range nums {
+		size += decimalLen(n)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	var digits [10]byte
+	for _, n := range nums {
+		i := len(digits)
+		for {
+			i--
+			digits[i] = byte('0' + n%10)
+			if n /= 10; n == 0 {
+				break
+			}
+		}
+		sb.Write(digits[i:])
+	}
+	return &decimalIDs{all: sb.String(), nums: nums}
+}
+
+// next returns the string of the next number.
+func (d *decimalIDs) next() string {
+	end := d.off + decimalLen(d.nums[0])
+	s := d.all[d.off:end]
+	d.off, d.nums = end, d.nums[1:]
+	return s
+}
+
+// decimalLen returns the number of decimal digits of n ≥ 0.
+func decimalLen(n int32) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
+
+// parallel calls fn on GOMAXPROCS ranges of [0, n) (one when n is small)
+// from as many goroutines and waits for them.
+func parallel(n int, fn func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n/4096+1)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
+	}
+	wg.Wait()
 }
 
 // BuildFromReader reads a transaction log with [Builder.Read] and builds
