@@ -106,8 +106,11 @@ func Read(r io.Reader, opts Options, fn func(Transaction) error) (*Report, error
 // column. Keys[i] identifies the customer of row i within one read: equal
 // ids have equal keys; keys are ≥ 0 and below 2·max(distinct ids, 2²²),
 // so a consumer can keep per-customer state in a key-indexed slice and
-// call [Batch.Customer] only for keys it has not seen. A batch is valid
-// only during the callback that receives it.
+// call [Batch.Customer] only for keys it has not seen. An even key 2n is
+// always the id that is the canonical decimal number n (no leading zero,
+// n < 2²²), in every read; odd keys stand for the other ids, differently
+// from read to read. A batch is valid only during the callback that
+// receives it.
 type Batch struct {
 	Keys    []int32
 	Times   []time.Time
