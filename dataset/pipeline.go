@@ -24,9 +24,11 @@ import (
 // blocks of the common shape are parsed straight into it (fastcsv.go).
 
 // Chunk limits: a chunk is full at chunkBytes of text or chunkRecords
-// records (a block: chunkBytes). With workers+1 chunks queued for the
-// consumer, the chunks in memory hold about (workers+3)·(16 KiB + 700
-// parsed rows) ≈ 0.5 MiB on two cores, whatever the size of the input.
+// records (a block: chunkBytes). With 8·workers+16 chunks queued for the
+// consumer (fewer stall the pipeline whenever the scheduler runs one side
+// a while), the chunks in memory hold about (9·workers+18)·(16 KiB of
+// text + 700 rows of batch) ≈ 2.5 MiB on two cores, whatever the size of
+// the input.
 const (
 	defaultChunkBytes = 16 << 10
 	chunkRecords      = 256
@@ -193,7 +195,7 @@ func startPipeline(rr *recordReader, p rowParser, in *interner, opts Options, ru
 	if !p.cloneable() {
 		workers = 1
 	}
-	inflight := workers + 1
+	inflight := 8*workers + 16 // deep enough that the workers and the consumer rarely wait for each other
 	pl := &pipeline{rr: rr, in: in, chunkBytes: opts.chunkBytes, ordered: make(chan *chunk, inflight),
 		work: make(chan *chunk, inflight), free: make(chan *chunk, inflight+workers+2), quit: make(chan struct{}),
 		rules: rules, batches: batches}
