@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -318,11 +319,7 @@ func prepare(ctx context.Context, o Options) (*prepared, error) {
 	if !o.wantSnapshots() {
 		b.OmitSnapshots()
 	}
-	rep, err := b.ReadFile(o.Input, dopts)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
-	}
-	set, err := b.Build()
+	rep, set, err := readAndBuild(b, o.Input, dopts)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
@@ -338,6 +335,31 @@ func prepare(ctx context.Context, o Options) (*prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// featurizeGCPercent is the garbage collector's target while a backtest
+// reads its log and builds the features. That phase allocates mostly what
+// it keeps (per-customer state, then the feature set), so a collection
+// at every doubling of the heap finds little garbage, and the pages it
+// returns are faulted in again by the next allocation (a 1M-customer log:
+// 121k page faults and 0.5 s of system time at 100, 80k and 0.26 s at 400,
+// the same peak RSS). A backtest owns its process; a lower GOGC stays.
+const featurizeGCPercent = 400
+
+// readAndBuild reads the log at path into b and builds the feature set,
+// with the collector at featurizeGCPercent.
+func readAndBuild(b *features.Builder, path string, dopts dataset.Options) (*dataset.Report, *features.Set, error) {
+	if old := debug.SetGCPercent(featurizeGCPercent); old >= 0 && old < featurizeGCPercent {
+		defer debug.SetGCPercent(old)
+	} else {
+		debug.SetGCPercent(old)
+	}
+	rep, err := b.ReadFile(path, dopts)
+	if err != nil {
+		return rep, nil, err
+	}
+	set, err := b.Build()
+	return rep, set, err
 }
 
 // wantSnapshots reports whether the run builds training snapshots: some

@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/features"
 	"github.com/clvflow/clvflow/metrics"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/models"
@@ -343,5 +345,27 @@ func TestRunKeepPredictions(t *testing.T) {
 	without, _ := json.Marshal(kept)
 	if !bytes.Equal(withPred, without) {
 		t.Error("kept predictions change the JSON")
+	}
+}
+
+// TestReadAndBuildRestoresGCPercent: the featurize phase raises the
+// collector's target and gives back the caller's afterwards (a higher one,
+// or off, is left alone).
+func TestReadAndBuildRestoresGCPercent(t *testing.T) {
+	path, _ := modelstest.WriteLog(t, 50, 3, 0)
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, before := range []int{50, 100, 1000, -1} {
+		debug.SetGCPercent(before)
+		split, err := features.Split{Cutoff: modelstest.Cutoff, HorizonDays: modelstest.Horizon, SeqWeeks: 52}.Validate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, set, err := readAndBuild(features.NewBuilder(split), path, dataset.Options{})
+		if err != nil || set.Len() == 0 {
+			t.Fatalf("GOGC %d: %d customers, %v", before, set.Len(), err)
+		}
+		if after := debug.SetGCPercent(100); after != before {
+			t.Fatalf("GC percent %d after the featurize phase, want the caller's %d", after, before)
+		}
 	}
 }
