@@ -18,21 +18,14 @@ func TestFillBufferedSameAsRecordReader(t *testing.T) {
 	pieces := []string{"c1,2020-01-02,5\n", "c2,2020-01-03,7.5\r\n", "\n", "  \r\n", "\"c 3\",2020-02-01,1\n", "\"c\n4\",2020-02-02,2\n",
 		"c5,2020-02-03,\"3\"\n", "c6,bad,1\n", "c7,2020-03-01,-1\n", "x,y\n", "\"open,2020-01-01,1\n", "c8,2020-04-01,1"}
 	read := func(data []byte, format Format, maxLine int, batches bool) string {
+		opts := Options{Format: format, MaxRejectedFraction: 1, MaxLineBytes: maxLine, chunkBytes: 64}
+		if batches {
+			return readBatchesText(t, data, opts)
+		}
 		var q bytes.Buffer
 		var txs []Transaction
-		opts := Options{Format: format, MaxRejectedFraction: 1, Quarantine: &q, MaxLineBytes: maxLine, chunkBytes: 64}
-		var rep *Report
-		var err error
-		if batches {
-			rep, err = ReadBatches(bytes.NewReader(data), opts, func(b *Batch) error {
-				for i := range b.Len() {
-					txs = append(txs, Transaction{Customer: b.Customer(i), Time: b.Times[i], Amount: b.Amounts[i], Line: b.Lines[i]})
-				}
-				return nil
-			})
-		} else {
-			rep, err = Read(bytes.NewReader(data), opts, func(tx Transaction) error { txs = append(txs, tx); return nil })
-		}
+		opts.Quarantine = &q
+		rep, err := Read(bytes.NewReader(data), opts, func(tx Transaction) error { txs = append(txs, tx); return nil })
 		return fmt.Sprintf("%v\n%+v\n%v\n%s", err, rep, txs, q.String())
 	}
 	for i := 0; i < 400; i++ {
