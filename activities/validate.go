@@ -140,7 +140,7 @@ func (a *Activities) cleanToFiles(ctx context.Context, open func() (io.ReadClose
 	}
 	defer raw.Close()
 	stop := heartbeatEvery(ctx, 10*time.Second, func() any { return map[string]int64{"clean_rows": cw.Rows()} })
-	rep, err := dataset.Read(raw, opts, cw.Write)
+	rep, err := dataset.ReadBatches(raw, opts, cw.WriteBatch)
 	stop()
 	if err != nil {
 		return nil, ClassifyData(err)
