@@ -61,8 +61,9 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
-	a.log().Info("log read", "stats", set.Stats)
-	return a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
+	res, err := a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
+	res.Stats = set.Stats
+	return res, err
 }
 
 // featureFile writes one feature CSV file (features.Set.WriteCSV's format)

@@ -180,8 +180,8 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 		stats.Add(s.Stats)
 	}
 	defer heartbeatEvery(ctx, heartbeatInterval(ctx, 10*time.Second), func() any { return map[string]int{"shards": len(in.Shards)} })()
-	a.log().Info("merging feature shards", "shards", len(in.Shards), "stats", stats)
-	return a.storeFeaturized(ctx, in.Featurize, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
+	a.log().Info("merging feature shards", "shards", len(in.Shards))
+	res, err := a.storeFeaturized(ctx, in.Featurize, split, a.mergedFile(ctx, refs), cuts, func(k int, c time.Time) (featureFile, error) {
 		snaps := make([]artifacts.Ref, len(in.Shards))
 		for i, s := range in.Shards {
 			if s.Snapshots[k].Cutoff != c.Format("2006-01-02") {
@@ -191,6 +191,8 @@ func (a *Activities) MergeFeatures(ctx context.Context, in MergeFeaturesInput) (
 		}
 		return a.mergedFile(ctx, snaps), nil
 	})
+	res.Stats = stats
+	return res, err
 }
 
 // mergedFile is the featureFile merged from the stored feature files refs,

@@ -101,6 +101,9 @@ func TestFeaturizeShardedEqualsSingle(t *testing.T) {
 			if single.Customers != 23570 {
 				t.Errorf("%d customers, want CDNOW's 23570", single.Customers)
 			}
+			if st := single.Stats; in.AsOf == "" && (st.Transactions != val.Accepted || st.Calibration+st.Holdout+st.AfterHorizon != st.Transactions || st.Holdout == 0) {
+				t.Errorf("stats %+v, want the %d accepted rows split by period", st, val.Accepted)
+			}
 			if in.AsOf != "" && len(single.Snapshots) != 2 {
 				t.Errorf("%d snapshots, want 2", len(single.Snapshots))
 			}

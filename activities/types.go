@@ -86,6 +86,10 @@ type FeaturizeResult struct {
 	TestCustomers  int           `json:"test_customers"`
 	// Snapshots are the earlier training snapshots, latest first.
 	Snapshots []SnapshotRef `json:"snapshots,omitempty"`
+	// Stats count the transactions by period (calibration, holdout, after
+	// the horizon) and the customers who first bought in the holdout: the
+	// same for a log featurized whole or in shards.
+	Stats features.Stats `json:"stats"`
 }
 
 // ShardLogInput asks to split the clean log of a featurize run by customer

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/artifacts"
+	"github.com/clvflow/clvflow/features"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 )
@@ -80,7 +81,8 @@ func (s *PipelineSuite) mockShards(failShard int, failErr error) *shardMocks {
 			defer m.mu.Unlock()
 			m.merge = &in
 			return activities.FeaturizeResult{Features: ref("merged"), Split: ref("merged-split"), Cutoff: "2011-09-08", HorizonDays: 90, TestCustomers: 500,
-				Snapshots: []activities.SnapshotRef{{Cutoff: "2011-06-10", Features: ref("merged-snap")}}}, nil
+				Snapshots: []activities.SnapshotRef{{Cutoff: "2011-06-10", Features: ref("merged-snap")}},
+				Stats:     features.Stats{Transactions: 990, Calibration: 700, Holdout: 290, HoldoutOnlyCustomers: 3}}, nil
 		})
 	return m
 }
@@ -110,6 +112,7 @@ func (s *PipelineSuite) TestShardedFeaturizeRetriesOneShard() {
 	res := s.result()
 	s.Equal(OutcomePromoted, res.Outcome)
 	s.Equal(4, res.FeaturizeShards)
+	s.Equal(&features.Stats{Transactions: 990, Calibration: 700, Holdout: 290, HoldoutOnlyCustomers: 3}, res.FeatureStats, "the merge's stats in the result")
 	s.Equal(0, m.single, "the single Featurize activity must not run")
 	s.Equal(map[int]int{0: 1, 1: 1, 2: 2, 3: 1}, m.attempts, "only the failed shard is retried")
 	for i := range 4 {
@@ -169,6 +172,7 @@ func (s *PipelineSuite) TestSmallLogIsNotSharded() {
 	s.Equal(1, m.single)
 	s.Empty(m.attempts)
 	s.Zero(res.FeaturizeShards)
+	s.Nil(res.FeatureStats, "a Featurize result without stats (as recorded before they were kept) leaves none")
 }
 
 func TestPipelineInputValidateShards(t *testing.T) {

@@ -145,6 +145,9 @@ func (p *pipeline) featurize(ctx workflow.Context) error {
 		return err
 	}
 	p.res.Cutoff, p.res.HorizonDays, p.res.TestCustomers = p.featurized.Cutoff, p.featurized.HorizonDays, p.featurized.TestCustomers
+	if stats := p.featurized.Stats; stats.Transactions > 0 {
+		p.res.FeatureStats = &stats
+	}
 	return nil
 }
 

@@ -170,8 +170,12 @@ type PipelineResult struct {
 	Trained        []activities.TrainResult  `json:"trained,omitempty"`
 	// FeaturizeShards is the number of shards featurized in parallel (0:
 	// the log was featurized whole).
-	FeaturizeShards int      `json:"featurize_shards,omitempty"`
-	Compensations   []string `json:"compensations,omitempty"`
+	FeaturizeShards int `json:"featurize_shards,omitempty"`
+	// FeatureStats count the featurized transactions by period and the
+	// customers who first bought in the holdout (absent in runs recorded
+	// before they were kept).
+	FeatureStats  *features.Stats `json:"feature_stats,omitempty"`
+	Compensations []string        `json:"compensations,omitempty"`
 	// Policy is the worker's policy the run applied; PolicyIgnored lists the
 	// input's requests that would have loosened it.
 	Policy *registry.PolicyRecord `json:"policy,omitempty"`
