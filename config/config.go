@@ -362,31 +362,13 @@ func Load(opts LoadOptions) (Config, error) {
 		getenv = os.Getenv
 	}
 	v := viper.New()
-	def := Default()
 	var defMap map[string]any
-	if err := mapstructure.Decode(def, &defMap); err != nil {
+	if err := mapstructure.Decode(Default(), &defMap); err != nil {
 		return Config{}, err
 	}
 	setDefaults(v, "", defMap)
-
-	file := opts.File
-	if file == "" {
-		file = getenv("CLVFLOW_CONFIG")
-	}
-	explicit := file != ""
-	if file == "" {
-		if _, err := os.Stat("clvflow.yaml"); err == nil {
-			file = "clvflow.yaml"
-		}
-	}
-	if file != "" {
-		if err := mergeFile(v, file); err != nil {
-			if !explicit && errors.Is(err, os.ErrNotExist) {
-				file = ""
-			} else {
-				return Config{}, err
-			}
-		}
+	if err := mergeConfigFile(v, opts.File, getenv); err != nil {
+		return Config{}, err
 	}
 	for _, key := range Keys() {
 		if val, ok := lookupEnv(getenv, EnvName(key)); ok {
@@ -395,12 +377,41 @@ func Load(opts LoadOptions) (Config, error) {
 	}
 	if opts.Flags != nil {
 		for flag, key := range opts.FlagKeys {
-			f := opts.Flags.Lookup(flag)
-			if f != nil && f.Changed {
+			if f := opts.Flags.Lookup(flag); f != nil && f.Changed {
 				v.Set(key, f.Value.String())
 			}
 		}
 	}
+	cfg, err := decode(v)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// mergeConfigFile merges the configuration file into v: file, else
+// $CLVFLOW_CONFIG (both must exist), else ./clvflow.yaml when there is one.
+func mergeConfigFile(v *viper.Viper, file string, getenv func(string) string) error {
+	if file == "" {
+		file = getenv("CLVFLOW_CONFIG")
+	}
+	explicit := file != ""
+	if !explicit {
+		file = "clvflow.yaml"
+	}
+	err := mergeFile(v, file)
+	if !explicit && errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// decode decodes v's settings into a Config (durations and lists from
+// strings too).
+func decode(v *viper.Viper) (Config, error) {
 	var cfg Config
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           &cfg,
@@ -416,9 +427,6 @@ func Load(opts LoadOptions) (Config, error) {
 	}
 	if err := dec.Decode(v.AllSettings()); err != nil {
 		return Config{}, fmt.Errorf("config: %v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
 }
