@@ -62,31 +62,11 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 		return res, err
 	}
 	defer src.Close()
-	limit := a.maxUncompressed()
-	counter := newLineCounter(limit)
-	var sent atomic.Int64
-	stop := heartbeatEvery(ctx, 10*time.Second, func() any {
-		return map[string]int64{"bytes_uploaded": sent.Load(), "bytes_uncompressed": counter.text.Load()}
-	})
-	// The counter sees every byte before the upload does; over the limit its
-	// error fails the Put (at the latest at the end of the input), which
-	// then removes what it had sent.
-	body := &verdictReader{r: io.TeeReader(&countingReader{r: src, n: &sent}, counter), lc: counter}
-	ref, err := a.Store.Put(ctx, a.Buckets.Datasets, RawPrefix, body,
-		artifacts.PutOptions{ContentType: "application/octet-stream", Filename: name})
-	stop()
-	lines, sample, cerr := counter.Close()
-	if errors.Is(cerr, errOverLimit) {
-		// The counter's error failed the Put, which leaves nothing behind.
-		// Nothing is deleted here: the same bytes may be an earlier ingest's
-		// object (keys are content-addressed), accepted under a higher limit.
-		a.log().Warn("ingest refused: over the uncompressed size limit", "file", name, "max_uncompressed_bytes", limit,
-			"uncompressed_bytes_read", counter.text.Load(), "bytes_read", sent.Load(), "gzip", counter.gzip)
-		return res, overLimitError(name, limit, counter.gzip)
-	}
+	ref, counter, err := a.uploadRaw(ctx, src, name)
 	if err != nil {
-		return res, Classify(err)
+		return res, err
 	}
+	lines, sample, cerr := counter.Close()
 	if format, err = checkIngested(ref, name, format, sample, cerr); err != nil {
 		// Bad input leaves nothing behind. Deleting the raw object is safe
 		// even though keys are content-addressed: the same bytes always
@@ -111,6 +91,37 @@ func (a *Activities) IngestDataset(ctx context.Context, in IngestInput) (IngestR
 	}
 	a.log().Info("dataset ingested", "file", name, "sha256", ref.SHA256, "bytes", ref.Size, "lines", lines, "format", format)
 	return IngestResult{Dataset: ref, Manifest: mref, Format: string(format), Lines: lines, Bytes: ref.Size, Filename: name}, nil
+}
+
+// uploadRaw stores src as the raw dataset name, counting its lines on the
+// way (heartbeating the bytes sent and read); over the uncompressed size
+// limit nothing is stored and the error says so.
+func (a *Activities) uploadRaw(ctx context.Context, src io.Reader, name string) (artifacts.Ref, *lineCounter, error) {
+	limit := a.maxUncompressed()
+	counter := newLineCounter(limit)
+	var sent atomic.Int64
+	stop := heartbeatEvery(ctx, 10*time.Second, func() any {
+		return map[string]int64{"bytes_uploaded": sent.Load(), "bytes_uncompressed": counter.text.Load()}
+	})
+	// The counter sees every byte before the upload does; over the limit its
+	// error fails the Put (at the latest at the end of the input), which
+	// then removes what it had sent.
+	body := &verdictReader{r: io.TeeReader(&countingReader{r: src, n: &sent}, counter), lc: counter}
+	ref, err := a.Store.Put(ctx, a.Buckets.Datasets, RawPrefix, body,
+		artifacts.PutOptions{ContentType: "application/octet-stream", Filename: name})
+	stop()
+	if _, _, cerr := counter.Close(); errors.Is(cerr, errOverLimit) {
+		// The counter's error failed the Put, which leaves nothing behind.
+		// Nothing is deleted here: the same bytes may be an earlier ingest's
+		// object (keys are content-addressed), accepted under a higher limit.
+		a.log().Warn("ingest refused: over the uncompressed size limit", "file", name, "max_uncompressed_bytes", limit,
+			"uncompressed_bytes_read", counter.text.Load(), "bytes_read", sent.Load(), "gzip", counter.gzip)
+		return ref, counter, overLimitError(name, limit, counter.gzip)
+	}
+	if err != nil {
+		return ref, counter, Classify(err)
+	}
+	return ref, counter, nil
 }
 
 // openIngestSource opens the input file or stored object and names it.
