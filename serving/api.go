@@ -354,43 +354,49 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "no_model", "", "no model loaded yet; see GET /readyz")
 			return
 		}
-		md := cur.model.Metadata()
-		features, seq, ferr := modelInputs(cs, md)
-		if ferr != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", ferr.field, ferr.Error())
+		if !s.predictWith(w, cur, cs, attempt) {
 			return
 		}
-		if s.beforePredict != nil {
-			s.beforePredict(attempt)
-		}
-		out, err := cur.model.Predict(features, seq)
-		if errors.Is(err, onnxrt.ErrModelClosed) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			s.log.Error("predict", "version", cur.ref.Version, "rows", len(cs), "err", err)
-			writeError(w, http.StatusInternalServerError, "internal", "", "model "+cur.ref.Version+" failed to score the batch")
-			return
-		}
-		resp := predictResponse{ModelVersion: cur.ref.Version, Predictions: make([]prediction, len(cs))}
-		for i, c := range cs {
-			p := prediction{ID: c.id, ExpectedValue: f32(out.Expected[i]), PurchaseProbability: f32(out.Prob[i]), Mu: f32(out.Mu[i]), Sigma: f32(out.Sigma[i])}
-			for _, v := range []float32{out.Expected[i], out.Prob[i], out.Mu[i], out.Sigma[i]} {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					s.log.Error("non-finite model output", "version", cur.ref.Version, "row", i, "features", c.features)
-					writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("customers[%d]", i), "model "+cur.ref.Version+" produced a non-finite output for this customer")
-					return
-				}
-			}
-			resp.Predictions[i] = p
-		}
-		s.metrics.predictions.Add(float64(len(cs)))
-		if dw := cur.drift.Load(); dw != nil {
-			dw.observe(features, out.Expected)
-		}
-		writeJSON(w, http.StatusOK, resp)
-		return
 	}
+}
+
+// predictWith scores cs with cur and writes the response or the error;
+// false when it did (true: cur was closed by a swap, try again).
+func (s *Server) predictWith(w http.ResponseWriter, cur *served, cs []customer, attempt int) bool {
+	features, seq, ferr := modelInputs(cs, cur.model.Metadata())
+	if ferr != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", ferr.field, ferr.Error())
+		return false
+	}
+	if s.beforePredict != nil {
+		s.beforePredict(attempt)
+	}
+	out, err := cur.model.Predict(features, seq)
+	if errors.Is(err, onnxrt.ErrModelClosed) && attempt < 3 {
+		return true
+	}
+	if err != nil {
+		s.log.Error("predict", "version", cur.ref.Version, "rows", len(cs), "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "", "model "+cur.ref.Version+" failed to score the batch")
+		return false
+	}
+	resp := predictResponse{ModelVersion: cur.ref.Version, Predictions: make([]prediction, len(cs))}
+	for i, c := range cs {
+		resp.Predictions[i] = prediction{ID: c.id, ExpectedValue: f32(out.Expected[i]), PurchaseProbability: f32(out.Prob[i]), Mu: f32(out.Mu[i]), Sigma: f32(out.Sigma[i])}
+		for _, v := range []float32{out.Expected[i], out.Prob[i], out.Mu[i], out.Sigma[i]} {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				s.log.Error("non-finite model output", "version", cur.ref.Version, "row", i, "features", c.features)
+				writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("customers[%d]", i), "model "+cur.ref.Version+" produced a non-finite output for this customer")
+				return false
+			}
+		}
+	}
+	s.metrics.predictions.Add(float64(len(cs)))
+	if dw := cur.drift.Load(); dw != nil {
+		dw.observe(features, out.Expected)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return false
 }
 
 type modelResponse struct {
