@@ -14,7 +14,7 @@ import (
 // HeavyActivities are the activities whose memory grows with the data
 // (a whole feature set, a shard's transactions, a network's training
 // arrays): a [HeavyLimiter] bounds how many of them run at once.
-var HeavyActivities = []string{"Featurize", "TrainModel", "Evaluate", "ExportONNX", "ScoreShard"}
+var HeavyActivities = []string{"Featurize", "FeaturizeShard", "TrainModel", "Evaluate", "ExportONNX", "ScoreShard"}
 
 // HeavyLimiter bounds the heavy activities running at once in one worker
 // process (config worker.max_heavy_activities), so that its peak memory is

@@ -55,8 +55,10 @@ type Config struct {
 // memory follows the data, not the number of activities it is handed.
 type Worker struct {
 	// MaxHeavyActivities bounds the heavy activities (Featurize,
-	// TrainModel, Evaluate, ExportONNX, ScoreShard) running at once in one
-	// worker process; the others wait (heartbeating) for a slot. 0: no bound.
+	// FeaturizeShard, TrainModel, Evaluate, ExportONNX, ScoreShard) running
+	// at once in one worker process: the slots of its heavy task queue
+	// (others wait in Temporal for any worker) and of an in-process limiter
+	// (for those on the main queue). 0: no bound.
 	MaxHeavyActivities int `mapstructure:"max_heavy_activities" yaml:"max_heavy_activities" json:"max_heavy_activities"`
 	// FeatureCacheBytes is how much memory (estimated) of loaded feature
 	// sets that no running activity uses a worker keeps for the next one

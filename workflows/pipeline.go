@@ -139,7 +139,7 @@ func (p *pipeline) featurize(ctx workflow.Context) error {
 		workflow.GetVersion(ctx, shardedFeaturize, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
 		err = p.featurizeSharded(actx, in, n)
 	} else {
-		err = workflow.ExecuteActivity(actx, acts.Featurize, in).Get(ctx, &p.featurized)
+		err = workflow.ExecuteActivity(onHeavyQueue(actx), acts.Featurize, in).Get(ctx, &p.featurized)
 	}
 	if err != nil {
 		return err
@@ -169,8 +169,9 @@ func (p *pipeline) featurizeSharded(ctx workflow.Context, in activities.Featuriz
 	}
 	p.status.Progress = fmt.Sprintf("building customer features in %d shards", n)
 	futures := make([]workflow.Future, n)
+	heavy := onHeavyQueue(ctx)
 	for i := range futures {
-		futures[i] = workflow.ExecuteActivity(ctx, acts.FeaturizeShard, activities.FeaturizeShardInput{Featurize: in, Log: log.Shards[i], Rows: log.Rows[i],
+		futures[i] = workflow.ExecuteActivity(heavy, acts.FeaturizeShard, activities.FeaturizeShardInput{Featurize: in, Log: log.Shards[i], Rows: log.Rows[i],
 			Shard: i, ShardPlan: log.ShardPlan})
 	}
 	shards := make([]activities.FeaturizeShardResult, n)
@@ -197,8 +198,9 @@ func (p *pipeline) train(ctx workflow.Context) error {
 		snapshots[i] = s.Features
 	}
 	futures := make([]workflow.Future, len(p.in.Models))
+	heavy := onHeavyQueue(actx)
 	for i, kind := range p.in.Models {
-		futures[i] = workflow.ExecuteActivity(actx, acts.TrainModel, activities.TrainInput{
+		futures[i] = workflow.ExecuteActivity(heavy, acts.TrainModel, activities.TrainInput{
 			Kind: kind, Features: p.featurized.Features, Split: p.featurized.Split, HorizonDays: p.featurized.HorizonDays,
 			Seed: p.in.Seed, CheckpointKey: fmt.Sprintf("checkpoints/%s/%s/%s", p.run.WorkflowID, p.run.RunID, kind),
 			MaxEpochs: p.in.MaxEpochs, Snapshots: snapshots,
@@ -234,7 +236,7 @@ func (p *pipeline) evaluate(ctx workflow.Context) error {
 		in.Champion = &p.champion
 	}
 	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
-	if err := workflow.ExecuteActivity(actx, acts.Evaluate, in).Get(ctx, &p.evaluation); err != nil {
+	if err := workflow.ExecuteActivity(onHeavyQueue(actx), acts.Evaluate, in).Get(ctx, &p.evaluation); err != nil {
 		return err
 	}
 	p.res.Metrics, p.res.Challenger = p.evaluation.Metrics, p.evaluation.Challenger
@@ -277,7 +279,7 @@ func (p *pipeline) export(ctx workflow.Context) error {
 		ParityTolerance: p.gov.gate.ParityTolerance, ParityRows: parityRows,
 		RawDatasetSHA256: p.ingested.Dataset.SHA256, CleanDatasetSHA256: p.validated.Clean.SHA256}
 	actx := workflow.WithActivityOptions(ctx, dataOptions(p.in.RetryBudget))
-	if err := workflow.ExecuteActivity(actx, acts.ExportONNX, in).Get(ctx, &p.exported); err != nil {
+	if err := workflow.ExecuteActivity(onHeavyQueue(actx), acts.ExportONNX, in).Get(ctx, &p.exported); err != nil {
 		return err
 	}
 	p.res.ONNX, p.res.Parity = &p.exported.ONNX, &p.exported.Parity

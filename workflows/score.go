@@ -186,8 +186,9 @@ func (r *scoreRun) score(ctx workflow.Context) error {
 	r.stage(ctx, "score")
 	dctx := workflow.WithActivityOptions(ctx, withHeartbeat(activityOptions(time.Hour, r.in.RetryBudget), r.in.ShardHeartbeatTimeout))
 	futures := make([]workflow.Future, r.in.Shards)
+	heavy := onHeavyQueue(dctx)
 	for i := range futures {
-		futures[i] = workflow.ExecuteActivity(dctx, acts.ScoreShard, activities.ShardInput{Plan: r.plan, Clean: r.clean.Clean, Shard: i, Shards: r.in.Shards})
+		futures[i] = workflow.ExecuteActivity(heavy, acts.ScoreShard, activities.ShardInput{Plan: r.plan, Clean: r.clean.Clean, Shard: i, Shards: r.in.Shards})
 	}
 	r.results = make([]activities.ShardResult, r.in.Shards)
 	var firstErr error

@@ -15,9 +15,7 @@ import (
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/internal/testenv"
-	"github.com/clvflow/clvflow/workflows"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -104,13 +102,12 @@ func (s *stack) startWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(tc, s.queue, worker.Options{})
-	workflows.Register(w)
-	w.RegisterActivity(acts)
-	if err := w.Start(); err != nil {
+	cfg.Temporal.TaskQueue = s.queue
+	_, stop, err := startWorkers(tc, cfg, acts, false, func(err error) { t.Errorf("temporal stopped the worker: %v", err) })
+	t.Cleanup(func() { stop(); tc.Close() })
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Stop(); tc.Close() })
 }
 
 func (s *stack) store(t *testing.T) *artifacts.Store {

@@ -349,14 +349,14 @@ func clvflowBinary(t *testing.T) string {
 	return bin
 }
 
-func startWorkerProcess(t *testing.T, bin string, logName string) *exec.Cmd {
+func startWorkerProcess(t *testing.T, bin string, logName string, args ...string) *exec.Cmd {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), logName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "worker", "--log-level", "warn")
-	cmd.Env = os.Environ() // carries the test's CLVFLOW_* settings
+	cmd := exec.Command(bin, append([]string{"worker", "--log-level", "warn"}, args...)...) // a later --log-level wins
+	cmd.Env = os.Environ()                                                                  // carries the test's CLVFLOW_* settings
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -21,8 +23,14 @@ func TestIntegrationShardedFeaturize(t *testing.T) {
 	s := newStack(t, false)
 	pipelineEnv(t)
 	bin := clvflowBinary(t)
-	startWorkerProcess(t, bin, "worker1.log")
-	startWorkerProcess(t, bin, "worker2.log")
+	// One heavy activity per worker: Temporal must hand the 4 shards and the
+	// 3 trainings to whichever worker has its slot free, never to one whose
+	// slot is taken (which would then wait in the worker, and log it).
+	t.Setenv("CLVFLOW_WORKER_MAX_HEAVY_ACTIVITIES", "1")
+	workerLogs := []string{
+		workerLog(startWorkerProcess(t, bin, "worker1.log", "--log-level", "info")),
+		workerLog(startWorkerProcess(t, bin, "worker2.log", "--log-level", "info")),
+	}
 	tc := dialTest(t, s)
 	// 69,659 accepted rows; 20,000 per shard makes 4 shards. The cutoff and
 	// horizon leave room for two training snapshots.
@@ -73,7 +81,19 @@ func TestIntegrationShardedFeaturize(t *testing.T) {
 		t.Fatalf("sharded run: outcome %q, %d featurize shards; want promoted, 4", r.Outcome, r.FeaturizeShards)
 	}
 	recordHistory(t, tc, sharded.WorkflowID, "pipeline-sharded")
+	for _, path := range workerLogs {
+		logText, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(logText), "clvflow worker started") {
+			t.Fatalf("%s: no start line at info level (%v)", path, err)
+		}
+		if strings.Contains(string(logText), "waiting for a heavy-activity slot") {
+			t.Errorf("%s: a heavy activity waited in a worker whose slot was taken", path)
+		}
+	}
 }
+
+// workerLog is the path of the log file of a worker process.
+func workerLog(cmd *exec.Cmd) string { return cmd.Stdout.(*os.File).Name() }
 
 // featureArtifacts returns the sha256 of the feature artifacts (features,
 // split, features_snapshot_*) the registry recorded for version.

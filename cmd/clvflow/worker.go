@@ -94,16 +94,19 @@ func (a *app) workerCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a Temporal worker for clvflow's workflows and activities",
-		Long: `Polls temporal.task_queue for workflows and activities. With --gpu it also polls
+		Long: `Polls temporal.task_queue for workflows and activities, and temporal.task_queue
+with "-heavy" appended for the heavy activities. With --gpu it also polls
 temporal.gpu_task_queue for training activities (pipelines send training there
 when temporal.train_on_gpu_queue is true). Stops gracefully on SIGINT/SIGTERM.
 
-Memory follows the data, not the number of activities: at most
-worker.max_heavy_activities heavy activities (Featurize, TrainModel,
-Evaluate, ExportONNX, ScoreShard) run at once, the others wait in the worker
-heartbeating; activities that read the same feature file share one loaded
-copy, and up to worker.feature_cache_bytes of sets no activity uses any more
-are kept for the next.
+Memory follows the data, not the number of activities: the worker takes at
+most worker.max_heavy_activities heavy activities (Featurize, FeaturizeShard,
+TrainModel, Evaluate, ExportONNX, ScoreShard) from the heavy queue at once, so
+the others wait in Temporal for any worker with a free slot (those that still
+come on the main queue, from runs started before the heavy queue, wait in the
+worker heartbeating); activities that read the same feature file share one
+loaded copy, and up to worker.feature_cache_bytes of sets no activity uses any
+more are kept for the next.
 
 At start and then every storage.temp_max_age/2 (between 1 min and 1 h) it
 removes what crashed uploads left under .clvflow-tmp/ in the datasets and
@@ -213,8 +216,10 @@ func (a *app) runWorker(ctx context.Context, gpu bool) error {
 }
 
 // startWorkers starts the worker of the task queue (workflows and every
-// activity) and, with gpu, the one of the GPU queue (training only, one at
-// a time); stop stops those that started.
+// activity), the one of its heavy queue (the heavy activities, at most
+// worker.max_heavy_activities at once: Temporal then hands them only to a
+// worker with a free slot) and, with gpu, the one of the GPU queue
+// (training only, one at a time); stop stops those that started.
 func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, gpu bool, onFatal func(error)) (queues []string, stop func(), err error) {
 	var started []worker.Worker
 	stop = func() {
@@ -222,25 +227,30 @@ func startWorkers(tc client.Client, cfg config.Config, acts *activities.Activiti
 			w.Stop()
 		}
 	}
-	// One limiter for both queues: the bound is on this process's memory.
+	// One limiter for every queue: the bound is on this process's memory
+	// (the main queue still gets the heavy activities of runs started
+	// before the heavy queue).
 	var interceptors []interceptor.WorkerInterceptor
 	if acts.Heavy != nil {
 		interceptors = append(interceptors, acts.Heavy.Interceptor())
 	}
-	w := worker.New(tc, cfg.Temporal.TaskQueue, worker.Options{OnFatalError: onFatal, Interceptors: interceptors})
-	workflows.Register(w)
-	w.RegisterActivity(acts)
-	if err := w.Start(); err != nil {
-		return nil, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.TaskQueue, err)
-	}
-	started, queues = append(started, w), append(queues, cfg.Temporal.TaskQueue)
-	if gpu {
-		gw := worker.New(tc, cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1, OnFatalError: onFatal, Interceptors: interceptors})
-		gw.RegisterActivity(acts.TrainModel)
-		if err := gw.Start(); err != nil {
-			return queues, stop, fmt.Errorf("worker on %s: %w", cfg.Temporal.GPUTaskQueue, err)
+	start := func(queue string, opts worker.Options, register func(worker.Worker)) error {
+		opts.OnFatalError, opts.Interceptors = onFatal, interceptors
+		w := worker.New(tc, queue, opts)
+		register(w)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("worker on %s: %w", queue, err)
 		}
-		started, queues = append(started, gw), append(queues, cfg.Temporal.GPUTaskQueue)
+		started, queues = append(started, w), append(queues, queue)
+		return nil
 	}
-	return queues, stop, nil
+	err = start(cfg.Temporal.TaskQueue, worker.Options{}, func(w worker.Worker) { workflows.Register(w); w.RegisterActivity(acts) })
+	if err == nil {
+		err = start(workflows.HeavyTaskQueue(cfg.Temporal.TaskQueue), worker.Options{MaxConcurrentActivityExecutionSize: acts.Heavy.Slots()},
+			func(w worker.Worker) { w.RegisterActivity(acts) })
+	}
+	if err == nil && gpu {
+		err = start(cfg.Temporal.GPUTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 1}, func(w worker.Worker) { w.RegisterActivity(acts.TrainModel) })
+	}
+	return queues, stop, err
 }
