@@ -108,11 +108,9 @@ func (a *Activities) scoreFeatures(ctx context.Context, clean artifacts.Ref, asO
 	}
 	defer rc.Close()
 	b := features.NewBuilder(features.Split{Cutoff: asOf, HorizonDays: 0})
-	_, err = dataset.Read(rc, canonicalOptions("clean.csv"), func(tx dataset.Transaction) error {
-		if ShardOf(tx.Customer, shards) != shard {
-			return nil // another shard's customer (the builder drops days after asOf itself)
-		}
-		return b.AddTransaction(tx)
+	rows := newShardRows(shard, shards)
+	_, err = dataset.ReadBatches(rc, canonicalOptions("clean.csv"), func(bt *dataset.Batch) error {
+		return rows.add(bt, b.AddTransaction) // the builder drops days after asOf itself
 	})
 	if err != nil {
 		return nil, Classify(err)
@@ -122,6 +120,40 @@ func (a *Activities) scoreFeatures(ctx context.Context, clean artifacts.Ref, asO
 		return nil, nonRetryable(ErrTypeBadData, err)
 	}
 	return set, nil
+}
+
+// shardRows picks the rows of one shard's customers from batches, deciding
+// once per customer (ShardOf hashes its id) instead of once per row.
+type shardRows struct {
+	shard, shards int
+	in            []uint8          // per batch key: 0 not seen yet, 1 in the shard, 2 not
+	names         map[int32]string // the ids of the shard's customers
+}
+
+func newShardRows(shard, shards int) *shardRows {
+	return &shardRows{shard: shard, shards: shards, names: map[int32]string{}}
+}
+
+// add calls fn, in order, with the rows of bt whose customer is in the
+// shard.
+func (s *shardRows) add(bt *dataset.Batch, fn func(dataset.Transaction) error) error {
+	for i, k := range bt.Keys {
+		if int(k) >= len(s.in) {
+			s.in = append(s.in, make([]uint8, int(k)+1-len(s.in)+len(s.in)/2)...)
+		}
+		if s.in[k] == 0 {
+			s.in[k] = 2
+			if id := bt.Customer(i); ShardOf(id, s.shards) == s.shard {
+				s.in[k], s.names[k] = 1, id
+			}
+		}
+		if s.in[k] == 1 {
+			if err := fn(dataset.Transaction{Customer: s.names[k], Time: bt.Times[i], Amount: bt.Amounts[i], Line: bt.Lines[i]}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // loadONNX fetches a pinned ONNX file (sha256-checked) and loads it.
