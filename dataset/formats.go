@@ -200,6 +200,12 @@ func (p *csvParser) parse(rec []byte, out *parsedRow) {
 		out.amount = v
 		return
 	}
+	p.parseLine(f, out)
+}
+
+// parseLine reads the amount of an order line, quantity × unit price, and
+// its reversal key.
+func (p *csvParser) parseLine(f [][]byte, out *parsedRow) {
 	q, why, ok := parseDecimal(f[p.quantity])
 	if !ok {
 		out.fail(RuleBadNumber, "unparsable %s %q (%s)", p.names[p.quantity], f[p.quantity], why)
