@@ -30,51 +30,57 @@ func (s *fieldSplitter) splitCSV(rec []byte, delim byte) [][]byte {
 		s.scratch = make([]byte, 0, len(rec)+len(rec)/2)
 	}
 	s.scratch = s.scratch[:0]
-	i := 0
-	for {
+	for i := 0; ; {
 		// start of a field
 		j := i
 		for j < len(rec) && (rec[j] == ' ' || rec[j] == '\t') && rec[j] != delim {
 			j++
 		}
+		var k int
 		if j < len(rec) && rec[j] == '"' {
-			start := len(s.scratch)
-			k := j + 1
-			for k < len(rec) {
-				if rec[k] == '"' {
-					if k+1 < len(rec) && rec[k+1] == '"' {
-						s.scratch = append(s.scratch, '"')
-						k += 2
-						continue
-					}
-					k++
-					break
-				}
-				s.scratch = append(s.scratch, rec[k])
-				k++
-			}
-			// anything between the closing quote and the delimiter is kept
-			for k < len(rec) && rec[k] != delim {
-				if rec[k] != ' ' && rec[k] != '\t' {
-					s.scratch = append(s.scratch, rec[k])
-				}
-				k++
-			}
-			s.fields = append(s.fields, s.scratch[start:len(s.scratch):len(s.scratch)])
-			if k >= len(rec) {
-				return s.fields
-			}
-			i = k + 1
-			continue
-		}
-		k := bytes.IndexByte(rec[i:], delim)
-		if k < 0 {
+			k = s.quoted(rec, j, delim)
+		} else if k = bytes.IndexByte(rec[i:], delim); k < 0 {
+			k = len(rec)
 			s.fields = append(s.fields, trimSpace(rec[i:]))
+		} else {
+			k += i
+			s.fields = append(s.fields, trimSpace(rec[i:k]))
+		}
+		if k >= len(rec) {
 			return s.fields
 		}
-		s.fields = append(s.fields, trimSpace(rec[i:i+k]))
-		i += k + 1
+		i = k + 1
 	}
+}
+
+// quoted appends the quoted field that opens at rec[j] ('"'), unquoted in
+// scratch, and returns the index of the delimiter after it (len(rec) at
+// the end). Text between the closing quote and the delimiter is kept,
+// without its spaces and tabs.
+func (s *fieldSplitter) quoted(rec []byte, j int, delim byte) int {
+	start := len(s.scratch)
+	k := j + 1
+	for k < len(rec) {
+		if rec[k] == '"' {
+			if k+1 < len(rec) && rec[k+1] == '"' {
+				s.scratch = append(s.scratch, '"')
+				k += 2
+				continue
+			}
+			k++
+			break
+		}
+		s.scratch = append(s.scratch, rec[k])
+		k++
+	}
+	for k < len(rec) && rec[k] != delim {
+		if rec[k] != ' ' && rec[k] != '\t' {
+			s.scratch = append(s.scratch, rec[k])
+		}
+		k++
+	}
+	s.fields = append(s.fields, s.scratch[start:len(s.scratch):len(s.scratch)])
+	return k
 }
 
 // splitSpace splits on runs of spaces and tabs.
