@@ -18,36 +18,12 @@ import (
 // in file order ([CompareIDs]). Parts whose first line (the split) or header
 // differ, a customer in two parts and a part not sorted by id are errors.
 func MergeCSV(w io.Writer, parts ...io.Reader) ([]string, error) {
-	if len(parts) == 0 {
-		return nil, errors.New("features: merge of no feature files")
-	}
-	rows := make([]*rowReader, len(parts))
-	var magic, header string
-	for i, p := range parts {
-		r := &rowReader{br: bufio.NewReaderSize(p, 256<<10), part: i}
-		line, err := r.line()
-		if err != nil {
-			return nil, err
-		}
-		if !strings.HasPrefix(line, csvMagic+" ") {
-			return nil, fmt.Errorf("features: merge: part %d is not a feature file (first line %q)", i, strings.TrimSpace(line))
-		}
-		h, err := r.line()
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			magic, header = line, h
-		} else if line != magic || h != header {
-			return nil, fmt.Errorf("features: merge: part %d has split %q, part 0 %q", i, strings.TrimSpace(line), strings.TrimSpace(magic))
-		}
-		if err := r.next(); err != nil {
-			return nil, err
-		}
-		rows[i] = r
+	rows, head, err := openParts(parts)
+	if err != nil {
+		return nil, err
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	if _, err := bw.WriteString(magic + header); err != nil {
+	if _, err := bw.WriteString(head); err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -73,6 +49,39 @@ func MergeCSV(w io.Writer, parts ...io.Reader) ([]string, error) {
 		}
 	}
 	return ids, bw.Flush()
+}
+
+// openParts reads the first two lines (split and header) of every part,
+// which must be the same, and its first row; head is those two lines.
+func openParts(parts []io.Reader) (rows []*rowReader, head string, err error) {
+	if len(parts) == 0 {
+		return nil, "", errors.New("features: merge of no feature files")
+	}
+	var magic, header string
+	for i, p := range parts {
+		r := &rowReader{br: bufio.NewReaderSize(p, 256<<10), part: i}
+		line, err := r.line()
+		if err != nil {
+			return nil, "", err
+		}
+		if !strings.HasPrefix(line, csvMagic+" ") {
+			return nil, "", fmt.Errorf("features: merge: part %d is not a feature file (first line %q)", i, strings.TrimSpace(line))
+		}
+		h, err := r.line()
+		if err != nil {
+			return nil, "", err
+		}
+		if i == 0 {
+			magic, header = line, h
+		} else if line != magic || h != header {
+			return nil, "", fmt.Errorf("features: merge: part %d has split %q, part 0 %q", i, strings.TrimSpace(line), strings.TrimSpace(magic))
+		}
+		if err := r.next(); err != nil {
+			return nil, "", err
+		}
+		rows = append(rows, r)
+	}
+	return rows, magic + header, nil
 }
 
 // rowReader reads the rows of one feature file as raw bytes and the id (the
