@@ -97,20 +97,7 @@ func (c *FeatureCache) acquire(ctx context.Context, key string, load func(contex
 			c.entries[key] = e
 			c.loads++
 			c.mu.Unlock()
-			set, err := loadRecovered(ctx, load)
-			c.mu.Lock()
-			e.set, e.err = set, err
-			if err != nil {
-				delete(c.entries, key)
-			} else {
-				e.size = setBytes(set)
-			}
-			close(e.done)
-			c.mu.Unlock()
-			if err != nil {
-				return nil, nil, err
-			}
-			return e, c.releaser(e), nil
+			return c.fill(ctx, e, load)
 		}
 		if e.users == 0 { // kept: in use again
 			c.unkeep(e)
@@ -134,6 +121,25 @@ func (c *FeatureCache) acquire(ctx context.Context, key string, load func(contex
 		}
 		return nil, nil, e.err
 	}
+}
+
+// fill loads the set of the new entry e for its first user and wakes the
+// users waiting for it; a failed load is not cached.
+func (c *FeatureCache) fill(ctx context.Context, e *featEntry, load func(context.Context) (*features.Set, error)) (*featEntry, func(), error) {
+	set, err := loadRecovered(ctx, load)
+	c.mu.Lock()
+	e.set, e.err = set, err
+	if err != nil {
+		delete(c.entries, e.key)
+	} else {
+		e.size = setBytes(set)
+	}
+	close(e.done)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, c.releaser(e), nil
 }
 
 // loadRecovered is load with a panic turned into an error, so that the
