@@ -228,7 +228,8 @@ func narrow(v []float64) []float32 {
 	return out
 }
 
-// buildGraph mirrors nn.Model.PredictFloat32 operation by operation.
+// buildGraph mirrors nn.Model.PredictFloat32 operation by operation. The
+// order of its nodes and initializers is part of the exported bytes.
 func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -237,15 +238,41 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 	}()
 	b := &graphBuilder{names: map[string]bool{modelfile.InputFeatures: true, modelfile.InputSequence: true}}
 	c := m.Constants32()
-	nt := int64(nn.NumTabular)
-	nz := int64(len(c.TabMean)) // transformed columns incl. derived rates
+	k := graphScalars{one: b.scalar("one", 1), half: b.scalar("half", 0.5),
+		sigmaFloor: b.scalar("sigma_floor", c.SigmaFloor), valueCap: b.scalar("value_cap", c.ValueCap)}
+	z := b.tabular(m, c, k.one)
+	inputs := []*pb.ValueInfoProto{modelfile.FloatTensor(modelfile.InputFeatures, modelfile.BatchDim, nn.NumTabular)}
+	var q string
+	if m.Kind() == modelkind.Seq {
+		inputs = append(inputs, modelfile.FloatTensor(modelfile.InputSequence, modelfile.BatchDim, nn.NumSeqChannels, m.SeqWeeks()))
+		q = b.sequence(c, k.one)
+	}
+	outs := make([]memberOut, len(m.Members))
+	for i := range m.Members {
+		outs[i] = b.member(&m.Members[i], fmt.Sprintf("m%d_", i), len(m.Members) == 1, z, q, k)
+	}
+	b.op("Min", modelfile.OutputExpectedValue, []string{b.mixture(outs, k.half), k.valueCap})
+	var outputs []*pb.ValueInfoProto
+	for _, o := range modelfile.OutputNames {
+		outputs = append(outputs, modelfile.FloatTensor(o, modelfile.BatchDim, 1))
+	}
+	return &pb.GraphProto{
+		Name:        "clvflow_" + string(m.Kind()),
+		Node:        b.nodes,
+		Initializer: b.inits,
+		Input:       inputs,
+		Output:      outputs,
+	}, nil
+}
 
-	one := b.scalar("one", 1)
-	half := b.scalar("half", 0.5)
-	sigmaFloor := b.scalar("sigma_floor", c.SigmaFloor)
-	valueCap := b.scalar("value_cap", c.ValueCap)
+// graphScalars are the graph's scalar constants.
+type graphScalars struct{ one, half, sigmaFloor, valueCap string }
 
-	// tabular pre-processing
+// tabular adds the pre-processing of the tabular features (log of the
+// skewed columns, the derived rates, standardising, clipping) and returns
+// the name of its output.
+func (b *graphBuilder) tabular(m *nn.Model, c nn.Constants32, one string) string {
+	nt, nz := int64(nn.NumTabular), int64(len(c.TabMean)) // nz: transformed columns incl. derived rates
 	keep := b.init("tab_keep", []int64{nt}, c.Keep)
 	logMask := b.init("tab_logmask", []int64{nt}, c.LogMask)
 	tabMean := b.init("tab_mean", []int64{nz}, c.TabMean)
@@ -270,114 +297,107 @@ func buildGraph(m *nn.Model) (g *pb.GraphProto, err error) {
 		tt = b.op("Concat", "tab_t_rates", []string{tt, rl}, intAttr("axis", 1))
 	}
 	zs := b.op("Mul", "tab_scaled", []string{b.op("Sub", "tab_centered", []string{tt, tabMean}), tabInv})
-	z := b.op("Min", "tab_z", []string{b.op("Max", "tab_z_lo", []string{zs, tabLo}), tabHi})
+	return b.op("Min", "tab_z", []string{b.op("Max", "tab_z_lo", []string{zs, tabLo}), tabHi})
+}
 
-	inputs := []*pb.ValueInfoProto{modelfile.FloatTensor(modelfile.InputFeatures, modelfile.BatchDim, nn.NumTabular)}
-	var q string
-	if m.Kind() == modelkind.Seq {
-		w := m.SeqWeeks()
-		inputs = append(inputs, modelfile.FloatTensor(modelfile.InputSequence, modelfile.BatchDim, nn.NumSeqChannels, w))
-		sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
-		si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
-		sLo := b.init("seq_lo", []int64{1, nn.NumSeqChannels, 1}, c.SeqLo)
-		sHi := b.init("seq_hi", []int64{1, nn.NumSeqChannels, 1}, c.SeqHi)
-		sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{modelfile.InputSequence}), one})})
-		qs := b.op("Mul", "seq_scaled", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
-		q = b.op("Min", "seq_q", []string{b.op("Max", "seq_q_lo", []string{qs, sLo}), sHi})
-	}
+// sequence adds the pre-processing of the weekly sequences and returns
+// the name of its output.
+func (b *graphBuilder) sequence(c nn.Constants32, one string) string {
+	sm := b.init("seq_mean", []int64{1, nn.NumSeqChannels, 1}, c.SeqMean)
+	si := b.init("seq_invstd", []int64{1, nn.NumSeqChannels, 1}, c.SeqInvStd)
+	sLo := b.init("seq_lo", []int64{1, nn.NumSeqChannels, 1}, c.SeqLo)
+	sHi := b.init("seq_hi", []int64{1, nn.NumSeqChannels, 1}, c.SeqHi)
+	sl := b.op("Log", "seq_log", []string{b.op("Add", "seq_plus1", []string{b.op("Relu", "seq_relu", []string{modelfile.InputSequence}), one})})
+	qs := b.op("Mul", "seq_scaled", []string{b.op("Sub", "seq_centered", []string{sl, sm}), si})
+	return b.op("Min", "seq_q", []string{b.op("Max", "seq_q_lo", []string{qs, sLo}), sHi})
+}
 
-	type memberOut struct{ p, mu, sigma, e, logE, logP string }
-	outs := make([]memberOut, len(m.Members))
-	single := len(m.Members) == 1
-	for k := range m.Members {
-		net := &m.Members[k]
-		pre := fmt.Sprintf("m%d_", k)
-		x := z
-		if cv := net.Conv; cv != nil {
-			cw := b.init(pre+"conv_w", []int64{int64(cv.Filters), int64(cv.InChannels), int64(cv.Kernel)}, narrow(cv.W))
-			cb := b.init(pre+"conv_b", []int64{int64(cv.Filters)}, narrow(cv.B))
-			conv := b.op("Conv", pre+"conv", []string{q, cw, cb},
-				intsAttr("kernel_shape", int64(cv.Kernel)), intsAttr("strides", int64(cv.Stride)),
-				intsAttr("pads", 0, 0), intsAttr("dilations", 1), intAttr("group", 1))
-			tr := b.op("Transpose", pre+"conv_t", []string{b.op("Relu", pre+"conv_relu", []string{conv})}, intsAttr("perm", 0, 2, 1))
-			flat := b.op("Flatten", pre+"conv_flat", []string{tr}, intAttr("axis", 1))
-			x = b.op("Concat", pre+"concat", []string{z, flat}, intAttr("axis", 1))
-		}
-		for i, d := range net.Hidden {
-			wn := b.init(fmt.Sprintf("%sdense%d_w", pre, i), []int64{int64(d.In), int64(d.Out)}, narrow(d.W))
-			bn := b.init(fmt.Sprintf("%sdense%d_b", pre, i), []int64{int64(d.Out)}, narrow(d.B))
-			x = b.op("Relu", fmt.Sprintf("%sdense%d_relu", pre, i), []string{b.op("Gemm", fmt.Sprintf("%sdense%d", pre, i), []string{x, wn, bn})})
-		}
-		head := func(col int, name, out string) string {
-			h := net.Head
-			w := make([]float32, h.In)
-			for r := range w {
-				w[r] = float32(h.W[r*nn.HeadWidth+col])
-			}
-			wn := b.init(pre+"head_"+name+"_w", []int64{int64(h.In), 1}, w)
-			bn := b.init(pre+"head_"+name+"_b", []int64{1}, []float32{float32(h.B[col])})
-			return b.op("Gemm", out, []string{x, wn, bn})
-		}
-		name := func(local, output string) string {
-			if single && output != "" {
-				return output
-			}
-			return pre + local
-		}
-		logit := head(nn.HeadLogit, "logit", pre+"logit")
-		mu := head(nn.HeadMu, "mu", name("mu", modelfile.OutputMu))
-		raw := head(nn.HeadSigma, "sigma", pre+"sigma_raw")
-		p := b.op("Sigmoid", name("p", modelfile.OutputPurchaseProb), []string{logit})
-		sigma := b.op("Add", name("sigma", modelfile.OutputSigma), []string{b.op("Softplus", pre+"sigma_sp", []string{raw}), sigmaFloor})
-		hs := b.op("Mul", pre+"half_s2", []string{b.op("Mul", pre+"s2", []string{sigma, sigma}), half})
-		a := b.op("Add", pre+"mu_plus", []string{mu, hs})
-		nlp := b.op("Softplus", pre+"neg_logp", []string{b.op("Neg", pre+"neg_logit", []string{logit})})
-		logE := b.op("Sub", pre+"log_e", []string{a, nlp})
-		outs[k] = memberOut{p: p, mu: mu, sigma: sigma, logE: logE}
-		if single {
-			outs[k].e = b.op("Exp", pre+"e", []string{logE})
-		} else {
-			outs[k].logP = b.op("Neg", pre+"log_p", []string{nlp})
-		}
+// memberOut names the outputs of one ensemble member.
+type memberOut struct{ p, mu, sigma, e, logE, logP string }
+
+// member adds one ensemble member (convolution, hidden layers, ZILN head)
+// on the tabular input z and the sequence input q; the only member of a
+// model writes the model's outputs itself.
+func (b *graphBuilder) member(net *nn.Network, pre string, single bool, z, q string, k graphScalars) memberOut {
+	x := z
+	if cv := net.Conv; cv != nil {
+		cw := b.init(pre+"conv_w", []int64{int64(cv.Filters), int64(cv.InChannels), int64(cv.Kernel)}, narrow(cv.W))
+		cb := b.init(pre+"conv_b", []int64{int64(cv.Filters)}, narrow(cv.B))
+		conv := b.op("Conv", pre+"conv", []string{q, cw, cb},
+			intsAttr("kernel_shape", int64(cv.Kernel)), intsAttr("strides", int64(cv.Stride)),
+			intsAttr("pads", 0, 0), intsAttr("dilations", 1), intAttr("group", 1))
+		tr := b.op("Transpose", pre+"conv_t", []string{b.op("Relu", pre+"conv_relu", []string{conv})}, intsAttr("perm", 0, 2, 1))
+		flat := b.op("Flatten", pre+"conv_flat", []string{tr}, intAttr("axis", 1))
+		x = b.op("Concat", pre+"concat", []string{z, flat}, intAttr("axis", 1))
 	}
-	var e string
+	for i, d := range net.Hidden {
+		wn := b.init(fmt.Sprintf("%sdense%d_w", pre, i), []int64{int64(d.In), int64(d.Out)}, narrow(d.W))
+		bn := b.init(fmt.Sprintf("%sdense%d_b", pre, i), []int64{int64(d.Out)}, narrow(d.B))
+		x = b.op("Relu", fmt.Sprintf("%sdense%d_relu", pre, i), []string{b.op("Gemm", fmt.Sprintf("%sdense%d", pre, i), []string{x, wn, bn})})
+	}
+	name := func(local, output string) string {
+		if single && output != "" {
+			return output
+		}
+		return pre + local
+	}
+	logit := b.head(net, x, pre, nn.HeadLogit, "logit", pre+"logit")
+	mu := b.head(net, x, pre, nn.HeadMu, "mu", name("mu", modelfile.OutputMu))
+	raw := b.head(net, x, pre, nn.HeadSigma, "sigma", pre+"sigma_raw")
+	p := b.op("Sigmoid", name("p", modelfile.OutputPurchaseProb), []string{logit})
+	sigma := b.op("Add", name("sigma", modelfile.OutputSigma), []string{b.op("Softplus", pre+"sigma_sp", []string{raw}), k.sigmaFloor})
+	hs := b.op("Mul", pre+"half_s2", []string{b.op("Mul", pre+"s2", []string{sigma, sigma}), k.half})
+	a := b.op("Add", pre+"mu_plus", []string{mu, hs})
+	nlp := b.op("Softplus", pre+"neg_logp", []string{b.op("Neg", pre+"neg_logit", []string{logit})})
+	out := memberOut{p: p, mu: mu, sigma: sigma, logE: b.op("Sub", pre+"log_e", []string{a, nlp})}
 	if single {
-		e = outs[0].e
+		out.e = b.op("Exp", pre+"e", []string{out.logE})
 	} else {
-		// The mixture is combined in log space (ReduceLogSumExp), so members
-		// whose E or p under- or overflow float32 on extreme inputs cannot
-		// make ONNX Runtime and the Go reference disagree:
-		//   log Ē = LSE_k(log E_k) − log K,  log p̄ = LSE_k(log p_k) − log K
-		//   mu = log Ē − log p̄ − σ̄²/2,  E = exp(log Ē).
-		ps, ss, les, lps := make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs))
-		for k, o := range outs {
-			ps[k], ss[k], les[k], lps[k] = o.p, o.sigma, o.logE, o.logP
-		}
-		logK := b.scalar("log_k", float32(math.Log(float64(len(outs)))))
-		lse := func(name string, in []string) string {
-			cat := b.op("Concat", name+"_members", in, intAttr("axis", 1))
-			r := b.op("ReduceLogSumExp", name+"_lse", []string{cat}, intsAttr("axes", 1), intAttr("keepdims", 1))
-			return b.op("Sub", name+"_mean", []string{r, logK})
-		}
-		b.op("Mean", modelfile.OutputPurchaseProb, ps)
-		sigma := b.op("Mean", modelfile.OutputSigma, ss)
-		le := lse("log_e", les)
-		lp := lse("log_p", lps)
-		e = b.op("Exp", "e_mean", []string{le})
-		hs := b.op("Mul", "half_s2_mean", []string{b.op("Mul", "s2_mean", []string{sigma, sigma}), half})
-		b.op("Sub", modelfile.OutputMu, []string{b.op("Sub", "log_ratio", []string{le, lp}), hs})
+		out.logP = b.op("Neg", pre+"log_p", []string{nlp})
 	}
-	b.op("Min", modelfile.OutputExpectedValue, []string{e, valueCap})
+	return out
+}
 
-	var outputs []*pb.ValueInfoProto
-	for _, o := range modelfile.OutputNames {
-		outputs = append(outputs, modelfile.FloatTensor(o, modelfile.BatchDim, 1))
+// head adds column col of a member's ZILN head (a Gemm on x) as node out.
+func (b *graphBuilder) head(net *nn.Network, x, pre string, col int, name, out string) string {
+	h := net.Head
+	w := make([]float32, h.In)
+	for r := range w {
+		w[r] = float32(h.W[r*nn.HeadWidth+col])
 	}
-	return &pb.GraphProto{
-		Name:        "clvflow_" + string(m.Kind()),
-		Node:        b.nodes,
-		Initializer: b.inits,
-		Input:       inputs,
-		Output:      outputs,
-	}, nil
+	wn := b.init(pre+"head_"+name+"_w", []int64{int64(h.In), 1}, w)
+	bn := b.init(pre+"head_"+name+"_b", []int64{1}, []float32{float32(h.B[col])})
+	return b.op("Gemm", out, []string{x, wn, bn})
+}
+
+// mixture adds the ensemble's outputs from its members' and returns the
+// name of the expected value before its cap (the one member's, alone).
+// The mixture is combined in log space (ReduceLogSumExp), so members whose
+// E or p under- or overflow float32 on extreme inputs cannot make ONNX
+// Runtime and the Go reference disagree:
+//
+//	log Ē = LSE_k(log E_k) − log K,  log p̄ = LSE_k(log p_k) − log K
+//	mu = log Ē − log p̄ − σ̄²/2,  E = exp(log Ē).
+func (b *graphBuilder) mixture(outs []memberOut, half string) string {
+	if len(outs) == 1 {
+		return outs[0].e
+	}
+	ps, ss, les, lps := make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs)), make([]string, len(outs))
+	for k, o := range outs {
+		ps[k], ss[k], les[k], lps[k] = o.p, o.sigma, o.logE, o.logP
+	}
+	logK := b.scalar("log_k", float32(math.Log(float64(len(outs)))))
+	lse := func(name string, in []string) string {
+		cat := b.op("Concat", name+"_members", in, intAttr("axis", 1))
+		r := b.op("ReduceLogSumExp", name+"_lse", []string{cat}, intsAttr("axes", 1), intAttr("keepdims", 1))
+		return b.op("Sub", name+"_mean", []string{r, logK})
+	}
+	b.op("Mean", modelfile.OutputPurchaseProb, ps)
+	sigma := b.op("Mean", modelfile.OutputSigma, ss)
+	le := lse("log_e", les)
+	lp := lse("log_p", lps)
+	e := b.op("Exp", "e_mean", []string{le})
+	hs := b.op("Mul", "half_s2_mean", []string{b.op("Mul", "s2_mean", []string{sigma, sigma}), half})
+	b.op("Sub", modelfile.OutputMu, []string{b.op("Sub", "log_ratio", []string{le, lp}), hs})
+	return e
 }
