@@ -149,6 +149,27 @@ func (c Config) Validate() error {
 			bad("hidden[%d] = %d, want 1..4096", i, h)
 		}
 	}
+	c.checkTraining(bad)
+	seen := map[int]bool{}
+	for _, col := range c.LogColumns {
+		if col < 0 || col >= NumTabular {
+			bad("log_columns contains %d, want 0..%d", col, NumTabular-1)
+		} else if seen[col] {
+			bad("log_columns repeats %d", col)
+		}
+		seen[col] = true
+	}
+	if !(c.SigmaFloor > 0 && c.SigmaFloor < 1) {
+		bad("sigma_floor = %v, want (0, 1)", c.SigmaFloor)
+	}
+	if c.Kind == modelkind.Seq {
+		c.checkConv(bad)
+	}
+	return errors.Join(errs...)
+}
+
+// checkTraining checks the optimiser and schedule settings.
+func (c Config) checkTraining(bad func(string, ...any)) {
 	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
 		bad("lr = %v, want a finite value > 0", c.LR)
 	}
@@ -170,36 +191,25 @@ func (c Config) Validate() error {
 	if c.Ensemble < 1 || c.Ensemble > 32 {
 		bad("ensemble = %d, want 1..32", c.Ensemble)
 	}
-	seen := map[int]bool{}
-	for _, col := range c.LogColumns {
-		if col < 0 || col >= NumTabular {
-			bad("log_columns contains %d, want 0..%d", col, NumTabular-1)
-		} else if seen[col] {
-			bad("log_columns repeats %d", col)
-		}
-		seen[col] = true
-	}
-	if !(c.SigmaFloor > 0 && c.SigmaFloor < 1) {
-		bad("sigma_floor = %v, want (0, 1)", c.SigmaFloor)
-	}
 	if !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 0) {
 		bad("clip_norm = %v, want a finite value >= 0", c.ClipNorm)
 	}
-	if c.Kind == modelkind.Seq {
-		if c.SeqWeeks < 1 || c.SeqWeeks > 1040 {
-			bad("seq_weeks = %d, want 1..1040", c.SeqWeeks)
-		}
-		if c.ConvFilters < 1 || c.ConvFilters > 256 {
-			bad("conv_filters = %d, want 1..256", c.ConvFilters)
-		}
-		if c.KernelSize < 1 || c.KernelSize > c.SeqWeeks {
-			bad("kernel_size = %d, want 1..seq_weeks (%d)", c.KernelSize, c.SeqWeeks)
-		}
-		if c.ConvStride < 1 || c.ConvStride > c.KernelSize {
-			bad("conv_stride = %d, want 1..kernel_size (%d)", c.ConvStride, c.KernelSize)
-		}
+}
+
+// checkConv checks the sequence model's convolution settings.
+func (c Config) checkConv(bad func(string, ...any)) {
+	if c.SeqWeeks < 1 || c.SeqWeeks > 1040 {
+		bad("seq_weeks = %d, want 1..1040", c.SeqWeeks)
 	}
-	return errors.Join(errs...)
+	if c.ConvFilters < 1 || c.ConvFilters > 256 {
+		bad("conv_filters = %d, want 1..256", c.ConvFilters)
+	}
+	if c.KernelSize < 1 || c.KernelSize > c.SeqWeeks {
+		bad("kernel_size = %d, want 1..seq_weeks (%d)", c.KernelSize, c.SeqWeeks)
+	}
+	if c.ConvStride < 1 || c.ConvStride > c.KernelSize {
+		bad("conv_stride = %d, want 1..kernel_size (%d)", c.ConvStride, c.KernelSize)
+	}
 }
 
 // clone deep-copies the slices of c.
