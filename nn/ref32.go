@@ -38,76 +38,99 @@ func (m *Model) PredictFloat32(tab [][]float32, seq [][]float32) ([]Prediction32
 		len(seq), func(i int) []float64 { return widen(seq[i]) }); err != nil {
 		return nil, err
 	}
-	c := m.Constants32()
-	nets := make([]network32, len(m.Members))
-	for k := range m.Members {
-		nets[k] = newNetwork32(&m.Members[k])
+	r := m.newRunner32()
+	out := make([]Prediction32, len(tab))
+	for i, row := range tab {
+		var s []float32
+		if r.q != nil {
+			s = seq[i]
+		}
+		out[i] = r.predict(row, s)
 	}
-	nz := m.Config.InputWidth()
-	width := nz + m.Config.SeqPositions()*m.Config.ConvFilters
+	return out, nil
+}
+
+// runner32 holds what PredictFloat32 reuses from row to row.
+type runner32 struct {
+	m          *Model
+	c          Constants32
+	nets       []network32
+	nz         int
+	x, a, b, q []float32 // inputs, layer buffers, sequence (nil for ZILN)
+	ms         []member32
+}
+
+// member32 is one member's prediction of a row.
+type member32 struct{ p, mu, sigma, e, logE, logP float32 }
+
+func (m *Model) newRunner32() *runner32 {
+	r := &runner32{m: m, c: m.Constants32(), nets: make([]network32, len(m.Members)), nz: m.Config.InputWidth(), ms: make([]member32, len(m.Members))}
+	for k := range m.Members {
+		r.nets[k] = newNetwork32(&m.Members[k])
+	}
+	width := r.nz + m.Config.SeqPositions()*m.Config.ConvFilters
 	for _, h := range m.Config.Hidden {
 		width = max(width, h)
 	}
-	x := make([]float32, width)
-	bufA, bufB := make([]float32, width), make([]float32, width)
-	var q []float32
+	r.x, r.a, r.b = make([]float32, width), make([]float32, width), make([]float32, width)
 	if m.Config.Kind == modelkind.Seq {
-		q = make([]float32, NumSeqChannels*m.Config.SeqWeeks)
+		r.q = make([]float32, NumSeqChannels*m.Config.SeqWeeks)
 	}
-	out := make([]Prediction32, len(tab))
-	type member struct{ p, mu, sigma, e, logE, logP float32 }
-	ms := make([]member, len(nets))
-	for i, row := range tab {
-		// tabular pre-processing
-		for j, f := range row {
-			l := log32(max(f, 0) + 1)
-			x[j] = f*c.Keep[j] + l*c.LogMask[j]
-		}
-		for r, ab := range m.Prep.Rates {
-			x[NumTabular+r] = log32(max(row[ab[0]]/max(row[ab[1]], 1), 0) + 1)
-		}
-		for j := range nz {
-			x[j] = min(max((x[j]-c.TabMean[j])*c.TabInvStd[j], c.TabLo[j]), c.TabHi[j])
-		}
-		w := m.Config.SeqWeeks
-		if q != nil {
-			for j, v := range seq[i] {
-				ch := j / w
-				q[j] = min(max((log32(max(v, 0)+1)-c.SeqMean[ch])*c.SeqInvStd[ch], c.SeqLo[ch]), c.SeqHi[ch])
-			}
-		}
-		for k := range nets {
-			xin := x[:nz]
-			if q != nil {
-				xin = nets[k].conv(q, w, x, nz) // overwrites only the sequence part of x
-			}
-			logit, mu, raw := nets[k].forward(xin, bufA, bufB)
-			p := sigmoid32(logit)
-			sigma := softplus32(raw) + c.SigmaFloor
-			nlp := softplus32(-logit)
-			logE := mu + sigma*sigma*0.5 - nlp
-			ms[k] = member{p: p, mu: mu, sigma: sigma, e: exp32(logE), logE: logE, logP: -nlp}
-		}
-		if len(ms) == 1 {
-			out[i] = Prediction32{Expected: min(ms[0].e, c.ValueCap), Prob: ms[0].p, Mu: ms[0].mu, Sigma: ms[0].sigma}
-			continue
-		}
-		var sp, ss float32
-		les, lps := make([]float32, len(ms)), make([]float32, len(ms))
-		for j, mm := range ms {
-			sp += mm.p
-			ss += mm.sigma
-			les[j], lps[j] = mm.logE, mm.logP
-		}
-		k := float32(len(ms))
-		logK := float32(math.Log(float64(len(ms))))
-		p, sigma := sp/k, ss/k
-		logE := lse32(les) - logK
-		logP := lse32(lps) - logK
-		mu := logE - logP - sigma*sigma*0.5
-		out[i] = Prediction32{Expected: min(exp32(logE), c.ValueCap), Prob: p, Mu: mu, Sigma: sigma}
+	return r
+}
+
+// predict predicts one row (seq: its sequence, nil for ZILN).
+func (r *runner32) predict(row, seq []float32) Prediction32 {
+	c, x, w := &r.c, r.x, r.m.Config.SeqWeeks
+	for j, f := range row { // tabular pre-processing
+		l := log32(max(f, 0) + 1)
+		x[j] = f*c.Keep[j] + l*c.LogMask[j]
 	}
-	return out, nil
+	for k, ab := range r.m.Prep.Rates {
+		x[NumTabular+k] = log32(max(row[ab[0]]/max(row[ab[1]], 1), 0) + 1)
+	}
+	for j := range r.nz {
+		x[j] = min(max((x[j]-c.TabMean[j])*c.TabInvStd[j], c.TabLo[j]), c.TabHi[j])
+	}
+	for j, v := range seq {
+		ch := j / w
+		r.q[j] = min(max((log32(max(v, 0)+1)-c.SeqMean[ch])*c.SeqInvStd[ch], c.SeqLo[ch]), c.SeqHi[ch])
+	}
+	for k := range r.nets {
+		xin := x[:r.nz]
+		if r.q != nil {
+			xin = r.nets[k].conv(r.q, w, x, r.nz) // overwrites only the sequence part of x
+		}
+		logit, mu, raw := r.nets[k].forward(xin, r.a, r.b)
+		p := sigmoid32(logit)
+		sigma := softplus32(raw) + c.SigmaFloor
+		nlp := softplus32(-logit)
+		logE := mu + sigma*sigma*0.5 - nlp
+		r.ms[k] = member32{p: p, mu: mu, sigma: sigma, e: exp32(logE), logE: logE, logP: -nlp}
+	}
+	return mixture32(r.ms, c.ValueCap)
+}
+
+// mixture32 combines the members' predictions of a row (in log space; see
+// onnxexport's mixture).
+func mixture32(ms []member32, valueCap float32) Prediction32 {
+	if len(ms) == 1 {
+		return Prediction32{Expected: min(ms[0].e, valueCap), Prob: ms[0].p, Mu: ms[0].mu, Sigma: ms[0].sigma}
+	}
+	var sp, ss float32
+	les, lps := make([]float32, len(ms)), make([]float32, len(ms))
+	for j, mm := range ms {
+		sp += mm.p
+		ss += mm.sigma
+		les[j], lps[j] = mm.logE, mm.logP
+	}
+	k := float32(len(ms))
+	logK := float32(math.Log(float64(len(ms))))
+	p, sigma := sp/k, ss/k
+	logE := lse32(les) - logK
+	logP := lse32(lps) - logK
+	mu := logE - logP - sigma*sigma*0.5
+	return Prediction32{Expected: min(exp32(logE), valueCap), Prob: p, Mu: mu, Sigma: sigma}
 }
 
 // Constants32 are the float32 constants of the exported graph, derived from
