@@ -115,36 +115,51 @@ func newTrainGraph(c Config, bs int, params []Vec) (tg *trainGraph, err error) {
 	if len(shapes) != len(params) {
 		return nil, fmt.Errorf("nn: %d parameter tensors, want %d", len(params), len(shapes))
 	}
-	g := G.NewGraph()
-	tg = &trainGraph{cfg: c, bs: bs, g: g, positions: c.SeqPositions()}
+	tg = &trainGraph{cfg: c, bs: bs, g: G.NewGraph(), positions: c.SeqPositions()}
 	for i, s := range shapes {
 		if len(params[i]) != s.rows*s.cols {
 			return nil, fmt.Errorf("nn: parameter %s has %d values, want %d", s.name, len(params[i]), s.rows*s.cols)
 		}
 		t := tensor.New(tensor.WithShape(s.rows, s.cols), tensor.WithBacking([]float64(params[i])))
-		tg.params = append(tg.params, G.NewMatrix(g, G.Float64, G.WithShape(s.rows, s.cols), G.WithName(s.name), G.WithValue(t)))
+		tg.params = append(tg.params, G.NewMatrix(tg.g, G.Float64, G.WithShape(s.rows, s.cols), G.WithName(s.name), G.WithValue(t)))
 	}
-	input := func(name string, rows, cols int) (*G.Node, []float64) {
-		back := make([]float64, rows*cols)
-		t := tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(back))
-		n := G.NewMatrix(g, G.Float64, G.WithShape(rows, cols), G.WithName(name))
-		tg.inputs = append(tg.inputs, n)
-		tg.tensors = append(tg.tensors, t)
-		return n, back
-	}
+	// The nodes are made in this order (parameters, inputs, forward pass,
+	// loss): the tape, and so every float operation, follows it.
 	var zN, pN, bN, lN, wN *G.Node
-	zN, tg.z = input("z", bs, c.InputWidth())
+	zN, tg.z = tg.input("z", bs, c.InputWidth())
 	if c.Kind == modelkind.Seq {
-		pN, tg.patches = input("patches", bs*tg.positions, NumSeqChannels*c.KernelSize)
+		pN, tg.patches = tg.input("patches", bs*tg.positions, NumSeqChannels*c.KernelSize)
 	} else {
 		tg.inputs = append(tg.inputs, nil)
 		tg.tensors = append(tg.tensors, nil)
 	}
-	bN, tg.bought = input("bought", bs, 1)
-	lN, tg.logy = input("logy", bs, 1)
-	wN, tg.weight = input("weight", bs, 1)
+	bN, tg.bought = tg.input("bought", bs, 1)
+	lN, tg.logy = tg.input("logy", bs, 1)
+	wN, tg.weight = tg.input("weight", bs, 1)
+	logit, mu, raw := tg.forward(zN, pN)
+	tg.cost = zilnCost(c, logit, mu, raw, bN, lN, wN)
+	G.Read(tg.cost, &tg.costVal)
+	if _, err := G.Grad(tg.cost, tg.params...); err != nil {
+		return nil, fmt.Errorf("nn: gradients: %w", err)
+	}
+	tg.vm = G.NewTapeMachine(tg.g, G.BindDualValues(tg.params...))
+	return tg, nil
+}
 
-	m := G.Must
+// input adds an input matrix node and returns it with its backing slice.
+func (tg *trainGraph) input(name string, rows, cols int) (*G.Node, []float64) {
+	back := make([]float64, rows*cols)
+	t := tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(back))
+	n := G.NewMatrix(tg.g, G.Float64, G.WithShape(rows, cols), G.WithName(name))
+	tg.inputs = append(tg.inputs, n)
+	tg.tensors = append(tg.tensors, t)
+	return n, back
+}
+
+// forward adds the network on the tabular input z (and the sequence
+// patches p of a sequence model) and returns the head's three columns.
+func (tg *trainGraph) forward(zN, pN *G.Node) (logit, mu, raw *G.Node) {
+	c, bs, m := tg.cfg, tg.bs, G.Must
 	bcast := func(x, b *G.Node) *G.Node { return m(G.BroadcastAdd(x, b, nil, []byte{0})) }
 	pi := 0
 	next := func() *G.Node { n := tg.params[pi]; pi++; return n }
@@ -164,21 +179,21 @@ func newTrainGraph(c Config, bs int, params []Vec) (tg *trainGraph, err error) {
 		h = m(G.Rectify(bcast(a, next())))
 	}
 	headOut := func() *G.Node { w := next(); return bcast(m(G.Mul(h, w)), next()) }
-	logit, mu, raw := headOut(), headOut(), headOut()
+	logit, mu, raw = headOut(), headOut(), headOut()
+	return logit, mu, raw
+}
 
+// zilnCost adds the weighted ZILN loss of the batch: the purchase's binary
+// cross-entropy plus, for buyers, the log-normal negative log-likelihood.
+func zilnCost(c Config, logit, mu, raw, bN, lN, wN *G.Node) *G.Node {
+	m := G.Must
 	half := G.NewConstant(0.5)
 	floor := G.NewConstant(c.SigmaFloor)
 	bce := m(G.Sub(m(G.Softplus(logit)), m(G.HadamardProd(bN, logit))))
 	sigma := m(G.Add(m(G.Softplus(raw)), floor))
 	r := m(G.HadamardDiv(m(G.Sub(lN, mu)), sigma))
 	nll := m(G.HadamardProd(bN, m(G.Add(m(G.Log(sigma)), m(G.HadamardProd(m(G.Square(r)), half))))))
-	tg.cost = m(G.Sum(m(G.HadamardProd(wN, m(G.Add(bce, nll))))))
-	G.Read(tg.cost, &tg.costVal)
-	if _, err := G.Grad(tg.cost, tg.params...); err != nil {
-		return nil, fmt.Errorf("nn: gradients: %w", err)
-	}
-	tg.vm = G.NewTapeMachine(g, G.BindDualValues(tg.params...))
-	return tg, nil
+	return m(G.Sum(m(G.HadamardProd(wN, m(G.Add(bce, nll))))))
 }
 
 // close releases the machine.
