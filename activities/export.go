@@ -43,20 +43,9 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 		return res, nonRetryable(ErrTypeParityFailed, fmt.Errorf("export: ONNX Runtime cannot load the exported model: %w", err))
 	}
 	defer om.Close()
-	set, train, _, release, err := a.loadFeatures(ctx, in.Features, in.Split)
+	rep, summary, err := a.checkParity(ctx, in, net, om)
 	if err != nil {
 		return res, err
-	}
-	defer release()
-	tab, seq := parityRowsOf(set, train, in.ParityRows, om.Schema())
-	tol := in.ParityTolerance
-	if tol <= 0 {
-		tol = onnxrt.DefaultParityTol
-	}
-	rep, err := onnxrt.Parity(goReference(net), om, tab, seq, tol)
-	summary := paritySummary(&rep, tol, len(tab), err == nil)
-	if err != nil {
-		return res, nonRetryable(ErrTypeParityFailed, fmt.Errorf("parity: %w", err), summary)
 	}
 	onnxRef, err := a.Store.PutBytes(ctx, a.Buckets.Models, ONNXPrefix, data, artifacts.PutOptions{ContentType: "application/onnx", Filename: "clv-" + in.Kind + ".onnx"})
 	if err != nil {
@@ -68,7 +57,7 @@ func (a *Activities) ExportONNX(ctx context.Context, in ExportInput) (ExportResu
 	}
 	summary.Report = repRef
 	schema := om.Metadata().Props["clvflow.feature_schema"]
-	a.log().Info("model exported", "kind", in.Kind, "onnx_sha256", sha, "parity_rows", len(tab), "max_abs_diff", summary.MaxAbsDiff)
+	a.log().Info("model exported", "kind", in.Kind, "onnx_sha256", sha, "parity_rows", rep.Rows, "max_abs_diff", summary.MaxAbsDiff)
 	return ExportResult{ONNX: onnxRef, ModelVersion: digest, FeatureSchema: schema, Parity: summary}, nil
 }
 
@@ -86,6 +75,28 @@ func parityRowsOf(set *features.Set, train []int, n int, schema onnxrt.FeatureSc
 		return tab, nil
 	}
 	return tab, append(seq, es...)
+}
+
+// checkParity scores parity rows of the training customers with the
+// exported model om and with nn's float32 reference; a difference beyond
+// the tolerance fails the export (non-retryable, with the summary).
+func (a *Activities) checkParity(ctx context.Context, in ExportInput, net *nn.Model, om *onnxrt.Model) (onnxrt.ParityReport, registry.ParitySummary, error) {
+	set, train, _, release, err := a.loadFeatures(ctx, in.Features, in.Split)
+	if err != nil {
+		return onnxrt.ParityReport{}, registry.ParitySummary{}, err
+	}
+	defer release()
+	tab, seq := parityRowsOf(set, train, in.ParityRows, om.Schema())
+	tol := in.ParityTolerance
+	if tol <= 0 {
+		tol = onnxrt.DefaultParityTol
+	}
+	rep, err := onnxrt.Parity(goReference(net), om, tab, seq, tol)
+	summary := paritySummary(&rep, tol, len(tab), err == nil)
+	if err != nil {
+		return rep, summary, nonRetryable(ErrTypeParityFailed, fmt.Errorf("parity: %w", err), summary)
+	}
+	return rep, summary, nil
 }
 
 // goReference is the Go float32 forward pass the parity check compares ONNX
