@@ -616,23 +616,10 @@ func (s *Server) Run(ctx context.Context) error {
 // down gracefully (in-flight requests finish, bounded by ShutdownTimeout),
 // stops polling and closes the models. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := s.cfg.Validate(); err != nil {
-		ln.Close()
-		return err
-	}
 	addr := ln.Addr().String()
-	if err := s.cfg.checkExposure(addr); err != nil {
-		ln.Close()
-		return err
-	}
-	tlsCfg, err := s.cfg.TLSConfig()
+	ln, scheme, err := s.listener(ln)
 	if err != nil {
-		ln.Close()
 		return err
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	if s.cfg.exposedInsecurely(addr) {
 		s.log.Warn("INSECURE: serving the scoring API with no bearer token on an address other machines can reach (--insecure / serving.insecure); anyone who reaches it can score customers and read the model. Set serving.auth_token.",
@@ -669,6 +656,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopPoll()
 	pollDone.Wait()
 	return errors.Join(err, s.Close())
+}
+
+// listener checks the configuration for the address of ln and wraps ln
+// in TLS when it is set; it closes ln when it refuses to serve.
+func (s *Server) listener(ln net.Listener) (net.Listener, string, error) {
+	err := s.cfg.Validate()
+	if err == nil {
+		err = s.cfg.checkExposure(ln.Addr().String())
+	}
+	var tlsCfg *tls.Config
+	if err == nil {
+		tlsCfg, err = s.cfg.TLSConfig()
+	}
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	if tlsCfg != nil {
+		return tls.NewListener(ln, tlsCfg), "https", nil
+	}
+	return ln, "http", nil
 }
 
 // poll reloads immediately and then every ReloadInterval until ctx ends;
