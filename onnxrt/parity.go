@@ -95,23 +95,7 @@ func Parity(ref func(features, seq [][]float32) (Outputs, error), m *Model, feat
 		if len(w) != n {
 			return ParityReport{}, fmt.Errorf("onnxrt: parity: reference returned %d %s values for %d rows", len(w), name, n)
 		}
-		d := OutputDiff{Name: name, WorstRatio: -1}
-		for i := range n {
-			allowed := tol
-			if name == OutputExpectedValue {
-				allowed = tol * math.Max(1, math.Abs(float64(w[i])))
-			}
-			abs := math.Abs(float64(g[i]) - float64(w[i]))
-			if !finite32(g[i]) || !finite32(w[i]) {
-				abs = math.Inf(1)
-			}
-			if abs > d.MaxAbsDiff || i == 0 {
-				d.MaxAbsDiff, d.MaxAbsRow = abs, i
-			}
-			if ratio := abs / allowed; ratio > d.WorstRatio {
-				d.WorstRatio, d.WorstRow, d.ORT, d.Ref, d.Allowed = ratio, i, g[i], w[i], allowed
-			}
-		}
+		d := compareOutput(name, g, w, tol)
 		rep.Outputs = append(rep.Outputs, d)
 		if worst < 0 || d.WorstRatio > rep.Outputs[worst].WorstRatio {
 			worst = len(rep.Outputs) - 1
@@ -126,6 +110,30 @@ func Parity(ref func(features, seq [][]float32) (Outputs, error), m *Model, feat
 			AbsDiff: math.Abs(float64(w.ORT) - float64(w.Ref)), Allowed: w.Allowed, Tol: tol, Features: rep.WorstFeatures}
 	}
 	return rep, nil
+}
+
+// compareOutput compares ONNX Runtime's values g of one output with the
+// reference's w: the largest difference and the one nearest (or furthest
+// beyond) its allowance, tol (relative above 1 for the expected value).
+func compareOutput(name string, g, w []float32, tol float64) OutputDiff {
+	d := OutputDiff{Name: name, WorstRatio: -1}
+	for i := range w {
+		allowed := tol
+		if name == OutputExpectedValue {
+			allowed = tol * math.Max(1, math.Abs(float64(w[i])))
+		}
+		abs := math.Abs(float64(g[i]) - float64(w[i]))
+		if !finite32(g[i]) || !finite32(w[i]) {
+			abs = math.Inf(1)
+		}
+		if abs > d.MaxAbsDiff || i == 0 {
+			d.MaxAbsDiff, d.MaxAbsRow = abs, i
+		}
+		if ratio := abs / allowed; ratio > d.WorstRatio {
+			d.WorstRatio, d.WorstRow, d.ORT, d.Ref, d.Allowed = ratio, i, g[i], w[i], allowed
+		}
+	}
+	return d
 }
 
 // EdgeRowNames describes the rows of EdgeRows, in order.
