@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -106,8 +107,31 @@ func Build(spec Spec) (*Model, error) {
 	if spec.Kind == modelkind.Seq {
 		m.in += len(onnxrt.SequenceChannels)
 	}
-	h := spec.Hidden
-	rng := rand.New(rand.NewPCG(spec.Seed, spec.Seed^0x9e3779b97f4a7c15))
+	m.initWeights()
+	schema, err := json.Marshal(spec.Schema())
+	if err != nil {
+		return nil, err
+	}
+	mp := &pb.ModelProto{
+		IrVersion:       8,
+		ProducerName:    "clvflow-onnxrttest",
+		ProducerVersion: "1",
+		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: 13}},
+		Graph:           m.graph(),
+		MetadataProps:   spec.metadata(string(schema)),
+	}
+	m.Bytes, err = proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("onnxrttest: marshal model: %w", err)
+	}
+	m.SHA256 = onnxrt.SHA256Hex(m.Bytes)
+	return m, nil
+}
+
+// initWeights draws the weights from the spec's seed.
+func (m *Model) initWeights() {
+	h := m.Spec.Hidden
+	rng := rand.New(rand.NewPCG(m.Spec.Seed, m.Spec.Seed^0x9e3779b97f4a7c15))
 	uniform := func(n int, a float64) []float32 {
 		out := make([]float32, n)
 		for i := range out {
@@ -122,7 +146,12 @@ func Build(spec Spec) (*Model, error) {
 	for i, v := range uniform(3, 0.2) {
 		m.b2[i] += v
 	}
+}
 
+// graph is the model's graph: log1p of the inputs (and of each sequence
+// channel's sum), one hidden layer, the ZILN head.
+func (m *Model) graph() *pb.GraphProto {
+	spec, h := m.Spec, m.Spec.Hidden
 	g := &pb.GraphProto{Name: spec.Name}
 	g.Input = append(g.Input, modelfile.FloatTensor(onnxrt.InputFeatures, modelfile.BatchDim, len(onnxrt.TabularColumns)))
 	for _, name := range onnxrt.OutputNames {
@@ -158,6 +187,12 @@ func Build(spec Spec) (*Model, error) {
 	node("Gemm", []string{z, "W1", "B1"}, []string{"h_pre"})
 	node("Relu", []string{"h_pre"}, []string{"h"})
 	node("Gemm", []string{"h", "W2", "B2"}, []string{"o"})
+	zilnHead(node)
+	return g
+}
+
+// zilnHead adds the nodes from the head's output o to the model outputs.
+func zilnHead(node func(op string, in []string, out []string, attrs ...*pb.AttributeProto)) {
 	node("Split", []string{"o", "split3"}, []string{"logit", onnxrt.OutputMu, "sigma_raw"}, intAttr("axis", 1))
 	node("Sigmoid", []string{"logit"}, []string{onnxrt.OutputPurchaseProb})
 	node("Softplus", []string{"sigma_raw"}, []string{onnxrt.OutputSigma})
@@ -167,11 +202,11 @@ func Build(spec Spec) (*Model, error) {
 	node("Exp", []string{"e_arg"}, []string{"e"})
 	node("Mul", []string{onnxrt.OutputPurchaseProb, "e"}, []string{"pe"})
 	node("Min", []string{"pe", "cap"}, []string{onnxrt.OutputExpectedValue})
+}
 
-	schema, err := json.Marshal(spec.Schema())
-	if err != nil {
-		return nil, err
-	}
+// metadata is the model's metadata, sorted by key: the standard entries,
+// changed or removed ("") by spec.Props.
+func (spec Spec) metadata(schema string) []*pb.StringStringEntryProto {
 	props := map[string]string{
 		onnxrt.MetaModelKind:             string(spec.Kind),
 		onnxrt.MetaModelName:             spec.Name,
@@ -180,7 +215,7 @@ func Build(spec Spec) (*Model, error) {
 		modelfile.MetaRawDatasetSHA256:   onnxrt.SHA256Hex([]byte("onnxrttest raw dataset")),
 		modelfile.MetaCleanDatasetSHA256: onnxrt.SHA256Hex([]byte("onnxrttest clean dataset")),
 		onnxrt.MetaValueCap:              strconv.FormatFloat(float64(spec.ValueCap), 'g', -1, 32),
-		onnxrt.MetaFeatureSchema:         string(schema),
+		onnxrt.MetaFeatureSchema:         schema,
 	}
 	for k, v := range spec.Props {
 		if v == "" {
@@ -189,27 +224,11 @@ func Build(spec Spec) (*Model, error) {
 			props[k] = v
 		}
 	}
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
+	var out []*pb.StringStringEntryProto
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		out = append(out, &pb.StringStringEntryProto{Key: k, Value: props[k]})
 	}
-	slices.Sort(keys)
-	mp := &pb.ModelProto{
-		IrVersion:       8,
-		ProducerName:    "clvflow-onnxrttest",
-		ProducerVersion: "1",
-		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: 13}},
-		Graph:           g,
-	}
-	for _, k := range keys {
-		mp.MetadataProps = append(mp.MetadataProps, &pb.StringStringEntryProto{Key: k, Value: props[k]})
-	}
-	m.Bytes, err = proto.MarshalOptions{Deterministic: true}.Marshal(mp)
-	if err != nil {
-		return nil, fmt.Errorf("onnxrttest: marshal model: %w", err)
-	}
-	m.SHA256 = onnxrt.SHA256Hex(m.Bytes)
-	return m, nil
+	return out
 }
 
 // MustBuild is Build for test set-up; it panics on error.
