@@ -36,7 +36,7 @@ func NewCanonicalWriter(w io.Writer) *CanonicalWriter {
 
 // Write writes one transaction (and the header before the first one).
 func (c *CanonicalWriter) Write(tx Transaction) error {
-	c.line = appendQuoted(c.line[:0], tx.Customer)
+	c.line = AppendCSVField(c.line[:0], tx.Customer)
 	return c.writeRow(tx.Time, tx.Amount)
 }
 
@@ -47,7 +47,7 @@ func (c *CanonicalWriter) WriteBatch(b *Batch) error {
 		if k%2 == 0 && b.names[i] == "" { // a canonical number: digits need no quotes
 			c.line = strconv.AppendInt(c.line[:0], int64(k/2), 10)
 		} else {
-			c.line = appendQuoted(c.line[:0], b.Customer(i))
+			c.line = AppendCSVField(c.line[:0], b.Customer(i))
 		}
 		if err := c.writeRow(b.Times[i], b.Amounts[i]); err != nil {
 			return err
@@ -80,10 +80,10 @@ func (c *CanonicalWriter) writeHeader() error {
 	return err
 }
 
-// appendQuoted appends field to b as encoding/csv's Writer writes it
+// AppendCSVField appends field to b as encoding/csv's Writer writes it
 // (comma delimiter, LF line ends): quoted, with quotes doubled, when it
 // holds a comma, quote, CR or LF, starts with a space or is `\.`.
-func appendQuoted(b []byte, field string) []byte {
+func AppendCSVField(b []byte, field string) []byte {
 	if !csvNeedsQuotes(field) {
 		return append(b, field...)
 	}

@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/clvflow/clvflow/dataset"
 )
 
 // csvMagic starts the first line of a feature CSV file.
@@ -43,7 +47,7 @@ const nFixedCols = 1 + 7 + 3
 // shortest representation that reads back to the same float64, so
 // [ReadCSV] returns an identical set (Stats excepted).
 func (s *Set) WriteCSV(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufio.NewWriterSize(w, 256<<10)
 	sw, tail := s.Split.SeqWeeks, ""
 	if s.WithoutSequences {
 		sw, tail = 0, " sequences=none"
@@ -56,32 +60,100 @@ func (s *Set) WriteCSV(w io.Writer) error {
 	if err := cw.Write(CSVColumns(sw)); err != nil {
 		return err
 	}
-	rec := make([]string, nFixedCols+2*sw)
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	if cw.Flush(); cw.Error() != nil {
+		return cw.Error()
+	}
 	for i := range s.Customers {
-		c := &s.Customers[i]
-		if !s.WithoutSequences && (len(c.Seq[0]) != sw || len(c.Seq[1]) != sw) {
+		if c := &s.Customers[i]; !s.WithoutSequences && (len(c.Seq[0]) != sw || len(c.Seq[1]) != sw) {
 			return fmt.Errorf("features: customer %q has a %d/%d-week sequence, set has %d", c.ID, len(c.Seq[0]), len(c.Seq[1]), sw)
 		}
-		rec[0] = c.ID
-		rec[1] = strconv.Itoa(c.X)
-		rec[2], rec[3], rec[4], rec[5], rec[6], rec[7] = f(c.TX), f(c.T), f(c.Recency), f(c.CalSpend), f(c.MBar), f(c.FirstValue)
-		rec[8] = c.FirstPurchase.UTC().Format(time.DateOnly)
-		rec[9] = strconv.Itoa(c.HoldoutX)
-		rec[10] = f(c.HoldoutSpend)
-		for k := range sw {
-			rec[nFixedCols+k] = f(c.Seq[0][k])
-			rec[nFixedCols+sw+k] = f(c.Seq[1][k])
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	err := parallelChunks(len(s.Customers), csvChunk, func(lo, hi int, buf []byte) []byte {
+		for i := lo; i < hi; i++ {
+			buf = appendCSVRow(buf, &s.Customers[i], sw)
+		}
+		return buf
+	}, func(b []byte) error { _, err := bw.Write(b); return err })
+	if err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// csvChunk is the number of customers whose rows one goroutine of WriteCSV
+// formats at a time.
+const csvChunk = 2048
+
+// appendCSVRow appends customer c's row (sw weeks of sequence) as
+// encoding/csv writes the record of strconv's shortest forms.
+func appendCSVRow(b []byte, c *Customer, sw int) []byte {
+	b = dataset.AppendCSVField(b, c.ID)
+	b = strconv.AppendInt(append(b, ','), int64(c.X), 10)
+	for _, v := range [...]float64{c.TX, c.T, c.Recency, c.CalSpend, c.MBar, c.FirstValue} {
+		b = appendShortest(append(b, ','), v)
+	}
+	b = c.FirstPurchase.UTC().AppendFormat(append(b, ','), time.DateOnly)
+	b = strconv.AppendInt(append(b, ','), int64(c.HoldoutX), 10)
+	b = appendShortest(append(b, ','), c.HoldoutSpend)
+	for ch := range 2 {
+		for _, v := range c.Seq[ch][:sw] {
+			b = appendShortest(append(b, ','), v)
+		}
+	}
+	return append(b, '\n')
+}
+
+// appendShortest is strconv.AppendFloat(b, v, 'g', -1, 64), with +0 (most
+// weeks of a sequence) written without the conversion.
+func appendShortest(b []byte, v float64) []byte {
+	if v == 0 && !math.Signbit(v) {
+		return append(b, '0')
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// parallelChunks formats the n items in chunks of size on all cores and
+// writes the chunks in order: format(lo, hi, buf) appends the text of
+// items lo…hi−1 to buf; write takes it (its first error stops the rest).
+func parallelChunks(n, size int, format func(lo, hi int, buf []byte) []byte, write func([]byte) error) error {
+	workers := max(1, min(runtime.GOMAXPROCS(0), (n+size-1)/size))
+	type chunk struct {
+		buf  []byte
+		done chan struct{}
+	}
+	chunks := make(chan *chunk, 2*workers)
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	// No goroutine reads the items once this returns.
+	defer func() { close(quit); <-stopped }()
+	// The producer hands out the chunks in order, at most 2·workers ahead.
+	go func() {
+		defer close(stopped)
+		defer close(chunks)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, workers)
+		for lo := 0; lo < n; lo += size {
+			c := &chunk{done: make(chan struct{})}
+			select {
+			case chunks <- c:
+			case <-quit:
+				wg.Wait()
+				return
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem; close(c.done) }()
+				c.buf = format(lo, min(lo+size, n), nil)
+			})
+		}
+		wg.Wait()
+	}()
+	for c := range chunks {
+		<-c.done
+		if err := write(c.buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CSVError is an error at one line of a feature CSV file.
