@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/clvflow/clvflow/activities"
 	"github.com/clvflow/clvflow/artifacts"
 	"github.com/clvflow/clvflow/config"
+	"github.com/clvflow/clvflow/internal/memlimit"
 	"github.com/clvflow/clvflow/internal/tclient"
 	"github.com/clvflow/clvflow/policy"
 	"github.com/clvflow/clvflow/provenance"
@@ -171,12 +174,23 @@ func sweepTemp(ctx context.Context, st tempSweeper, bucket string, maxAge, inter
 	}
 }
 
+// goMemoryLimit gives the runtime a soft memory limit below the
+// container's (memlimit.Set) and returns the limit in force, as text.
+func goMemoryLimit() string {
+	memlimit.Set()
+	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
+		return fmt.Sprintf("%d MiB", l>>20)
+	}
+	return "none"
+}
+
 // runWorker polls the task queues until ctx ends. A worker that Temporal
 // stopped for good (e.g. the namespace vanished) ends it with that error,
 // so that a supervisor restarts it instead of it idling forever.
 func (a *app) runWorker(ctx context.Context, gpu bool) error {
 	ctx, stopped := context.WithCancelCause(ctx)
 	defer stopped(nil)
+	memLimit := goMemoryLimit()
 	acts, cfg, err := a.newActivities(ctx)
 	if err != nil {
 		return err
@@ -205,7 +219,7 @@ func (a *app) runWorker(ctx context.Context, gpu bool) error {
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 	log.Info("clvflow worker started", "task_queues", strings.Join(queues, ", "), "temporal", cfg.Temporal.Address, "storage", cfg.Storage.Endpoint,
-		"max_heavy_activities", acts.Heavy.Slots(), "feature_cache_bytes", cfg.Worker.FeatureCacheBytes)
+		"max_heavy_activities", acts.Heavy.Slots(), "feature_cache_bytes", cfg.Worker.FeatureCacheBytes, "go_memory_limit", memLimit)
 	<-ctx.Done()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		log.Error("clvflow worker stopping", "error", cause)
