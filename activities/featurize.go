@@ -61,8 +61,9 @@ func (a *Activities) Featurize(ctx context.Context, in FeaturizeInput) (Featuriz
 	if err != nil {
 		return FeaturizeResult{}, err
 	}
+	stats := set.Stats // set itself may go once its file is written, before the snapshots
 	res, err := a.storeFeaturized(ctx, in, split, setFile(set), snapCuts, builderSnapshots(b))
-	res.Stats = set.Stats
+	res.Stats = stats
 	return res, err
 }
 
