@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/clvflow/clvflow/internal/parallel"
 )
 
 // Build computes the feature set. The builder may keep receiving
@@ -77,7 +79,7 @@ func (b *Builder) buildAt(split Split, cutoffDay, endDay int64) *Set {
 		w = 0
 	}
 	seq := make([]float64, len(scored)*2*w)
-	parallel(len(scored), func(lo, hi int) {
+	parallel.Ranges(len(scored), parallelMin, func(lo, hi int) {
 		if b.aggMode { // cutoffDay, endDay are the builder's own
 			var ns []int32
 			if nums != nil {

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/clvflow/clvflow/dataset"
+	"github.com/clvflow/clvflow/internal/parallel"
 )
 
 // Builder accumulates transactions and builds a [Set]. It is not safe for
@@ -381,7 +380,7 @@ func (b *Builder) endRead() {
 func (b *Builder) fillIDs() {
 	keys := b.idKeys
 	b.idKeys = nil
-	parallel(len(keys)/2, func(lo, hi int) {
+	parallel.Ranges(len(keys)/2, parallelMin, func(lo, hi int) {
 		var nums []int32
 		for n := lo; n < hi; n++ {
 			if keys[2*n] > 0 {
@@ -443,16 +442,9 @@ func decimalLen(n int32) int {
 	return d
 }
 
-// parallel calls fn on GOMAXPROCS ranges of [0, n) (one when n is small)
-// from as many goroutines and waits for them.
-func parallel(n int, fn func(lo, hi int)) {
-	parts := min(runtime.GOMAXPROCS(0), n/4096+1)
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
-	}
-	wg.Wait()
-}
+// parallelMin is the least number of customers the builder gives one
+// goroutine.
+const parallelMin = 4096
 
 // BuildFromReader reads a transaction log with [Builder.Read] and builds
 // the feature set of split from its accepted rows.

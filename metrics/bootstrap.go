@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
+
+	"github.com/clvflow/clvflow/internal/parallel"
 )
 
 // Defaults of [BootstrapOptions].
@@ -159,7 +159,7 @@ func pairedDiff(actual, a, b []float64, o BootstrapOptions, full func(pred, actu
 	}
 	ordA, ordB, ordY := orderDesc(a), orderDesc(b), orderDesc(actual)
 	samples := make([]float64, o.Resamples)
-	parallelRanges(o.Resamples, func(lo, hi int) {
+	parallel.Ranges(o.Resamples, 16, func(lo, hi int) {
 		rs := newResampler(len(actual))
 		for r := lo; r < hi; r++ {
 			rs.draw(o.Seed, r)
@@ -253,18 +253,6 @@ func (r *resampler) expand(order []int, buf int) []int {
 	}
 	r.bufs[buf] = out
 	return out
-}
-
-// parallelRanges calls f on disjoint ranges covering [0, n) from up to
-// GOMAXPROCS goroutines and waits for them.
-func parallelRanges(n int, f func(lo, hi int)) {
-	parts := max(1, min(runtime.GOMAXPROCS(0), n/16))
-	var wg sync.WaitGroup
-	for p := range parts {
-		lo, hi := n*p/parts, n*(p+1)/parts
-		wg.Go(func() { f(lo, hi) })
-	}
-	wg.Wait()
 }
 
 // intervalJSON mirrors Interval with null-aware floats.

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/clvflow/clvflow/features"
+	"github.com/clvflow/clvflow/internal/parallel"
 	"github.com/clvflow/clvflow/modelkind"
 	"github.com/clvflow/clvflow/nn"
 )
@@ -73,12 +72,16 @@ func (m *naiveModel) Predict(set *features.Set, idx []int) ([]float64, []float64
 	}
 	value := make([]float64, len(idx))
 	prob := make([]float64, len(idx))
-	err := inChunks(len(idx), func(lo, hi int) error { return m.predictInto(set, idx[lo:hi], value[lo:hi], prob[lo:hi]) })
+	err := parallel.RangesErr(len(idx), parallelMin, func(lo, hi int) error { return m.predictInto(set, idx[lo:hi], value[lo:hi], prob[lo:hi]) })
 	if err != nil {
 		return nil, nil, err
 	}
 	return value, prob, nil
 }
+
+// parallelMin is the least number of customers naive Predict gives one
+// goroutine.
+const parallelMin = 1 << 13
 
 // naiveBlock is the number of customers whose features predictInto loads
 // before computing their predictions.
@@ -374,30 +377,3 @@ func unmarshalNet(kind modelkind.Kind, raw json.RawMessage) (Model, error) {
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
-// parallelMin is the number of customers from which inChunks splits the
-// work.
-const parallelMin = 1 << 14
-
-// inChunks calls f(lo, hi) for consecutive chunks [lo, hi) of 0 … n−1, one
-// per GOMAXPROCS on their own goroutines when n ≥ parallelMin, and returns
-// the error of the first failing chunk: the error a single f(0, n) that
-// stops at its first failure would return.
-func inChunks(n int, f func(lo, hi int) error) error {
-	k := min(runtime.GOMAXPROCS(0), n/(parallelMin/2))
-	if k <= 1 {
-		return f(0, n)
-	}
-	errs := make([]error, k)
-	var wg sync.WaitGroup
-	for c := range k {
-		wg.Go(func() { errs[c] = f(c*n/k, (c+1)*n/k) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
