@@ -9,14 +9,12 @@ import (
 // The fast path of generic CSV logs. Most lines of a log have one shape:
 // the header's number of fields, no quotes, a customer id, an ISO date
 // (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ as clean datasets write it) and a
-// positive amount without exponent, none of them padded with spaces. A worker parses a block of such lines in one pass straight
-// into the batch of its chunk. At the first line of another shape it
-// drops what it made and leaves the block to the general path (splitBlock,
-// parseRecord, the row rules), which reads such lines exactly as the fast
-// path does (TestFastCSVSameAsGeneral).
-
-// maxFastCols bounds the columns of a file read on the fast path.
-const maxFastCols = 16
+// positive amount without exponent, none of them padded with spaces. A
+// worker parses a block of such lines in one pass straight into the batch
+// of its chunk. At the first line of another shape it drops what it made
+// and leaves the block to the general path (splitBlock, parseRecord, the
+// row rules), which reads such lines exactly as the fast path does
+// (TestFastCSVSameAsGeneral).
 
 // fastCSV locates the columns of a generic CSV file for the fast path.
 type fastCSV struct {
@@ -39,7 +37,7 @@ const (
 // with an amount column and ISO dates in its time layouts.
 func fastCSVOf(p rowParser) *fastCSV {
 	c, ok := p.(*csvParser)
-	if !ok || c.amount < 0 || c.invoice >= 0 || c.ncols > maxFastCols || !slices.Contains(c.tp.layouts, layoutISO) ||
+	if !ok || c.amount < 0 || c.invoice >= 0 || !slices.Contains(c.tp.layouts, layoutISO) ||
 		c.delim == '"' || isSpace(c.delim) || c.delim == '.' || c.delim == '-' || (c.delim >= '0' && c.delim <= '9') {
 		return nil
 	}
@@ -230,16 +228,12 @@ func (pl *pipeline) fastBlock(c *chunk) bool {
 	var memo dateMemo
 	minSecs, maxSecs := int64(0), int64(0)
 	for start := 0; start < len(text); line++ {
-		next := start + bytes.IndexByte(text[start:], '\n') + 1
-		end := next - 1
-		if end > start && text[end-1] == '\r' {
-			end--
-		}
+		end, next := lineAt(text, start)
 		if end-start > pl.rr.maxBytes || !pl.fast.parse(text[start:end], &row, &memo) {
 			return false
 		}
 		t := time.Unix(row.secs, 0).UTC()
-		if pl.rules.bounded && !pl.rules.inRange(t) {
+		if !pl.rules.inRange(t) {
 			return false
 		}
 		if b.Len() == 0 || row.secs < minSecs {

@@ -354,11 +354,7 @@ func (pl *pipeline) fillBlock(c *chunk) int {
 func (pl *pipeline) splitBlock(c *chunk) {
 	text, maxBytes, line := c.text, pl.rr.maxBytes, c.firstLine
 	for start := 0; start < len(text); line++ {
-		next := start + bytes.IndexByte(text[start:], '\n') + 1
-		end := next - 1
-		if end > start && text[end-1] == '\r' {
-			end--
-		}
+		end, next := lineAt(text, start)
 		m := chunkRec{start: start, end: end, line: line}
 		if end-start > maxBytes {
 			m.end, m.tooLong = start+maxBytes, true
@@ -368,6 +364,18 @@ func (pl *pipeline) splitBlock(c *chunk) {
 		c.recs = append(c.recs, m)
 		start = next
 	}
+}
+
+// lineAt returns the end of the line of a block that starts at start
+// (before its "\n" or "\r\n", as rr.next cuts it) and the start of the
+// next line.
+func lineAt(text []byte, start int) (end, next int) {
+	next = start + bytes.IndexByte(text[start:], '\n') + 1
+	end = next - 1
+	if end > start && text[end-1] == '\r' {
+		end--
+	}
+	return end, next
 }
 
 // fillBuffered appends to c the next record when it is a whole line in

@@ -280,7 +280,6 @@ func newParser(format Format, first []byte, opts Options, file string) (rowParse
 type rowRules struct {
 	acceptZero       bool
 	minTime, maxTime time.Time
-	bounded          bool // a time bound is set
 }
 
 // apply sets the rule and message of a row that breaks a rule (when no
@@ -326,8 +325,7 @@ type validator struct {
 
 func newValidator(opts Options, format Format, rep *Report, out sink) *validator {
 	v := &validator{opts: opts, file: opts.Name, rep: rep, out: out,
-		rules: rowRules{acceptZero: opts.acceptZero(format), minTime: opts.MinTime, maxTime: opts.MaxTime,
-			bounded: !opts.MinTime.IsZero() || !opts.MaxTime.IsZero()},
+		rules:       rowRules{acceptZero: opts.acceptZero(format), minTime: opts.MinTime, maxTime: opts.MaxTime},
 		maxExamples: opts.maxExamples(), examples: map[Rule]int{}, first: map[Rule]*Error{}}
 	if opts.DropReversed && len(opts.Reversals) > 0 {
 		v.remaining = make(Reversals, len(opts.Reversals))
@@ -402,12 +400,7 @@ func (v *validator) cleanChunk(c *chunk) error {
 	rep.BlankLines += c.blanks
 	if n := b.Len(); n > 0 {
 		rep.RowsRead += int64(n)
-		if rep.Accepted == 0 || c.minTime.Before(rep.MinTime) {
-			rep.MinTime = c.minTime
-		}
-		if rep.Accepted == 0 || c.maxTime.After(rep.MaxTime) {
-			rep.MaxTime = c.maxTime
-		}
+		v.widenSpan(c.minTime, c.maxTime)
 		rep.Accepted += int64(n)
 		v.countKeys(b.Keys)
 		v.addAmounts(b.Amounts)
@@ -511,7 +504,7 @@ func (v *validator) process(rec *record, pr *parsedRec) error {
 
 // check applies the rules after parsing; it returns the failed rule.
 func (v *validator) check(rec *record, row *parsedRow) (Rule, string) {
-	v.rules.apply(row) // again: the first record does not go through a worker
+	v.rules.apply(row) // for rows no worker checked (the first record, Parquet rows); a no-op on the others
 	if row.rule != "" {
 		return row.rule, row.msg
 	}
@@ -551,14 +544,20 @@ func (v *validator) name(pr *parsedRec) string {
 // count updates the report with an accepted row.
 func (v *validator) count(pr *parsedRec) {
 	v.countKeys([]int32{pr.key})
+	v.widenSpan(pr.time, pr.time)
 	v.rep.Accepted++
-	if v.rep.Accepted == 1 || pr.time.Before(v.rep.MinTime) {
-		v.rep.MinTime = pr.time
-	}
-	if v.rep.Accepted == 1 || pr.time.After(v.rep.MaxTime) {
-		v.rep.MaxTime = pr.time
-	}
 	v.addAmounts([]float64{pr.amount})
+}
+
+// widenSpan extends the report's time span to [lo, hi], the span of rows
+// about to be accepted; the first accepted rows set it.
+func (v *validator) widenSpan(lo, hi time.Time) {
+	if v.rep.Accepted == 0 || lo.Before(v.rep.MinTime) {
+		v.rep.MinTime = lo
+	}
+	if v.rep.Accepted == 0 || hi.After(v.rep.MaxTime) {
+		v.rep.MaxTime = hi
+	}
 }
 
 // emit hands an accepted row to the consumer.
